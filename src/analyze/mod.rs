@@ -1,0 +1,1 @@
+//! Analyze: the checks (one module each) and the trace engine.

@@ -1,0 +1,1 @@
+//! Run one external command with a timeout, draining its pipes while waiting.

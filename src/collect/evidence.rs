@@ -1,0 +1,160 @@
+//! Evidence: the raw output of every source, plus how each source went.
+//!
+//! This is what `fwdoctor capture` writes to disk (format `fwdoctor-capture/1`, see DESIGN.md)
+//! and what `check --from DIR` reads back. Nothing here is interpreted yet.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const CAPTURE_FORMAT: &str = "fwdoctor-capture/1";
+
+/// How reading one source went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceState {
+    Ok,
+    /// The tool or file does not exist on this host (or, for legacy tables: none are loaded).
+    Missing,
+    /// It ran but failed (non-zero exit, HTTP error, garbage).
+    Failed,
+    /// Not allowed: not root, socket permission, ...
+    Denied,
+    Timeout,
+}
+
+impl SourceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceState::Ok => "ok",
+            SourceState::Missing => "missing",
+            SourceState::Failed => "failed",
+            SourceState::Denied => "denied",
+            SourceState::Timeout => "timeout",
+        }
+    }
+}
+
+/// meta.json's per-source record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceStatus {
+    pub status: SourceState,
+    #[serde(default)]
+    pub command: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stderr: String,
+    /// Why, in words (e.g. "no legacy tables loaded", "not root").
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+}
+
+/// meta.json.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    pub format: String,
+    #[serde(default)]
+    pub captured_at: String,
+    #[serde(default)]
+    pub hostname: String,
+    #[serde(default)]
+    pub kernel: String,
+    #[serde(default)]
+    pub os_release: String,
+    #[serde(default)]
+    pub fwdoctor_version: String,
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceStatus>,
+}
+
+impl Default for Meta {
+    fn default() -> Self {
+        Meta {
+            format: CAPTURE_FORMAT.to_string(),
+            captured_at: String::new(),
+            hostname: String::new(),
+            kernel: String::new(),
+            os_release: String::new(),
+            fwdoctor_version: env!("CARGO_PKG_VERSION").to_string(),
+            sources: BTreeMap::new(),
+        }
+    }
+}
+
+/// Every capture file, by its file name in the capture directory. The source name used in
+/// meta.json is the file name without its extension.
+pub mod files {
+    pub const IPTABLES_LEGACY: &str = "iptables-legacy-save.txt";
+    pub const IPTABLES_NFT: &str = "iptables-nft-save.txt";
+    pub const IP6TABLES_LEGACY: &str = "ip6tables-legacy-save.txt";
+    pub const IP6TABLES_NFT: &str = "ip6tables-nft-save.txt";
+    pub const NFT_RULESET: &str = "nft-ruleset.json";
+    pub const IPTABLES_ALTERNATIVE: &str = "iptables-alternative.txt";
+    pub const LEGACY_TABLES: &str = "legacy-tables.txt";
+    pub const LEGACY6_TABLES: &str = "legacy6-tables.txt";
+    pub const DOCKER_INFO: &str = "docker-info.json";
+    pub const DOCKER_VERSION: &str = "docker-version.json";
+    pub const DOCKER_CONTAINERS: &str = "docker-containers.json";
+    pub const DOCKER_NETWORKS: &str = "docker-networks.json";
+    pub const DOCKER_DAEMON: &str = "docker-daemon.json";
+    pub const SNAP_SERVICES: &str = "snap-services.txt";
+    pub const SNAP_LIST: &str = "snap-list.txt";
+    pub const SNAP_CHANGES: &str = "snap-changes.txt";
+    pub const SYSCTL: &str = "sysctl.txt";
+    pub const UFW_STATUS: &str = "ufw-status.txt";
+    pub const FIREWALLD_STATE: &str = "firewalld-state.txt";
+
+    /// All files, in the order a capture lists them.
+    pub const ALL: &[&str] = &[
+        IPTABLES_LEGACY,
+        IPTABLES_NFT,
+        IP6TABLES_LEGACY,
+        IP6TABLES_NFT,
+        NFT_RULESET,
+        IPTABLES_ALTERNATIVE,
+        LEGACY_TABLES,
+        LEGACY6_TABLES,
+        DOCKER_INFO,
+        DOCKER_VERSION,
+        DOCKER_CONTAINERS,
+        DOCKER_NETWORKS,
+        DOCKER_DAEMON,
+        SNAP_SERVICES,
+        SNAP_LIST,
+        SNAP_CHANGES,
+        SYSCTL,
+        UFW_STATUS,
+        FIREWALLD_STATE,
+    ];
+
+    /// meta.json source name for a file name: the name without its extension.
+    pub fn source_name(file: &str) -> &str {
+        file.rsplit_once('.').map_or(file, |(stem, _)| stem)
+    }
+}
+
+/// All evidence of one run: file contents by file name, and meta.json.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    pub meta: Meta,
+    /// File name (see [`files`]) -> exact stdout of the source.
+    pub files: BTreeMap<String, String>,
+    /// Where the evidence came from: "live host", or the capture directory / file path.
+    pub origin: String,
+}
+
+impl Evidence {
+    pub fn get(&self, file: &str) -> Option<&str> {
+        self.files.get(file).map(String::as_str)
+    }
+
+    /// The status of a source by its file name; a file present without a meta entry is `ok`.
+    pub fn status(&self, file: &str) -> Option<&SourceStatus> {
+        self.meta.sources.get(files::source_name(file))
+    }
+
+    /// True when the source was read (its file is present).
+    pub fn has(&self, file: &str) -> bool {
+        self.files.contains_key(file)
+    }
+}

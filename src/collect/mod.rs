@@ -1,0 +1,9 @@
+//! Collect: run every source on the live host (or read a capture) into [`Evidence`].
+
+pub mod capture;
+pub mod command;
+pub mod docker_api;
+pub mod evidence;
+pub mod live;
+
+pub use evidence::{Evidence, Meta, SourceState, SourceStatus};

@@ -1,0 +1,11 @@
+//! fwdoctor: finds the firewall rule that kills Docker's published ports when legacy xtables
+//! and nf_tables are both live.
+//!
+//! The pipeline is the folder layout: [`collect`] -> [`parse`] -> [`model`] -> [`analyze`] ->
+//! [`report`].
+
+pub mod analyze;
+pub mod collect;
+pub mod model;
+pub mod parse;
+pub mod report;

@@ -1,0 +1,3 @@
+fn main() {
+    println!("fwdoctor {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,125 @@
+//! The model: every table of every stack, every hook's ordered base chains, and the host facts.
+//!
+//! Built from [`crate::collect::Evidence`] by [`build::build`]. Checks and the trace engine only
+//! read the model.
+
+pub mod build;
+pub mod docker_layout;
+pub mod host;
+pub mod ruleset;
+
+pub use docker_layout::{DockerLayout, DockerRules};
+pub use host::*;
+pub use ruleset::*;
+
+use crate::collect::evidence::{Evidence, SourceStatus};
+use std::collections::BTreeMap;
+
+/// A base chain found on a hook: which table, which chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainRef {
+    pub table: usize,
+    pub chain: usize,
+}
+
+/// Everything fwdoctor knows about the host.
+#[derive(Debug, Clone, Default)]
+pub struct Model {
+    /// All tables of all stacks and families.
+    pub tables: Vec<Table>,
+    /// Docker's Engine API facts; None when the API could not be read.
+    pub docker: Option<DockerFacts>,
+    pub snap: Option<SnapFacts>,
+    pub sysctl: Sysctls,
+    pub ufw: Option<UfwFacts>,
+    /// firewalld is running (from `firewalld-state.txt` or Docker's `+firewalld` backend).
+    pub firewalld_running: Option<bool>,
+    /// The stack the system's `iptables` command writes to (from `iptables-alternative.txt`).
+    pub system_iptables: Option<Stack>,
+    /// Legacy tables loaded in the kernel (`/proc/net/ip_tables_names`), when read.
+    pub legacy_tables_loaded: Option<Vec<String>>,
+    pub legacy6_tables_loaded: Option<Vec<String>>,
+    /// Where Docker's rules were found, one entry per (stack, family).
+    pub docker_rules: Vec<DockerRules>,
+    /// meta.json's source records, by source name.
+    pub sources: BTreeMap<String, SourceStatus>,
+    /// Which capture files were present.
+    pub present: Vec<String>,
+    /// Where the evidence came from.
+    pub origin: String,
+    /// Remarks made while building (assumptions, skipped input).
+    pub notes: Vec<String>,
+}
+
+impl Model {
+    pub fn build(evidence: &Evidence) -> Result<Model, crate::parse::ParseError> {
+        build::build(evidence)
+    }
+
+    pub fn chain(&self, r: ChainRef) -> &Chain {
+        &self.tables[r.table].chains[r.chain]
+    }
+
+    pub fn table(&self, r: ChainRef) -> &Table {
+        &self.tables[r.table]
+    }
+
+    /// Base chains on a hook for packets of `family` (Ip or Ip6), from all stacks, in the order
+    /// the kernel runs them (priority ascending; ties keep stack order legacy, iptables-nft, nft,
+    /// which is one valid order: the kernel leaves ties undefined).
+    pub fn hook_chains(&self, family: Family, hook: Hook) -> Vec<ChainRef> {
+        let mut out: Vec<(i32, Stack, ChainRef)> = Vec::new();
+        for (ti, t) in self.tables.iter().enumerate() {
+            if !t.family.applies_to(family) {
+                continue;
+            }
+            for (ci, c) in t.chains.iter().enumerate() {
+                if let Some(b) = &c.base {
+                    if b.hook == hook {
+                        out.push((
+                            b.priority,
+                            t.stack,
+                            ChainRef {
+                                table: ti,
+                                chain: ci,
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+        out.sort_by_key(|(p, s, _)| (*p, *s));
+        out.into_iter().map(|(_, _, r)| r).collect()
+    }
+
+    /// Was this capture file read?
+    pub fn has(&self, file: &str) -> bool {
+        self.present.iter().any(|f| f == file)
+    }
+
+    /// The sysctl value, if captured.
+    pub fn sysctl(&self, key: &str) -> Option<&str> {
+        self.sysctl.get(key).map(String::as_str)
+    }
+
+    /// Tables of a stack.
+    pub fn tables_of(&self, stack: Stack) -> impl Iterator<Item = &Table> {
+        self.tables.iter().filter(move |t| t.stack == stack)
+    }
+
+    /// Docker runs from the snap (snap services lists docker.dockerd active, or its root dir is
+    /// under /var/snap).
+    pub fn docker_is_snap(&self) -> bool {
+        let svc = self
+            .snap
+            .as_ref()
+            .and_then(|s| s.docker_service.as_ref())
+            .is_some_and(|s| s.active);
+        let root = self
+            .docker
+            .as_ref()
+            .and_then(|d| d.root_dir.as_deref())
+            .is_some_and(|r| r.starts_with("/var/snap/docker"));
+        svc || root
+    }
+}

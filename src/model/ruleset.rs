@@ -1,0 +1,440 @@
+//! One representation for rules from all three stacks.
+//!
+//! `iptables-legacy-save`, `iptables-nft-save` and `nft -j list ruleset` are parsed into these
+//! types, so the hook model and the trace engine never care where a rule came from. Anything a
+//! parser does not understand is kept as [`Match::Unknown`] / [`Action::Unknown`] with its text,
+//! never dropped: the engine turns those into an `unknown` verdict that names the rule.
+
+use ipnet::IpNet;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::fmt;
+
+/// Which firewall stack a table lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stack {
+    /// xtables in the kernel (`iptables-legacy`, `ip_tables` modules).
+    Legacy,
+    /// nf_tables tables written by `iptables-nft` (`filter`, `nat`, ... with xt compat).
+    IptablesNft,
+    /// Native nf_tables tables (`/etc/nftables.conf`, Docker 29's `docker-bridges`, firewalld).
+    Nft,
+}
+
+impl Stack {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stack::Legacy => "legacy",
+            Stack::IptablesNft => "iptables-nft",
+            Stack::Nft => "nft",
+        }
+    }
+    /// The two kernel subsystems: legacy xtables versus nf_tables (iptables-nft and native nft).
+    pub fn is_nf_tables(self) -> bool {
+        !matches!(self, Stack::Legacy)
+    }
+}
+
+impl fmt::Display for Stack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Address family of a table. `Inet` tables take part in both `Ip` and `Ip6` hooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Ip,
+    Ip6,
+    Inet,
+    Bridge,
+    Arp,
+    Netdev,
+}
+
+impl Family {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Ip => "ip",
+            Family::Ip6 => "ip6",
+            Family::Inet => "inet",
+            Family::Bridge => "bridge",
+            Family::Arp => "arp",
+            Family::Netdev => "netdev",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Family> {
+        Some(match s {
+            "ip" => Family::Ip,
+            "ip6" => Family::Ip6,
+            "inet" => Family::Inet,
+            "bridge" => Family::Bridge,
+            "arp" => Family::Arp,
+            "netdev" => Family::Netdev,
+            _ => return None,
+        })
+    }
+    /// Does a table of this family take part in the hooks of `packet_family` (Ip or Ip6)?
+    pub fn applies_to(self, packet_family: Family) -> bool {
+        self == packet_family
+            || (self == Family::Inet && matches!(packet_family, Family::Ip | Family::Ip6))
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Netfilter hooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Hook {
+    Prerouting,
+    Input,
+    Forward,
+    Output,
+    Postrouting,
+    Ingress,
+    Egress,
+}
+
+impl Hook {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hook::Prerouting => "prerouting",
+            Hook::Input => "input",
+            Hook::Forward => "forward",
+            Hook::Output => "output",
+            Hook::Postrouting => "postrouting",
+            Hook::Ingress => "ingress",
+            Hook::Egress => "egress",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Hook> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "prerouting" => Hook::Prerouting,
+            "input" => Hook::Input,
+            "forward" => Hook::Forward,
+            "output" => Hook::Output,
+            "postrouting" => Hook::Postrouting,
+            "ingress" => Hook::Ingress,
+            "egress" => Hook::Egress,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Hook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// nf_tables chain type (`type filter|nat|route`). Legacy tables map onto the same three.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChainType {
+    Filter,
+    Nat,
+    Route,
+}
+
+/// The verdict a base chain gives to a packet no rule decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Policy {
+    Accept,
+    Drop,
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Policy::Accept => "ACCEPT",
+            Policy::Drop => "DROP",
+        })
+    }
+}
+
+/// Packet and byte counters, as iptables-save `[p:b]` or nft `counter packets p bytes b`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Counters {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// Where a chain is registered on the netfilter hooks.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BaseChain {
+    pub hook: Hook,
+    /// Numeric priority (`filter` = 0, `dstnat` = -100, `raw` = -300, ...).
+    pub priority: i32,
+    pub chain_type: ChainType,
+    pub policy: Policy,
+    /// Policy counters (iptables-save `:FORWARD DROP [12:720]`), when the source has them.
+    pub counters: Option<Counters>,
+}
+
+/// Direction of an address, port or interface match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dir {
+    Src,
+    Dst,
+}
+
+/// Connection tracking states (`-m conntrack --ctstate`, `-m state --state`, nft `ct state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum CtState {
+    New,
+    Established,
+    Related,
+    Invalid,
+    Untracked,
+    /// Conntrack "status" pseudo-states accepted by `--ctstate`.
+    Snat,
+    Dnat,
+}
+
+impl CtState {
+    pub fn parse(s: &str) -> Option<CtState> {
+        Some(match s.to_ascii_uppercase().as_str() {
+            "NEW" => CtState::New,
+            "ESTABLISHED" => CtState::Established,
+            "RELATED" => CtState::Related,
+            "INVALID" => CtState::Invalid,
+            "UNTRACKED" => CtState::Untracked,
+            "SNAT" => CtState::Snat,
+            "DNAT" => CtState::Dnat,
+            _ => return None,
+        })
+    }
+}
+
+/// Address type (`-m addrtype --dst-type LOCAL`, nft `fib daddr type local`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum AddrType {
+    Local,
+    Unicast,
+    Broadcast,
+    Multicast,
+    Other,
+}
+
+/// One match condition of a rule. All matches of a rule must hold for its action to apply.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Match {
+    /// `-i` / `-o` / `iifname` / `oifname`. A trailing `+` is a prefix wildcard.
+    Iface {
+        dir: Dir,
+        negated: bool,
+        /// Any of these names matches (nft anonymous sets give several).
+        names: Vec<String>,
+    },
+    /// `-s` / `-d` / `ip saddr` / `ip daddr`.
+    Addr {
+        dir: Dir,
+        negated: bool,
+        nets: Vec<IpNet>,
+    },
+    /// `-p tcp` / `meta l4proto tcp` / implied by `tcp dport`.
+    Proto { negated: bool, proto: String },
+    /// `--dport`, `--sport`, `-m multiport --dports`, `tcp dport`, `th dport`.
+    Port {
+        dir: Dir,
+        negated: bool,
+        /// Inclusive ranges.
+        ranges: Vec<(u16, u16)>,
+    },
+    /// `-m conntrack --ctstate`, `-m state --state`, `ct state`.
+    CtState { negated: bool, states: Vec<CtState> },
+    /// `-m conntrack --ctorigdstport P` / `ct original proto-dst P`.
+    CtOrigDstPort {
+        negated: bool,
+        ranges: Vec<(u16, u16)>,
+    },
+    /// `-m conntrack --ctorigdst A` / `ct original ip daddr A`.
+    CtOrigDst { negated: bool, nets: Vec<IpNet> },
+    /// `-m addrtype --dst-type LOCAL`, `fib daddr type local`.
+    AddrType {
+        dir: Dir,
+        negated: bool,
+        types: Vec<AddrType>,
+    },
+    /// `-m comment --comment TEXT` / nft `comment`: never affects the verdict.
+    Comment { text: String },
+    /// Anything the model does not understand: `-m set`, `-m mark`, `meta mark`, xt compat in
+    /// `nft -j`, ... The trace engine reports `unknown` when such a match decides a verdict.
+    Unknown { text: String },
+}
+
+/// What a rule does when all its matches hold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Action {
+    Accept,
+    Drop,
+    /// `REJECT`: drops the packet (and answers); final like DROP.
+    Reject,
+    Return,
+    Jump {
+        chain: String,
+    },
+    Goto {
+        chain: String,
+    },
+    /// `DNAT --to-destination`, nft `dnat to`. `addr` and `port` are the new destination.
+    Dnat {
+        addr: Option<std::net::IpAddr>,
+        port: Option<(u16, u16)>,
+    },
+    Snat,
+    Masquerade,
+    Redirect {
+        port: Option<(u16, u16)>,
+    },
+    /// Non-terminating: `LOG`, `MARK`, `counter`, no `-j` at all, ...
+    Continue {
+        name: Option<String>,
+    },
+    /// nft verdict map: `iifname vmap { "docker0" : jump X, ... }` / `oifname vmap @map`.
+    VerdictMap {
+        key: VmapKey,
+        entries: Vec<(String, Action)>,
+    },
+    /// A target whose effect the model cannot tell (`NFQUEUE`, `TPROXY`, unknown extension).
+    Unknown {
+        text: String,
+    },
+}
+
+/// What a verdict map is keyed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VmapKey {
+    Iifname,
+    Oifname,
+    /// Any other key: entries are kept, the engine treats the lookup as unknown.
+    Other,
+}
+
+/// One rule, with enough provenance to quote it back to the operator.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rule {
+    /// 1-based line in the source file (for nft JSON: the line of the rule object, or 0).
+    pub line: usize,
+    /// The rule as the operator knows it: `-A FORWARD -o docker0 -j DOCKER` or nft text.
+    pub text: String,
+    pub matches: Vec<Match>,
+    pub action: Action,
+    pub counters: Option<Counters>,
+}
+
+/// A chain: base (registered on a hook) or regular (only reached by jump/goto).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Chain {
+    pub name: String,
+    pub base: Option<BaseChain>,
+    pub rules: Vec<Rule>,
+    /// 1-based line where the chain is declared (0 if not known).
+    pub line: usize,
+}
+
+/// A table of one stack and family.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Table {
+    pub stack: Stack,
+    pub family: Family,
+    pub name: String,
+    /// The capture file it was read from (`iptables-legacy-save.txt`, `nft-ruleset.json`).
+    pub source: String,
+    pub chains: Vec<Chain>,
+    #[serde(skip)]
+    index: HashMap<String, usize>,
+}
+
+impl Table {
+    pub fn new(
+        stack: Stack,
+        family: Family,
+        name: impl Into<String>,
+        source: impl Into<String>,
+    ) -> Table {
+        Table {
+            stack,
+            family,
+            name: name.into(),
+            source: source.into(),
+            chains: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+
+    /// Add a chain (or return the existing one of that name).
+    pub fn add_chain(&mut self, chain: Chain) -> &mut Chain {
+        if let Some(&i) = self.index.get(&chain.name) {
+            return &mut self.chains[i];
+        }
+        self.index.insert(chain.name.clone(), self.chains.len());
+        self.chains.push(chain);
+        self.chains.last_mut().expect("just pushed")
+    }
+
+    pub fn chain(&self, name: &str) -> Option<&Chain> {
+        self.index.get(name).map(|&i| &self.chains[i])
+    }
+
+    pub fn chain_mut(&mut self, name: &str) -> Option<&mut Chain> {
+        match self.index.get(name) {
+            Some(&i) => Some(&mut self.chains[i]),
+            None => None,
+        }
+    }
+
+    /// Total number of rules in the table.
+    pub fn rule_count(&self) -> usize {
+        self.chains.iter().map(|c| c.rules.len()).sum()
+    }
+
+    /// "legacy ip filter" — how reports name a table.
+    pub fn label(&self) -> String {
+        format!("{} {} {}", self.stack, self.family, self.name)
+    }
+}
+
+/// The standard base chains of an iptables table: (hook, priority, type), per the kernel's
+/// `NF_IP_PRI_*` values, which iptables-nft copies.
+pub fn iptables_base_chain(table: &str, chain: &str) -> Option<(Hook, i32, ChainType)> {
+    let hook = Hook::parse(chain).filter(|_| chain.chars().all(|c| c.is_ascii_uppercase()))?;
+    let (prio, ty) = match (table, hook) {
+        ("raw", Hook::Prerouting | Hook::Output) => (-300, ChainType::Filter),
+        ("mangle", Hook::Output) => (-150, ChainType::Route),
+        ("mangle", _) => (-150, ChainType::Filter),
+        ("nat", Hook::Prerouting | Hook::Output) => (-100, ChainType::Nat),
+        ("nat", Hook::Input | Hook::Postrouting) => (100, ChainType::Nat),
+        ("filter", Hook::Input | Hook::Forward | Hook::Output) => (0, ChainType::Filter),
+        ("security", Hook::Input | Hook::Forward | Hook::Output) => (50, ChainType::Filter),
+        _ => return None,
+    };
+    Some((hook, prio, ty))
+}
+
+/// nft priority keywords (`priority filter`, `dstnat - 5`, ...) for ip/ip6/inet.
+pub fn nft_priority_keyword(word: &str) -> Option<i32> {
+    Some(match word {
+        "raw" => -300,
+        "mangle" => -150,
+        "dstnat" => -100,
+        "filter" => 0,
+        "security" => 50,
+        "srcnat" => 100,
+        _ => return None,
+    })
+}

@@ -1,0 +1,1 @@
+//! Report: human table, JSON, Nagios, Prometheus; exit codes.
