@@ -103,6 +103,7 @@ pub mod files {
     pub const SYSCTL: &str = "sysctl.txt";
     pub const UFW_STATUS: &str = "ufw-status.txt";
     pub const FIREWALLD_STATE: &str = "firewalld-state.txt";
+    pub const IP_ADDR: &str = "ip-addr.json";
 
     /// All files, in the order a capture lists them.
     pub const ALL: &[&str] = &[
@@ -125,6 +126,7 @@ pub mod files {
         SYSCTL,
         UFW_STATUS,
         FIREWALLD_STATE,
+        IP_ADDR,
     ];
 
     /// meta.json source name for a file name: the name without its extension.

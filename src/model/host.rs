@@ -112,3 +112,19 @@ pub struct UfwFacts {
     pub default_incoming: Option<String>,
     pub default_routed: Option<String>,
 }
+
+/// A network interface of the host with its addresses (`ip -j addr show`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Interface {
+    pub name: String,
+    /// Addresses with their prefix length (`10.99.0.1/24`).
+    pub addrs: Vec<ipnet::IpNet>,
+}
+
+/// A Docker bridge: its Linux interface and subnets, from the API, the interfaces, or Docker's
+/// MASQUERADE rules.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Bridge {
+    pub name: String,
+    pub subnets: Vec<ipnet::IpNet>,
+}

@@ -39,6 +39,10 @@ pub struct Model {
     /// Legacy tables loaded in the kernel (`/proc/net/ip_tables_names`), when read.
     pub legacy_tables_loaded: Option<Vec<String>>,
     pub legacy6_tables_loaded: Option<Vec<String>>,
+    /// The host's interfaces and addresses (`ip-addr.json`), when captured.
+    pub interfaces: Option<Vec<Interface>>,
+    /// Docker bridges and their subnets.
+    pub bridges: Vec<Bridge>,
     /// Where Docker's rules were found, one entry per (stack, family).
     pub docker_rules: Vec<DockerRules>,
     /// meta.json's source records, by source name.

@@ -1,0 +1,114 @@
+//! `evidence-missing`: a source the verdict needs could not be read.
+
+use crate::analyze::context::Context;
+use crate::analyze::ports::PortState;
+use crate::analyze::{Check, EvidenceLine, Finding, Fix, Severity};
+use crate::collect::evidence::{SourceState, files};
+
+pub const CHECK: Check = Check {
+    name: "evidence-missing",
+    severity: Severity::Unknown,
+    summary: "a source the verdict needs could not be read (not root, tool missing, timeout), or a port's verdict could not be decided",
+    docs: "\
+What it finds
+  A ruleset source (iptables-legacy-save, iptables-nft-save, nft, /proc/net/ip_tables_names) or
+  Docker's API failed, was denied (not root), or timed out; or a published port's path crosses a
+  rule fwdoctor cannot evaluate (an ipset, a mark, an unknown extension), so its verdict is
+  unknown. The finding names the source and its error, or the rule.
+
+Why it matters
+  fwdoctor never guesses: with half the firewall unread, \"no problem found\" would be a lie. The
+  status is `unknown` (exit 3) rather than a wrong `ok`.
+
+How to fix
+  Run as root (`sudo fwdoctor check`); install the missing tool (iptables, nftables); raise
+  `--timeout` for huge rulesets; for an unknown rule, read it yourself with `fwdoctor trace`.",
+    run,
+};
+
+/// Sources whose absence (by failure) leaves the verdict open.
+const NEEDED: &[&str] = &[
+    files::IPTABLES_LEGACY,
+    files::IPTABLES_NFT,
+    files::NFT_RULESET,
+    files::LEGACY_TABLES,
+    files::IP6TABLES_LEGACY,
+    files::IP6TABLES_NFT,
+    files::DOCKER_INFO,
+    files::DOCKER_CONTAINERS,
+    files::DOCKER_NETWORKS,
+];
+
+fn run(ctx: &Context) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut evidence = Vec::new();
+    let mut root = false;
+    for file in NEEDED {
+        let name = files::source_name(file);
+        let Some(st) = ctx.model.sources.get(name) else {
+            continue;
+        };
+        if matches!(st.status, SourceState::Ok | SourceState::Missing) {
+            continue;
+        }
+        root |= st.status == SourceState::Denied;
+        let detail = [st.reason.as_str(), st.stderr.trim()]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(": ");
+        evidence.push(EvidenceLine::fact(
+            name,
+            format!(
+                "{}{}{}",
+                st.status.as_str(),
+                if detail.is_empty() { "" } else { ": " },
+                detail
+            ),
+        ));
+    }
+    let any_ruleset = [
+        files::IPTABLES_LEGACY,
+        files::IPTABLES_NFT,
+        files::NFT_RULESET,
+        files::IP6TABLES_LEGACY,
+        files::IP6TABLES_NFT,
+    ]
+    .iter()
+    .any(|f| ctx.model.has(f));
+    if !any_ruleset {
+        evidence.push(EvidenceLine::fact(
+            "rulesets",
+            "no ruleset was read (iptables-legacy-save, iptables-nft-save, nft)",
+        ));
+    }
+    if !evidence.is_empty() {
+        out.push(Finding {
+            check: CHECK.name,
+            severity: Severity::Unknown,
+            summary: format!("could not read {}", evidence.iter().map(|e| e.location.as_str()).collect::<Vec<_>>().join(", ")),
+            why: "fwdoctor does not guess: with part of the firewall unread, it cannot say the ports are fine.".into(),
+            evidence,
+            fix: Fix {
+                immediate: if root { vec!["sudo fwdoctor check".into()] } else { vec!["apt-get install iptables nftables   # if a tool is missing".into()] },
+                lasting: Vec::new(),
+                note: String::new(),
+            },
+        });
+    }
+    for p in ctx.ports.iter().filter(|p| p.verdict == PortState::Unknown) {
+        out.push(Finding {
+            check: CHECK.name,
+            severity: Severity::Unknown,
+            summary: format!("port {}/{}: verdict unknown: {}", p.host_port, p.proto, p.reason),
+            why: "A rule on the path uses a match or target fwdoctor does not model, and the outcome depends on it.".into(),
+            evidence: vec![EvidenceLine::fact("trace", p.reason.clone())],
+            fix: Fix {
+                immediate: vec![format!("fwdoctor trace {} any -> host:{}", p.proto, p.host_port)],
+                lasting: Vec::new(),
+                note: String::new(),
+            },
+        });
+    }
+    out
+}

@@ -1,0 +1,63 @@
+//! `ufw-docker-bypass`: ufw is active, but Docker's published ports bypass it.
+
+use crate::analyze::context::Context;
+use crate::analyze::ports::PortState;
+use crate::analyze::{Check, EvidenceLine, Finding, Fix, Severity};
+
+pub const CHECK: Check = Check {
+    name: "ufw-docker-bypass",
+    severity: Severity::Warning,
+    summary: "ufw is active, but ports Docker publishes on all addresses bypass it",
+    docs: "\
+What it finds
+  ufw is active with a restrictive incoming policy, and Docker publishes ports on all addresses
+  (0.0.0.0 / ::) that clients outside can reach.
+
+Why it matters
+  Docker DNATs published ports in nat PREROUTING and accepts them in FORWARD; ufw's rules sit
+  on INPUT. So `ufw status` says a port is denied while the internet reaches the container.
+
+How to fix
+  Publish on 127.0.0.1 (`-p 127.0.0.1:8080:80`) behind a reverse proxy, or filter in the
+  DOCKER-USER chain (`iptables -I DOCKER-USER -i eth0 -p tcp --dport 80 -j DROP` with
+  `-m conntrack --ctorigdstport` for the host port), or use ufw-docker's `ufw route` rules.",
+    run,
+};
+
+fn run(ctx: &Context) -> Vec<Finding> {
+    let Some(ufw) = &ctx.model.ufw else {
+        return Vec::new();
+    };
+    if !ufw.active || ufw.default_incoming.as_deref() == Some("allow") {
+        return Vec::new();
+    }
+    let open: Vec<String> = ctx
+        .ports
+        .iter()
+        .filter(|p| p.verdict == PortState::Reachable)
+        .filter(|p| {
+            p.host_ip
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|a| a.is_unspecified())
+        })
+        .map(|p| format!("{}/{}", p.host_port, p.proto))
+        .collect();
+    if open.is_empty() {
+        return Vec::new();
+    }
+    vec![Finding {
+        check: CHECK.name,
+        severity: Severity::Warning,
+        summary: format!("ufw is active (incoming: {}), but Docker's published ports {} are reachable from outside, bypassing ufw", ufw.default_incoming.as_deref().unwrap_or("deny"), open.join(", ")),
+        why: "Docker's DNAT and FORWARD rules run before ufw's INPUT rules ever see the traffic.".into(),
+        evidence: vec![EvidenceLine::fact("ufw status", "Status: active")],
+        fix: Fix {
+            immediate: Vec::new(),
+            lasting: vec![
+                "Publish on 127.0.0.1 only (-p 127.0.0.1:PORT:PORT) behind a reverse proxy, or".into(),
+                "filter in DOCKER-USER: sudo iptables -I DOCKER-USER -p tcp -m conntrack --ctorigdstport PORT ! -s TRUSTED_NET -j DROP".into(),
+            ],
+            note: String::new(),
+        },
+    }]
+}

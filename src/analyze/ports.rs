@@ -1,0 +1,297 @@
+//! Published ports and their verdicts: can a client outside open a new connection?
+
+use crate::analyze::trace::{Flow, Net, Route, RuleRef, Trace, Verdict};
+use crate::model::{Action, Dir, Family, Match, Model, Stack};
+use serde::Serialize;
+use std::net::IpAddr;
+
+/// A published port, from Docker's API or from Docker's DNAT rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishedPort {
+    pub proto: String,
+    pub host_ip: String,
+    pub host_port: u16,
+    pub container: Option<String>,
+    pub container_ip: Option<IpAddr>,
+    pub container_port: Option<u16>,
+    pub family: Family,
+}
+
+/// `blocked_by` in the JSON report (DESIGN.md contract).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BlockedBy {
+    pub stack: Stack,
+    pub family: Family,
+    pub table: String,
+    pub chain: String,
+    pub rule: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+impl From<&RuleRef> for BlockedBy {
+    fn from(r: &RuleRef) -> BlockedBy {
+        BlockedBy {
+            stack: r.stack,
+            family: r.family,
+            table: r.table.clone(),
+            chain: r.chain.clone(),
+            rule: r.rule.clone(),
+            source: (r.line > 0).then(|| format!("{}:{}", r.source, r.line)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PortState {
+    Reachable,
+    Blocked,
+    Unknown,
+}
+
+/// One entry of `ports` in the JSON report.
+#[derive(Debug, Clone, Serialize)]
+pub struct PortVerdict {
+    pub proto: String,
+    pub host_ip: String,
+    pub host_port: u16,
+    pub container: Option<String>,
+    pub container_ip: Option<IpAddr>,
+    pub container_port: Option<u16>,
+    pub verdict: PortState,
+    pub blocked_by: Option<BlockedBy>,
+    /// How the connection reaches the container: "dnat", "docker-proxy", "none".
+    pub path: &'static str,
+    /// Why the verdict is what it is, in words.
+    pub reason: String,
+    #[serde(skip)]
+    pub trace: Option<Trace>,
+    #[serde(skip)]
+    pub reply: Option<Trace>,
+}
+
+/// Docker's DNAT rules of one stack and family, read back as published ports.
+pub fn dnat_rules(model: &Model, stack: Stack, family: Family) -> Vec<PublishedPort> {
+    let mut out = Vec::new();
+    for t in model
+        .tables
+        .iter()
+        .filter(|t| t.stack == stack && t.family.applies_to(family))
+    {
+        let docker_nat =
+            (t.name == "nat" && t.chain("DOCKER").is_some()) || t.name == "docker-bridges";
+        if !docker_nat {
+            continue;
+        }
+        for c in &t.chains {
+            if t.name == "nat" && c.name != "DOCKER" {
+                continue;
+            }
+            for r in &c.rules {
+                let Action::Dnat { addr, port } = &r.action else {
+                    continue;
+                };
+                let mut proto = "tcp".to_string();
+                let mut host_port = None;
+                let mut host_ip = if family == Family::Ip6 {
+                    "::"
+                } else {
+                    "0.0.0.0"
+                }
+                .to_string();
+                for m in &r.matches {
+                    match m {
+                        Match::Proto {
+                            negated: false,
+                            proto: p,
+                        } => proto = p.clone(),
+                        Match::Port {
+                            dir: Dir::Dst,
+                            negated: false,
+                            ranges,
+                        } => host_port = ranges.first().map(|r| r.0),
+                        Match::Addr {
+                            dir: Dir::Dst,
+                            negated: false,
+                            nets,
+                        } => {
+                            if let Some(n) = nets.first() {
+                                host_ip = n.addr().to_string();
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                let Some(host_port) = host_port else { continue };
+                out.push(PublishedPort {
+                    proto,
+                    host_ip,
+                    host_port,
+                    container: None,
+                    container_ip: *addr,
+                    container_port: port.map(|p| p.0),
+                    family,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The published ports: Docker's API when captured, else Docker's DNAT rules of the live stack.
+pub fn published(model: &Model) -> Vec<PublishedPort> {
+    if let Some(d) = &model.docker {
+        let mut out: Vec<PublishedPort> = Vec::new();
+        for c in &d.containers {
+            for p in &c.ports {
+                let family = if p.host_ip.contains(':') {
+                    Family::Ip6
+                } else {
+                    Family::Ip
+                };
+                // Docker lists "0.0.0.0" and "::" for one -p; the IPv4 entry speaks for both.
+                if family == Family::Ip6
+                    && c.ports.iter().any(|q| {
+                        q.host_port == p.host_port && q.proto == p.proto && !q.host_ip.contains(':')
+                    })
+                {
+                    continue;
+                }
+                let container_ip = c
+                    .addresses
+                    .iter()
+                    .map(|(_, ip)| *ip)
+                    .find(|ip| ip.is_ipv6() == (family == Family::Ip6));
+                out.push(PublishedPort {
+                    proto: p.proto.clone(),
+                    host_ip: p.host_ip.clone(),
+                    host_port: p.host_port,
+                    container: Some(c.name.clone()),
+                    container_ip,
+                    container_port: Some(p.container_port),
+                    family,
+                });
+            }
+        }
+        out.sort_by(|a, b| (a.host_port, &a.proto).cmp(&(b.host_port, &b.proto)));
+        return out;
+    }
+    let Some(live) = crate::analyze::context::live_docker_rules(model, Family::Ip) else {
+        return Vec::new();
+    };
+    let mut out = dnat_rules(model, live.stack, Family::Ip);
+    if let Some(live6) = crate::analyze::context::live_docker_rules(model, Family::Ip6) {
+        out.extend(dnat_rules(model, live6.stack, Family::Ip6));
+    }
+    out.sort_by(|a, b| (a.host_port, &a.proto).cmp(&(b.host_port, &b.proto)));
+    out.dedup_by(|a, b| a.host_port == b.host_port && a.proto == b.proto && a.family == b.family);
+    out
+}
+
+/// Trace every published port from outside (and its reply) and give it a verdict.
+pub fn verdicts(model: &Model, net: &Net<'_>) -> Vec<PortVerdict> {
+    published(model)
+        .into_iter()
+        .map(|p| verdict(model, net, &p))
+        .collect()
+}
+
+fn verdict(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PortVerdict {
+    let mut v = PortVerdict {
+        proto: p.proto.clone(),
+        host_ip: p.host_ip.clone(),
+        host_port: p.host_port,
+        container: p.container.clone(),
+        container_ip: p.container_ip,
+        container_port: p.container_port,
+        verdict: PortState::Unknown,
+        blocked_by: None,
+        path: "none",
+        reason: String::new(),
+        trace: None,
+        reply: None,
+    };
+    let host_ip: Option<IpAddr> = p.host_ip.parse().ok();
+    if host_ip.is_some_and(|a| a.is_loopback()) {
+        v.verdict = PortState::Blocked;
+        v.reason = format!(
+            "published on {} only: reachable from the host itself, by design",
+            p.host_ip
+        );
+        return v;
+    }
+    let mut flow = Flow::from_outside(p.family, &p.proto, p.host_port);
+    let outside = net.outside_address(p.family);
+    flow.dst = host_ip
+        .filter(|a| !a.is_unspecified())
+        .or(outside.as_ref().map(|o| o.1));
+    flow.in_iface = outside.map(|o| o.0);
+    let trace = net.trace(&flow);
+    match &trace.verdict {
+        Verdict::Drop { by } => {
+            v.verdict = PortState::Blocked;
+            v.blocked_by = Some(by.into());
+            v.reason = format!("dropped by {}", by.describe());
+            v.path = if matches!(trace.route, Some(Route::Forward { .. })) {
+                "dnat"
+            } else {
+                "none"
+            };
+        }
+        Verdict::Unknown { by, reason } => {
+            v.reason = format!("{}: {}", by.describe(), reason);
+        }
+        Verdict::Accept { .. } => match &trace.route {
+            Some(Route::Forward { out_iface }) => {
+                v.path = "dnat";
+                let (Some(ip), Some(port)) = (
+                    trace.final_dst.and_then(|d| d.0),
+                    trace.final_dst.map(|d| d.1),
+                ) else {
+                    v.verdict = PortState::Reachable;
+                    return v;
+                };
+                let reply = net.trace(&Flow::reply_from(
+                    p.family,
+                    &p.proto,
+                    ip,
+                    port,
+                    out_iface.as_deref(),
+                ));
+                match &reply.verdict {
+                    Verdict::Drop { by } => {
+                        v.verdict = PortState::Blocked;
+                        v.blocked_by = Some(by.into());
+                        v.reason = format!("the reply is dropped by {}", by.describe());
+                    }
+                    Verdict::Unknown { by, reason } => {
+                        v.reason = format!("reply: {}: {}", by.describe(), reason);
+                    }
+                    Verdict::Accept { .. } => {
+                        v.verdict = PortState::Reachable;
+                        v.reason =
+                            format!("DNAT to {ip}:{port}, forwarded and accepted by every stack");
+                    }
+                }
+                v.reply = Some(reply);
+            }
+            Some(Route::Local) | None => {
+                let proxy = model.docker.as_ref().is_some_and(|d| {
+                    d.daemon_config.userland_proxy != Some(false) && p.container.is_some()
+                });
+                if proxy {
+                    v.path = "docker-proxy";
+                    v.verdict = PortState::Reachable;
+                    v.reason = "no DNAT rule applies; docker-proxy listens on the host port and INPUT accepts".into();
+                } else {
+                    v.verdict = PortState::Blocked;
+                    v.reason =
+                        "no DNAT rule sends it to the container and no docker-proxy listens".into();
+                }
+            }
+        },
+    }
+    v.trace = Some(trace);
+    v
+}

@@ -1,0 +1,1071 @@
+//! The trace engine: walks one packet through every hook, as the kernel does, across all stacks.
+//!
+//! At each hook every base chain of every stack runs in priority order. ACCEPT (rule or policy)
+//! ends only its own base chain; DROP anywhere is final. nat chains see only the first packet of
+//! a connection, and the first DNAT on a hook wins. After PREROUTING the routing decision sends
+//! the packet to INPUT (a host address) or FORWARD (a Docker bridge subnet), then POSTROUTING.
+//!
+//! Facts the capture cannot give (the client's address, the host's outside interface) are
+//! symbolic: `None` means "a client outside" / "the host's outside interface". A match that
+//! depends on them, or that the model does not understand, is *unknown*; the engine then tries
+//! both outcomes and only gives a verdict when they agree. Otherwise the verdict is `unknown`
+//! and names the rule. Never a guess.
+
+use crate::model::{
+    Action, AddrType, Chain, ChainType, CtState, Dir, Family, Hook, Match, Model, Policy, Rule,
+    Stack, Table, VmapKey,
+};
+use ipnet::IpNet;
+use serde::Serialize;
+use std::net::IpAddr;
+
+/// A packet to trace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flow {
+    pub family: Family,
+    pub proto: String,
+    /// `None`: any client outside the host.
+    pub src: Option<IpAddr>,
+    /// `None`: one of the host's own outside addresses.
+    pub dst: Option<IpAddr>,
+    pub dport: u16,
+    pub sport: Option<u16>,
+    /// `None`: the host's outside interface (not `lo`, not a Docker bridge).
+    pub in_iface: Option<String>,
+    /// Conntrack state of the packet: `New` for a connection's first packet.
+    pub state: CtState,
+    /// For locally generated packets (OUTPUT path).
+    pub local_origin: bool,
+    /// `dst` is `None` and means the client outside (a reply going back out), not the host.
+    pub to_outside: bool,
+}
+
+impl Flow {
+    /// A new TCP/UDP connection from a client outside to the host's address on `port`.
+    pub fn from_outside(family: Family, proto: &str, port: u16) -> Flow {
+        Flow {
+            family,
+            proto: proto.to_string(),
+            src: None,
+            dst: None,
+            dport: port,
+            sport: None,
+            in_iface: None,
+            state: CtState::New,
+            local_origin: false,
+            to_outside: false,
+        }
+    }
+
+    /// The reply of a forwarded connection: from the container back to the client outside.
+    pub fn reply_from(
+        family: Family,
+        proto: &str,
+        container: IpAddr,
+        port: u16,
+        bridge: Option<&str>,
+    ) -> Flow {
+        Flow {
+            family,
+            proto: proto.to_string(),
+            src: Some(container),
+            dst: None,
+            dport: 0,
+            sport: Some(port),
+            in_iface: bridge.map(str::to_string),
+            state: CtState::Established,
+            local_origin: false,
+            to_outside: true,
+        }
+    }
+}
+
+/// Which rule (or policy) decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleRef {
+    pub stack: Stack,
+    pub family: Family,
+    pub table: String,
+    pub chain: String,
+    /// The rule text, or `policy DROP`.
+    pub rule: String,
+    /// File and line it came from.
+    pub source: String,
+    pub line: usize,
+}
+
+impl RuleRef {
+    fn rule(t: &Table, c: &Chain, r: &Rule) -> RuleRef {
+        RuleRef {
+            stack: t.stack,
+            family: t.family,
+            table: t.name.clone(),
+            chain: c.name.clone(),
+            rule: r.text.clone(),
+            source: t.source.clone(),
+            line: r.line,
+        }
+    }
+    fn policy(t: &Table, c: &Chain, p: Policy) -> RuleRef {
+        RuleRef {
+            stack: t.stack,
+            family: t.family,
+            table: t.name.clone(),
+            chain: c.name.clone(),
+            rule: format!("policy {p}"),
+            source: t.source.clone(),
+            line: c.line,
+        }
+    }
+    /// `legacy ip filter FORWARD: policy DROP`
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {} {} {}: {}",
+            self.stack, self.family, self.table, self.chain, self.rule
+        )
+    }
+    pub fn is_policy(&self) -> bool {
+        self.rule.starts_with("policy ")
+    }
+}
+
+/// The verdict of one base chain, or of the whole trace.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "verdict", rename_all = "lowercase")]
+pub enum Verdict {
+    Accept { by: Option<RuleRef> },
+    Drop { by: RuleRef },
+    Unknown { by: RuleRef, reason: String },
+}
+
+/// One base chain's part in a trace.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChainStep {
+    pub hook: Hook,
+    pub priority: i32,
+    pub stack: Stack,
+    pub table: String,
+    pub chain: String,
+    pub verdict: Verdict,
+    /// Rules that matched on the way (jumps, DNAT, the deciding rule), in order.
+    pub matched: Vec<RuleRef>,
+    /// The packet after this chain when it changed it (DNAT): `172.17.0.2:80`.
+    pub rewrote: Option<String>,
+}
+
+/// Where the routing decision sent the packet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Route {
+    /// To the host itself (INPUT).
+    Local,
+    /// Through the host to a Docker bridge (FORWARD).
+    Forward { out_iface: Option<String> },
+}
+
+/// The result of tracing one packet.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Trace {
+    pub steps: Vec<ChainStep>,
+    pub route: Option<Route>,
+    /// Destination after DNAT: (address, port).
+    pub final_dst: Option<(Option<IpAddr>, u16)>,
+    /// The overall verdict: Drop if any base chain dropped, Unknown if any could not be
+    /// decided and none dropped, else Accept.
+    pub verdict: Verdict,
+}
+
+impl Trace {
+    pub fn dropped_by(&self) -> Option<&RuleRef> {
+        match &self.verdict {
+            Verdict::Drop { by } => Some(by),
+            _ => None,
+        }
+    }
+}
+
+/// Host facts the engine needs, derived once from the model.
+pub struct Net<'m> {
+    model: &'m Model,
+    bridges: Vec<(String, Vec<IpNet>)>,
+    local_addrs: Vec<IpAddr>,
+}
+
+impl<'m> Net<'m> {
+    pub fn new(model: &'m Model) -> Net<'m> {
+        let bridges = model
+            .bridges
+            .iter()
+            .map(|b| (b.name.clone(), b.subnets.clone()))
+            .collect();
+        let local_addrs = model
+            .interfaces
+            .iter()
+            .flatten()
+            .flat_map(|i| i.addrs.iter().map(|a| a.addr()))
+            .collect();
+        Net {
+            model,
+            bridges,
+            local_addrs,
+        }
+    }
+
+    /// The host's outside interface and address for `family`: the first interface that is not
+    /// `lo` or a Docker bridge/veth, with a global address of that family.
+    pub fn outside_address(&self, family: Family) -> Option<(String, IpAddr)> {
+        self.model.interfaces.iter().flatten().find_map(|i| {
+            if i.name == "lo" || self.is_bridge_iface(&i.name) {
+                return None;
+            }
+            i.addrs
+                .iter()
+                .map(|a| a.addr())
+                .find(|a| {
+                    a.is_ipv6() == (family == Family::Ip6)
+                        && !a.is_loopback()
+                        && !matches!(a, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80)
+                })
+                .map(|a| (i.name.clone(), a))
+        })
+    }
+
+    fn bridge_for(&self, addr: IpAddr) -> Option<&str> {
+        self.bridges
+            .iter()
+            .find(|(_, nets)| nets.iter().any(|n| n.contains(&addr)))
+            .map(|(name, _)| name.as_str())
+    }
+
+    fn is_bridge_iface(&self, name: &str) -> bool {
+        self.bridges.iter().any(|(b, _)| b == name)
+            || name == "docker0"
+            || name.starts_with("br-")
+            || name.starts_with("veth")
+    }
+
+    fn is_local(&self, addr: IpAddr) -> bool {
+        addr.is_loopback() || self.local_addrs.contains(&addr)
+    }
+
+    /// Is this network one an outside client or the host's outside address can never be in?
+    fn is_inside_only(&self, net: &IpNet) -> bool {
+        let a = net.addr();
+        a.is_loopback()
+            || a.is_multicast()
+            || self
+                .bridges
+                .iter()
+                .any(|(_, nets)| nets.iter().any(|n| n.contains(net)))
+    }
+
+    /// Trace `flow` through all hooks.
+    pub fn trace(&self, flow: &Flow) -> Trace {
+        let mut pkt = Packet::from_flow(flow);
+        let mut steps = Vec::new();
+        let mut pending_unknown: Option<Verdict> = None;
+        let family = flow.family;
+
+        let hooks_before_route: &[Hook] = if flow.local_origin {
+            &[Hook::Output]
+        } else {
+            &[Hook::Prerouting]
+        };
+        for &hook in hooks_before_route {
+            if let Some(v) = self.run_hook(family, hook, &mut pkt, &mut steps, &mut pending_unknown)
+            {
+                return self.finish(steps, None, &pkt, v);
+            }
+        }
+        let route = if flow.to_outside && pkt.dst.is_none() {
+            Route::Forward { out_iface: None }
+        } else {
+            self.route(&pkt)
+        };
+        pkt.out_iface = match &route {
+            Route::Local => Some("lo".to_string()).filter(|_| flow.local_origin),
+            Route::Forward { out_iface } => out_iface.clone(),
+        };
+        let next: &[Hook] = match (&route, flow.local_origin) {
+            (Route::Local, false) => &[Hook::Input],
+            (Route::Local, true) => &[Hook::Postrouting, Hook::Input],
+            (Route::Forward { .. }, false) => &[Hook::Forward, Hook::Postrouting],
+            (Route::Forward { .. }, true) => &[Hook::Postrouting],
+        };
+        for &hook in next {
+            if let Some(v) = self.run_hook(family, hook, &mut pkt, &mut steps, &mut pending_unknown)
+            {
+                return self.finish(steps, Some(route), &pkt, v);
+            }
+        }
+        let v = pending_unknown.unwrap_or(Verdict::Accept { by: None });
+        self.finish(steps, Some(route), &pkt, v)
+    }
+
+    fn finish(
+        &self,
+        steps: Vec<ChainStep>,
+        route: Option<Route>,
+        pkt: &Packet,
+        v: Verdict,
+    ) -> Trace {
+        Trace {
+            steps,
+            route,
+            final_dst: Some((pkt.dst, pkt.dport)),
+            verdict: v,
+        }
+    }
+
+    fn route(&self, pkt: &Packet) -> Route {
+        match pkt.dst {
+            None => Route::Local,
+            Some(a) if self.is_local(a) => Route::Local,
+            Some(a) => Route::Forward {
+                out_iface: self.bridge_for(a).map(str::to_string),
+            },
+        }
+    }
+
+    /// Run every base chain on `hook`. Returns Some(final verdict) when the packet is dropped.
+    fn run_hook(
+        &self,
+        family: Family,
+        hook: Hook,
+        pkt: &mut Packet,
+        steps: &mut Vec<ChainStep>,
+        pending_unknown: &mut Option<Verdict>,
+    ) -> Option<Verdict> {
+        let mut nat_done = false;
+        // After a drop the remaining base chains of the hook still run here: same-priority order
+        // is undefined, so the report shows what every stack says on this hook.
+        let mut dropped: Option<Verdict> = None;
+        for cref in self.model.hook_chains(family, hook) {
+            let table = self.model.table(cref);
+            let chain = self.model.chain(cref);
+            let base = chain.base.as_ref()?;
+            let is_nat = base.chain_type == ChainType::Nat;
+            if is_nat && (pkt.state != CtState::New || nat_done) {
+                continue;
+            }
+            let before = (pkt.dst, pkt.dport);
+            let mut run = ChainRun {
+                net: self,
+                table,
+                matched: Vec::new(),
+                forks_left: 64,
+                policy: base.policy,
+            };
+            let verdict = run.base_chain(chain, base.policy, pkt);
+            let rewrote = if (pkt.dst, pkt.dport) != before {
+                if is_nat {
+                    nat_done = true;
+                }
+                Some(match pkt.dst {
+                    Some(a) => format!("{}:{}", a, pkt.dport),
+                    None => format!("host:{}", pkt.dport),
+                })
+            } else {
+                None
+            };
+            steps.push(ChainStep {
+                hook,
+                priority: base.priority,
+                stack: table.stack,
+                table: table.name.clone(),
+                chain: chain.name.clone(),
+                verdict: verdict.clone(),
+                matched: run.matched,
+                rewrote,
+            });
+            match verdict {
+                Verdict::Drop { .. } => {
+                    if dropped.is_none() {
+                        dropped = Some(verdict);
+                    }
+                }
+                Verdict::Unknown { .. } => {
+                    if pending_unknown.is_none() {
+                        *pending_unknown = Some(verdict);
+                    }
+                }
+                Verdict::Accept { .. } => {}
+            }
+        }
+        dropped
+    }
+}
+
+/// The packet as it moves: addresses may be rewritten by DNAT.
+#[derive(Debug, Clone, PartialEq)]
+struct Packet {
+    proto: String,
+    src: Option<IpAddr>,
+    dst: Option<IpAddr>,
+    sport: Option<u16>,
+    dport: u16,
+    orig_dst: Option<IpAddr>,
+    orig_dport: u16,
+    /// `dst == None` means the outside client rather than the host.
+    dst_outside: bool,
+    in_iface: Option<String>,
+    out_iface: Option<String>,
+    state: CtState,
+    dnatted: bool,
+}
+
+impl Packet {
+    fn from_flow(f: &Flow) -> Packet {
+        Packet {
+            proto: f.proto.to_ascii_lowercase(),
+            src: f.src,
+            dst: f.dst,
+            sport: f.sport,
+            dport: f.dport,
+            orig_dst: f.dst,
+            orig_dport: f.dport,
+            dst_outside: f.to_outside,
+            in_iface: if f.local_origin {
+                None
+            } else {
+                f.in_iface.clone()
+            },
+            out_iface: None,
+            state: f.state,
+            dnatted: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tri {
+    Yes,
+    No,
+    Unknown(String),
+}
+
+impl Tri {
+    fn from_bool(b: bool) -> Tri {
+        if b { Tri::Yes } else { Tri::No }
+    }
+    fn negate_if(self, neg: bool) -> Tri {
+        match (self, neg) {
+            (Tri::Yes, true) => Tri::No,
+            (Tri::No, true) => Tri::Yes,
+            (t, _) => t,
+        }
+    }
+}
+
+/// How a (non-base) chain invocation ended.
+#[derive(Debug, Clone, PartialEq)]
+enum End {
+    /// Fell off the end or RETURNed: the caller goes on.
+    Continue,
+    Final(Verdict),
+}
+
+const MAX_DEPTH: usize = 64;
+
+struct ChainRun<'a, 'm> {
+    net: &'a Net<'m>,
+    table: &'a Table,
+    matched: Vec<RuleRef>,
+    forks_left: u32,
+    policy: Policy,
+}
+
+impl ChainRun<'_, '_> {
+    fn base_chain(&mut self, chain: &Chain, policy: Policy, pkt: &mut Packet) -> Verdict {
+        match self.chain_from(chain, 0, pkt, 0) {
+            End::Final(v) => v,
+            End::Continue => match policy {
+                Policy::Accept => Verdict::Accept { by: None },
+                Policy::Drop => Verdict::Drop {
+                    by: RuleRef::policy(self.table, chain, policy),
+                },
+            },
+        }
+    }
+
+    /// Run `chain` from rule `start`.
+    fn chain_from(&mut self, chain: &Chain, start: usize, pkt: &mut Packet, depth: usize) -> End {
+        if depth > MAX_DEPTH {
+            return End::Final(Verdict::Unknown {
+                by: RuleRef::policy(self.table, chain, Policy::Accept),
+                reason: format!("jumps nest deeper than {MAX_DEPTH} (a loop?)"),
+            });
+        }
+        let mut i = start;
+        while i < chain.rules.len() {
+            let rule = &chain.rules[i];
+            match self.eval_matches(rule, pkt) {
+                Tri::No => {}
+                Tri::Yes => {
+                    if let Some(end) = self.apply(chain, rule, pkt, depth) {
+                        return end;
+                    }
+                }
+                Tri::Unknown(reason) => {
+                    if matches!(rule.action, Action::Continue { .. }) {
+                        i += 1;
+                        continue;
+                    }
+                    return self.fork(chain, i, pkt, depth, reason);
+                }
+            }
+            i += 1;
+        }
+        End::Continue
+    }
+
+    /// A rule whose match the engine cannot decide: follow both outcomes; a verdict only if
+    /// they agree.
+    fn fork(
+        &mut self,
+        chain: &Chain,
+        i: usize,
+        pkt: &mut Packet,
+        depth: usize,
+        reason: String,
+    ) -> End {
+        let rule = &chain.rules[i];
+        let unknown = || {
+            End::Final(Verdict::Unknown {
+                by: RuleRef::rule(self.table, chain, rule),
+                reason: reason.clone(),
+            })
+        };
+        if self.forks_left == 0 {
+            return unknown();
+        }
+        self.forks_left -= 1;
+        let mark = self.matched.len();
+        let mut taken = pkt.clone();
+        let end_taken = match self.apply(chain, rule, &mut taken, depth) {
+            Some(end) => end,
+            None => self.chain_from(chain, i + 1, &mut taken, depth),
+        };
+        self.matched.truncate(mark);
+        let mut skipped = pkt.clone();
+        let end_skipped = self.chain_from(chain, i + 1, &mut skipped, depth);
+        let (a, b) = if depth == 0 {
+            (self.at_base(end_taken), self.at_base(end_skipped.clone()))
+        } else {
+            (end_taken, end_skipped.clone())
+        };
+        if same_outcome(&a, &b) && taken == skipped {
+            *pkt = skipped;
+            end_skipped
+        } else {
+            self.matched.truncate(mark);
+            unknown()
+        }
+    }
+
+    /// In a base chain, falling off the end means the policy.
+    fn at_base(&self, end: End) -> End {
+        match (end, self.policy) {
+            (End::Continue, Policy::Accept) => End::Final(Verdict::Accept { by: None }),
+            (end, _) => end,
+        }
+    }
+
+    /// Apply a matched rule's action. None: go on with the next rule.
+    fn apply(&mut self, chain: &Chain, rule: &Rule, pkt: &mut Packet, depth: usize) -> Option<End> {
+        let here = || RuleRef::rule(self.table, chain, rule);
+        self.apply_action(&rule.action, chain, rule, pkt, depth, &here)
+    }
+
+    fn apply_action(
+        &mut self,
+        action: &Action,
+        chain: &Chain,
+        rule: &Rule,
+        pkt: &mut Packet,
+        depth: usize,
+        here: &dyn Fn() -> RuleRef,
+    ) -> Option<End> {
+        match action {
+            Action::Continue { .. } => None,
+            Action::Accept => {
+                self.matched.push(here());
+                Some(End::Final(Verdict::Accept { by: Some(here()) }))
+            }
+            Action::Drop | Action::Reject => {
+                self.matched.push(here());
+                Some(End::Final(Verdict::Drop { by: here() }))
+            }
+            Action::Return => {
+                self.matched.push(here());
+                Some(End::Continue)
+            }
+            Action::Jump { chain: target } | Action::Goto { chain: target } => {
+                self.matched.push(here());
+                let Some(callee) = self.table.chain(target) else {
+                    return Some(End::Final(Verdict::Unknown {
+                        by: here(),
+                        reason: format!("jump to chain {target}, which the capture does not have"),
+                    }));
+                };
+                let end = self.chain_from(callee, 0, pkt, depth + 1);
+                match (end, action) {
+                    (End::Final(v), _) => Some(End::Final(v)),
+                    // A goto's chain returns to our caller, not to us.
+                    (End::Continue, Action::Goto { .. }) => Some(End::Continue),
+                    (End::Continue, _) => None,
+                }
+            }
+            Action::Dnat { addr, port } => {
+                self.matched.push(here());
+                if let Some(a) = addr {
+                    pkt.dst = Some(*a);
+                }
+                if let Some((p, _)) = port {
+                    pkt.dport = *p;
+                }
+                pkt.dnatted = true;
+                Some(End::Final(Verdict::Accept { by: Some(here()) }))
+            }
+            Action::Redirect { port } => {
+                self.matched.push(here());
+                pkt.dst = None;
+                if let Some((p, _)) = port {
+                    pkt.dport = *p;
+                }
+                pkt.dnatted = true;
+                Some(End::Final(Verdict::Accept { by: Some(here()) }))
+            }
+            Action::Snat | Action::Masquerade => {
+                self.matched.push(here());
+                Some(End::Final(Verdict::Accept { by: Some(here()) }))
+            }
+            Action::VerdictMap { key, entries } => {
+                let value = match key {
+                    VmapKey::Iifname => pkt.in_iface.as_deref(),
+                    VmapKey::Oifname => pkt.out_iface.as_deref(),
+                    VmapKey::Other => {
+                        return Some(End::Final(Verdict::Unknown {
+                            by: here(),
+                            reason: "verdict map on a key the engine does not model".into(),
+                        }));
+                    }
+                };
+                let entry = match value {
+                    Some(v) => entries.iter().find(|(k, _)| k == v),
+                    None => {
+                        // The host's outside interface: never one of Docker's bridges.
+                        if entries.iter().all(|(k, _)| self.net.is_bridge_iface(k)) {
+                            None
+                        } else {
+                            return Some(End::Final(Verdict::Unknown {
+                                by: here(),
+                                reason: "verdict map keyed on the outside interface, whose name the capture does not give".into(),
+                            }));
+                        }
+                    }
+                };
+                match entry {
+                    None => None,
+                    Some((_, a)) => {
+                        let a = a.clone();
+                        self.apply_action(&a, chain, rule, pkt, depth, here)
+                    }
+                }
+            }
+            Action::Unknown { text } => Some(End::Final(Verdict::Unknown {
+                by: here(),
+                reason: format!("target {text} is not modelled"),
+            })),
+        }
+    }
+
+    fn eval_matches(&self, rule: &Rule, pkt: &Packet) -> Tri {
+        let mut unknown: Option<String> = None;
+        for m in &rule.matches {
+            match self.eval(m, pkt) {
+                Tri::No => return Tri::No,
+                Tri::Yes => {}
+                Tri::Unknown(r) => {
+                    unknown.get_or_insert(r);
+                }
+            }
+        }
+        match unknown {
+            Some(r) => Tri::Unknown(r),
+            None => Tri::Yes,
+        }
+    }
+
+    fn eval(&self, m: &Match, pkt: &Packet) -> Tri {
+        match m {
+            Match::Comment { .. } => Tri::Yes,
+            Match::Unknown { text } => Tri::Unknown(format!("match `{text}` is not modelled")),
+            Match::Proto { negated, proto } => {
+                let p = proto.to_ascii_lowercase();
+                Tri::from_bool(p == "all" || p == "0" || p == pkt.proto).negate_if(*negated)
+            }
+            Match::Iface {
+                dir,
+                negated,
+                names,
+            } => {
+                let value = match dir {
+                    Dir::Src => &pkt.in_iface,
+                    Dir::Dst => &pkt.out_iface,
+                };
+                let t = match value {
+                    Some(v) => Tri::from_bool(names.iter().any(|n| iface_matches(n, v))),
+                    None => {
+                        if names.iter().all(|n| {
+                            n == "lo"
+                                || self.net.is_bridge_iface(n.trim_end_matches('+'))
+                                || n == "docker+"
+                                || n == "br-+"
+                                || n == "veth+"
+                        }) {
+                            Tri::No
+                        } else if names.iter().any(|n| n == "+") {
+                            Tri::Yes
+                        } else {
+                            Tri::Unknown(format!(
+                                "depends on the name of the host's outside interface ({})",
+                                names.join(",")
+                            ))
+                        }
+                    }
+                };
+                t.negate_if(*negated)
+            }
+            Match::Addr { dir, negated, nets } => {
+                let (value, client) = match dir {
+                    Dir::Src => (pkt.src, !pkt.dst_outside),
+                    Dir::Dst => (pkt.dst, pkt.dst_outside),
+                };
+                let who = if client { Dir::Src } else { Dir::Dst };
+                self.addr_in(value, nets, who).negate_if(*negated)
+            }
+            Match::CtOrigDst { negated, nets } => self
+                .addr_in(pkt.orig_dst, nets, Dir::Dst)
+                .negate_if(*negated),
+            Match::Port {
+                dir,
+                negated,
+                ranges,
+            } => {
+                if !matches!(pkt.proto.as_str(), "tcp" | "udp" | "sctp" | "udplite") {
+                    return Tri::No;
+                }
+                let t = match dir {
+                    Dir::Dst => Tri::from_bool(in_ranges(pkt.dport, ranges)),
+                    Dir::Src => match pkt.sport {
+                        Some(p) => Tri::from_bool(in_ranges(p, ranges)),
+                        None => {
+                            if ranges.iter().any(|&(a, b)| a <= 1024 && b == 65535) {
+                                Tri::Yes
+                            } else if ranges.iter().all(|&(_, b)| b < 1024) {
+                                Tri::No
+                            } else {
+                                Tri::Unknown("depends on the client's source port".into())
+                            }
+                        }
+                    },
+                };
+                t.negate_if(*negated)
+            }
+            Match::CtOrigDstPort { negated, ranges } => {
+                Tri::from_bool(in_ranges(pkt.orig_dport, ranges)).negate_if(*negated)
+            }
+            Match::CtState { negated, states } => {
+                let hit = states.iter().any(|s| match s {
+                    CtState::Dnat => pkt.dnatted,
+                    CtState::Snat => false,
+                    s => *s == pkt.state,
+                });
+                Tri::from_bool(hit).negate_if(*negated)
+            }
+            Match::AddrType {
+                dir,
+                negated,
+                types,
+            } => {
+                let (addr, outside_client) = match dir {
+                    Dir::Src => (pkt.src, !pkt.dst_outside),
+                    Dir::Dst => (pkt.dst, pkt.dst_outside),
+                };
+                let actual = match addr {
+                    Some(a) if self.net.is_local(a) => AddrType::Local,
+                    Some(a) if a.is_multicast() => AddrType::Multicast,
+                    Some(_) => AddrType::Unicast,
+                    None if outside_client => AddrType::Unicast,
+                    None => AddrType::Local,
+                };
+                let hit = types.iter().any(|t| {
+                    *t == actual || (*t == AddrType::Unicast && actual == AddrType::Local)
+                });
+                Tri::from_bool(hit).negate_if(*negated)
+            }
+        }
+    }
+
+    fn addr_in(&self, value: Option<IpAddr>, nets: &[IpNet], dir: Dir) -> Tri {
+        match value {
+            Some(a) => Tri::from_bool(nets.iter().any(|n| n.contains(&a))),
+            None => {
+                if nets.iter().all(|n| self.net.is_inside_only(n)) {
+                    Tri::No
+                } else if nets.iter().any(|n| n.prefix_len() == 0) {
+                    Tri::Yes
+                } else {
+                    Tri::Unknown(match dir {
+                        Dir::Src => "depends on the client's address".into(),
+                        Dir::Dst => "depends on which host address the client uses".into(),
+                    })
+                }
+            }
+        }
+    }
+}
+
+fn same_outcome(a: &End, b: &End) -> bool {
+    match (a, b) {
+        (End::Continue, End::Continue) => true,
+        (End::Final(x), End::Final(y)) => {
+            matches!((x, y), (Verdict::Accept { .. }, Verdict::Accept { .. })) || x == y
+        }
+        _ => false,
+    }
+}
+
+fn in_ranges(p: u16, ranges: &[(u16, u16)]) -> bool {
+    ranges.iter().any(|&(a, b)| a <= p && p <= b)
+}
+
+/// iptables interface matching: a trailing `+` matches any name with that prefix.
+pub fn iface_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('+') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{BaseChain, Bridge, Rule};
+
+    fn rule(matches: Vec<Match>, action: Action, text: &str) -> Rule {
+        Rule {
+            line: 1,
+            text: text.into(),
+            matches,
+            action,
+            counters: None,
+        }
+    }
+
+    fn base(hook: Hook, prio: i32, ty: ChainType, policy: Policy) -> Option<BaseChain> {
+        Some(BaseChain {
+            hook,
+            priority: prio,
+            chain_type: ty,
+            policy,
+            counters: None,
+        })
+    }
+
+    /// Docker (classic) in iptables-nft, and a legacy filter table with FORWARD policy DROP.
+    fn split_model(legacy_policy: Policy) -> Model {
+        let mut nat = Table::new(
+            Stack::IptablesNft,
+            Family::Ip,
+            "nat",
+            "iptables-nft-save.txt",
+        );
+        nat.add_chain(Chain {
+            name: "PREROUTING".into(),
+            base: base(Hook::Prerouting, -100, ChainType::Nat, Policy::Accept),
+            rules: vec![rule(
+                vec![Match::AddrType {
+                    dir: Dir::Dst,
+                    negated: false,
+                    types: vec![AddrType::Local],
+                }],
+                Action::Jump {
+                    chain: "DOCKER".into(),
+                },
+                "-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER",
+            )],
+            line: 2,
+        });
+        nat.add_chain(Chain {
+            name: "DOCKER".into(),
+            base: None,
+            rules: vec![rule(
+                vec![
+                    Match::Iface { dir: Dir::Src, negated: true, names: vec!["docker0".into()] },
+                    Match::Proto { negated: false, proto: "tcp".into() },
+                    Match::Port { dir: Dir::Dst, negated: false, ranges: vec![(8080, 8080)] },
+                ],
+                Action::Dnat { addr: Some("172.17.0.2".parse().unwrap()), port: Some((80, 80)) },
+                "-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80",
+            )],
+            line: 3,
+        });
+        let mut filter = Table::new(
+            Stack::IptablesNft,
+            Family::Ip,
+            "filter",
+            "iptables-nft-save.txt",
+        );
+        filter.add_chain(Chain {
+            name: "FORWARD".into(),
+            base: base(Hook::Forward, 0, ChainType::Filter, Policy::Drop),
+            rules: vec![rule(
+                vec![Match::Iface {
+                    dir: Dir::Dst,
+                    negated: false,
+                    names: vec!["docker0".into()],
+                }],
+                Action::Jump {
+                    chain: "DOCKER".into(),
+                },
+                "-A FORWARD -o docker0 -j DOCKER",
+            )],
+            line: 4,
+        });
+        filter.add_chain(Chain {
+            name: "DOCKER".into(),
+            base: None,
+            rules: vec![rule(
+                vec![
+                    Match::Addr { dir: Dir::Dst, negated: false, nets: vec!["172.17.0.2/32".parse().unwrap()] },
+                    Match::Proto { negated: false, proto: "tcp".into() },
+                    Match::Port { dir: Dir::Dst, negated: false, ranges: vec![(80, 80)] },
+                ],
+                Action::Accept,
+                "-A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT",
+            )],
+            line: 5,
+        });
+        let mut legacy = Table::new(
+            Stack::Legacy,
+            Family::Ip,
+            "filter",
+            "iptables-legacy-save.txt",
+        );
+        legacy.add_chain(Chain {
+            name: "FORWARD".into(),
+            base: base(Hook::Forward, 0, ChainType::Filter, legacy_policy),
+            rules: vec![],
+            line: 7,
+        });
+        Model {
+            tables: vec![legacy, nat, filter],
+            bridges: vec![Bridge {
+                name: "docker0".into(),
+                subnets: vec!["172.17.0.0/16".parse().unwrap()],
+            }],
+            ..Model::default()
+        }
+    }
+
+    #[test]
+    fn legacy_policy_drop_kills_what_nft_accepts() {
+        let m = split_model(Policy::Drop);
+        let t = Net::new(&m).trace(&Flow::from_outside(Family::Ip, "tcp", 8080));
+        let by = t.dropped_by().expect("dropped");
+        assert_eq!(by.stack, Stack::Legacy);
+        assert_eq!(by.chain, "FORWARD");
+        assert_eq!(by.rule, "policy DROP");
+        let nft_forward = t
+            .steps
+            .iter()
+            .find(|s| s.hook == Hook::Forward && s.stack == Stack::IptablesNft)
+            .expect("nft forward step");
+        assert!(matches!(nft_forward.verdict, Verdict::Accept { .. }));
+        assert_eq!(
+            t.route,
+            Some(Route::Forward {
+                out_iface: Some("docker0".into())
+            })
+        );
+    }
+
+    #[test]
+    fn healthy_split_free_host_accepts() {
+        let m = split_model(Policy::Accept);
+        let t = Net::new(&m).trace(&Flow::from_outside(Family::Ip, "tcp", 8080));
+        assert!(
+            matches!(t.verdict, Verdict::Accept { .. }),
+            "{:?}",
+            t.verdict
+        );
+        assert_eq!(t.final_dst, Some((Some("172.17.0.2".parse().unwrap()), 80)));
+    }
+
+    #[test]
+    fn unpublished_port_goes_local_and_is_not_dnatted() {
+        let m = split_model(Policy::Accept);
+        let t = Net::new(&m).trace(&Flow::from_outside(Family::Ip, "tcp", 9999));
+        assert_eq!(t.route, Some(Route::Local));
+    }
+
+    #[test]
+    fn unknown_match_that_does_not_change_the_outcome_is_tolerated() {
+        let mut m = split_model(Policy::Accept);
+        let legacy = &mut m.tables[0];
+        legacy.chain_mut("FORWARD").unwrap().rules.push(rule(
+            vec![Match::Unknown {
+                text: "-m set --match-set x dst".into(),
+            }],
+            Action::Accept,
+            "-A FORWARD -m set --match-set x dst -j ACCEPT",
+        ));
+        let t = Net::new(&m).trace(&Flow::from_outside(Family::Ip, "tcp", 8080));
+        assert!(
+            matches!(t.verdict, Verdict::Accept { .. }),
+            "{:?}",
+            t.verdict
+        );
+    }
+
+    #[test]
+    fn unknown_match_that_decides_gives_unknown_naming_the_rule() {
+        let mut m = split_model(Policy::Drop);
+        m.tables[0].chain_mut("FORWARD").unwrap().rules.push(rule(
+            vec![Match::Unknown {
+                text: "-m set --match-set x dst".into(),
+            }],
+            Action::Accept,
+            "-A FORWARD -m set --match-set x dst -j ACCEPT",
+        ));
+        let t = Net::new(&m).trace(&Flow::from_outside(Family::Ip, "tcp", 8080));
+        match t.verdict {
+            Verdict::Unknown { by, .. } => assert!(by.rule.contains("match-set")),
+            v => panic!("expected unknown, got {v:?}"),
+        }
+    }
+
+    #[test]
+    fn jump_loops_end_as_unknown_not_a_hang() {
+        let mut m = split_model(Policy::Accept);
+        let filter = &mut m.tables[2];
+        filter.chain_mut("DOCKER").unwrap().rules.insert(
+            0,
+            rule(
+                vec![],
+                Action::Jump {
+                    chain: "DOCKER".into(),
+                },
+                "-A DOCKER -j DOCKER",
+            ),
+        );
+        let t = Net::new(&m).trace(&Flow::from_outside(Family::Ip, "tcp", 8080));
+        assert!(
+            matches!(t.verdict, Verdict::Unknown { .. }),
+            "{:?}",
+            t.verdict
+        );
+    }
+}
