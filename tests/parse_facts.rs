@@ -540,3 +540,29 @@ fn ufw_inactive_and_plain_status() {
     assert_eq!(ufw::parse(""), Default::default());
     let _ = ufw::parse("Default: (\nDefault: deny (\n:::\n");
 }
+
+// ---------------------------------------------------------------- no panics on any input
+
+proptest::proptest! {
+    #[test]
+    fn fact_parsers_never_panic(text in "(?s).{0,300}") {
+        let _ = snap::parse(Some(&text), Some(&text), Some(&text));
+        let _ = ufw::parse(&text);
+        let _ = sysctl::parse(&text, "sysctl.txt");
+        let _ = docker::parse(&DockerInputs {
+            info: Some(&text),
+            version: Some(&text),
+            containers: Some(&text),
+            networks: Some(&text),
+            daemon_json: Some(&text),
+        });
+    }
+
+    #[test]
+    fn snap_tables_with_spacey_cells_never_panic(
+        cells in proptest::collection::vec("[ a-z0-9\"✓:-]{0,12}", 0..30)
+    ) {
+        let text = format!("ID  Status  Spawn  Ready  Summary\n{}", cells.join("  "));
+        let _ = snap::parse(Some(&text), Some(&text), Some(&text));
+    }
+}
