@@ -5,6 +5,7 @@
 //! [`report`].
 
 pub mod analyze;
+pub mod cli;
 pub mod collect;
 pub mod model;
 pub mod parse;

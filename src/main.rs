@@ -1,3 +1,3 @@
 fn main() {
-    println!("fwdoctor {}", env!("CARGO_PKG_VERSION"));
+    std::process::exit(fwdoctor::cli::main());
 }

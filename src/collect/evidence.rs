@@ -143,6 +143,8 @@ pub struct Evidence {
     pub files: BTreeMap<String, String>,
     /// Where the evidence came from: "live host", or the capture directory / file path.
     pub origin: String,
+    /// Assumptions made while reading (e.g. the stack of a pasted file without a header).
+    pub notes: Vec<String>,
 }
 
 impl Evidence {

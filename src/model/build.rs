@@ -1,13 +1,196 @@
-//! Evidence -> Model.
+//! Evidence -> Model: run every parser on what was captured and derive the cross-source facts
+//! (Docker's bridges, where Docker's rules live).
 
 use crate::collect::evidence::{Evidence, files};
-use crate::model::Model;
-use crate::parse::ParseError;
+use crate::model::{Action, Bridge, Dir, Family, Match, Model, Stack, Table, docker_layout};
+use crate::parse::{self, ParseError};
 
-pub fn build(evidence: &Evidence) -> Result<Model, ParseError> {
-    let _ = files::ALL;
-    Ok(Model {
-        origin: evidence.origin.clone(),
+pub fn build(ev: &Evidence) -> Result<Model, ParseError> {
+    let mut m = Model {
+        origin: ev.origin.clone(),
+        sources: ev.meta.sources.clone(),
+        present: ev.files.keys().cloned().collect(),
         ..Model::default()
-    })
+    };
+
+    for (file, stack, family) in [
+        (files::IPTABLES_LEGACY, Stack::Legacy, Family::Ip),
+        (files::IPTABLES_NFT, Stack::IptablesNft, Family::Ip),
+        (files::IP6TABLES_LEGACY, Stack::Legacy, Family::Ip6),
+        (files::IP6TABLES_NFT, Stack::IptablesNft, Family::Ip6),
+    ] {
+        if let Some(text) = ev.get(file) {
+            m.tables
+                .extend(parse::iptables_save::parse(text, file, stack, family)?);
+        }
+    }
+    if let Some(text) = ev.get(files::NFT_RULESET) {
+        for t in parse::nft_json::parse(text, files::NFT_RULESET)? {
+            // iptables-nft-save shows its own tables with every option; nft -j loses xt options.
+            let saved = match t.family {
+                Family::Ip => ev.has(files::IPTABLES_NFT),
+                Family::Ip6 => ev.has(files::IP6TABLES_NFT),
+                _ => false,
+            };
+            if t.stack == Stack::IptablesNft && saved {
+                continue;
+            }
+            m.tables.push(t);
+        }
+    }
+
+    m.legacy_tables_loaded = ev.get(files::LEGACY_TABLES).map(lines);
+    m.legacy6_tables_loaded = ev.get(files::LEGACY6_TABLES).map(lines);
+    m.system_iptables = ev.get(files::IPTABLES_ALTERNATIVE).and_then(|t| {
+        let t = t.trim();
+        if t.contains("legacy") {
+            Some(Stack::Legacy)
+        } else if t.contains("nft") {
+            Some(Stack::IptablesNft)
+        } else {
+            None
+        }
+    });
+
+    let docker_inputs = parse::docker::DockerInputs {
+        info: ev.get(files::DOCKER_INFO),
+        version: ev.get(files::DOCKER_VERSION),
+        containers: ev.get(files::DOCKER_CONTAINERS),
+        networks: ev.get(files::DOCKER_NETWORKS),
+        daemon_json: ev.get(files::DOCKER_DAEMON),
+    };
+    if docker_inputs.info.is_some()
+        || docker_inputs.containers.is_some()
+        || docker_inputs.version.is_some()
+    {
+        m.docker = Some(parse::docker::parse(&docker_inputs)?);
+    }
+    if [files::SNAP_SERVICES, files::SNAP_LIST, files::SNAP_CHANGES]
+        .iter()
+        .any(|f| ev.has(f))
+    {
+        m.snap = Some(parse::snap::parse(
+            ev.get(files::SNAP_SERVICES),
+            ev.get(files::SNAP_LIST),
+            ev.get(files::SNAP_CHANGES),
+        ));
+    }
+    if let Some(text) = ev.get(files::SYSCTL) {
+        m.sysctl = parse::sysctl::parse(text, files::SYSCTL)?;
+    }
+    if let Some(text) = ev.get(files::UFW_STATUS) {
+        m.ufw = Some(parse::ufw::parse(text));
+    }
+    if let Some(text) = ev.get(files::FIREWALLD_STATE) {
+        m.firewalld_running = Some(text.trim() == "running");
+    } else if let Some(b) = m
+        .docker
+        .as_ref()
+        .and_then(|d| d.firewall_backend.as_deref())
+    {
+        m.firewalld_running = Some(b.contains("firewalld"));
+    }
+    if let Some(text) = ev.get(files::IP_ADDR) {
+        m.interfaces = Some(parse::ip_addr::parse(text, files::IP_ADDR)?);
+    }
+
+    m.bridges = bridges(&m);
+    m.docker_rules = docker_rules(&m.tables);
+    Ok(m)
+}
+
+fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Docker's bridges: from the API, else from Docker's MASQUERADE rules (`-s SUBNET ! -o BR`),
+/// plus the host's docker0/br-* interfaces.
+fn bridges(m: &Model) -> Vec<Bridge> {
+    let mut out: Vec<Bridge> = Vec::new();
+    let mut add = |name: &str, net: Option<ipnet::IpNet>| {
+        let b = match out.iter_mut().find(|b| b.name == name) {
+            Some(b) => b,
+            None => {
+                out.push(Bridge {
+                    name: name.to_string(),
+                    subnets: Vec::new(),
+                });
+                out.last_mut().expect("just pushed")
+            }
+        };
+        if let Some(n) = net {
+            let n = n.trunc();
+            if !b.subnets.contains(&n) {
+                b.subnets.push(n);
+            }
+        }
+    };
+    if let Some(d) = &m.docker {
+        for n in d.networks.iter().filter(|n| n.driver == "bridge") {
+            if let Some(br) = &n.bridge {
+                add(br, None);
+                for s in &n.subnets {
+                    add(br, Some(*s));
+                }
+            }
+        }
+    }
+    for t in &m.tables {
+        for c in &t.chains {
+            for r in &c.rules {
+                if !matches!(r.action, Action::Masquerade) {
+                    continue;
+                }
+                let mut src = None;
+                let mut out_neg = None;
+                for mt in &r.matches {
+                    match mt {
+                        Match::Addr {
+                            dir: Dir::Src,
+                            negated: false,
+                            nets,
+                        } => src = nets.first().copied(),
+                        Match::Iface {
+                            dir: Dir::Dst,
+                            negated: true,
+                            names,
+                        } => out_neg = names.first().cloned(),
+                        _ => {}
+                    }
+                }
+                if let (Some(net), Some(br)) = (src, out_neg) {
+                    if net.prefix_len() < net.max_prefix_len() {
+                        add(&br, Some(net));
+                    }
+                }
+            }
+        }
+    }
+    for i in m.interfaces.iter().flatten() {
+        if i.name == "docker0" || i.name.starts_with("br-") {
+            for a in &i.addrs {
+                add(&i.name, Some(*a));
+            }
+        }
+    }
+    out
+}
+
+fn docker_rules(tables: &[Table]) -> Vec<crate::model::DockerRules> {
+    let mut groups: Vec<((Stack, Family), Vec<&Table>)> = Vec::new();
+    for t in tables {
+        let key = (t.stack, t.family);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.push(t),
+            None => groups.push((key, vec![t])),
+        }
+    }
+    groups
+        .iter()
+        .filter_map(|(_, ts)| docker_layout::detect(ts))
+        .collect()
 }

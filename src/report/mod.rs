@@ -1,1 +1,58 @@
-//! Report: human table, JSON, Nagios, Prometheus; exit codes.
+//! Report: the human report (comfy-table), JSON (`fwdoctor-report/1`); exit codes are the
+//! status's (0 ok, 1 warning, 2 critical, 3 unknown).
+
+pub mod human;
+pub mod json;
+
+use crate::analyze::Analysis;
+use crate::model::Model;
+
+/// How much the human report shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verbosity {
+    /// Only the summary line.
+    Quiet,
+    Normal,
+    /// Plus the evidence lines (rules with stack/table/chain and file:line).
+    Verbose,
+}
+
+/// What a report is rendered from.
+pub struct ReportInput<'a> {
+    pub model: &'a Model,
+    pub analysis: &'a Analysis,
+}
+
+/// One line that says it all: `critical: 2 critical, 1 warning · 1 of 2 published ports blocked`.
+pub fn summary_line(input: &ReportInput) -> String {
+    use crate::analyze::Severity;
+    let a = input.analysis;
+    let count = |s: Severity| a.findings.iter().filter(|f| f.severity == s).count();
+    let mut parts = Vec::new();
+    for (s, name) in [
+        (Severity::Critical, "critical"),
+        (Severity::Unknown, "unknown"),
+        (Severity::Warning, "warning"),
+        (Severity::Info, "info"),
+    ] {
+        let n = count(s);
+        if n > 0 {
+            parts.push(format!("{n} {name}"));
+        }
+    }
+    let findings = if parts.is_empty() {
+        "no findings".to_string()
+    } else {
+        parts.join(", ")
+    };
+    let blocked = a
+        .ports
+        .iter()
+        .filter(|p| p.verdict == crate::analyze::ports::PortState::Blocked)
+        .count();
+    let ports = match a.ports.len() {
+        0 => "no published ports".to_string(),
+        n => format!("{blocked} of {n} published ports blocked"),
+    };
+    format!("{}: {findings} · {ports}", a.status.as_str())
+}

@@ -1,0 +1,113 @@
+//! Argument definitions (clap derive).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "fwdoctor",
+    version,
+    about = "Finds the firewall rule that kills Docker's published ports when legacy iptables and nf_tables are both live",
+    long_about = None,
+    after_help = "Exit codes: 0 ok, 1 warning, 2 critical, 3 unknown (could not check)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Diagnose this host (or a capture): every stack, every hook, every published port
+    #[command(
+        after_help = "Examples:\n  sudo fwdoctor check\n  fwdoctor check --from capture-dir/\n  fwdoctor check split-forward-drop --format json"
+    )]
+    Check(CheckArgs),
+    /// Save the evidence (rulesets, Docker API, sysctls) to a directory for `check --from`
+    #[command(
+        after_help = "Example:\n  sudo fwdoctor capture -o /tmp/fw-capture && tar czf fw.tgz -C /tmp fw-capture"
+    )]
+    Capture(CaptureArgs),
+    /// Follow one packet through every hook and base chain: which rule accepts or drops it
+    #[command(
+        after_help = "Examples:\n  fwdoctor trace tcp 203.0.113.9 to 10.0.0.5:8080 --in eth0\n  fwdoctor trace tcp any '->' host:8080 --from capture-dir/\n(quote '->' : unquoted, the shell reads '>' as a redirection)"
+    )]
+    Trace(TraceArgs),
+    /// What a check finds, why it matters, how to fix it
+    #[command(after_help = "Example:\n  fwdoctor explain split-forward-drop")]
+    Explain { name: String },
+    /// List every check with its severity and summary
+    Checks,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SourceArgs {
+    /// Read a capture directory (or one pasted iptables-save / `iptables -S` file) instead of this host
+    #[arg(long, value_name = "PATH")]
+    pub from: Option<PathBuf>,
+    /// Seconds each source may take on a live host
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub timeout: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Run only these checks (by name)
+    #[arg(value_name = "CHECK")]
+    pub only: Vec<String>,
+    /// Skip these checks (by name; repeatable)
+    #[arg(long, value_name = "CHECK")]
+    pub skip: Vec<String>,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Show the evidence lines (exact rules with stack, table, chain, file:line)
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Only the summary line
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Colour: auto (on a terminal, unless NO_COLOR is set), always, never
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Args, Debug)]
+pub struct CaptureArgs {
+    /// Directory to write (created if missing)
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Seconds each source may take
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub timeout: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct TraceArgs {
+    /// PROTO SRC -> DST:PORT, e.g. `tcp 203.0.113.9 to 10.0.0.5:8080`; SRC may be `any`, DST may be `host`
+    #[arg(required = true, num_args = 1.., value_name = "FLOW", allow_hyphen_values = true)]
+    pub flow: Vec<String>,
+    /// Interface the packet comes in on (default: the host's outside interface)
+    #[arg(long = "in", value_name = "IFACE")]
+    pub in_iface: Option<String>,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
