@@ -307,7 +307,7 @@ fn legacy(family: Family, timeout: Duration) -> Vec<Collected> {
                     save_file,
                     state,
                     save,
-                    format!("cannot read {proc_path} ({why}); {save} not run"),
+                    format!("cannot read {proc_path}: {why}; {save} not run"),
                 ),
             ];
         }
