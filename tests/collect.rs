@@ -712,3 +712,79 @@ fn os_release_pretty_name() {
     assert_eq!(live::pretty_name("PRETTY_NAME=Alpine\n"), "Alpine");
     assert_eq!(live::pretty_name("ID=x\n"), "");
 }
+
+/// Collects on this host and checks the invariants of the result. Opt-in (it runs the real
+/// tools): `unshare -n cargo test --test collect -- --ignored live_collect`, as root, in a
+/// private network namespace. Set `FWDOCTOR_CAPTURE_OUT=DIR` to keep the capture.
+#[test]
+#[ignore]
+fn live_collect_smoke() {
+    let start = Instant::now();
+    let ev = live::collect(&live::Options {
+        timeout: Duration::from_secs(10),
+    });
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "sources run in parallel"
+    );
+    assert_eq!(ev.origin, "live host");
+    assert!(ev.meta.captured_at.ends_with('Z'));
+    for file in files::ALL {
+        let status = ev
+            .status(file)
+            .unwrap_or_else(|| panic!("no meta entry for {file}"));
+        assert_eq!(
+            status.status == SourceState::Ok,
+            ev.has(file),
+            "{file}: {status:?}"
+        );
+        assert!(!status.command.is_empty(), "{file}");
+    }
+    if let Some(out) = std::env::var_os("FWDOCTOR_CAPTURE_OUT") {
+        capture::write(Path::new(&out), &ev).unwrap();
+        assert_eq!(capture::read(Path::new(&out)).unwrap().files, ev.files);
+    }
+}
+
+/// A real capture, taken in a private netns with a legacy `FORWARD DROP` and an iptables-nft
+/// `DOCKER` chain (iptables 1.8.9, no Docker daemon).
+#[test]
+fn real_capture_fixture_reads() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/collect/netns-split");
+    let ev = capture::read(&dir).unwrap();
+    assert_eq!(ev.get(files::LEGACY_TABLES), Some("filter\n"));
+    assert!(
+        ev.get(files::IPTABLES_LEGACY)
+            .unwrap()
+            .contains(":FORWARD DROP")
+    );
+    assert_eq!(
+        ev.status(files::DOCKER_INFO).unwrap().status,
+        SourceState::Missing
+    );
+    assert!(
+        ev.status(files::IPTABLES_NFT)
+            .unwrap()
+            .stderr
+            .contains("legacy tables present")
+    );
+    // Each save file, pasted alone, lands back under its own name.
+    for file in [
+        files::IPTABLES_LEGACY,
+        files::IP6TABLES_LEGACY,
+        files::IPTABLES_NFT,
+    ] {
+        let pasted = read_single("paste.txt", ev.get(file).unwrap());
+        assert_eq!(pasted.files.keys().collect::<Vec<_>>(), [file]);
+    }
+}
+
+#[test]
+fn single_file_early_nft_header() {
+    let text = NFT_SAVE.replace(
+        "iptables-nft-save v1.8.9 (nf_tables)",
+        "xtables-save v1.8.0",
+    );
+    let ev = read_single("paste.txt", &text);
+    assert_eq!(ev.files.keys().collect::<Vec<_>>(), [files::IPTABLES_NFT]);
+}
