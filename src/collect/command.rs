@@ -1,1 +1,403 @@
 //! Run one external command with a timeout, draining its pipes while waiting.
+//!
+//! A big ruleset is megabytes (an 80k-rule `iptables-save` is 11.7 MB, `nft -j` three times
+//! that), far above the 64 KiB pipe buffer: stdout and stderr are read by their own threads from
+//! the moment the child starts, and the child is killed at the deadline. [`run`] never hangs,
+//! even when a grandchild keeps a pipe open after the child is gone.
+
+use crate::collect::{SourceState, SourceStatus};
+use std::io::{self, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The default timeout of one source (DESIGN.md, research §3.2).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Most stdout bytes kept; a larger output is drained, then reported as failed.
+pub const MAX_STDOUT: usize = 256 * 1024 * 1024;
+/// Most stderr bytes kept (the rest is drained and dropped).
+const MAX_STDERR: usize = 1024 * 1024;
+/// Most stderr characters copied into meta.json.
+const META_STDERR_CHARS: usize = 4096;
+/// After a kill, how long the reader threads get to see end-of-file.
+const KILL_GRACE: Duration = Duration::from_millis(500);
+
+/// Directories searched after `$PATH` by [`find_binary`]: `sudo` and cron often run with a PATH
+/// that lacks the sbin directories where iptables lives.
+pub const FALLBACK_DIRS: &[&str] = &["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
+
+/// Why a command could not be started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpawnError {
+    /// The program does not exist.
+    NotFound,
+    /// The program exists but may not be executed.
+    PermissionDenied,
+    /// Any other spawn failure, in words.
+    Other(String),
+}
+
+/// Everything known about one run of a command.
+#[derive(Debug, Clone)]
+pub struct CommandOutcome {
+    /// The command line as text, for meta.json (`/usr/sbin/nft -j list ruleset`).
+    pub command: String,
+    /// Exact stdout bytes (empty when the command could not start or timed out).
+    pub stdout: Vec<u8>,
+    /// True when stdout exceeded [`MAX_STDOUT`] and the rest was dropped.
+    pub stdout_truncated: bool,
+    /// Stderr, lossily decoded (it is a diagnostic, not evidence).
+    pub stderr: String,
+    /// Exit code; `None` when killed by a signal, timed out or never started.
+    pub exit_code: Option<i32>,
+    /// The signal that ended the process, if any.
+    pub signal: Option<i32>,
+    /// True when the deadline passed (the process was killed).
+    pub timed_out: bool,
+    /// Set when the process could not be started at all.
+    pub spawn_error: Option<SpawnError>,
+    /// Wall time from spawn to the end of the output.
+    pub elapsed: Duration,
+}
+
+impl CommandOutcome {
+    fn new(command: String) -> Self {
+        CommandOutcome {
+            command,
+            stdout: Vec::new(),
+            stdout_truncated: false,
+            stderr: String::new(),
+            exit_code: None,
+            signal: None,
+            timed_out: false,
+            spawn_error: None,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    /// True when the command started, exited 0 in time, and its output is complete.
+    pub fn success(&self) -> bool {
+        self.spawn_error.is_none()
+            && !self.timed_out
+            && !self.stdout_truncated
+            && self.exit_code == Some(0)
+    }
+
+    /// Stdout as text; an error when it is not UTF-8.
+    pub fn stdout_str(&self) -> Result<&str, std::str::Utf8Error> {
+        std::str::from_utf8(&self.stdout)
+    }
+
+    /// The meta.json record and, only when the source is `ok`, the exact stdout as text.
+    /// Exit code 0 is success.
+    pub fn into_source(self) -> (SourceStatus, Option<String>) {
+        self.into_source_accepting(&[0])
+    }
+
+    /// Like [`into_source`](Self::into_source), but every exit code in `ok_codes` is success
+    /// (`firewall-cmd --state` exits 252 when firewalld is not running, which is a fine answer).
+    ///
+    /// Mapping: not found -> `missing`; spawn permission error, or a non-zero exit whose stderr
+    /// says "Permission denied" / "you must be root" / "Operation not permitted" -> `denied`;
+    /// deadline -> `timeout`; other non-zero exit, a signal, or stdout that is not UTF-8 ->
+    /// `failed`.
+    pub fn into_source_accepting(self, ok_codes: &[i32]) -> (SourceStatus, Option<String>) {
+        let mut status = SourceStatus {
+            status: SourceState::Failed,
+            command: self.command.clone(),
+            exit_code: self.exit_code,
+            stderr: meta_stderr(&self.stderr),
+            reason: String::new(),
+        };
+        let program = program_name(&self.command);
+        if let Some(err) = &self.spawn_error {
+            let (state, reason) = match err {
+                SpawnError::NotFound => (SourceState::Missing, format!("{program} not found")),
+                SpawnError::PermissionDenied => (
+                    SourceState::Denied,
+                    format!("{program}: permission denied (cannot execute)"),
+                ),
+                SpawnError::Other(e) => (SourceState::Failed, format!("{program}: {e}")),
+            };
+            status.status = state;
+            status.reason = reason;
+            return (status, None);
+        }
+        if self.timed_out {
+            status.status = SourceState::Timeout;
+            status.reason = format!(
+                "{program} did not finish within {:.1} s (killed)",
+                self.elapsed.as_secs_f64()
+            );
+            return (status, None);
+        }
+        if let Some(sig) = self.signal {
+            status.reason = format!("{program} was killed by signal {sig}");
+            return (status, None);
+        }
+        let code = self.exit_code.unwrap_or(-1);
+        if !ok_codes.contains(&code) {
+            if is_denied_message(&self.stderr) {
+                status.status = SourceState::Denied;
+                status.reason = format!("{program}: permission denied (not root?)");
+            } else {
+                status.reason = format!("{program} exited with code {code}");
+            }
+            return (status, None);
+        }
+        if self.stdout_truncated {
+            status.reason = format!(
+                "{program} printed more than {} MiB; output dropped",
+                MAX_STDOUT / (1024 * 1024)
+            );
+            return (status, None);
+        }
+        match String::from_utf8(self.stdout) {
+            Ok(text) => {
+                status.status = SourceState::Ok;
+                (status, Some(text))
+            }
+            Err(e) => {
+                status.reason = format!(
+                    "{program} printed output that is not UTF-8 (at byte {})",
+                    e.utf8_error().valid_up_to()
+                );
+                (status, None)
+            }
+        }
+    }
+}
+
+/// True when stderr says the caller lacks privileges.
+pub fn is_denied_message(stderr: &str) -> bool {
+    let lower = stderr.to_ascii_lowercase();
+    [
+        "permission denied",
+        "you must be root",
+        "operation not permitted",
+        "need to be root",
+    ]
+    .iter()
+    .any(|needle| lower.contains(needle))
+}
+
+/// The program's file name in a command line, for messages.
+fn program_name(command: &str) -> &str {
+    let first = command.split_whitespace().next().unwrap_or(command);
+    first.rsplit('/').next().unwrap_or(first)
+}
+
+/// Stderr as meta.json keeps it: trimmed, at most [`META_STDERR_CHARS`] characters.
+fn meta_stderr(stderr: &str) -> String {
+    let trimmed = stderr.trim_end();
+    match trimmed.char_indices().nth(META_STDERR_CHARS) {
+        Some((cut, _)) => format!("{}… (truncated)", &trimmed[..cut]),
+        None => trimmed.to_string(),
+    }
+}
+
+/// The command line as text. Arguments with spaces or quotes are single-quoted.
+pub fn command_line(program: &str, args: &[&str]) -> String {
+    let mut line = program.to_string();
+    for arg in args {
+        line.push(' ');
+        if !arg.is_empty()
+            && arg
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%".contains(c))
+        {
+            line.push_str(arg);
+        } else {
+            line.push('\'');
+            line.push_str(&arg.replace('\'', r"'\''"));
+            line.push('\'');
+        }
+    }
+    line
+}
+
+/// Find a program: `$PATH` first (via `which`), then [`FALLBACK_DIRS`]. A name with a `/` is
+/// taken as a path and only checked.
+pub fn find_binary(name: &str) -> Option<PathBuf> {
+    if name.contains('/') {
+        let path = Path::new(name);
+        return is_executable(path).then(|| path.to_path_buf());
+    }
+    if let Ok(path) = which::which(name) {
+        return Some(path);
+    }
+    FALLBACK_DIRS
+        .iter()
+        .map(|dir| Path::new(dir).join(name))
+        .find(|path| is_executable(path))
+}
+
+fn is_executable(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+struct Captured {
+    stream: Stream,
+    bytes: Vec<u8>,
+    truncated: bool,
+}
+
+/// Read `reader` to its end on a detached thread, keeping at most `cap` bytes and draining the
+/// rest. The thread is detached (not joined) so a pipe held open by a grandchild cannot hang
+/// the caller.
+fn spawn_reader<R: Read + Send + 'static>(
+    reader: Option<R>,
+    stream: Stream,
+    cap: usize,
+    tx: mpsc::Sender<Captured>,
+) {
+    let Some(mut reader) = reader else {
+        let _ = tx.send(Captured {
+            stream,
+            bytes: Vec::new(),
+            truncated: false,
+        });
+        return;
+    };
+    let spawned = thread::Builder::new()
+        .name("fwdoctor-pipe".into())
+        .spawn(move || {
+            let mut bytes = Vec::new();
+            let mut truncated = false;
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        let room = cap.saturating_sub(bytes.len());
+                        if n > room {
+                            truncated = true;
+                        }
+                        bytes.extend_from_slice(&buf[..n.min(room)]);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            let _ = tx.send(Captured {
+                stream,
+                bytes,
+                truncated,
+            });
+        });
+    // If the thread cannot be created the pipe is never read: the deadline still ends the run.
+    drop(spawned);
+}
+
+/// Run `program` with `args`, stdin from /dev/null, `LC_ALL=C`, and a deadline of `timeout`.
+///
+/// Stdout and stderr are drained while waiting. At the deadline the child is killed and the
+/// outcome says `timed_out`. Never panics, never hangs much past the deadline.
+pub fn run(program: &str, args: &[&str], timeout: Duration) -> CommandOutcome {
+    let mut outcome = CommandOutcome::new(command_line(program, args));
+    let start = Instant::now();
+    let deadline = start + timeout;
+
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            outcome.spawn_error = Some(match e.kind() {
+                io::ErrorKind::NotFound => SpawnError::NotFound,
+                io::ErrorKind::PermissionDenied => SpawnError::PermissionDenied,
+                _ => SpawnError::Other(e.to_string()),
+            });
+            outcome.elapsed = start.elapsed();
+            return outcome;
+        }
+    };
+
+    let (tx, rx) = mpsc::channel();
+    spawn_reader(child.stdout.take(), Stream::Stdout, MAX_STDOUT, tx.clone());
+    spawn_reader(child.stderr.take(), Stream::Stderr, MAX_STDERR, tx);
+
+    let status = wait_until(&mut child, deadline);
+    let readers_deadline = match status {
+        Some(_) => deadline,
+        None => {
+            outcome.timed_out = true;
+            let _ = child.kill();
+            let _ = child.wait();
+            Instant::now() + KILL_GRACE
+        }
+    };
+
+    // Collect both streams; a pipe still open past the deadline (a grandchild holds it) counts
+    // as a timeout.
+    let mut pending = 2;
+    while pending > 0 {
+        let left = readers_deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(captured) => {
+                pending -= 1;
+                match captured.stream {
+                    Stream::Stdout => {
+                        outcome.stdout = captured.bytes;
+                        outcome.stdout_truncated = captured.truncated;
+                    }
+                    Stream::Stderr => {
+                        outcome.stderr = String::from_utf8_lossy(&captured.bytes).into_owned();
+                    }
+                }
+            }
+            Err(_) => {
+                outcome.timed_out = true;
+                break;
+            }
+        }
+    }
+
+    if let Some(status) = status {
+        set_exit(&mut outcome, status);
+    }
+    if outcome.timed_out {
+        outcome.stdout.clear();
+        outcome.exit_code = None;
+        outcome.signal = None;
+    }
+    outcome.elapsed = start.elapsed();
+    outcome
+}
+
+/// Poll the child until it exits or the deadline passes; `None` at the deadline.
+fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) => {}
+            Err(_) => return None,
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(25));
+    }
+}
+
+fn set_exit(outcome: &mut CommandOutcome, status: ExitStatus) {
+    outcome.exit_code = status.code();
+    outcome.signal = status.signal();
+}

@@ -1,13 +1,575 @@
 //! Collect every source on the live host, in parallel, each with a timeout.
+//!
+//! Every source of DESIGN.md's capture table runs on its own thread (`std::thread::scope`), so
+//! the wall time is about that of the slowest source. A source that is missing, denied, failed
+//! or timed out is recorded in meta.json with its reason; nothing here is fatal.
+//!
+//! Reading legacy tables can load the legacy kernel modules and so create the very split
+//! fwdoctor diagnoses: `/proc/net/ip_tables_names` (and its IPv6 twin) is read first, and
+//! `iptables-legacy-save` only runs when a legacy table is already loaded.
 
-use crate::collect::Evidence;
-use std::time::Duration;
+use crate::collect::command::{self, DEFAULT_TIMEOUT};
+use crate::collect::docker_api;
+use crate::collect::evidence::files;
+use crate::collect::{Evidence, Meta, SourceState, SourceStatus};
+use std::io;
+use std::thread;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// Every `reason` of an `iptables-legacy-save` / `ip6tables-legacy-save` record that was not run
+/// because no legacy table is loaded starts with this text (status `missing`).
+pub const NO_LEGACY_TABLES: &str = "no legacy tables";
+
+/// Where Docker's daemon.json may live: the deb/rpm one, then the snap's.
+pub const DAEMON_JSON_PATHS: &[&str] = &[
+    "/etc/docker/daemon.json",
+    "/var/snap/docker/current/config/daemon.json",
+];
+
+/// The sysctl.txt keys, with their /proc files.
+const SYSCTLS: &[(&str, &str)] = &[
+    ("net.ipv4.ip_forward", "/proc/sys/net/ipv4/ip_forward"),
+    (
+        "net.ipv6.conf.all.forwarding",
+        "/proc/sys/net/ipv6/conf/all/forwarding",
+    ),
+    (
+        "net.bridge.bridge-nf-call-iptables",
+        "/proc/sys/net/bridge/bridge-nf-call-iptables",
+    ),
+    (
+        "net.bridge.bridge-nf-call-ip6tables",
+        "/proc/sys/net/bridge/bridge-nf-call-ip6tables",
+    ),
+];
+
+/// How to collect.
+#[derive(Debug, Clone)]
 pub struct Options {
+    /// Deadline of each source (command or Docker request); sources run in parallel.
     pub timeout: Duration,
 }
 
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// One source's result: the meta.json record and, when `ok`, the file content.
+struct Collected {
+    file: &'static str,
+    status: SourceStatus,
+    content: Option<String>,
+}
+
+impl Collected {
+    fn new(file: &'static str, (status, content): (SourceStatus, Option<String>)) -> Self {
+        Collected {
+            file,
+            status,
+            content,
+        }
+    }
+
+    fn not_ok(file: &'static str, state: SourceState, command: &str, reason: String) -> Self {
+        Collected {
+            file,
+            status: status(state, command, reason),
+            content: None,
+        }
+    }
+
+    fn ok(file: &'static str, command: &str, content: String) -> Self {
+        Collected {
+            file,
+            status: status(SourceState::Ok, command, String::new()),
+            content: Some(content),
+        }
+    }
+}
+
+fn status(state: SourceState, command: &str, reason: String) -> SourceStatus {
+    SourceStatus {
+        status: state,
+        command: command.to_string(),
+        exit_code: None,
+        stderr: String::new(),
+        reason,
+    }
+}
+
+type Job<'a> = (
+    &'static [&'static str],
+    Box<dyn FnOnce() -> Vec<Collected> + Send + 'a>,
+);
+
+/// Collect every source of the capture table on this host. Never fails: what could not be read
+/// is in `meta.sources` with its state and reason.
 pub fn collect(opts: &Options) -> Evidence {
-    let _ = opts;
-    Evidence::default()
+    let timeout = opts.timeout;
+    let jobs: Vec<Job<'_>> = vec![
+        (
+            &[files::LEGACY_TABLES, files::IPTABLES_LEGACY],
+            Box::new(move || legacy(Family::V4, timeout)),
+        ),
+        (
+            &[files::LEGACY6_TABLES, files::IP6TABLES_LEGACY],
+            Box::new(move || legacy(Family::V6, timeout)),
+        ),
+        (
+            &[files::IPTABLES_NFT],
+            Box::new(move || vec![tool(files::IPTABLES_NFT, "iptables-nft-save", &[], timeout)]),
+        ),
+        (
+            &[files::IP6TABLES_NFT],
+            Box::new(move || {
+                vec![tool(
+                    files::IP6TABLES_NFT,
+                    "ip6tables-nft-save",
+                    &[],
+                    timeout,
+                )]
+            }),
+        ),
+        (
+            &[files::NFT_RULESET],
+            Box::new(move || {
+                vec![tool(
+                    files::NFT_RULESET,
+                    "nft",
+                    &["-j", "list", "ruleset"],
+                    timeout,
+                )]
+            }),
+        ),
+        (
+            &[files::IPTABLES_ALTERNATIVE],
+            Box::new(|| vec![iptables_alternative()]),
+        ),
+        (
+            &[
+                files::DOCKER_INFO,
+                files::DOCKER_VERSION,
+                files::DOCKER_CONTAINERS,
+                files::DOCKER_NETWORKS,
+            ],
+            Box::new(move || docker(timeout)),
+        ),
+        (&[files::DOCKER_DAEMON], Box::new(|| vec![daemon_json()])),
+        (
+            &[files::SNAP_SERVICES],
+            Box::new(move || vec![tool(files::SNAP_SERVICES, "snap", &["services"], timeout)]),
+        ),
+        (
+            &[files::SNAP_LIST],
+            Box::new(move || vec![tool(files::SNAP_LIST, "snap", &["list"], timeout)]),
+        ),
+        (
+            &[files::SNAP_CHANGES],
+            Box::new(move || vec![tool(files::SNAP_CHANGES, "snap", &["changes"], timeout)]),
+        ),
+        (&[files::SYSCTL], Box::new(|| vec![sysctl()])),
+        (
+            &[files::UFW_STATUS],
+            Box::new(move || {
+                vec![tool(
+                    files::UFW_STATUS,
+                    "ufw",
+                    &["status", "verbose"],
+                    timeout,
+                )]
+            }),
+        ),
+        (
+            &[files::FIREWALLD_STATE],
+            Box::new(move || vec![firewalld(timeout)]),
+        ),
+    ];
+
+    let mut results = Vec::new();
+    thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .into_iter()
+            .map(|(names, job)| (names, scope.spawn(job)))
+            .collect();
+        for (names, handle) in handles {
+            match handle.join() {
+                Ok(collected) => results.extend(collected),
+                Err(_) => results.extend(names.iter().map(|file| {
+                    Collected::not_ok(
+                        file,
+                        SourceState::Failed,
+                        "",
+                        "internal error while reading this source".into(),
+                    )
+                })),
+            }
+        }
+    });
+
+    let mut evidence = Evidence {
+        meta: host_meta(),
+        origin: "live host".to_string(),
+        ..Evidence::default()
+    };
+    for c in results {
+        evidence
+            .meta
+            .sources
+            .insert(files::source_name(c.file).to_string(), c.status);
+        if let Some(content) = c.content {
+            evidence.files.insert(c.file.to_string(), content);
+        }
+    }
+    evidence
+}
+
+/// Find `program` and run it; missing binary -> `missing` without running anything.
+fn tool(file: &'static str, program: &str, args: &[&str], timeout: Duration) -> Collected {
+    let Some(path) = command::find_binary(program) else {
+        return Collected::not_ok(
+            file,
+            SourceState::Missing,
+            &command::command_line(program, args),
+            format!("{program} not found"),
+        );
+    };
+    let path = path.to_string_lossy();
+    Collected::new(file, command::run(&path, args, timeout).into_source())
+}
+
+#[derive(Clone, Copy)]
+enum Family {
+    V4,
+    V6,
+}
+
+/// legacy-tables.txt (the /proc list) and, only when a table is loaded, the legacy save.
+fn legacy(family: Family, timeout: Duration) -> Vec<Collected> {
+    let (tables_file, save_file, proc_path, save, module) = match family {
+        Family::V4 => (
+            files::LEGACY_TABLES,
+            files::IPTABLES_LEGACY,
+            "/proc/net/ip_tables_names",
+            "iptables-legacy-save",
+            "ip_tables",
+        ),
+        Family::V6 => (
+            files::LEGACY6_TABLES,
+            files::IP6TABLES_LEGACY,
+            "/proc/net/ip6_tables_names",
+            "ip6tables-legacy-save",
+            "ip6_tables",
+        ),
+    };
+    let cat = format!("cat {proc_path}");
+    let (tables_entry, tables) = match std::fs::read(proc_path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => (Collected::ok(tables_file, &cat, text.clone()), text),
+            Err(_) => {
+                let reason = format!("{proc_path} is not UTF-8");
+                return vec![
+                    Collected::not_ok(tables_file, SourceState::Failed, &cat, reason.clone()),
+                    Collected::not_ok(save_file, SourceState::Failed, save, reason),
+                ];
+            }
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return vec![
+                Collected::not_ok(
+                    tables_file,
+                    SourceState::Missing,
+                    &cat,
+                    format!(
+                        "{NO_LEGACY_TABLES}: {proc_path} is absent ({module} module not loaded)"
+                    ),
+                ),
+                Collected::not_ok(
+                    save_file,
+                    SourceState::Missing,
+                    save,
+                    format!("{NO_LEGACY_TABLES} ({module} module not loaded); {save} not run"),
+                ),
+            ];
+        }
+        Err(e) => {
+            let (state, why) = if e.kind() == io::ErrorKind::PermissionDenied {
+                (SourceState::Denied, "permission denied (not root?)".into())
+            } else {
+                (SourceState::Failed, e.to_string())
+            };
+            return vec![
+                Collected::not_ok(tables_file, state, &cat, format!("{proc_path}: {why}")),
+                Collected::not_ok(
+                    save_file,
+                    state,
+                    save,
+                    format!("cannot read {proc_path}: {why}; {save} not run"),
+                ),
+            ];
+        }
+    };
+    let loaded: Vec<&str> = tables.split_whitespace().collect();
+    let save_entry = if loaded.is_empty() {
+        Collected::not_ok(
+            save_file,
+            SourceState::Missing,
+            save,
+            format!("{NO_LEGACY_TABLES} loaded ({proc_path} is empty); {save} not run"),
+        )
+    } else {
+        let mut entry = tool(save_file, save, &[], timeout);
+        if entry.status.status == SourceState::Missing {
+            entry.status.reason = format!(
+                "{save} not found, but legacy tables are loaded: {}",
+                loaded.join(" ")
+            );
+        }
+        entry
+    };
+    vec![tables_entry, save_entry]
+}
+
+/// iptables-alternative.txt: `readlink -f` of the `iptables` on PATH, done in Rust.
+fn iptables_alternative() -> Collected {
+    let file = files::IPTABLES_ALTERNATIVE;
+    let Some(path) = command::find_binary("iptables") else {
+        return Collected::not_ok(
+            file,
+            SourceState::Missing,
+            "readlink -f iptables",
+            "iptables not found".into(),
+        );
+    };
+    let command = format!("readlink -f {}", path.display());
+    match std::fs::canonicalize(&path) {
+        Ok(real) => match real.to_str() {
+            Some(real) => Collected::ok(file, &command, format!("{real}\n")),
+            None => Collected::not_ok(
+                file,
+                SourceState::Failed,
+                &command,
+                "path is not UTF-8".into(),
+            ),
+        },
+        Err(e) => Collected::not_ok(file, io_state(&e), &command, e.to_string()),
+    }
+}
+
+/// The four Engine API endpoints, in parallel.
+fn docker(timeout: Duration) -> Vec<Collected> {
+    const ENDPOINTS: &[(&str, &str)] = &[
+        (files::DOCKER_INFO, "/info"),
+        (files::DOCKER_VERSION, "/version"),
+        (files::DOCKER_CONTAINERS, "/containers/json"),
+        (files::DOCKER_NETWORKS, "/networks"),
+    ];
+    let socket = match docker_api::socket_path() {
+        Ok(socket) => socket,
+        Err(e) => {
+            return ENDPOINTS
+                .iter()
+                .map(|(file, path)| {
+                    Collected::not_ok(file, e.state(), &format!("GET {path}"), e.to_string())
+                })
+                .collect();
+        }
+    };
+    let socket = socket.as_path();
+    thread::scope(|scope| {
+        let handles: Vec<_> = ENDPOINTS
+            .iter()
+            .map(|&(file, path)| {
+                (
+                    file,
+                    path,
+                    scope.spawn(move || docker_api::get(socket, path, timeout)),
+                )
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|(file, path, handle)| {
+                let command = format!("GET {path} on unix://{}", socket.display());
+                match handle.join() {
+                    Ok(Ok(body)) => Collected::ok(file, &command, body),
+                    Ok(Err(e)) => Collected::not_ok(file, e.state(), &command, e.to_string()),
+                    Err(_) => Collected::not_ok(
+                        file,
+                        SourceState::Failed,
+                        &command,
+                        "internal error".into(),
+                    ),
+                }
+            })
+            .collect()
+    })
+}
+
+/// docker-daemon.json: the first of [`DAEMON_JSON_PATHS`] that exists, verbatim.
+fn daemon_json() -> Collected {
+    let file = files::DOCKER_DAEMON;
+    for path in DAEMON_JSON_PATHS {
+        let command = format!("cat {path}");
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                return match String::from_utf8(bytes) {
+                    Ok(text) => Collected::ok(file, &command, text),
+                    Err(_) => Collected::not_ok(
+                        file,
+                        SourceState::Failed,
+                        &command,
+                        format!("{path} is not UTF-8"),
+                    ),
+                };
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Collected::not_ok(file, io_state(&e), &command, format!("{path}: {e}"));
+            }
+        }
+    }
+    Collected::not_ok(
+        file,
+        SourceState::Missing,
+        &format!("cat {}", DAEMON_JSON_PATHS.join(" || cat ")),
+        format!("no daemon.json ({})", DAEMON_JSON_PATHS.join(", ")),
+    )
+}
+
+/// sysctl.txt: `KEY = VALUE` lines read from /proc/sys. A key whose file is absent (no IPv6,
+/// br_netfilter not loaded) is left out, and the reason says so.
+fn sysctl() -> Collected {
+    let file = files::SYSCTL;
+    let command = format!(
+        "cat {}",
+        SYSCTLS
+            .iter()
+            .map(|(_, p)| *p)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let mut text = String::new();
+    let mut absent = Vec::new();
+    let mut errors = Vec::new();
+    for (key, path) in SYSCTLS {
+        match std::fs::read_to_string(path) {
+            Ok(value) => text.push_str(&format!("{key} = {}\n", value.trim())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => absent.push(*key),
+            Err(e) => errors.push(format!("{path}: {e}")),
+        }
+    }
+    if text.is_empty() {
+        let reason = if errors.is_empty() {
+            "none of the sysctl files exist".to_string()
+        } else {
+            errors.join("; ")
+        };
+        return Collected::not_ok(file, SourceState::Failed, &command, reason);
+    }
+    let mut entry = Collected::ok(file, &command, text);
+    let mut notes = Vec::new();
+    if !absent.is_empty() {
+        let mut note = format!("absent: {}", absent.join(", "));
+        if absent.iter().any(|k| k.starts_with("net.bridge.")) {
+            note.push_str(" (br_netfilter not loaded)");
+        }
+        notes.push(note);
+    }
+    notes.extend(errors);
+    entry.status.reason = notes.join("; ");
+    entry
+}
+
+/// firewalld-state.txt: `firewall-cmd --state`; "not running" (exit 252) is an answer too.
+fn firewalld(timeout: Duration) -> Collected {
+    let file = files::FIREWALLD_STATE;
+    let Some(path) = command::find_binary("firewall-cmd") else {
+        return Collected::not_ok(
+            file,
+            SourceState::Missing,
+            "firewall-cmd --state",
+            "firewall-cmd not found".into(),
+        );
+    };
+    let outcome = command::run(&path.to_string_lossy(), &["--state"], timeout);
+    Collected::new(file, outcome.into_source_accepting(&[0, 252]))
+}
+
+fn io_state(e: &io::Error) -> SourceState {
+    match e.kind() {
+        io::ErrorKind::NotFound => SourceState::Missing,
+        io::ErrorKind::PermissionDenied => SourceState::Denied,
+        _ => SourceState::Failed,
+    }
+}
+
+/// meta.json's host fields, read from /proc and /etc/os-release.
+fn host_meta() -> Meta {
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
+    Meta {
+        captured_at: rfc3339_utc(SystemTime::now()),
+        hostname: read("/proc/sys/kernel/hostname"),
+        kernel: read("/proc/sys/kernel/osrelease"),
+        os_release: std::fs::read_to_string("/etc/os-release")
+            .or_else(|_| std::fs::read_to_string("/usr/lib/os-release"))
+            .map(|text| pretty_name(&text))
+            .unwrap_or_default(),
+        ..Meta::default()
+    }
+}
+
+/// `PRETTY_NAME` from os-release text, unquoted; empty when absent.
+pub fn pretty_name(os_release: &str) -> String {
+    os_release
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("PRETTY_NAME="))
+        .map(|value| {
+            let value = value.trim();
+            let unquoted = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                .unwrap_or(value);
+            unquoted.replace("\\\"", "\"")
+        })
+        .unwrap_or_default()
+}
+
+/// `time` as RFC 3339 in UTC with whole seconds (`2026-11-29T14:03:07Z`).
+pub fn rfc3339_utc(time: SystemTime) -> String {
+    let secs = match time.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs_f64().ceil() as i64),
+    };
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 -> (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11]
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
