@@ -62,15 +62,12 @@ pub fn live_docker_rules(model: &Model, family: Family) -> Option<DockerRules> {
         .docker
         .as_ref()
         .and_then(|d| d.firewall_backend.as_deref())
+        && backend.starts_with("nftables")
+        && let Some(d) = candidates
+            .iter()
+            .find(|d| d.layout == DockerLayout::Docker29Nftables)
     {
-        if backend.starts_with("nftables") {
-            if let Some(d) = candidates
-                .iter()
-                .find(|d| d.layout == DockerLayout::Docker29Nftables)
-            {
-                return Some((*d).clone());
-            }
-        }
+        return Some((*d).clone());
     }
     let live_ips: Vec<std::net::IpAddr> = model
         .docker
@@ -93,10 +90,10 @@ pub fn live_docker_rules(model: &Model, family: Family) -> Option<DockerRules> {
             return best;
         }
     }
-    if let Some(sys) = model.system_iptables {
-        if let Some(d) = candidates.iter().find(|d| d.stack == sys) {
-            return Some((*d).clone());
-        }
+    if let Some(sys) = model.system_iptables
+        && let Some(d) = candidates.iter().find(|d| d.stack == sys)
+    {
+        return Some((*d).clone());
     }
     candidates
         .iter()

@@ -162,7 +162,7 @@ pub fn analyze(model: &crate::model::Model, only: &[String], skip: &[String]) ->
         }
         findings.extend((check.run)(&ctx));
     }
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let status = Status::of(&findings);
     Analysis {
         findings,

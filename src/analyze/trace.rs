@@ -574,14 +574,12 @@ impl ChainRun<'_, '_> {
     /// Apply a matched rule's action. None: go on with the next rule.
     fn apply(&mut self, chain: &Chain, rule: &Rule, pkt: &mut Packet, depth: usize) -> Option<End> {
         let here = || RuleRef::rule(self.table, chain, rule);
-        self.apply_action(&rule.action, chain, rule, pkt, depth, &here)
+        self.apply_action(&rule.action, pkt, depth, &here)
     }
 
     fn apply_action(
         &mut self,
         action: &Action,
-        chain: &Chain,
-        rule: &Rule,
         pkt: &mut Packet,
         depth: usize,
         here: &dyn Fn() -> RuleRef,
@@ -669,7 +667,7 @@ impl ChainRun<'_, '_> {
                     None => None,
                     Some((_, a)) => {
                         let a = a.clone();
-                        self.apply_action(&a, chain, rule, pkt, depth, here)
+                        self.apply_action(&a, pkt, depth, here)
                     }
                 }
             }

@@ -187,6 +187,10 @@ pub fn collect(opts: &Options) -> Evidence {
             &[files::FIREWALLD_STATE],
             Box::new(move || vec![firewalld(timeout)]),
         ),
+        (
+            &[files::IP_ADDR],
+            Box::new(move || vec![tool(files::IP_ADDR, "ip", &["-j", "addr", "show"], timeout)]),
+        ),
     ];
 
     let mut results = Vec::new();

@@ -94,6 +94,11 @@ pub fn build(ev: &Evidence) -> Result<Model, ParseError> {
         m.interfaces = Some(parse::ip_addr::parse(text, files::IP_ADDR)?);
     }
 
+    for (name, st) in &ev.meta.sources {
+        if st.reason.starts_with("stack unknown") {
+            m.notes.push(format!("{name}: {}", st.reason));
+        }
+    }
     m.bridges = bridges(&m);
     m.docker_rules = docker_rules(&m.tables);
     Ok(m)
@@ -162,10 +167,10 @@ fn bridges(m: &Model) -> Vec<Bridge> {
                         _ => {}
                     }
                 }
-                if let (Some(net), Some(br)) = (src, out_neg) {
-                    if net.prefix_len() < net.max_prefix_len() {
-                        add(&br, Some(net));
-                    }
+                if let (Some(net), Some(br)) = (src, out_neg)
+                    && net.prefix_len() < net.max_prefix_len()
+                {
+                    add(&br, Some(net));
                 }
             }
         }

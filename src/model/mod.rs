@@ -78,17 +78,17 @@ impl Model {
                 continue;
             }
             for (ci, c) in t.chains.iter().enumerate() {
-                if let Some(b) = &c.base {
-                    if b.hook == hook {
-                        out.push((
-                            b.priority,
-                            t.stack,
-                            ChainRef {
-                                table: ti,
-                                chain: ci,
-                            },
-                        ));
-                    }
+                if let Some(b) = &c.base
+                    && b.hook == hook
+                {
+                    out.push((
+                        b.priority,
+                        t.stack,
+                        ChainRef {
+                            table: ti,
+                            chain: ci,
+                        },
+                    ));
                 }
             }
         }

@@ -76,9 +76,9 @@ fn header(input: &ReportInput) -> String {
         .map(|d| format!("{} {} ({})", d.stack, d.family, d.layout.describe()))
         .collect::<Vec<_>>()
         .join("; ");
-    let _ = write!(
+    let _ = writeln!(
         s,
-        "{docker} · Docker's rules: {} · system iptables: {}\n",
+        "{docker} · Docker's rules: {} · system iptables: {}",
         if rules.is_empty() {
             "none found".into()
         } else {

@@ -42,18 +42,16 @@ fn run(ctx: &Context) -> Vec<Finding> {
             };
             let mut evidence = Vec::new();
             let mut fix = Fix::default();
-            if let Some(t) = &p.trace {
-                if let Verdict::Drop { by } = &t.verdict {
+            if let Some(t) = &p.trace
+                && let Verdict::Drop { by } = &t.verdict {
                     evidence.push(EvidenceLine::rule(by));
                     fix.immediate = fix::undo(by, &bridges);
                 }
-            }
-            if let Some(r) = &p.reply {
-                if let Verdict::Drop { by } = &r.verdict {
+            if let Some(r) = &p.reply
+                && let Verdict::Drop { by } = &r.verdict {
                     evidence.push(EvidenceLine::rule(by));
                     fix.immediate = fix::undo(by, &bridges);
                 }
-            }
             if evidence.is_empty() {
                 evidence.push(EvidenceLine::fact("path", p.reason.clone()));
             }

@@ -113,15 +113,16 @@ fn run(ctx: &Context) -> Vec<Finding> {
             to_outside: false,
         };
         let trace = ctx.net.trace(&flow);
-        if let Verdict::Drop { by } = &trace.verdict {
-            if by.stack != docker_stack && accepted_on_hook(&trace, by, docker_stack) {
-                let accepted = docker_accepts(&trace, docker_stack);
-                add(
-                    by,
-                    format!("outgoing traffic of containers on {}", b.name),
-                    accepted,
-                );
-            }
+        if let Verdict::Drop { by } = &trace.verdict
+            && by.stack != docker_stack
+            && accepted_on_hook(&trace, by, docker_stack)
+        {
+            let accepted = docker_accepts(&trace, docker_stack);
+            add(
+                by,
+                format!("outgoing traffic of containers on {}", b.name),
+                accepted,
+            );
         }
     }
     findings
