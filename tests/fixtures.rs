@@ -50,11 +50,19 @@ fn read_json(p: &Path) -> Value {
 #[test]
 fn every_fixture_meets_its_expectations() {
     let dirs = fixture_dirs();
-    assert!(dirs.len() >= 8, "expected the lab and realworld fixtures, found {}", dirs.len());
+    assert!(
+        dirs.len() >= 8,
+        "expected the lab and realworld fixtures, found {}",
+        dirs.len()
+    );
     let mut failures = Vec::new();
     for dir in &dirs {
         let (code, report) = check(dir);
-        let name = dir.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(dir).display().to_string();
+        let name = dir
+            .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+            .unwrap_or(dir)
+            .display()
+            .to_string();
         let checks: Vec<&str> = report["findings"]
             .as_array()
             .expect("findings array")
@@ -70,34 +78,70 @@ fn every_fixture_meets_its_expectations() {
             }
             if let Some(want) = e["status"].as_str() {
                 if report["status"] != want {
-                    failures.push(format!("{name}: status {}, expected {want}", report["status"]));
+                    failures.push(format!(
+                        "{name}: status {}, expected {want}",
+                        report["status"]
+                    ));
                 }
             }
-            for c in e["findings"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            for c in e["findings"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
                 if !checks.contains(&c) {
                     failures.push(format!("{name}: missing finding {c} (got {checks:?})"));
                 }
             }
-            for c in e["absent"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            for c in e["absent"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
                 if checks.contains(&c) {
                     failures.push(format!("{name}: unexpected finding {c}"));
                 }
             }
-            for want in e["layouts"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            for want in e["layouts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
                 let layouts = report["host"]["docker_rules"].to_string();
                 if !layouts.contains(&format!("\"{want}\"")) {
-                    failures.push(format!("{name}: Docker layout {want} not detected ({layouts})"));
+                    failures.push(format!(
+                        "{name}: Docker layout {want} not detected ({layouts})"
+                    ));
                 }
             }
             for want in e["ports"].as_array().into_iter().flatten() {
-                let got = report["ports"].as_array().into_iter().flatten().find(|p| p["host_port"] == want["host_port"]);
+                let got = report["ports"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|p| p["host_port"] == want["host_port"]);
                 match got {
                     Some(p) if p["verdict"] == want["verdict"] => {}
-                    Some(p) => failures.push(format!("{name}: port {}: verdict {}, expected {}", want["host_port"], p["verdict"], want["verdict"])),
-                    None => failures.push(format!("{name}: port {} not in the report", want["host_port"])),
+                    Some(p) => failures.push(format!(
+                        "{name}: port {}: verdict {}, expected {}",
+                        want["host_port"], p["verdict"], want["verdict"]
+                    )),
+                    None => failures.push(format!(
+                        "{name}: port {} not in the report",
+                        want["host_port"]
+                    )),
                 }
             }
-            for (i, needle) in e["mentions"].as_array().into_iter().flatten().filter_map(Value::as_str).enumerate() {
+            for (i, needle) in e["mentions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .enumerate()
+            {
                 if !report["findings"].to_string().contains(needle) {
                     failures.push(format!("{name}: findings do not mention #{i} `{needle}`"));
                 }
@@ -109,7 +153,10 @@ fn every_fixture_meets_its_expectations() {
             for t in truth["ports"].as_array().expect("truth ports") {
                 let port = t["host_port"].as_u64();
                 let proto = t["proto"].as_str().unwrap_or("tcp");
-                let Some(p) = ports.iter().find(|p| p["host_port"].as_u64() == port && p["proto"] == proto) else {
+                let Some(p) = ports
+                    .iter()
+                    .find(|p| p["host_port"].as_u64() == port && p["proto"] == proto)
+                else {
                     failures.push(format!("{name}: port {port:?}/{proto} not in the report"));
                     continue;
                 };
@@ -123,5 +170,10 @@ fn every_fixture_meets_its_expectations() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} fixture failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} fixture failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
