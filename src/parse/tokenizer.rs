@@ -57,48 +57,75 @@ pub fn split(line: &str) -> Result<Vec<String>, String> {
 /// Words without quotes borrow from `line`.
 pub fn split_words(line: &str) -> Result<Vec<Word<'_>>, String> {
     let mut words = Vec::new();
+    split_words_into(line, &mut words)?;
+    Ok(words)
+}
+
+/// [`split_words`] into a caller's buffer (cleared first), so a parser can reuse one
+/// allocation for every line.
+pub fn split_words_into<'a>(line: &'a str, words: &mut Vec<Word<'a>>) -> Result<(), String> {
+    words.clear();
+    let bytes = line.as_bytes();
+    if !bytes.contains(&b'"') {
+        // Fast path, and the common case: no quotes, so no escapes either.
+        let mut start = None;
+        for (i, &b) in bytes.iter().enumerate() {
+            if matches!(b, b' ' | b'\t' | b'\n') {
+                if let Some(s) = start.take() {
+                    words.push(borrowed(line, s, i));
+                }
+            } else if start.is_none() {
+                start = Some(i);
+            }
+        }
+        if let Some(s) = start {
+            words.push(borrowed(line, s, line.len()));
+        }
+        return Ok(());
+    }
+
     // Start of the current word, if one is open.
     let mut start: Option<usize> = None;
-    // Unescaped text of a word that has a quoted section (unquoted words borrow instead).
-    let mut buf = String::new();
+    // Unescaped bytes of a word that has a quoted section (unquoted words borrow instead).
+    let mut buf: Vec<u8> = Vec::new();
     let mut quote_open: Option<usize> = None;
     let mut escaped = false;
 
-    for (i, c) in line.char_indices() {
+    // Only ASCII bytes are special, and they never occur inside a multi-byte UTF-8 sequence,
+    // so working on bytes keeps every word valid UTF-8.
+    for (i, &b) in bytes.iter().enumerate() {
         if quote_open.is_some() {
             if escaped {
-                buf.push(c);
+                buf.push(b);
                 escaped = false;
-            } else if c == '\\' {
+            } else if b == b'\\' {
                 escaped = true;
-            } else if c == '"' {
+            } else if b == b'"' {
                 // The closing quote ends the word, even an empty one.
                 quote_open = None;
                 let s = start.take().unwrap_or(i);
+                let text = String::from_utf8(std::mem::take(&mut buf))
+                    .map_err(|_| "invalid UTF-8 in a quoted word".to_string())?;
                 words.push(Word {
-                    text: Cow::Owned(std::mem::take(&mut buf)),
+                    text: Cow::Owned(text),
                     quoted: true,
                     span: s..i + 1,
                 });
             } else {
-                buf.push(c);
+                buf.push(b);
             }
             continue;
         }
-        match c {
-            '"' => {
+        match b {
+            b'"' => {
                 quote_open = Some(i);
                 let s = *start.get_or_insert(i);
                 buf.clear();
-                buf.push_str(&line[s..i]);
+                buf.extend_from_slice(&bytes[s..i]);
             }
-            ' ' | '\t' | '\n' => {
+            b' ' | b'\t' | b'\n' => {
                 if let Some(s) = start.take() {
-                    words.push(Word {
-                        text: Cow::Borrowed(&line[s..i]),
-                        quoted: false,
-                        span: s..i,
-                    });
+                    words.push(borrowed(line, s, i));
                 }
             }
             _ => {
@@ -110,13 +137,17 @@ pub fn split_words(line: &str) -> Result<Vec<Word<'_>>, String> {
         return Err(format!("unterminated quote (opened at column {})", q + 1));
     }
     if let Some(s) = start {
-        words.push(Word {
-            text: Cow::Borrowed(&line[s..]),
-            quoted: false,
-            span: s..line.len(),
-        });
+        words.push(borrowed(line, s, line.len()));
     }
-    Ok(words)
+    Ok(())
+}
+
+fn borrowed(line: &str, start: usize, end: usize) -> Word<'_> {
+    Word {
+        text: Cow::Borrowed(&line[start..end]),
+        quoted: false,
+        span: start..end,
+    }
 }
 
 /// Quote a word as iptables-save prints string options (`xtables_save_string`).
