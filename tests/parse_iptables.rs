@@ -1016,10 +1016,16 @@ fn error_long_line() {
     }
     let text = format!("*filter\n:INPUT ACCEPT [0:0]\n{ok_rule}\n{long}\nCOMMIT\n");
     assert_err(&text, 4, "bytes long");
+    // Trailing spaces count: iptables-restore reads raw bytes.
     let mut fits = String::from("-A INPUT -j ACCEPT");
     fits.push_str(&" ".repeat(MAX_LINE_BYTES - fits.len()));
-    // Trailing spaces count: iptables-restore reads raw bytes.
     assert!(parse4(&format!("*filter\n:INPUT ACCEPT [0:0]\n{fits}\nCOMMIT\n")).is_ok());
+    assert_err(
+        &format!("*filter\n:INPUT ACCEPT [0:0]\n{fits} \nCOMMIT\n"),
+        3,
+        "bytes long",
+    );
+    assert_err(&format!("-P INPUT ACCEPT\n{long}\n"), 2, "bytes long");
 }
 
 #[test]
@@ -1052,6 +1058,25 @@ fn error_unknown_line_shapes() {
     );
     assert_err("*filter\nCOMMIT\n*filter\nCOMMIT\n", 3, "appears twice");
     assert_err("*\nCOMMIT\n", 1, "bad table line");
+}
+
+#[test]
+fn error_listing_shapes() {
+    assert_err(
+        "-P INPUT ACCEPT\n-P FORWARD DROP\n-P OUTPUT ACCEPT\n-P OUTPT ACCEPT\n",
+        4,
+        "`OUTPT` is not a built-in chain of table `filter`",
+    );
+    assert_err(
+        "-P INPUT ACCEPT\n-A INPUT -j ACCEPT\n-P INPUT DROP\n-A INPUT -j DROP\n",
+        3,
+        "second listing of table `filter` (the first starts at line 1)",
+    );
+    assert_err("-P INPUT MAYBE\n", 1, "bad policy");
+    assert_err("-P INPUT\n", 1, "expected `-P CHAIN POLICY`");
+    assert_err("-P INPUT ACCEPT -c 1\n", 1, "expected `-P CHAIN POLICY`");
+    assert_err("-N\n", 1, "expected `-N CHAIN`");
+    assert_err("-N X\n-N X\n", 2, "declared twice");
 }
 
 #[test]

@@ -46,7 +46,7 @@ pub fn parse(
         stack,
         family,
     };
-    let save_form = lines(text).any(|(_, l)| l.starts_with('*'));
+    let save_form = lines(text).any(|l| l.text.starts_with('*'));
     if save_form {
         parse_save(text, &ctx)
     } else {
@@ -106,8 +106,15 @@ impl Ctx<'_> {
     }
 }
 
-/// Non-blank, non-comment lines, trimmed, with their 1-based numbers.
-fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+/// A non-blank, non-comment line: its 1-based number, the text trimmed, the length before
+/// trimming (without the line end).
+struct Line<'a> {
+    n: usize,
+    text: &'a str,
+    raw_len: usize,
+}
+
+fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
     text.split('\n')
         .enumerate()
         .map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)))
@@ -115,7 +122,11 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
             let t = l.trim_start();
             !t.is_empty() && !t.starts_with('#')
         })
-        .map(|(n, l)| (n, l.trim()))
+        .map(|(n, l)| Line {
+            n,
+            text: l.trim(),
+            raw_len: l.len(),
+        })
 }
 
 fn check_len(ctx: &Ctx, n: usize, raw_len: usize) -> Result<(), ParseError> {
@@ -142,9 +153,14 @@ fn parse_save(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
     let mut last_line = 0;
     let mut words = Vec::new();
 
-    for (n, line) in lines(text) {
+    for Line {
+        n,
+        text: line,
+        raw_len,
+    } in lines(text)
+    {
         last_line = n;
-        check_len(ctx, n, line.len())?;
+        check_len(ctx, n, raw_len)?;
         if let Some(name) = line.strip_prefix('*') {
             if let Some((t, at)) = &open {
                 return Err(ctx.err(
@@ -287,8 +303,10 @@ fn split_counter_prefix(line: &str) -> Result<(Option<Counters>, &str), String> 
 
 struct Listing {
     table: Table,
-    /// Chains with a `-P` line: (name, policy, counters).
-    policies: Vec<(String, Policy, Option<Counters>)>,
+    /// Chains with a `-P` line: (name, policy, counters, line).
+    policies: Vec<(String, Policy, Option<Counters>, usize)>,
+    /// The listing's first line.
+    line: usize,
     /// A `-N` or `-A` line was seen, so the next `-P` starts another listing.
     past_policies: bool,
 }
@@ -298,8 +316,13 @@ fn parse_listing(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
     let mut cur: Option<Listing> = None;
     let mut words = Vec::new();
 
-    for (n, line) in lines(text) {
-        check_len(ctx, n, line.len())?;
+    for Line {
+        n,
+        text: line,
+        raw_len,
+    } in lines(text)
+    {
+        check_len(ctx, n, raw_len)?;
         split_words_into(line, &mut words).map_err(|m| ctx.err(n, m))?;
         let Some(cmd) = words.first().filter(|w| !w.quoted) else {
             return Err(ctx.err(n, format!("unrecognised line `{}`", abbreviate(line))));
@@ -308,26 +331,26 @@ fn parse_listing(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
             "-P" | "--policy" => {
                 let (name, policy, counters) = policy_line(&words).map_err(|m| ctx.err(n, m))?;
                 let restart = cur.as_ref().is_some_and(|l| {
-                    l.past_policies || l.policies.iter().any(|(c, _, _)| *c == name)
+                    l.past_policies || l.policies.iter().any(|(c, ..)| *c == name)
                 });
                 if restart && let Some(done) = cur.take() {
-                    tables.push(finish_listing(done));
+                    finish_listing(done, ctx, &mut tables)?;
                 }
-                let l = cur.get_or_insert_with(|| new_listing(ctx));
+                let l = cur.get_or_insert_with(|| new_listing(ctx, n));
                 l.table.add_chain(Chain {
                     name: name.clone(),
                     base: None,
                     rules: Vec::new(),
                     line: n,
                 });
-                l.policies.push((name, policy, counters));
+                l.policies.push((name, policy, counters, n));
             }
             "-N" | "--new-chain" => {
                 let name = match &words[1..] {
                     [w] => w.text.as_ref(),
                     _ => return Err(ctx.err(n, "expected `-N CHAIN`")),
                 };
-                let l = cur.get_or_insert_with(|| new_listing(ctx));
+                let l = cur.get_or_insert_with(|| new_listing(ctx, n));
                 l.past_policies = true;
                 if l.table.chain(name).is_some() {
                     return Err(ctx.err(n, format!("chain `{name}` declared twice")));
@@ -340,7 +363,7 @@ fn parse_listing(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
                 });
             }
             "-A" | "--append" => {
-                let l = cur.get_or_insert_with(|| new_listing(ctx));
+                let l = cur.get_or_insert_with(|| new_listing(ctx, n));
                 l.past_policies = true;
                 let rule =
                     rule_line(line, &words, ctx.family, &l.table).map_err(|m| ctx.err(n, m))?;
@@ -358,16 +381,17 @@ fn parse_listing(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
         }
     }
     if let Some(l) = cur {
-        tables.push(finish_listing(l));
+        finish_listing(l, ctx, &mut tables)?;
     }
     Ok(tables)
 }
 
-fn new_listing(ctx: &Ctx) -> Listing {
+fn new_listing(ctx: &Ctx, line: usize) -> Listing {
     Listing {
         table: ctx.new_table("filter"),
         policies: Vec::new(),
         past_policies: false,
+        line,
     }
 }
 
@@ -393,15 +417,30 @@ fn counter_pair(p: &str, b: &str) -> Result<Counters, String> {
 }
 
 /// Name the table after its `-P` chains and give those chains their base-chain facts.
-fn finish_listing(mut l: Listing) -> Table {
-    let names: Vec<&str> = l.policies.iter().map(|(c, _, _)| c.as_str()).collect();
-    l.table.name = infer_table(&names).to_string();
-    let table_name = l.table.name.clone();
-    for (name, policy, counters) in &l.policies {
-        if let (Some(chain), Some((hook, priority, chain_type))) = (
-            l.table.chain_mut(name),
-            iptables_base_chain(&table_name, name),
-        ) {
+/// Name the table after its `-P` chains, give those chains their base-chain facts, and add
+/// the table to `tables`.
+fn finish_listing(mut l: Listing, ctx: &Ctx, tables: &mut Vec<Table>) -> Result<(), ParseError> {
+    let names: Vec<&str> = l.policies.iter().map(|(c, ..)| c.as_str()).collect();
+    let table_name = infer_table(&names);
+    l.table.name = table_name.to_string();
+    if let Some(prev) = tables.iter().find(|t| t.name == table_name) {
+        let first = prev.chains.first().map_or(0, |c| c.line);
+        return Err(ctx.err(
+            l.line,
+            format!(
+                "a second listing of table `{table_name}` (the first starts at line {first}); \
+                 give each listing its own input"
+            ),
+        ));
+    }
+    for (name, policy, counters, line) in &l.policies {
+        let Some((hook, priority, chain_type)) = iptables_base_chain(table_name, name) else {
+            return Err(ctx.err(
+                *line,
+                format!("`-P {name}`: `{name}` is not a built-in chain of table `{table_name}`"),
+            ));
+        };
+        if let Some(chain) = l.table.chain_mut(name) {
             chain.base = Some(BaseChain {
                 hook,
                 priority,
@@ -412,7 +451,8 @@ fn finish_listing(mut l: Listing) -> Table {
         }
     }
     resolve_jumps(&mut l.table);
-    l.table
+    tables.push(l.table);
+    Ok(())
 }
 
 /// The table whose built-in chains are exactly `chains`, else the first that has them all.
@@ -660,11 +700,7 @@ fn decode(line: &str, words: &[Word], family: Family, table: &Table) -> Result<D
                 let name = value(i + 1)?;
                 let (opts, next) = module_opts(words, i + 2);
                 let text = |a: usize, b: usize| -> String {
-                    if b < a {
-                        raw(line, words, i, i + 1).to_string()
-                    } else {
-                        format!("{} {}", raw(line, words, i, i + 1), raw(line, words, a, b))
-                    }
+                    format!("{} {}", raw(line, words, i, i + 1), raw(line, words, a, b))
                 };
                 let whole = raw(line, words, i, next.saturating_sub(1).max(i + 1));
                 check_arity(name, &opts)?;
