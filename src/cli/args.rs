@@ -120,7 +120,7 @@ pub struct CaptureArgs {
 #[derive(Args, Debug)]
 pub struct TraceArgs {
     /// PROTO SRC -> DST:PORT, e.g. `tcp 203.0.113.9 to 10.0.0.5:8080`; SRC may be `any`, DST may be `host`
-    #[arg(required = true, num_args = 1.., value_name = "FLOW", allow_hyphen_values = true)]
+    #[arg(required = true, num_args = 1.., value_name = "FLOW")]
     pub flow: Vec<String>,
     /// Interface the packet comes in on (default: the host's outside interface)
     #[arg(long = "in", value_name = "IFACE")]

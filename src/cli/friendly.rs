@@ -88,6 +88,12 @@ pub fn check_names() -> Vec<String> {
 /// Fix typos in argv before clap sees it: the subcommand (argv[1]) and check names given to
 /// `check`, `--skip` and `explain`. Notes go to `notes`; an ambiguous word is an error.
 pub fn correct_argv(argv: &mut [String], notes: &mut Vec<String>) -> Result<(), String> {
+    // `trace tcp A -> B:P`: a bare `->` would look like a flag to the parser.
+    for a in argv.iter_mut().skip(2) {
+        if a == "->" || a == "→" {
+            *a = "to".to_string();
+        }
+    }
     let Some(first) = argv.get(1).cloned() else {
         return Ok(());
     };

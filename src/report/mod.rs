@@ -45,13 +45,22 @@ pub fn summary_line(input: &ReportInput) -> String {
     } else {
         parts.join(", ")
     };
+    let host_only = |p: &&crate::analyze::ports::PortVerdict| {
+        p.host_ip
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+    };
     let blocked = a
         .ports
         .iter()
-        .filter(|p| p.verdict == crate::analyze::ports::PortState::Blocked)
+        .filter(|p| p.verdict == crate::analyze::ports::PortState::Blocked && !host_only(p))
         .count();
+    let local = a.ports.iter().filter(host_only).count();
     let ports = match a.ports.len() {
         0 => "no published ports".to_string(),
+        n if local > 0 => {
+            format!("{blocked} of {n} published ports blocked ({local} host-only by design)")
+        }
         n => format!("{blocked} of {n} published ports blocked"),
     };
     format!("{}: {findings} · {ports}", a.status.as_str())
