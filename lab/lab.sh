@@ -7,7 +7,8 @@
 #   lab/lab.sh scenario NAME OUTDIR         set NAME up, run `$FWDOCTOR capture -o OUTDIR`
 #                                           inside the host netns, write OUTDIR/truth.json
 #   lab/lab.sh run NAME -- CMD [ARGS...]    set NAME up, run CMD inside the host netns
-#                                           (DOCKER_HOST set), exit with CMD's status
+#                                           (DOCKER_HOST set), exit with CMD's status;
+#                                           stderr then has "[lab ...] command exited N"
 #   lab/lab.sh shell NAME                   set NAME up, open an interactive shell in the host netns
 #
 # Environment:
@@ -15,7 +16,8 @@
 #   LAB_NO_CAPTURE  =1: `scenario` skips the capture (development only; make-fixtures refuses it)
 #   LAB_RAW_DIR     if set, `scenario` also dumps iptables-legacy-save, iptables-nft-save,
 #                   `nft -j list ruleset`, sysctls and `docker ps` into LAB_RAW_DIR/NAME/
-#   LAB_DEBUG       =1: keep dockerd's log on stderr at teardown
+#   LAB_TRUTH_DIR   if set, `run` writes LAB_TRUTH_DIR/truth.json before running CMD
+#   LAB_DEBUG       =1: print dockerd's log on stderr at teardown
 #
 # Rules this script keeps (see shared/LAB.md): everything happens inside two network
 # namespaces it creates (host, client) joined by a veth pair 10.99.0.1/24 <-> 10.99.0.2/24;
@@ -68,7 +70,8 @@ LAB_MARKER=""
 
 # ---------------------------------------------------------------- small helpers
 lab_log() { printf '[lab %s] %s\n' "$(date +%T)" "$*" >&2; }
-lab_die() { printf '[lab] ERROR: %s\n' "$*" >&2; exit 1; }
+# Exit status 125 for the lab's own failures, so `run` callers can tell them from CMD's.
+lab_die() { printf '[lab] ERROR: %s\n' "$*" >&2; exit 125; }
 
 # Run a command inside the host namespace, with the docker socket and the PATH whose
 # `iptables` is this host's "system alternative".
@@ -106,7 +109,7 @@ lab_prereqs() {
 
 # ---------------------------------------------------------------- setup
 lab_init() {
-  lab_prereqs || exit 1
+  lab_prereqs || exit 125
   LAB_ID="$$$RANDOM"
   LAB_ID=${LAB_ID:0:9}
   # Short path: unix socket paths (docker, containerd) must stay under 108 bytes.
@@ -498,7 +501,7 @@ lab_setup() {
 }
 
 # ---------------------------------------------------------------- CLI
-lab_usage() { sed -n '2,20p' "$LAB_SELF" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+lab_usage() { sed -n '2,24p' "$LAB_SELF" | sed 's/^# \{0,1\}//' >&2; exit 64; }
 
 lab_main() {
   local cmd=${1:-}
@@ -533,6 +536,10 @@ lab_main() {
       local name=$1
       shift 2
       lab_setup "$name"
+      if [[ -n "${LAB_TRUTH_DIR:-}" ]]; then
+        mkdir -p "$LAB_TRUTH_DIR"
+        lab_truth "$name" "$LAB_TRUTH_DIR"
+      fi
       local rc=0
       lab_log "run: $*"
       lab_in_host "$@" || rc=$?
