@@ -37,6 +37,7 @@ LAB_SCENARIOS=(
   report-bug
   reverse-split
   docker-chains-flushed
+  docker-chains-flushed-no-proxy
   ip-forward-off
   nft-native-forward-drop
   legacy-leftovers-harmless
@@ -172,13 +173,15 @@ mount -t cgroup2 none /sys/fs/cgroup
 export PATH=$(printf '%q' "$altdir:$PATH")
 exec dockerd --data-root $(printf '%q' "$LAB_DATA_ROOT") --exec-root $(printf '%q' "$LAB_EXEC_ROOT") \\
   --pidfile $(printf '%q' "$LAB_PIDFILE") -H unix://$(printf '%q' "$LAB_SOCK") \\
-  --config-file $(printf '%q' "$LAB_TMP/daemon.json") --storage-driver vfs \\
+  --config-file $(printf '%q' "$LAB_TMP/daemon.json") --storage-driver vfs --shutdown-timeout 2 \\
   --cgroup-parent $(printf '%q' "$LAB_CGROUP_PARENT") ${q[*]:-}
 EOF
   lab_log "starting dockerd (backend $backend${*:+, flags: $*})"
   rm -f "$LAB_PIDFILE"
-  # Every step execs the next, so $! is dockerd's own pid.
-  ip netns exec "$LAB_HOST" unshare -m bash "$script" >>"$LAB_TMP/dockerd.log" 2>&1 &
+  # In its own session, so a Ctrl-C (or a signal to our process group) reaches only this
+  # script, whose teardown then stops dockerd in order. Every step execs the next (setsid
+  # does not fork: a background job is no group leader), so $! is dockerd's own pid.
+  setsid ip netns exec "$LAB_HOST" unshare -m bash "$script" >>"$LAB_TMP/dockerd.log" 2>&1 </dev/null &
   LAB_DOCKERD_PID=$!
   local i
   for ((i = 0; i < 60; i++)); do   # 60 x 0.5 s = 30 s
@@ -188,6 +191,8 @@ EOF
       lab_die "dockerd exited during start (log above)"
     fi
     if timeout 5 "$LAB_DOCKER_CLI" -H "unix://$LAB_SOCK" version >/dev/null 2>&1; then
+      [[ "$(cat "$LAB_PIDFILE" 2>/dev/null)" == "$LAB_DOCKERD_PID" ]] ||
+        lab_die "dockerd's pidfile says $(cat "$LAB_PIDFILE" 2>/dev/null), expected $LAB_DOCKERD_PID"
       lab_log "dockerd up (pid $LAB_DOCKERD_PID) after $((i / 2)) s"
       return 0
     fi
@@ -348,7 +353,7 @@ lab_reap() {
   for sig in "$@"; do
     pids=$(lab_run_pids)
     [[ -z "$pids" ]] && return 0
-    lab_log "stopping pids of this run ($sig): $(echo $pids)"
+    lab_log "stopping pids of this run ($sig): $(for p in $pids; do printf '%s(%s) ' "$p" "$(cat "/proc/$p/comm" 2>/dev/null)"; done)"
     for p in $pids; do kill -"$sig" "$p" 2>/dev/null || true; done
     sleep 1
   done
@@ -369,8 +374,12 @@ lab_teardown() {
   if [[ -n "$LAB_DOCKERD_PID" ]] && kill -0 "$LAB_DOCKERD_PID" 2>/dev/null; then
     local ids
     ids=$(timeout 10 "$LAB_DOCKER_CLI" -H "unix://$LAB_SOCK" ps -aq 2>/dev/null)
-    [[ -n "$ids" ]] && timeout 30 "$LAB_DOCKER_CLI" -H "unix://$LAB_SOCK" rm -f $ids >/dev/null 2>&1
+    if [[ -n "$ids" ]]; then
+      lab_log "removing containers"
+      timeout 30 "$LAB_DOCKER_CLI" -H "unix://$LAB_SOCK" rm -f $ids >/dev/null 2>&1
+    fi
   fi
+  [[ -n "$LAB_DOCKERD_PID" ]] && lab_log "stopping dockerd (pid $LAB_DOCKERD_PID)"
   lab_dockerd_stop TERM
   # Whatever is left that this run started: containerd and shims (their command lines hold
   # our exec-root), docker-proxy and anything else living in our namespaces, and container
@@ -429,6 +438,14 @@ scenario_docker-chains-flushed() {
   lab_in_host iptables-nft -t nat -F DOCKER
 }
 
+scenario_docker-chains-flushed-no-proxy() {
+  LAB_DESCRIPTION="As docker-chains-flushed, but dockerd --userland-proxy=false: no docker-proxy listens on the host port, so nothing serves it once the DNAT is gone."
+  lab_dockerd_start nft --userland-proxy=false
+  lab_container web1 8080
+  lab_in_host iptables-nft -F DOCKER
+  lab_in_host iptables-nft -t nat -F DOCKER
+}
+
 scenario_ip-forward-off() {
   LAB_DESCRIPTION="Docker on iptables-nft, one container -p 8080:80, then 'sysctl -w net.ipv4.ip_forward=0' in the host netns."
   lab_dockerd_start nft
@@ -469,7 +486,7 @@ scenario_docker-user-drop() {
 }
 
 scenario_stale-legacy-docker() {
-  LAB_DESCRIPTION="The report's state: dockerd on iptables-legacy (the system alternative here) with container old1 -p 8081:8000, then the whole old engine killed with SIGKILL (dockerd, containerd, shim, docker-proxy, container: nothing cleans up, so its legacy rules stay: DOCKER chains, DNAT for 8081, FORWARD policy DROP), then dockerd on iptables-nft (as the snap ships it) with the same data-root and a new container web1 -p 8080:80."
+  LAB_DESCRIPTION="The report's state: dockerd on iptables-legacy (the system alternative here) with container old1 -p 8081:8000, then the whole old engine killed with SIGKILL (dockerd, and with it containerd, docker-proxy; then shim and container: nothing cleans up, so its legacy rules stay: DOCKER chains, DNAT for 8081, FORWARD policy DROP), then dockerd on iptables-nft (as the snap ships it) with the same data-root and a new container web1 -p 8080:80."
   LAB_SYSTEM_ALT=legacy
   lab_dockerd_start legacy
   # old1 serves on container port 8000, so the stale legacy ACCEPT (-d 172.17.0.2 --dport 8000)
@@ -479,7 +496,7 @@ scenario_stale-legacy-docker() {
   old_ip=$(lab_container_ip old1)
   lab_dockerd_stop KILL
   lab_reap KILL KILL
-  lab_note "Old engine (legacy dockerd, containerd, shim, docker-proxy, old1 at $old_ip:8000 for 8081) killed with SIGKILL; its legacy rules were left as they were. The nft dockerd then started with the same data-root and exec-root and found old1 exited."
+  lab_note "Old engine stopped with SIGKILL: dockerd (legacy) killed; its containerd and docker-proxy die with it (parent-death signal); the left containerd-shim and old1's httpd ($old_ip:8000, published as 8081) then killed too. Nothing removed the legacy rules. The nft dockerd then started with the same data-root and exec-root and found old1 exited."
   lab_dockerd_start nft
   lab_container web1 8080
   # old1 stays in the port list: Docker still reports its mapping (container exited).
@@ -542,7 +559,10 @@ lab_main() {
       fi
       local rc=0
       lab_log "run: $*"
-      lab_in_host "$@" || rc=$?
+      # In the background + wait, so a TERM/INT to lab.sh tears down at once (bash runs traps
+      # only between foreground commands); stdin stays the caller's.
+      lab_in_host "$@" 0<&0 &
+      wait $! || rc=$?
       lab_log "command exited $rc"
       exit "$rc"
       ;;
