@@ -95,7 +95,7 @@ lab_docker() { timeout 60 "$LAB_DOCKER_CLI" -H "unix://$LAB_SOCK" "$@"; }
 lab_prereqs() {
   local missing=() c
   [[ $(id -u) -eq 0 ]] || missing+=("root (running as uid $(id -u))")
-  for c in ip unshare mount umount timeout dockerd containerd containerd-shim-runc-v2 runc \
+  for c in ip unshare setsid mount umount timeout awk find dockerd containerd containerd-shim-runc-v2 runc \
            docker-proxy iptables-legacy iptables-legacy-save iptables-nft iptables-nft-save \
            ip6tables-legacy ip6tables-nft nft curl busybox sysctl tar; do
     command -v "$c" >/dev/null 2>&1 || missing+=("$c")
@@ -543,6 +543,8 @@ lab_main() {
         lab_log "capture: $FWDOCTOR capture -o $out (inside $LAB_HOST)"
         lab_in_host "$FWDOCTOR" capture -o "$out" >&2 ||
           lab_die "'$FWDOCTOR capture -o $out' failed (exit $?) — no fixture written"
+        grep -q '"fwdoctor-capture/1"' "$out/meta.json" 2>/dev/null ||
+          lab_die "'$FWDOCTOR capture -o $out' exited 0 but wrote no meta.json of format fwdoctor-capture/1 — not a capture"
       fi
       [[ -n "${LAB_RAW_DIR:-}" ]] && lab_raw_dump "$LAB_RAW_DIR/$name"
       lab_truth "$name" "$out"
