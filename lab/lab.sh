@@ -28,6 +28,8 @@
 # Names carry a per-run id, so parallel runs do not collide.
 
 set -euo pipefail
+# The tools live in sbin; a caller's PATH (cron, CI, sudo) may lack it.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 LAB_SELF=$(readlink -f "${BASH_SOURCE[0]}")
 LAB_ROOT=$(dirname "$LAB_SELF")
@@ -95,7 +97,7 @@ lab_docker() { timeout 60 "$LAB_DOCKER_CLI" -H "unix://$LAB_SOCK" "$@"; }
 lab_prereqs() {
   local missing=() c
   [[ $(id -u) -eq 0 ]] || missing+=("root (running as uid $(id -u))")
-  for c in ip unshare setsid mount umount timeout awk find dockerd containerd containerd-shim-runc-v2 runc \
+  for c in ip unshare setsid grep mount umount timeout awk find dockerd containerd containerd-shim-runc-v2 runc \
            docker-proxy iptables-legacy iptables-legacy-save iptables-nft iptables-nft-save \
            ip6tables-legacy ip6tables-nft nft curl busybox sysctl tar; do
     command -v "$c" >/dev/null 2>&1 || missing+=("$c")
@@ -242,7 +244,22 @@ lab_container() {
   lab_docker run -d --name "$name" -p "$hport:$cport" lab:1 \
     /bin/httpd -f -p "$cport" -h /www >/dev/null
   LAB_PORTS+=("tcp $hport $cport $name")
+  lab_wait_listen "$name" "$cport"
   lab_log "container $name ($(lab_container_ip "$name")) publishes tcp $hport -> $cport"
+}
+
+# lab_wait_listen CONTAINER PORT — until httpd listens inside the container (≤ 10 s), so a
+# curl right after `docker run` never meets a not-yet-listening server. Looks at the
+# container's own /proc/net/tcp: no packet crosses the firewall under test.
+lab_wait_listen() {
+  local name=$1 port=$2 pid hex i
+  hex=$(printf ':%04X [0-9A-F]+:0000 0A' "$port")   # LISTEN, IPv4 or IPv6
+  pid=$(lab_docker inspect -f '{{.State.Pid}}' "$name")
+  for ((i = 0; i < 100; i++)); do
+    cat "/proc/$pid/net/tcp" "/proc/$pid/net/tcp6" 2>/dev/null | grep -Eq "$hex" && return 0
+    sleep 0.1
+  done
+  lab_die "container $name: nothing listens on port $port after 10 s"
 }
 
 lab_container_ip() {
