@@ -68,6 +68,7 @@ LAB_SYSTEM_ALT="nft"    # what `iptables` on the host's PATH is: nft | legacy
 LAB_DESCRIPTION=""
 LAB_NOTES=""
 LAB_PORTS=()            # "proto host_port container_port container"
+LAB_CIDS=()             # full ids of the containers this run created
 LAB_TORN_DOWN=0
 LAB_MARKER=""
 
@@ -97,7 +98,7 @@ lab_docker() { timeout 60 "$LAB_DOCKER_CLI" -H "unix://$LAB_SOCK" "$@"; }
 lab_prereqs() {
   local missing=() c
   [[ $(id -u) -eq 0 ]] || missing+=("root (running as uid $(id -u))")
-  for c in ip unshare setsid grep mount umount timeout awk find dockerd containerd containerd-shim-runc-v2 runc \
+  for c in ip unshare setsid grep sha256sum mount umount timeout awk find dockerd containerd containerd-shim-runc-v2 runc \
            docker-proxy iptables-legacy iptables-legacy-save iptables-nft iptables-nft-save \
            ip6tables-legacy ip6tables-nft nft curl busybox sysctl tar; do
     command -v "$c" >/dev/null 2>&1 || missing+=("$c")
@@ -241,8 +242,10 @@ lab_image() {
 lab_container() {
   local name=$1 hport=$2 cport=${3:-80}
   lab_image
-  lab_docker run -d --name "$name" -p "$hport:$cport" lab:1 \
-    /bin/httpd -f -p "$cport" -h /www >/dev/null
+  local id
+  id=$(lab_docker run -d --name "$name" -p "$hport:$cport" lab:1 \
+    /bin/httpd -f -p "$cport" -h /www)
+  LAB_CIDS+=("$id")
   LAB_PORTS+=("tcp $hport $cport $name")
   lab_wait_listen "$name" "$cport"
   lab_log "container $name ($(lab_container_ip "$name")) publishes tcp $hport -> $cport"
@@ -378,6 +381,20 @@ lab_reap() {
   [[ -z "$pids" ]] || lab_log "WARNING: still alive: $(echo $pids)"
 }
 
+# A shim killed with SIGKILL (stale-legacy-docker) leaves its socket in /run/containerd/s.
+# containerd 1.6 names it sha256(<containerd address>/<namespace>/<container id>): remove
+# exactly the ones of this run's containers, if still there.
+lab_shim_sockets_rm() {
+  local id h
+  for id in "${LAB_CIDS[@]}"; do
+    h=$(printf '%s' "$LAB_EXEC_ROOT/containerd/containerd.sock/moby/$id" | sha256sum | cut -d' ' -f1)
+    if [[ -S "/run/containerd/s/$h" ]]; then
+      lab_log "removing stale shim socket /run/containerd/s/$h"
+      rm -f "/run/containerd/s/$h"
+    fi
+  done
+}
+
 lab_cgroup2_root() { awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts; }
 
 lab_teardown() {
@@ -407,6 +424,7 @@ lab_teardown() {
   if [[ -n "$cg" && -d "$cg$LAB_CGROUP_PARENT" ]]; then
     find "$cg$LAB_CGROUP_PARENT" -depth -type d -exec rmdir {} \; 2>/dev/null
   fi
+  lab_shim_sockets_rm
   [[ -n "$LAB_HOST" ]] && ip netns del "$LAB_HOST" 2>/dev/null
   [[ -n "$LAB_CLIENT" ]] && ip netns del "$LAB_CLIENT" 2>/dev/null
   # Mounts under our temp dir (none are expected: dockerd's live in its private namespace).
