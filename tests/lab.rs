@@ -1,0 +1,152 @@
+//! Live lab tests: a real dockerd in network namespaces (`lab/lab.sh`), real packets, and
+//! `fwdoctor check` run inside the scenario's host namespace.
+//!
+//! They need root and the lab's packages (iptables nftables docker.io busybox-static curl
+//! iproute2), which CI has. When a prerequisite is missing they FAIL with a message naming
+//! it; they never skip. Each scenario takes a few seconds.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn lab_sh() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("lab").join("lab.sh")
+}
+
+/// Fails the test, naming what is missing, unless root and every lab tool are there.
+fn require_lab_prereqs() {
+    let out = Command::new("bash")
+        .arg(lab_sh())
+        .arg("prereqs")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `bash lab/lab.sh prereqs`: {e} (is bash installed?)"));
+    assert!(
+        out.status.success(),
+        "the live lab tests need root and the lab's packages; {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+}
+
+struct LabRun {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    truth: Value,
+}
+
+impl LabRun {
+    fn context(&self) -> String {
+        format!(
+            "exit code {}\n--- stdout ---\n{}\n--- stderr (lab log) ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+
+    fn report(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("fwdoctor's stdout is not JSON ({e})\n{}", self.context()))
+    }
+
+    /// The curl truth for one published port (`outside`, `host`, ...).
+    fn truth_port(&self, host_port: u64) -> &Value {
+        self.truth["ports"]
+            .as_array()
+            .and_then(|ports| ports.iter().find(|p| p["host_port"] == host_port))
+            .unwrap_or_else(|| panic!("truth.json has no port {host_port}: {}", self.truth))
+    }
+}
+
+/// `lab/lab.sh run SCENARIO -- fwdoctor ARGS...`: sets the scenario up, records the curl truth,
+/// runs fwdoctor inside the host netns, tears down.
+fn lab_run_fwdoctor(scenario: &str, args: &[&str]) -> LabRun {
+    require_lab_prereqs();
+    let truth_dir = tempfile::tempdir().expect("temp dir for truth.json");
+    let out = Command::new("timeout")
+        // the lab bounds each of its own waits; this bounds fwdoctor too
+        .args(["-k", "60", "300", "bash"])
+        .arg(lab_sh())
+        .args(["run", scenario, "--", env!("CARGO_BIN_EXE_fwdoctor")])
+        .args(args)
+        .env("LAB_TRUTH_DIR", truth_dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run lab/lab.sh: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let code = out
+        .status
+        .code()
+        .unwrap_or_else(|| panic!("lab/lab.sh killed by a signal\n{stderr}"));
+    // lab.sh logs "command exited N" only when the scenario came up and fwdoctor ran; any
+    // other ending is the lab's own failure, not fwdoctor's verdict.
+    let marker = format!("] command exited {code}");
+    assert!(
+        stderr.contains(&marker),
+        "the lab did not get as far as running fwdoctor in scenario {scenario} (exit {code}):\n{stderr}"
+    );
+    let truth_text = std::fs::read_to_string(truth_dir.path().join("truth.json"))
+        .unwrap_or_else(|e| panic!("lab wrote no truth.json ({e})\n{stderr}"));
+    let truth = serde_json::from_str(&truth_text)
+        .unwrap_or_else(|e| panic!("truth.json is not JSON ({e}): {truth_text}"));
+    LabRun { code, stdout, stderr, truth }
+}
+
+fn findings<'a>(report: &'a Value, run: &LabRun) -> &'a Vec<Value> {
+    report["findings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("report has no findings array\n{}", run.context()))
+}
+
+fn report_port<'a>(report: &'a Value, host_port: u64, run: &LabRun) -> &'a Value {
+    report["ports"]
+        .as_array()
+        .and_then(|ports| ports.iter().find(|p| p["host_port"] == host_port))
+        .unwrap_or_else(|| panic!("report lists no port {host_port}\n{}", run.context()))
+}
+
+/// The seed report, reproduced: Docker's rules in nf_tables, `iptables-legacy -P FORWARD DROP`.
+#[test]
+fn lab_report_bug_is_critical_split_forward_drop() {
+    let run = lab_run_fwdoctor("report-bug", &["check", "--format", "json"]);
+
+    // The lab really reproduced the bug (else the assertions below test nothing).
+    let truth = run.truth_port(8080);
+    assert_eq!(truth["outside"], "blocked", "lab: port 8080 should be blocked from outside: {}", run.truth);
+    assert_eq!(truth["host"], "reachable", "lab: port 8080 should answer on the host: {}", run.truth);
+
+    let report = run.report();
+    assert_eq!(run.code, 2, "exit code must be 2 (critical)\n{}", run.context());
+    assert_eq!(report["status"], "critical", "{}", run.context());
+
+    let finding = findings(&report, &run)
+        .iter()
+        .find(|f| f["check"] == "split-forward-drop")
+        .unwrap_or_else(|| panic!("no split-forward-drop finding\n{}", run.context()));
+    let text = finding.to_string();
+    for needle in ["legacy", "filter", "FORWARD", "policy DROP"] {
+        assert!(
+            text.contains(needle),
+            "the split-forward-drop finding should name {needle:?}: {finding:#}"
+        );
+    }
+
+    let port = report_port(&report, 8080, &run);
+    assert_eq!(port["verdict"], "blocked", "port 8080: {port:#}\n{}", run.context());
+    assert_eq!(port["blocked_by"]["stack"], "legacy", "port 8080: {port:#}");
+    assert_eq!(port["blocked_by"]["chain"], "FORWARD", "port 8080: {port:#}");
+}
+
+/// Docker on nf_tables and nothing else: all is well.
+#[test]
+fn lab_healthy_is_ok() {
+    let run = lab_run_fwdoctor("healthy", &["check", "--format", "json"]);
+
+    let truth = run.truth_port(8080);
+    assert_eq!(truth["outside"], "reachable", "lab: port 8080 should be reachable: {}", run.truth);
+
+    let report = run.report();
+    assert_eq!(run.code, 0, "exit code must be 0 (ok)\n{}", run.context());
+    assert_eq!(report["status"], "ok", "{}", run.context());
+    let port = report_port(&report, 8080, &run);
+    assert_eq!(port["verdict"], "reachable", "port 8080: {port:#}\n{}", run.context());
+}
