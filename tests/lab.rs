@@ -11,7 +11,9 @@ use std::process::Command;
 use serde_json::Value;
 
 fn lab_sh() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("lab").join("lab.sh")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("lab")
+        .join("lab.sh")
 }
 
 /// Fails the test, naming what is missing, unless root and every lab tool are there.
@@ -20,7 +22,9 @@ fn require_lab_prereqs() {
         .arg(lab_sh())
         .arg("prereqs")
         .output()
-        .unwrap_or_else(|e| panic!("cannot run `bash lab/lab.sh prereqs`: {e} (is bash installed?)"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run `bash lab/lab.sh prereqs`: {e} (is bash installed?)")
+        });
     assert!(
         out.status.success(),
         "the live lab tests need root and the lab's packages; {}",
@@ -88,7 +92,12 @@ fn lab_run_fwdoctor(scenario: &str, args: &[&str]) -> LabRun {
         .unwrap_or_else(|e| panic!("lab wrote no truth.json ({e})\n{stderr}"));
     let truth = serde_json::from_str(&truth_text)
         .unwrap_or_else(|e| panic!("truth.json is not JSON ({e}): {truth_text}"));
-    LabRun { code, stdout, stderr, truth }
+    LabRun {
+        code,
+        stdout,
+        stderr,
+        truth,
+    }
 }
 
 fn findings<'a>(report: &'a Value, run: &LabRun) -> &'a Vec<Value> {
@@ -111,11 +120,24 @@ fn lab_report_bug_is_critical_split_forward_drop() {
 
     // The lab really reproduced the bug (else the assertions below test nothing).
     let truth = run.truth_port(8080);
-    assert_eq!(truth["outside"], "blocked", "lab: port 8080 should be blocked from outside: {}", run.truth);
-    assert_eq!(truth["host"], "reachable", "lab: port 8080 should answer on the host: {}", run.truth);
+    assert_eq!(
+        truth["outside"], "blocked",
+        "lab: port 8080 should be blocked from outside: {}",
+        run.truth
+    );
+    assert_eq!(
+        truth["host"], "reachable",
+        "lab: port 8080 should answer on the host: {}",
+        run.truth
+    );
 
     let report = run.report();
-    assert_eq!(run.code, 2, "exit code must be 2 (critical)\n{}", run.context());
+    assert_eq!(
+        run.code,
+        2,
+        "exit code must be 2 (critical)\n{}",
+        run.context()
+    );
     assert_eq!(report["status"], "critical", "{}", run.context());
 
     let finding = findings(&report, &run)
@@ -131,9 +153,17 @@ fn lab_report_bug_is_critical_split_forward_drop() {
     }
 
     let port = report_port(&report, 8080, &run);
-    assert_eq!(port["verdict"], "blocked", "port 8080: {port:#}\n{}", run.context());
+    assert_eq!(
+        port["verdict"],
+        "blocked",
+        "port 8080: {port:#}\n{}",
+        run.context()
+    );
     assert_eq!(port["blocked_by"]["stack"], "legacy", "port 8080: {port:#}");
-    assert_eq!(port["blocked_by"]["chain"], "FORWARD", "port 8080: {port:#}");
+    assert_eq!(
+        port["blocked_by"]["chain"], "FORWARD",
+        "port 8080: {port:#}"
+    );
 }
 
 /// Docker on nf_tables and nothing else: all is well.
@@ -142,11 +172,20 @@ fn lab_healthy_is_ok() {
     let run = lab_run_fwdoctor("healthy", &["check", "--format", "json"]);
 
     let truth = run.truth_port(8080);
-    assert_eq!(truth["outside"], "reachable", "lab: port 8080 should be reachable: {}", run.truth);
+    assert_eq!(
+        truth["outside"], "reachable",
+        "lab: port 8080 should be reachable: {}",
+        run.truth
+    );
 
     let report = run.report();
     assert_eq!(run.code, 0, "exit code must be 0 (ok)\n{}", run.context());
     assert_eq!(report["status"], "ok", "{}", run.context());
     let port = report_port(&report, 8080, &run);
-    assert_eq!(port["verdict"], "reachable", "port 8080: {port:#}\n{}", run.context());
+    assert_eq!(
+        port["verdict"],
+        "reachable",
+        "port 8080: {port:#}\n{}",
+        run.context()
+    );
 }

@@ -104,6 +104,7 @@ pub mod files {
     pub const UFW_STATUS: &str = "ufw-status.txt";
     pub const FIREWALLD_STATE: &str = "firewalld-state.txt";
     pub const IP_ADDR: &str = "ip-addr.json";
+    pub const DOCKERD_CMDLINE: &str = "dockerd-cmdline.txt";
 
     /// All files, in the order a capture lists them.
     pub const ALL: &[&str] = &[
@@ -127,6 +128,7 @@ pub mod files {
         UFW_STATUS,
         FIREWALLD_STATE,
         IP_ADDR,
+        DOCKERD_CMDLINE,
     ];
 
     /// meta.json source name for a file name: the name without its extension.

@@ -160,6 +160,10 @@ pub fn collect(opts: &Options) -> Evidence {
         ),
         (&[files::DOCKER_DAEMON], Box::new(|| vec![daemon_json()])),
         (
+            &[files::DOCKERD_CMDLINE],
+            Box::new(|| vec![dockerd_cmdline()]),
+        ),
+        (
             &[files::SNAP_SERVICES],
             Box::new(move || vec![tool(files::SNAP_SERVICES, "snap", &["services"], timeout)]),
         ),
@@ -414,6 +418,65 @@ fn docker(timeout: Duration) -> Vec<Collected> {
 }
 
 /// docker-daemon.json: the first of [`DAEMON_JSON_PATHS`] that exists, verbatim.
+/// dockerd-cmdline.txt: the command line of the dockerd in this network namespace, one argument
+/// per line. Flags like `--iptables=false` or `--userland-proxy=false` change what Docker writes
+/// and appear nowhere in the Engine API.
+fn dockerd_cmdline() -> Collected {
+    let file = files::DOCKERD_CMDLINE;
+    let command = "cat /proc/PID/cmdline (dockerd in this network namespace)";
+    let own_ns = std::fs::read_link("/proc/self/ns/net").ok();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Collected::not_ok(
+            file,
+            SourceState::Failed,
+            command,
+            "cannot list /proc".into(),
+        );
+    };
+    let mut denied = false;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() != "dockerd" {
+            continue;
+        }
+        match std::fs::read_link(format!("/proc/{pid}/ns/net")) {
+            Ok(ns) if Some(&ns) == own_ns.as_ref() => {}
+            Ok(_) => continue,
+            Err(_) => {
+                denied = true;
+                continue;
+            }
+        }
+        if let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            let args: Vec<String> = raw
+                .split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            return Collected::ok(file, command, args.join("\n") + "\n");
+        }
+    }
+    let (state, reason) = if denied {
+        (
+            SourceState::Denied,
+            "cannot see other processes' network namespaces (not root)",
+        )
+    } else {
+        (
+            SourceState::Missing,
+            "no dockerd process in this network namespace",
+        )
+    };
+    Collected::not_ok(file, state, command, reason.into())
+}
+
 fn daemon_json() -> Collected {
     let file = files::DOCKER_DAEMON;
     for path in DAEMON_JSON_PATHS {

@@ -63,7 +63,11 @@ pub fn build(ev: &Evidence) -> Result<Model, ParseError> {
         || docker_inputs.containers.is_some()
         || docker_inputs.version.is_some()
     {
-        m.docker = Some(parse::docker::parse(&docker_inputs)?);
+        let mut d = parse::docker::parse(&docker_inputs)?;
+        if let Some(cmdline) = ev.get(files::DOCKERD_CMDLINE) {
+            apply_dockerd_flags(&mut d.daemon_config, cmdline);
+        }
+        m.docker = Some(d);
     }
     if [files::SNAP_SERVICES, files::SNAP_LIST, files::SNAP_CHANGES]
         .iter()
@@ -102,6 +106,31 @@ pub fn build(ev: &Evidence) -> Result<Model, ParseError> {
     m.bridges = bridges(&m);
     m.docker_rules = docker_rules(&m.tables);
     Ok(m)
+}
+
+/// dockerd's command-line flags win over daemon.json (dockerd refuses both for one key anyway).
+fn apply_dockerd_flags(cfg: &mut crate::model::DaemonConfig, cmdline: &str) {
+    let args: Vec<&str> = cmdline.lines().map(str::trim).collect();
+    for (i, a) in args.iter().enumerate() {
+        let (flag, value) = match a.split_once('=') {
+            Some((f, v)) => (f, Some(v)),
+            None => (*a, None),
+        };
+        let value_or_next = || {
+            value
+                .map(str::to_string)
+                .or_else(|| args.get(i + 1).map(|s| s.to_string()))
+        };
+        let as_bool = || value.map_or(Some(true), |v| v.parse::<bool>().ok());
+        match flag {
+            "--iptables" => cfg.iptables = as_bool(),
+            "--ip6tables" => cfg.ip6tables = as_bool(),
+            "--ip-forward" => cfg.ip_forward = as_bool(),
+            "--userland-proxy" => cfg.userland_proxy = as_bool(),
+            "--firewall-backend" => cfg.firewall_backend = value_or_next(),
+            _ => {}
+        }
+    }
 }
 
 fn lines(text: &str) -> Vec<String> {
