@@ -327,3 +327,69 @@ fn textfile_in_a_missing_directory_is_an_error_not_a_crash() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write the textfile"));
     assert!(!Path::new(&d.path().join("nope")).exists());
 }
+
+#[test]
+fn install_sh_installs_and_removes_the_cron_file_and_the_timer() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    let bin = assert_cmd::cargo::cargo_bin("fwdoctor");
+    let sh = |args: &[&str]| {
+        let out = std::process::Command::new("sh")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/install.sh"))
+            .args(args)
+            .env("DESTDIR", root)
+            .env("PREFIX", "/opt/fw")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sh(&[
+        "--binary",
+        bin.to_str().unwrap(),
+        "--cron",
+        "--timer",
+        "--textfile",
+        "/var/lib/prometheus/node-exporter",
+    ]);
+    let read = |p: &str| fs::read_to_string(root.join(p)).unwrap();
+    assert!(root.join("opt/fw/bin/fwdoctor").is_file());
+    let cron = read("etc/cron.d/fwdoctor");
+    let job = cron.lines().last().unwrap();
+    assert_eq!(
+        job.split_whitespace().nth(5),
+        Some("root"),
+        "cron.d: 5 time fields, then the user: {job}"
+    );
+    assert!(
+        job.ends_with(
+            "/opt/fw/bin/fwdoctor check --cron --textfile /var/lib/prometheus/node-exporter"
+        ),
+        "{job}"
+    );
+    let service = read("etc/systemd/system/fwdoctor.service");
+    assert!(service.contains("\nType=oneshot\n"));
+    assert!(service.contains("\nExecStart=/opt/fw/bin/fwdoctor check --cron --textfile /var/lib/prometheus/node-exporter\n"));
+    assert!(
+        service.contains("\nProtectSystem=strict\n") && service.contains("\nNoNewPrivileges=yes\n")
+    );
+    assert!(
+        !service.contains('@'),
+        "all placeholders filled:\n{service}"
+    );
+    let timer = read("etc/systemd/system/fwdoctor.timer");
+    assert!(timer.contains("\nPersistent=true\n") && timer.contains("\nRandomizedDelaySec="));
+
+    sh(&["--uninstall", "--timer"]);
+    assert!(!root.join("etc/systemd/system/fwdoctor.timer").exists());
+    assert!(
+        root.join("etc/cron.d/fwdoctor").exists(),
+        "only the timer removed"
+    );
+    sh(&["--uninstall"]);
+    assert!(!root.join("etc/cron.d/fwdoctor").exists());
+    assert!(!root.join("opt/fw/bin/fwdoctor").exists());
+}
