@@ -19,25 +19,45 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Diagnose this host (or a capture): every stack, every hook, every published port
-    #[command(
+    #[command(visible_aliases = ["doctor", "diagnose"], 
         after_help = "Examples:\n  sudo fwdoctor check\n  fwdoctor check --from capture-dir/\n  fwdoctor check split-forward-drop --format json"
     )]
     Check(CheckArgs),
     /// Save the evidence (rulesets, Docker API, sysctls) to a directory for `check --from`
     #[command(
+        visible_alias = "snapshot",
         after_help = "Example:\n  sudo fwdoctor capture -o /tmp/fw-capture && tar czf fw.tgz -C /tmp fw-capture"
     )]
     Capture(CaptureArgs),
     /// Follow one packet through every hook and base chain: which rule accepts or drops it
     #[command(
+        visible_alias = "why",
         after_help = "Examples:\n  fwdoctor trace tcp 203.0.113.9 to 10.0.0.5:8080 --in eth0\n  fwdoctor trace tcp any '->' host:8080 --from capture-dir/\n(quote '->' : unquoted, the shell reads '>' as a redirection)"
     )]
     Trace(TraceArgs),
     /// What a check finds, why it matters, how to fix it
-    #[command(after_help = "Example:\n  fwdoctor explain split-forward-drop")]
-    Explain { name: String },
+    #[command(
+        visible_alias = "docs",
+        after_help = "Example:\n  fwdoctor explain split-forward-drop"
+    )]
+    Explain {
+        /// A check name (`fwdoctor checks` lists them)
+        name: String,
+    },
     /// List every check with its severity and summary
+    #[command(visible_aliases = ["list", "ls", "list-checks"], after_help = "Example:\n  fwdoctor checks")]
     Checks,
+    /// Print a shell completion script
+    #[command(
+        after_help = "Example:\n  fwdoctor completions bash > /etc/bash_completion.d/fwdoctor"
+    )]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff)
+    #[command(after_help = "Example:\n  fwdoctor man > /usr/local/share/man/man1/fwdoctor.1")]
+    Man,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -53,6 +53,32 @@ pub fn dispatch(cli: crate::cli::args::Cli) -> Result<i32> {
             println!("{} ({})\n  {}\n\n{}", c.name, c.severity, c.summary, c.docs);
             Ok(0)
         }
+        Command::Completions { shell } => {
+            let mut cmd = <crate::cli::args::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "fwdoctor", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man => {
+            let cmd = <crate::cli::args::Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut out)?;
+            // The checks, as a section of their own.
+            let mut extra = String::from(".SH CHECKS\n");
+            for c in checks::ALL {
+                extra.push_str(&format!(
+                    ".TP\n\\fB{}\\fR ({})\n{}\n",
+                    c.name, c.severity, c.summary
+                ));
+            }
+            extra.push_str(
+                ".SH EXIT STATUS\n0 ok, 1 warning, 2 critical, 3 unknown (could not check).\n",
+            );
+            use std::io::Write;
+            let mut stdout = std::io::stdout();
+            stdout.write_all(&out)?;
+            stdout.write_all(extra.as_bytes())?;
+            Ok(0)
+        }
         Command::Checks => {
             let mut t = comfy_table::Table::new();
             t.load_style(comfy_table::presets::NOTHING);

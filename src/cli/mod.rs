@@ -2,8 +2,9 @@
 
 pub mod args;
 pub mod commands;
+pub mod friendly;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 /// Run fwdoctor with the process's arguments; returns the exit code.
 pub fn main() -> i32 {
@@ -12,8 +13,23 @@ pub fn main() -> i32 {
 }
 
 /// Run with explicit arguments (argv[0] first).
-pub fn run(argv: Vec<String>) -> i32 {
-    let cli = match args::Cli::try_parse_from(&argv) {
+pub fn run(mut argv: Vec<String>) -> i32 {
+    let mut notes = Vec::new();
+    if let Err(e) = friendly::correct_argv(&mut argv, &mut notes) {
+        eprintln!("fwdoctor: {e}");
+        return 3;
+    }
+    for n in &notes {
+        eprintln!("{n}");
+    }
+    let cmd = args::Cli::command().help_template(format!(
+        "{{about}}\n\n{{usage-heading}} {{usage}}\n\n{}\nOptions:\n{{options}}{{after-help}}",
+        friendly::grouped_help()
+    ));
+    let parsed = cmd
+        .try_get_matches_from(&argv)
+        .and_then(|m| args::Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             let code = match e.kind() {

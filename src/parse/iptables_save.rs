@@ -1,15 +1,1164 @@
 //! `iptables-save` / `ip6tables-save` text, and the `iptables -S` form, into [`Table`]s.
+//!
+//! Both forms are read line by line and every rule is decoded into [`Match`]es and an
+//! [`Action`]. Whatever the model has no variant for (`-m set`, `--tcp-flags`, `-j NFQUEUE`, ...)
+//! is kept as [`Match::Unknown`] / [`Action::Unknown`] with its original text.
+//!
+//! Structural problems that iptables-restore would also reject (a rule outside a table, a rule
+//! for an undeclared chain, a missing `COMMIT`, a line longer than its 10 KiB buffer, a broken
+//! quote) are errors naming the file and the line.
 
-use crate::model::{Family, Stack, Table};
+use crate::model::{
+    Action, AddrType, BaseChain, Chain, Counters, CtState, Dir, Family, Match, Policy, Rule, Stack,
+    Table, iptables_base_chain,
+};
 use crate::parse::ParseError;
+use crate::parse::tokenizer::{Word, quote, split_words_into};
+use ipnet::IpNet;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::ops::Range;
+
+/// The longest line iptables-restore reads whole: its `fgets` buffer is 10240 bytes, the
+/// terminating NUL included (measured: 10239 bytes restore, 10240 fail).
+pub const MAX_LINE_BYTES: usize = 10239;
 
 /// Parse a save dump (or `-S` output) read from `file`, belonging to `stack` and `family`.
+///
+/// The form is detected: text with a `*table` line is a save dump, otherwise it is read as
+/// `iptables -S` output (`-P`, `-N`, `-A` lines, optionally with `-c PKTS BYTES`). An `-S`
+/// listing names no table, so the table is inferred from its `-P` chains (`PREROUTING`,
+/// `INPUT`, `OUTPUT`, `POSTROUTING` is `nat`, ...; `filter` when unsure). Several listings
+/// pasted one after the other (`iptables -S; iptables -t nat -S`) give several tables: a `-P`
+/// line after `-N`/`-A` lines, or a repeated `-P`, starts the next one.
+///
+/// `#` lines and blank lines are skipped, CRLF line ends are accepted. Comparing tables:
+/// [`Rule::line`] and [`Chain::line`] are 1-based line numbers in `text`.
 pub fn parse(
     text: &str,
     file: &str,
     stack: Stack,
     family: Family,
 ) -> Result<Vec<Table>, ParseError> {
-    let _ = (text, stack, family);
-    Err(ParseError::new(file, 0, "not implemented"))
+    let ctx = Ctx {
+        file,
+        stack,
+        family,
+    };
+    let save_form = lines(text).any(|(_, l)| l.starts_with('*'));
+    if save_form {
+        parse_save(text, &ctx)
+    } else {
+        parse_listing(text, &ctx)
+    }
+}
+
+/// Render tables as `iptables-save -c` would: `*table`, chain lines (`[0:0]` when a chain has
+/// no counters), rules as their [`Rule::text`] with a `[p:b]` prefix when they have counters,
+/// and `COMMIT`. [`parse`] reads the result back into equal tables (line numbers aside).
+pub fn print(tables: &[Table]) -> String {
+    let mut out = String::new();
+    for t in tables {
+        let _ = writeln!(out, "*{}", t.name);
+        for c in &t.chains {
+            match &c.base {
+                Some(b) => {
+                    let k = b.counters.unwrap_or_default();
+                    let _ = writeln!(out, ":{} {} [{}:{}]", c.name, b.policy, k.packets, k.bytes);
+                }
+                None => {
+                    let _ = writeln!(out, ":{} - [0:0]", c.name);
+                }
+            }
+        }
+        for c in &t.chains {
+            for r in &c.rules {
+                if let Some(k) = r.counters {
+                    let _ = write!(out, "[{}:{}] ", k.packets, k.bytes);
+                }
+                if r.text.is_empty() {
+                    let _ = writeln!(out, "-A {}", c.name);
+                } else {
+                    out.push_str(&r.text);
+                    out.push('\n');
+                }
+            }
+        }
+        out.push_str("COMMIT\n");
+    }
+    out
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    stack: Stack,
+    family: Family,
+}
+
+impl Ctx<'_> {
+    fn err(&self, line: usize, msg: impl Into<String>) -> ParseError {
+        ParseError::new(self.file, line, msg)
+    }
+
+    fn new_table(&self, name: &str) -> Table {
+        Table::new(self.stack, self.family, name, self.file)
+    }
+}
+
+/// Non-blank, non-comment lines, trimmed, with their 1-based numbers.
+fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.split('\n')
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)))
+        .filter(|(_, l)| {
+            let t = l.trim_start();
+            !t.is_empty() && !t.starts_with('#')
+        })
+        .map(|(n, l)| (n, l.trim()))
+}
+
+fn check_len(ctx: &Ctx, n: usize, raw_len: usize) -> Result<(), ParseError> {
+    if raw_len > MAX_LINE_BYTES {
+        return Err(ctx.err(
+            n,
+            format!(
+                "line is {raw_len} bytes long; iptables-restore reads at most {MAX_LINE_BYTES}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Save form
+// ---------------------------------------------------------------------------------------------
+
+fn parse_save(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
+    let mut tables: Vec<Table> = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    // The open table and the line of its `*name`.
+    let mut open: Option<(Table, usize)> = None;
+    let mut last_line = 0;
+    let mut words = Vec::new();
+
+    for (n, line) in lines(text) {
+        last_line = n;
+        check_len(ctx, n, line.len())?;
+        if let Some(name) = line.strip_prefix('*') {
+            if let Some((t, at)) = &open {
+                return Err(ctx.err(
+                    n,
+                    format!(
+                        "COMMIT expected before `*{name}`: table `{}` opened at line {at} is not committed",
+                        t.name
+                    ),
+                ));
+            }
+            let name = name.trim();
+            if name.is_empty() || name.contains(char::is_whitespace) {
+                return Err(ctx.err(n, format!("bad table line `{line}`")));
+            }
+            if let Some(prev) = seen.get(name) {
+                return Err(ctx.err(
+                    n,
+                    format!("table `{name}` appears twice (first at line {prev})"),
+                ));
+            }
+            seen.insert(name.to_string(), n);
+            open = Some((ctx.new_table(name), n));
+        } else if line == "COMMIT" {
+            let Some((mut t, _)) = open.take() else {
+                return Err(ctx.err(
+                    n,
+                    "COMMIT without an open table (no `*table` line before it)",
+                ));
+            };
+            resolve_jumps(&mut t);
+            tables.push(t);
+        } else if let Some(decl) = line.strip_prefix(':') {
+            let Some((t, _)) = open.as_mut() else {
+                return Err(ctx.err(n, "chain line before any `*table` line"));
+            };
+            let chain = chain_decl(decl, &t.name).map_err(|m| ctx.err(n, m))?;
+            if t.chain(&chain.name).is_some() {
+                return Err(ctx.err(n, format!("chain `{}` declared twice", chain.name)));
+            }
+            t.add_chain(Chain { line: n, ..chain });
+        } else if line.starts_with('-') || line.starts_with('[') {
+            let Some((t, _)) = open.as_mut() else {
+                return Err(ctx.err(n, "rule before any `*table` line"));
+            };
+            let (counters, rest) = split_counter_prefix(line).map_err(|m| ctx.err(n, m))?;
+            split_words_into(rest, &mut words).map_err(|m| ctx.err(n, m))?;
+            let rule = rule_line(rest, &words, ctx.family, t).map_err(|m| ctx.err(n, m))?;
+            add_rule(t, rule, counters, n).map_err(|m| ctx.err(n, m))?;
+        } else {
+            return Err(ctx.err(n, format!("unrecognised line `{}`", abbreviate(line))));
+        }
+    }
+    if let Some((t, at)) = open {
+        return Err(ctx.err(
+            last_line,
+            format!(
+                "COMMIT expected at line {}: table `{}` opened at line {at} never ends",
+                last_line + 1,
+                t.name
+            ),
+        ));
+    }
+    Ok(tables)
+}
+
+/// `NAME POLICY [p:b]` after the `:`.
+fn chain_decl(decl: &str, table: &str) -> Result<Chain, String> {
+    let mut it = decl.split_whitespace();
+    let (Some(name), Some(policy)) = (it.next(), it.next()) else {
+        return Err(format!(
+            "bad chain line `:{decl}`, expected `:CHAIN POLICY [PKTS:BYTES]`"
+        ));
+    };
+    let counters = it.next().map(parse_counters).transpose()?;
+    if let Some(extra) = it.next() {
+        return Err(format!("unexpected `{extra}` after the chain counters"));
+    }
+    let base = match iptables_base_chain(table, name) {
+        Some((hook, priority, chain_type)) => Some(BaseChain {
+            hook,
+            priority,
+            chain_type,
+            policy: parse_policy(policy)?,
+            counters,
+        }),
+        None if policy == "-" => None,
+        None => {
+            return Err(format!(
+                "`{name}` is not a built-in chain of table `{table}`, so its policy must be `-`, not `{policy}`"
+            ));
+        }
+    };
+    Ok(Chain {
+        name: name.to_string(),
+        base,
+        rules: Vec::new(),
+        line: 0,
+    })
+}
+
+fn parse_policy(s: &str) -> Result<Policy, String> {
+    match s {
+        "ACCEPT" => Ok(Policy::Accept),
+        "DROP" => Ok(Policy::Drop),
+        _ => Err(format!(
+            "bad policy `{s}` for a built-in chain (ACCEPT or DROP)"
+        )),
+    }
+}
+
+/// `[12:720]`.
+fn parse_counters(s: &str) -> Result<Counters, String> {
+    let bad = || format!("bad counters `{s}`, expected `[PKTS:BYTES]`");
+    let inner = s
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .ok_or_else(bad)?;
+    let (p, b) = inner.split_once(':').ok_or_else(bad)?;
+    Ok(Counters {
+        packets: p.parse().map_err(|_| bad())?,
+        bytes: b.parse().map_err(|_| bad())?,
+    })
+}
+
+/// `[p:b] -A ...` -> counters and the rest (trimmed).
+fn split_counter_prefix(line: &str) -> Result<(Option<Counters>, &str), String> {
+    if !line.starts_with('[') {
+        return Ok((None, line));
+    }
+    let end = line
+        .find(']')
+        .ok_or_else(|| format!("bad counters in `{}`", abbreviate(line)))?;
+    let counters = parse_counters(&line[..=end])?;
+    Ok((Some(counters), line[end + 1..].trim_start()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// `iptables -S` form
+// ---------------------------------------------------------------------------------------------
+
+struct Listing {
+    table: Table,
+    /// Chains with a `-P` line: (name, policy, counters).
+    policies: Vec<(String, Policy, Option<Counters>)>,
+    /// A `-N` or `-A` line was seen, so the next `-P` starts another listing.
+    past_policies: bool,
+}
+
+fn parse_listing(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
+    let mut tables = Vec::new();
+    let mut cur: Option<Listing> = None;
+    let mut words = Vec::new();
+
+    for (n, line) in lines(text) {
+        check_len(ctx, n, line.len())?;
+        split_words_into(line, &mut words).map_err(|m| ctx.err(n, m))?;
+        let Some(cmd) = words.first().filter(|w| !w.quoted) else {
+            return Err(ctx.err(n, format!("unrecognised line `{}`", abbreviate(line))));
+        };
+        match cmd.text.as_ref() {
+            "-P" | "--policy" => {
+                let (name, policy, counters) = policy_line(&words).map_err(|m| ctx.err(n, m))?;
+                let restart = cur.as_ref().is_some_and(|l| {
+                    l.past_policies || l.policies.iter().any(|(c, _, _)| *c == name)
+                });
+                if restart && let Some(done) = cur.take() {
+                    tables.push(finish_listing(done));
+                }
+                let l = cur.get_or_insert_with(|| new_listing(ctx));
+                l.table.add_chain(Chain {
+                    name: name.clone(),
+                    base: None,
+                    rules: Vec::new(),
+                    line: n,
+                });
+                l.policies.push((name, policy, counters));
+            }
+            "-N" | "--new-chain" => {
+                let name = match &words[1..] {
+                    [w] => w.text.as_ref(),
+                    _ => return Err(ctx.err(n, "expected `-N CHAIN`")),
+                };
+                let l = cur.get_or_insert_with(|| new_listing(ctx));
+                l.past_policies = true;
+                if l.table.chain(name).is_some() {
+                    return Err(ctx.err(n, format!("chain `{name}` declared twice")));
+                }
+                l.table.add_chain(Chain {
+                    name: name.to_string(),
+                    base: None,
+                    rules: Vec::new(),
+                    line: n,
+                });
+            }
+            "-A" | "--append" => {
+                let l = cur.get_or_insert_with(|| new_listing(ctx));
+                l.past_policies = true;
+                let rule =
+                    rule_line(line, &words, ctx.family, &l.table).map_err(|m| ctx.err(n, m))?;
+                add_rule(&mut l.table, rule, None, n).map_err(|m| ctx.err(n, m))?;
+            }
+            _ => {
+                return Err(ctx.err(
+                    n,
+                    format!(
+                        "unrecognised line `{}`: an `iptables -S` listing has only -P, -N and -A lines",
+                        abbreviate(line)
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(l) = cur {
+        tables.push(finish_listing(l));
+    }
+    Ok(tables)
+}
+
+fn new_listing(ctx: &Ctx) -> Listing {
+    Listing {
+        table: ctx.new_table("filter"),
+        policies: Vec::new(),
+        past_policies: false,
+    }
+}
+
+/// `-P CHAIN POLICY [-c PKTS BYTES]`.
+fn policy_line(words: &[Word]) -> Result<(String, Policy, Option<Counters>), String> {
+    match words {
+        [_, chain, policy] => Ok((chain.text.to_string(), parse_policy(&policy.text)?, None)),
+        [_, chain, policy, c, p, b] if c.is("-c") || c.is("--set-counters") => Ok((
+            chain.text.to_string(),
+            parse_policy(&policy.text)?,
+            Some(counter_pair(&p.text, &b.text)?),
+        )),
+        _ => Err("expected `-P CHAIN POLICY`".to_string()),
+    }
+}
+
+fn counter_pair(p: &str, b: &str) -> Result<Counters, String> {
+    let bad = || format!("bad counters `-c {p} {b}`");
+    Ok(Counters {
+        packets: p.parse().map_err(|_| bad())?,
+        bytes: b.parse().map_err(|_| bad())?,
+    })
+}
+
+/// Name the table after its `-P` chains and give those chains their base-chain facts.
+fn finish_listing(mut l: Listing) -> Table {
+    let names: Vec<&str> = l.policies.iter().map(|(c, _, _)| c.as_str()).collect();
+    l.table.name = infer_table(&names).to_string();
+    let table_name = l.table.name.clone();
+    for (name, policy, counters) in &l.policies {
+        if let (Some(chain), Some((hook, priority, chain_type))) = (
+            l.table.chain_mut(name),
+            iptables_base_chain(&table_name, name),
+        ) {
+            chain.base = Some(BaseChain {
+                hook,
+                priority,
+                chain_type,
+                policy: *policy,
+                counters: *counters,
+            });
+        }
+    }
+    resolve_jumps(&mut l.table);
+    l.table
+}
+
+/// The table whose built-in chains are exactly `chains`, else the first that has them all.
+fn infer_table(chains: &[&str]) -> &'static str {
+    const TABLES: [&str; 5] = ["filter", "nat", "mangle", "raw", "security"];
+    const HOOKS: [&str; 5] = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
+    let has_all = |t: &str| chains.iter().all(|c| iptables_base_chain(t, c).is_some());
+    let builtins = |t: &str| {
+        HOOKS
+            .iter()
+            .filter(|h| iptables_base_chain(t, h).is_some())
+            .count()
+    };
+    TABLES
+        .iter()
+        .find(|t| has_all(t) && builtins(t) == chains.len())
+        .or_else(|| TABLES.iter().find(|t| has_all(t)))
+        .copied()
+        .unwrap_or("filter")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rules
+// ---------------------------------------------------------------------------------------------
+
+struct RuleLine {
+    chain: String,
+    text: String,
+    matches: Vec<Match>,
+    action: Action,
+    counters: Option<Counters>,
+}
+
+/// `-A CHAIN ...` (already split into `words`) -> the chain and the decoded rule.
+fn rule_line(
+    line: &str,
+    words: &[Word],
+    family: Family,
+    table: &Table,
+) -> Result<RuleLine, String> {
+    match words.first() {
+        Some(w) if w.is("-A") || w.is("--append") => {}
+        Some(w) if !w.quoted && w.text.starts_with('-') => {
+            return Err(format!(
+                "unsupported command `{}`: only `-A CHAIN ...` rules are read",
+                w.text
+            ));
+        }
+        _ => return Err(format!("unrecognised line `{}`", abbreviate(line))),
+    }
+    let Some(chain) = words.get(1) else {
+        return Err("`-A` without a chain name".to_string());
+    };
+    let d = decode(line, &words[2..], family, table)?;
+    let text = match d.cut {
+        Some(cut) => format!("{}{}", line[..cut.start].trim_end(), &line[cut.end..]),
+        None => line.to_string(),
+    };
+    Ok(RuleLine {
+        chain: chain.text.to_string(),
+        text,
+        matches: d.matches,
+        action: d.action,
+        counters: d.counters,
+    })
+}
+
+/// Append a decoded rule to its chain, which must be declared: iptables-restore rejects a rule
+/// for an unknown chain.
+fn add_rule(
+    t: &mut Table,
+    r: RuleLine,
+    prefix: Option<Counters>,
+    line: usize,
+) -> Result<(), String> {
+    let Some(chain) = t.chain_mut(&r.chain) else {
+        return Err(format!(
+            "rule for chain `{}`, which is not declared in table `{}`",
+            r.chain, t.name
+        ));
+    };
+    chain.rules.push(Rule {
+        line,
+        text: r.text,
+        matches: r.matches,
+        action: r.action,
+        counters: prefix.or(r.counters),
+    });
+    Ok(())
+}
+
+/// Jumps and gotos were decoded by name; those naming no chain of the table become unknown.
+fn resolve_jumps(t: &mut Table) {
+    let mut missing = Vec::new();
+    for (ci, c) in t.chains.iter().enumerate() {
+        for (ri, r) in c.rules.iter().enumerate() {
+            if let Action::Jump { chain } | Action::Goto { chain } = &r.action
+                && t.chain(chain).is_none()
+            {
+                missing.push((ci, ri));
+            }
+        }
+    }
+    for (ci, ri) in missing {
+        let r = &mut t.chains[ci].rules[ri];
+        let text = match &r.action {
+            Action::Goto { chain } => format!("-g {}", quote(chain)),
+            Action::Jump { chain } => format!("-j {}", quote(chain)),
+            _ => continue,
+        };
+        r.action = Action::Unknown { text };
+    }
+}
+
+struct Decoded {
+    matches: Vec<Match>,
+    action: Action,
+    counters: Option<Counters>,
+    /// Byte range of an inline `-c PKTS BYTES` to cut from the rule text.
+    cut: Option<Range<usize>>,
+}
+
+/// Target names that let the packet go on to the next rule.
+#[rustfmt::skip]
+const CONTINUE_TARGETS: &[&str] = &[
+    "LOG", "NFLOG", "ULOG", "MARK", "CONNMARK", "TRACE", "CHECKSUM", "TCPMSS", "CT", "NOTRACK",
+    "CLASSIFY", "AUDIT", "SET", "DSCP", "TOS", "TTL", "HL", "IDLETIMER", "LED", "SECMARK",
+    "CONNSECMARK", "ECN", "TEE", "HMARK", "RATEEST",
+];
+
+/// Target names whose effect the model cannot tell.
+#[rustfmt::skip]
+const OTHER_TARGETS: &[&str] = &[
+    "QUEUE", "NFQUEUE", "TPROXY", "NETMAP", "SYNPROXY", "CLUSTERIP", "TARPIT", "DNPT", "SNPT",
+    "MIRROR",
+];
+
+/// The source text from word `a` to word `b` (inclusive).
+fn raw<'a>(line: &'a str, words: &[Word], a: usize, b: usize) -> &'a str {
+    &line[words[a].span.start..words[b].span.end]
+}
+
+/// Index past the values following the option at `i`: quoted words and words not starting
+/// with `-` (and not `!`).
+fn values_end(words: &[Word], i: usize) -> usize {
+    let mut j = i + 1;
+    while j < words.len() && (words[j].quoted || !(words[j].is_option() || words[j].is_bang())) {
+        j += 1;
+    }
+    j
+}
+
+/// One option of a match extension: `[!] --name value...`.
+struct ModOpt<'w> {
+    negated: bool,
+    name: &'w str,
+    values: Vec<&'w str>,
+    /// Word range, `!` included.
+    first: usize,
+    last: usize,
+}
+
+fn decode(line: &str, words: &[Word], family: Family, table: &Table) -> Result<Decoded, String> {
+    let mut d = Decoded {
+        matches: Vec::new(),
+        action: Action::Continue { name: None },
+        counters: None,
+        cut: None,
+    };
+    let mut have_target = false;
+    let mut proto: Option<String> = None;
+    let mut i = 0;
+    while i < words.len() {
+        let start = i;
+        let negated = words[i].is_bang();
+        if negated {
+            i += 1;
+        }
+        let Some(w) = words.get(i) else {
+            return Err("`!` at the end of the rule".to_string());
+        };
+        if w.quoted || !w.text.starts_with('-') {
+            return Err(format!("bad argument `{}`", w.text));
+        }
+        let opt = w.text.as_ref();
+        let value = |k: usize| -> Result<&str, String> {
+            match words.get(k) {
+                Some(v) if v.quoted || !(v.is_option() || v.is_bang()) => Ok(v.text.as_ref()),
+                _ => Err(format!("option `{opt}` needs a value")),
+            }
+        };
+        match opt {
+            "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst" => {
+                let v = value(i + 1)?;
+                let dir = if opt.starts_with("-s") || opt.starts_with("--s") {
+                    Dir::Src
+                } else {
+                    Dir::Dst
+                };
+                d.matches.push(match parse_nets(v, family) {
+                    Some(nets) => Match::Addr { dir, negated, nets },
+                    None => unknown(raw(line, words, start, i + 1)),
+                });
+                i += 2;
+            }
+            "-i" | "--in-interface" | "-o" | "--out-interface" => {
+                let v = value(i + 1)?;
+                let dir = if opt.starts_with("-i") || opt.starts_with("--i") {
+                    Dir::Src
+                } else {
+                    Dir::Dst
+                };
+                d.matches.push(Match::Iface {
+                    dir,
+                    negated,
+                    names: vec![v.to_string()],
+                });
+                i += 2;
+            }
+            "-p" | "--protocol" => {
+                let v = value(i + 1)?;
+                match proto_name(v) {
+                    Some(p) if p == "all" && !negated => {}
+                    Some(p) if p != "all" => {
+                        d.matches.push(Match::Proto {
+                            negated,
+                            proto: p.clone(),
+                        });
+                        if !negated {
+                            proto = Some(p);
+                        }
+                    }
+                    _ => d.matches.push(unknown(raw(line, words, start, i + 1))),
+                }
+                i += 2;
+            }
+            "-f" | "--fragment" => {
+                d.matches.push(unknown(raw(line, words, start, i)));
+                i += 1;
+            }
+            "-m" | "--match" => {
+                if negated {
+                    return Err("`!` cannot negate `-m`".to_string());
+                }
+                let name = value(i + 1)?;
+                let (opts, next) = module_opts(words, i + 2);
+                let text = |a: usize, b: usize| -> String {
+                    if b < a {
+                        raw(line, words, i, i + 1).to_string()
+                    } else {
+                        format!("{} {}", raw(line, words, i, i + 1), raw(line, words, a, b))
+                    }
+                };
+                let whole = raw(line, words, i, next.saturating_sub(1).max(i + 1));
+                check_arity(name, &opts)?;
+                decode_module(name, &opts, whole, &text, family, &mut d.matches);
+                i = next;
+            }
+            "-j" | "--jump" | "-g" | "--goto" => {
+                if negated {
+                    return Err(format!("`!` cannot negate `{opt}`"));
+                }
+                if have_target {
+                    return Err("more than one target (`-j`/`-g`) in the rule".to_string());
+                }
+                have_target = true;
+                let name = value(i + 1)?;
+                let end = target_end(words, i + 2);
+                let text = raw(line, words, i, end - 1);
+                d.action = if opt.starts_with("-g") || opt == "--goto" {
+                    Action::Goto {
+                        chain: name.to_string(),
+                    }
+                } else {
+                    decode_target(name, &words[i + 2..end], text, family, table)
+                };
+                i = end;
+            }
+            "-c" | "--set-counters" => {
+                if negated {
+                    return Err("`!` cannot negate `-c`".to_string());
+                }
+                let (p, b) = (value(i + 1)?, value(i + 2)?);
+                d.counters = Some(counter_pair(p, b)?);
+                d.cut = Some(words[start].span.start..words[i + 2].span.end);
+                i += 3;
+            }
+            o if o.starts_with("--") => {
+                // An extension option with no `-m` before it: iptables loads the protocol's
+                // match implicitly (`-p tcp --dport 22`).
+                let (opts, next) = module_opts(words, start);
+                let name = proto.clone().unwrap_or_default();
+                let text = |a: usize, b: usize| raw(line, words, a, b).to_string();
+                let whole = raw(line, words, start, next - 1);
+                if name.is_empty() {
+                    d.matches.push(unknown(whole));
+                } else {
+                    check_arity(&name, &opts)?;
+                    decode_module(&name, &opts, whole, &text, family, &mut d.matches);
+                }
+                i = next;
+            }
+            _ => {
+                let end = values_end(words, i);
+                d.matches.push(unknown(raw(line, words, start, end - 1)));
+                i = end;
+            }
+        }
+    }
+    Ok(d)
+}
+
+/// The `[!] --opt values...` after `-m NAME`, from word `i`; returns them and the index past.
+fn module_opts<'w>(words: &'w [Word], mut i: usize) -> (Vec<ModOpt<'w>>, usize) {
+    let mut opts = Vec::new();
+    loop {
+        let first = i;
+        let negated = words.get(i).is_some_and(Word::is_bang);
+        let k = if negated { i + 1 } else { i };
+        match words.get(k) {
+            Some(w) if !w.quoted && w.text.starts_with("--") => {
+                let end = values_end(words, k);
+                opts.push(ModOpt {
+                    negated,
+                    name: w.text.as_ref(),
+                    values: words[k + 1..end].iter().map(|v| v.text.as_ref()).collect(),
+                    first,
+                    last: end - 1,
+                });
+                i = end;
+            }
+            _ => return (opts, first),
+        }
+    }
+}
+
+/// Where the target's options end: at the next short option (`-c`, `-m`, ...) or the end.
+fn target_end(words: &[Word], mut i: usize) -> usize {
+    while let Some(w) = words.get(i) {
+        if !w.quoted && w.text.starts_with('-') && !w.text.starts_with("--") && w.text.len() > 1 {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+fn unknown(text: &str) -> Match {
+    Match::Unknown {
+        text: text.to_string(),
+    }
+}
+
+/// The options we decode take exactly one value; like iptables, reject a missing value or a
+/// stray word after it (`--comment "ab"cd` is `Bad argument `cd'`).
+fn check_arity(module: &str, opts: &[ModOpt]) -> Result<(), String> {
+    for o in opts {
+        let single = match module {
+            "tcp" | "udp" | "sctp" | "udplite" | "dccp" => matches!(
+                o.name,
+                "--dport" | "--destination-port" | "--sport" | "--source-port"
+            ),
+            "multiport" => matches!(
+                o.name,
+                "--dports" | "--destination-ports" | "--sports" | "--source-ports" | "--ports"
+            ),
+            "conntrack" => matches!(o.name, "--ctstate" | "--ctorigdstport" | "--ctorigdst"),
+            "state" => o.name == "--state",
+            "addrtype" => matches!(o.name, "--dst-type" | "--src-type"),
+            "comment" => o.name == "--comment",
+            _ => false,
+        };
+        match o.values.as_slice() {
+            [_] => {}
+            [] if single => return Err(format!("option `{}` needs a value", o.name)),
+            [_, extra, ..] if single => return Err(format!("bad argument `{extra}`")),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Decode `-m name opts`. `whole` is the module's full text, `text(a, b)` renders `-m name`
+/// followed by the words `a..=b`.
+fn decode_module(
+    name: &str,
+    opts: &[ModOpt],
+    whole: &str,
+    text: &dyn Fn(usize, usize) -> String,
+    family: Family,
+    out: &mut Vec<Match>,
+) {
+    let other = |o: &ModOpt| Match::Unknown {
+        text: text(o.first, o.last),
+    };
+    match name {
+        "tcp" | "udp" | "sctp" | "udplite" | "dccp" => {
+            for o in opts {
+                let dir = match o.name {
+                    "--dport" | "--destination-port" => Some(Dir::Dst),
+                    "--sport" | "--source-port" => Some(Dir::Src),
+                    _ => None,
+                };
+                let range = match o.values.as_slice() {
+                    [v] => port_range(v, ':'),
+                    _ => None,
+                };
+                out.push(match (dir, range) {
+                    (Some(dir), Some(r)) => Match::Port {
+                        dir,
+                        negated: o.negated,
+                        ranges: vec![r],
+                    },
+                    _ => other(o),
+                });
+            }
+        }
+        "multiport" => {
+            for o in opts {
+                let dir = match o.name {
+                    "--dports" | "--destination-ports" => Some(Dir::Dst),
+                    "--sports" | "--source-ports" => Some(Dir::Src),
+                    _ => None,
+                };
+                let ranges = match o.values.as_slice() {
+                    [v] => port_list(v),
+                    _ => None,
+                };
+                out.push(match (dir, ranges) {
+                    (Some(dir), Some(ranges)) => Match::Port {
+                        dir,
+                        negated: o.negated,
+                        ranges,
+                    },
+                    _ => other(o),
+                });
+            }
+        }
+        "conntrack" | "state" => {
+            for o in opts {
+                let one = match o.values.as_slice() {
+                    [v] => Some(*v),
+                    _ => None,
+                };
+                let negated = o.negated;
+                let m = match (name, o.name, one) {
+                    ("conntrack", "--ctstate", Some(v)) | ("state", "--state", Some(v)) => {
+                        ct_states(v).map(|states| Match::CtState { negated, states })
+                    }
+                    ("conntrack", "--ctorigdstport", Some(v)) => {
+                        port_range(v, ':').map(|r| Match::CtOrigDstPort {
+                            negated,
+                            ranges: vec![r],
+                        })
+                    }
+                    ("conntrack", "--ctorigdst", Some(v)) => {
+                        parse_nets(v, family).map(|nets| Match::CtOrigDst { negated, nets })
+                    }
+                    _ => None,
+                };
+                out.push(m.unwrap_or_else(|| other(o)));
+            }
+        }
+        "addrtype" => {
+            let limited = opts
+                .iter()
+                .any(|o| matches!(o.name, "--limit-iface-in" | "--limit-iface-out"));
+            if limited || opts.is_empty() {
+                out.push(unknown(whole));
+                return;
+            }
+            for o in opts {
+                let dir = match o.name {
+                    "--dst-type" => Some(Dir::Dst),
+                    "--src-type" => Some(Dir::Src),
+                    _ => None,
+                };
+                let types = match o.values.as_slice() {
+                    [v] => addr_types(v),
+                    _ => None,
+                };
+                out.push(match (dir, types) {
+                    (Some(dir), Some(types)) => Match::AddrType {
+                        dir,
+                        negated: o.negated,
+                        types,
+                    },
+                    _ => other(o),
+                });
+            }
+        }
+        "comment" => {
+            for o in opts {
+                out.push(match (o.name, o.values.as_slice(), o.negated) {
+                    ("--comment", [v], false) => Match::Comment {
+                        text: (*v).to_string(),
+                    },
+                    _ => other(o),
+                });
+            }
+        }
+        _ => out.push(unknown(whole)),
+    }
+}
+
+fn decode_target(name: &str, opts: &[Word], text: &str, family: Family, table: &Table) -> Action {
+    if opts.is_empty() && table.chain(name).is_some() {
+        return Action::Jump {
+            chain: name.to_string(),
+        };
+    }
+    let unknown = || Action::Unknown {
+        text: text.to_string(),
+    };
+    // The value of the target option `--name`, when it is given exactly once with one value.
+    let only = |names: &[&str]| -> Option<Option<&str>> {
+        let mut found = None;
+        let mut i = 0;
+        while i < opts.len() {
+            if !opts[i].quoted && names.contains(&opts[i].text.as_ref()) {
+                if found.is_some() {
+                    return None;
+                }
+                match opts.get(i + 1) {
+                    Some(v) if v.quoted || !v.is_option() => {
+                        found = Some(v.text.as_ref());
+                        i += 1;
+                    }
+                    _ => return None,
+                }
+            }
+            i += 1;
+        }
+        Some(found)
+    };
+    match name {
+        "ACCEPT" => Action::Accept,
+        "DROP" => Action::Drop,
+        "REJECT" => Action::Reject,
+        "RETURN" => Action::Return,
+        "SNAT" => Action::Snat,
+        "MASQUERADE" => Action::Masquerade,
+        "DNAT" => match only(&["--to-destination", "--to"]) {
+            Some(None) => Action::Dnat {
+                addr: None,
+                port: None,
+            },
+            Some(Some(v)) => match dnat_target(v, family) {
+                Some((addr, port)) => Action::Dnat { addr, port },
+                None => unknown(),
+            },
+            None => unknown(),
+        },
+        "REDIRECT" => match only(&["--to-ports", "--to-port"]) {
+            Some(None) => Action::Redirect { port: None },
+            Some(Some(v)) => match port_range(v, '-') {
+                Some(r) => Action::Redirect { port: Some(r) },
+                None => unknown(),
+            },
+            None => unknown(),
+        },
+        n if CONTINUE_TARGETS.contains(&n) => Action::Continue {
+            name: Some(n.to_string()),
+        },
+        n if OTHER_TARGETS.contains(&n) || !opts.is_empty() || n.is_empty() => unknown(),
+        // A chain declared later (`-S` form) -- checked by `resolve_jumps`.
+        n => Action::Jump {
+            chain: n.to_string(),
+        },
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values
+// ---------------------------------------------------------------------------------------------
+
+fn proto_name(v: &str) -> Option<String> {
+    if matches!(v, "tcp" | "udp" | "icmp" | "sctp") {
+        return Some(v.to_string());
+    }
+    let lower = v.to_ascii_lowercase();
+    let named = match lower.as_str() {
+        "0" => "all",
+        "1" => "icmp",
+        "2" => "igmp",
+        "6" => "tcp",
+        "17" => "udp",
+        "33" => "dccp",
+        "41" => "ipv6",
+        "47" => "gre",
+        "50" => "esp",
+        "51" => "ah",
+        "58" => "ipv6-icmp",
+        "132" => "sctp",
+        "136" => "udplite",
+        "icmpv6" => "ipv6-icmp",
+        s if !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            return Some(lower);
+        }
+        _ => return None,
+    };
+    Some(named.to_string())
+}
+
+/// `A[/LEN|/MASK][,A...]`, of the table's family. A bare address is a host (/32, /128).
+fn parse_nets(v: &str, family: Family) -> Option<Vec<IpNet>> {
+    v.split(',').map(|one| parse_net(one, family)).collect()
+}
+
+fn parse_net(v: &str, family: Family) -> Option<IpNet> {
+    let (addr, mask) = match v.split_once('/') {
+        Some((a, m)) => (a, Some(m)),
+        None => (v, None),
+    };
+    let addr: IpAddr = addr.parse().ok()?;
+    let fits = match family {
+        Family::Ip => addr.is_ipv4(),
+        Family::Ip6 => addr.is_ipv6(),
+        _ => true,
+    };
+    if !fits {
+        return None;
+    }
+    let max: u8 = if addr.is_ipv4() { 32 } else { 128 };
+    let len = match mask {
+        None => max,
+        Some(m) if !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()) => m.parse().ok()?,
+        Some(m) => {
+            let mask: IpAddr = m.parse().ok()?;
+            if mask.is_ipv4() != addr.is_ipv4() {
+                return None;
+            }
+            mask_len(mask)?
+        }
+    };
+    IpNet::new(addr, len).ok().map(|n| n.trunc())
+}
+
+/// Prefix length of a contiguous netmask (`255.255.255.0` -> 24).
+fn mask_len(mask: IpAddr) -> Option<u8> {
+    let (bits, width) = match mask {
+        IpAddr::V4(m) => (u128::from(u32::from(m)) << 96, 32),
+        IpAddr::V6(m) => (u128::from(m), 128),
+    };
+    let ones = bits.leading_ones();
+    (bits.checked_shl(ones).unwrap_or(0) == 0 && ones <= width).then_some(ones as u8)
+}
+
+/// `P`, `P{sep}Q`, `{sep}Q`, `P{sep}`.
+fn port_range(v: &str, sep: char) -> Option<(u16, u16)> {
+    let port = |s: &str, default: u16| -> Option<u16> {
+        if s.is_empty() {
+            Some(default)
+        } else if s.bytes().all(|b| b.is_ascii_digit()) {
+            s.parse().ok()
+        } else {
+            None
+        }
+    };
+    let (lo, hi) = match v.split_once(sep) {
+        Some((a, b)) => (port(a, 0)?, port(b, u16::MAX)?),
+        None if !v.is_empty() => {
+            let p = port(v, 0)?;
+            (p, p)
+        }
+        None => return None,
+    };
+    (lo <= hi).then_some((lo, hi))
+}
+
+/// multiport `a,b:c`.
+fn port_list(v: &str) -> Option<Vec<(u16, u16)>> {
+    v.split(',').map(|p| port_range(p, ':')).collect()
+}
+
+fn ct_states(v: &str) -> Option<Vec<CtState>> {
+    v.split(',').map(CtState::parse).collect()
+}
+
+fn addr_types(v: &str) -> Option<Vec<AddrType>> {
+    v.split(',')
+        .map(|t| {
+            Some(match t.to_ascii_uppercase().as_str() {
+                "LOCAL" => AddrType::Local,
+                "UNICAST" => AddrType::Unicast,
+                "BROADCAST" => AddrType::Broadcast,
+                "MULTICAST" => AddrType::Multicast,
+                "UNSPEC" | "ANYCAST" | "BLACKHOLE" | "UNREACHABLE" | "PROHIBIT" | "THROW"
+                | "NAT" | "XRESOLVE" => AddrType::Other,
+                _ => return None,
+            })
+        })
+        .collect()
+}
+
+/// The new destination of a DNAT: address and port range, either may be absent.
+type DnatTo = (Option<IpAddr>, Option<(u16, u16)>);
+
+/// DNAT `--to-destination`: `A`, `A:P`, `A:P-Q`, `:P`, `[A6]:P`, bare `A6`. Address ranges
+/// and port bases (`/B`) give None: the model has one address and one port range.
+fn dnat_target(v: &str, family: Family) -> Option<DnatTo> {
+    let (addr, port) = if let Some(rest) = v.strip_prefix('[') {
+        let (a, after) = rest.split_once(']')?;
+        match after {
+            "" => (a, None),
+            p => (a, Some(p.strip_prefix(':')?)),
+        }
+    } else if family == Family::Ip6 || v.matches(':').count() > 1 {
+        (v, None)
+    } else {
+        match v.split_once(':') {
+            Some((a, p)) => (a, Some(p)),
+            None => (v, None),
+        }
+    };
+    let addr = if addr.is_empty() {
+        None
+    } else {
+        let a: IpAddr = addr.parse().ok()?;
+        let fits = match family {
+            Family::Ip => a.is_ipv4(),
+            Family::Ip6 => a.is_ipv6(),
+            _ => true,
+        };
+        if !fits {
+            return None;
+        }
+        Some(a)
+    };
+    let port = match port {
+        Some(p) => Some(port_range(p, '-')?),
+        None => None,
+    };
+    if addr.is_none() && port.is_none() {
+        return None;
+    }
+    Some((addr, port))
+}
+
+fn abbreviate(line: &str) -> String {
+    const MAX: usize = 80;
+    match line.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}...", &line[..i]),
+        None => line.to_string(),
+    }
 }

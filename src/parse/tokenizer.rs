@@ -1,12 +1,290 @@
 //! iptables-restore's word splitting (`add_param_to_argv` in iptables/xshared.c) and its writer
-//! twin (`xtables_save_string`).
+//! twin (`xtables_save_string` in libxtables/xtables.c).
+//!
+//! The rules, checked against iptables-restore 1.8.9:
+//!
+//! * outside quotes, space, tab and newline separate words; runs of them count as one;
+//! * `"` opens a quoted section, also in the middle of a word (`xy"ab cd"` is `xyab cd`);
+//! * the closing `"` ends the word at once (`"ab"cd` is two words), so `""` is one empty word;
+//! * inside quotes `\` takes the next character literally, whatever it is;
+//! * outside quotes a backslash is an ordinary character, and `'` never quotes anything.
+//!
+//! iptables-restore itself lets an unterminated quote run to the end of the line; we report it
+//! as an error instead, because in a save dump it always means a damaged or truncated line.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+/// One word of a rule line, as `add_param_to_argv` hands it to the option parser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Word<'a> {
+    /// The word with its quotes and escapes removed.
+    pub text: Cow<'a, str>,
+    /// Part of the word was inside `"…"`. A quoted word is always a value, never an option
+    /// or a `!`, even when it starts with `-`.
+    pub quoted: bool,
+    /// Byte range of the word in the line, quotes included.
+    pub span: Range<usize>,
+}
+
+impl Word<'_> {
+    /// Is this word the unquoted option (or `!`) `s`?
+    pub fn is(&self, s: &str) -> bool {
+        !self.quoted && self.text == s
+    }
+
+    /// An unquoted word starting with `-`: an option name, not a value.
+    pub fn is_option(&self) -> bool {
+        !self.quoted && self.text.starts_with('-')
+    }
+
+    /// An unquoted `!`.
+    pub fn is_bang(&self) -> bool {
+        self.is("!")
+    }
+}
 
 /// Split one rule line into words exactly as iptables-restore does.
 pub fn split(line: &str) -> Result<Vec<String>, String> {
-    Ok(line.split_whitespace().map(str::to_string).collect())
+    Ok(split_words(line)?
+        .into_iter()
+        .map(|w| w.text.into_owned())
+        .collect())
 }
 
-/// Quote a word as iptables-save prints it.
-pub fn quote(word: &str) -> std::borrow::Cow<'_, str> {
-    std::borrow::Cow::Borrowed(word)
+/// [`split`], keeping for each word whether it was quoted and where it sits in `line`.
+///
+/// Words without quotes borrow from `line`.
+pub fn split_words(line: &str) -> Result<Vec<Word<'_>>, String> {
+    let mut words = Vec::new();
+    split_words_into(line, &mut words)?;
+    Ok(words)
+}
+
+/// [`split_words`] into a caller's buffer (cleared first), so a parser can reuse one
+/// allocation for every line.
+pub fn split_words_into<'a>(line: &'a str, words: &mut Vec<Word<'a>>) -> Result<(), String> {
+    words.clear();
+    let bytes = line.as_bytes();
+    if !bytes.contains(&b'"') {
+        // Fast path, and the common case: no quotes, so no escapes either.
+        let mut start = None;
+        for (i, &b) in bytes.iter().enumerate() {
+            if matches!(b, b' ' | b'\t' | b'\n') {
+                if let Some(s) = start.take() {
+                    words.push(borrowed(line, s, i));
+                }
+            } else if start.is_none() {
+                start = Some(i);
+            }
+        }
+        if let Some(s) = start {
+            words.push(borrowed(line, s, line.len()));
+        }
+        return Ok(());
+    }
+
+    // Start of the current word, if one is open.
+    let mut start: Option<usize> = None;
+    // Unescaped bytes of a word that has a quoted section (unquoted words borrow instead).
+    let mut buf: Vec<u8> = Vec::new();
+    let mut quote_open: Option<usize> = None;
+    let mut escaped = false;
+
+    // Only ASCII bytes are special, and they never occur inside a multi-byte UTF-8 sequence,
+    // so working on bytes keeps every word valid UTF-8.
+    for (i, &b) in bytes.iter().enumerate() {
+        if quote_open.is_some() {
+            if escaped {
+                buf.push(b);
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                // The closing quote ends the word, even an empty one.
+                quote_open = None;
+                let s = start.take().unwrap_or(i);
+                let text = String::from_utf8(std::mem::take(&mut buf))
+                    .map_err(|_| "invalid UTF-8 in a quoted word".to_string())?;
+                words.push(Word {
+                    text: Cow::Owned(text),
+                    quoted: true,
+                    span: s..i + 1,
+                });
+            } else {
+                buf.push(b);
+            }
+            continue;
+        }
+        match b {
+            b'"' => {
+                quote_open = Some(i);
+                let s = *start.get_or_insert(i);
+                buf.clear();
+                buf.extend_from_slice(&bytes[s..i]);
+            }
+            b' ' | b'\t' | b'\n' => {
+                if let Some(s) = start.take() {
+                    words.push(borrowed(line, s, i));
+                }
+            }
+            _ => {
+                start.get_or_insert(i);
+            }
+        }
+    }
+    if let Some(q) = quote_open {
+        return Err(format!("unterminated quote (opened at column {})", q + 1));
+    }
+    if let Some(s) = start {
+        words.push(borrowed(line, s, line.len()));
+    }
+    Ok(())
+}
+
+fn borrowed(line: &str, start: usize, end: usize) -> Word<'_> {
+    Word {
+        text: Cow::Borrowed(&line[start..end]),
+        quoted: false,
+        span: start..end,
+    }
+}
+
+/// Quote a word as iptables-save prints string options (`xtables_save_string`).
+///
+/// A non-empty word made only of `[A-Za-z0-9_-]` stays bare; anything else, the empty word
+/// included, is wrapped in `"…"` with `"`, `\` and `'` backslash-escaped. `split(quote(s))`
+/// gives back exactly `[s]` for every `s`.
+pub fn quote(word: &str) -> Cow<'_, str> {
+    let bare = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if bare {
+        return Cow::Borrowed(word);
+    }
+    let mut out = String::with_capacity(word.len() + 2);
+    out.push('"');
+    for c in word.chars() {
+        if matches!(c, '"' | '\\' | '\'') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sp(s: &str) -> Vec<String> {
+        split(s).expect("splits")
+    }
+
+    #[test]
+    fn whitespace_separates_and_collapses() {
+        assert_eq!(sp("a  b\tc\nd"), ["a", "b", "c", "d"]);
+        assert_eq!(sp("   "), Vec::<String>::new());
+        assert_eq!(sp(""), Vec::<String>::new());
+        assert_eq!(sp("  -A  INPUT  "), ["-A", "INPUT"]);
+    }
+
+    #[test]
+    fn quote_opens_mid_word() {
+        assert_eq!(sp(r#"xy"ab cd""#), ["xyab cd"]);
+        assert_eq!(sp(r#"--comment x"a b" -j"#), ["--comment", "xa b", "-j"]);
+    }
+
+    #[test]
+    fn closing_quote_ends_the_word() {
+        assert_eq!(sp(r#""ab"cd"#), ["ab", "cd"]);
+        assert_eq!(sp(r#""x""y""#), ["x", "y"]);
+    }
+
+    #[test]
+    fn empty_quotes_are_one_empty_word() {
+        assert_eq!(sp(r#"--comment """#), ["--comment", ""]);
+        assert_eq!(sp(r#""" """#), ["", ""]);
+    }
+
+    #[test]
+    fn backslash_escapes_inside_quotes_only() {
+        assert_eq!(sp(r#""a \"q\" b\\c it\'s""#), [r#"a "q" b\c it's"#]);
+        assert_eq!(sp(r#""\x""#), ["x"]);
+        assert_eq!(sp(r"a\b"), [r"a\b"]);
+        assert_eq!(sp(r"a\ b"), [r"a\", "b"]);
+    }
+
+    #[test]
+    fn single_quotes_mean_nothing() {
+        assert_eq!(sp("'a b'"), ["'a", "b'"]);
+    }
+
+    #[test]
+    fn carriage_return_is_an_ordinary_character() {
+        assert_eq!(sp("a\r b"), ["a\r", "b"]);
+    }
+
+    #[test]
+    fn unterminated_quote_is_an_error() {
+        let e = split(r#"--comment "abc"#).expect_err("must fail");
+        assert!(e.contains("unterminated quote"), "{e}");
+        assert!(e.contains("column 11"), "{e}");
+        assert!(split(r#""abc\""#).is_err());
+    }
+
+    #[test]
+    fn words_carry_quoted_bit_and_span() {
+        let line = r#"-m comment --comment "-x y" -j ACCEPT"#;
+        let w = split_words(line).expect("splits");
+        assert_eq!(w.len(), 6);
+        assert!(!w[1].quoted && w[1].is("comment"));
+        assert!(w[3].quoted && w[3].text == "-x y" && !w[3].is_option());
+        assert_eq!(&line[w[3].span.clone()], r#""-x y""#);
+        assert_eq!(&line[w[5].span.clone()], "ACCEPT");
+        assert!(matches!(w[5].text, Cow::Borrowed(_)));
+        let w = split_words(r#"ab"c d"e"#).expect("splits");
+        assert_eq!(w[0].span, 0..7);
+        assert_eq!(w[1].span, 7..8);
+    }
+
+    #[test]
+    fn quote_follows_xtables_save_string() {
+        assert_eq!(quote("simple"), "simple");
+        assert_eq!(quote("a-b_C9"), "a-b_C9");
+        assert_eq!(quote("-x"), "-x");
+        assert_eq!(quote(""), r#""""#);
+        assert_eq!(quote("ns/svc:p80"), r#""ns/svc:p80""#);
+        assert_eq!(quote("a b"), r#""a b""#);
+        assert_eq!(quote(r#"a "q" b\c it's"#), r#""a \"q\" b\\c it\'s""#);
+        assert_eq!(quote(r"a\b"), r#""a\\b""#);
+        assert_eq!(quote("été"), r#""été""#);
+        assert!(matches!(quote("x"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn quote_then_split_round_trips() {
+        for s in [
+            "",
+            "simple",
+            "-j",
+            "!",
+            "a b",
+            "  lead",
+            "tab\there",
+            "new\nline",
+            r#"""#,
+            r"\",
+            "'",
+            r#"a "q" b\c it's"#,
+            "ns/svc:p80",
+            "unicode ✓ é",
+            r#"\"\\"#,
+            "x\r",
+        ] {
+            assert_eq!(split(&quote(s)).expect("splits"), [s], "for {s:?}");
+        }
+    }
 }

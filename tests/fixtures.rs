@@ -1,0 +1,179 @@
+//! Every fixture under fixtures/ is checked with `fwdoctor check --from DIR --format json`:
+//! - `expect.json` gives the exit code, status, findings that must and must not appear;
+//! - `truth.json` (lab captures) gives what curl really did: every published port's verdict
+//!   must equal what curl saw from outside.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixture_dirs() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut out = Vec::new();
+    for group in std::fs::read_dir(&root).expect("fixtures/ exists") {
+        let group = group.expect("readable").path();
+        if !group.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(&group).expect("readable") {
+            let f = f.expect("readable").path();
+            if f.join("expect.json").exists() || f.join("truth.json").exists() {
+                out.push(f);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn check(dir: &Path) -> (i32, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fwdoctor"))
+        .args(["check", "--format", "json", "--from"])
+        .arg(dir)
+        .output()
+        .expect("fwdoctor runs");
+    let code = out.status.code().expect("exit code");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{}: no JSON report ({e}); stderr: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (code, json)
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(p).expect("readable")).expect("valid JSON")
+}
+
+#[test]
+fn every_fixture_meets_its_expectations() {
+    let dirs = fixture_dirs();
+    assert!(
+        dirs.len() >= 8,
+        "expected the lab and realworld fixtures, found {}",
+        dirs.len()
+    );
+    let mut failures = Vec::new();
+    for dir in &dirs {
+        let (code, report) = check(dir);
+        let name = dir
+            .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+            .unwrap_or(dir)
+            .display()
+            .to_string();
+        let checks: Vec<&str> = report["findings"]
+            .as_array()
+            .expect("findings array")
+            .iter()
+            .filter_map(|f| f["check"].as_str())
+            .collect();
+        if dir.join("expect.json").exists() {
+            let e = read_json(&dir.join("expect.json"));
+            if let Some(want) = e["exit"].as_i64() {
+                if i64::from(code) != want {
+                    failures.push(format!("{name}: exit {code}, expected {want}"));
+                }
+            }
+            if let Some(want) = e["status"].as_str() {
+                if report["status"] != want {
+                    failures.push(format!(
+                        "{name}: status {}, expected {want}",
+                        report["status"]
+                    ));
+                }
+            }
+            for c in e["findings"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                if !checks.contains(&c) {
+                    failures.push(format!("{name}: missing finding {c} (got {checks:?})"));
+                }
+            }
+            for c in e["absent"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                if checks.contains(&c) {
+                    failures.push(format!("{name}: unexpected finding {c}"));
+                }
+            }
+            for want in e["layouts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                let layouts = report["host"]["docker_rules"].to_string();
+                if !layouts.contains(&format!("\"{want}\"")) {
+                    failures.push(format!(
+                        "{name}: Docker layout {want} not detected ({layouts})"
+                    ));
+                }
+            }
+            for want in e["ports"].as_array().into_iter().flatten() {
+                let got = report["ports"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|p| p["host_port"] == want["host_port"]);
+                match got {
+                    Some(p) if p["verdict"] == want["verdict"] => {}
+                    Some(p) => failures.push(format!(
+                        "{name}: port {}: verdict {}, expected {}",
+                        want["host_port"], p["verdict"], want["verdict"]
+                    )),
+                    None => failures.push(format!(
+                        "{name}: port {} not in the report",
+                        want["host_port"]
+                    )),
+                }
+            }
+            for (i, needle) in e["mentions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .enumerate()
+            {
+                if !report["findings"].to_string().contains(needle) {
+                    failures.push(format!("{name}: findings do not mention #{i} `{needle}`"));
+                }
+            }
+        }
+        if dir.join("truth.json").exists() {
+            let truth = read_json(&dir.join("truth.json"));
+            let ports = report["ports"].as_array().expect("ports array");
+            for t in truth["ports"].as_array().expect("truth ports") {
+                let port = t["host_port"].as_u64();
+                let proto = t["proto"].as_str().unwrap_or("tcp");
+                let Some(p) = ports
+                    .iter()
+                    .find(|p| p["host_port"].as_u64() == port && p["proto"] == proto)
+                else {
+                    failures.push(format!("{name}: port {port:?}/{proto} not in the report"));
+                    continue;
+                };
+                let want = t["outside"].as_str().expect("outside verdict");
+                if p["verdict"] != want {
+                    failures.push(format!(
+                        "{name}: port {port:?}: verdict {} but curl from outside was {want} ({})",
+                        p["verdict"], p["reason"]
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} fixture failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
