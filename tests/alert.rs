@@ -441,7 +441,8 @@ fn legacy_forward_drop_appearing_between_runs_alerts_split_forward_drop() {
         r.stdout
     );
     assert!(
-        r.stdout.contains("iptables-legacy -P FORWARD ACCEPT"),
+        r.stdout
+            .contains("iptables-legacy -t filter -P FORWARD ACCEPT"),
         "fix line: {}",
         r.stdout
     );

@@ -18,11 +18,18 @@ pub fn deliver(cmd: &str, report: &str, timeout: Duration) -> Result<(), String>
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start /bin/sh -c {cmd:?}: {e}"))?;
-    // Feed stdin from a thread: a command that does not read it must not block us.
+    // Feed stdin from a thread: a command that does not read it must not block us. fwdoctor
+    // runs with SIGPIPE at its default (main.rs), so the thread blocks SIGPIPE for itself: a
+    // command that exits without reading gets EPIPE here instead of killing fwdoctor.
     if let Some(mut stdin) = child.stdin.take() {
         let report = report.to_string();
         std::thread::spawn(move || {
-            let _ = stdin.write_all(report.as_bytes());
+            use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+            let mut pipe = SigSet::empty();
+            pipe.add(Signal::SIGPIPE);
+            if pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&pipe), None).is_ok() {
+                let _ = stdin.write_all(report.as_bytes());
+            }
         });
     }
     let stderr = child.stderr.take().map(|mut e| {
@@ -77,6 +84,10 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "hello\n");
         let e = deliver("echo no MTA >&2; exit 7", "x", Duration::from_secs(10)).unwrap_err();
         assert!(e.contains("exited with 7") && e.contains("no MTA"), "{e}");
+        // A command that ignores a big report: EPIPE, not SIGPIPE, and its exit code counts.
+        let big = "x".repeat(1 << 20);
+        let e = deliver("exit 3", &big, Duration::from_secs(10)).unwrap_err();
+        assert!(e.contains("exited with 3"), "{e}");
         let e = deliver("exec sleep 5", "x", Duration::from_millis(200)).unwrap_err();
         assert!(e.contains("did not finish"), "{e}");
     }
