@@ -1,7 +1,9 @@
 //! `--format nagios` and `--format prometheus` / `--textfile`, validated with real parsers:
 //! pynag's plugin-output and perfdata parser, prometheus_client's exposition parser (and
 //! `promtool check metrics` when it is installed). The validators are required: a missing one
-//! fails the test (`.ci/run` installs them: `python3 -m pip install prometheus-client pynag`).
+//! fails the test. Debian: `apt-get install python3-prometheus-client python3-pynag` (used via
+//! /usr/bin/python3); or `python3 -m pip install prometheus-client pynag`. `FWDOCTOR_PYTHON`
+//! names another interpreter.
 
 use assert_cmd::Command;
 use std::fs;
@@ -28,10 +30,32 @@ fn fwdoctor(args: &[&str]) -> (String, i32) {
     )
 }
 
+/// The first Python that has both validators: `$FWDOCTOR_PYTHON`, Debian's `/usr/bin/python3`
+/// (python3-prometheus-client, python3-pynag), then `python3` on PATH (pip). Fails otherwise.
+fn python_with_validators() -> String {
+    let mut tried = Vec::new();
+    let candidates = std::env::var("FWDOCTOR_PYTHON")
+        .into_iter()
+        .chain(["/usr/bin/python3".to_string(), "python3".to_string()]);
+    for py in candidates {
+        let ok = std::process::Command::new(&py)
+            .args(["-c", "import prometheus_client.parser, pynag.Utils"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return py;
+        }
+        tried.push(py);
+    }
+    panic!(
+        "no Python with prometheus_client and pynag (tried {tried:?}): apt-get install python3-prometheus-client python3-pynag"
+    );
+}
+
 /// Run a Python validator with `input` on stdin; panics (fails) when Python or the module is
 /// missing or the validator rejects the input. Returns its stdout.
 fn python(script: &str, input: &str) -> String {
-    let mut child = std::process::Command::new("python3")
+    let mut child = std::process::Command::new(python_with_validators())
         .args(["-c", script])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -47,7 +71,7 @@ fn python(script: &str, input: &str) -> String {
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "validator failed (install with `python3 -m pip install prometheus-client pynag`):\n{}\n--- input ---\n{input}",
+        "validator rejected the output:\n{}\n--- input ---\n{input}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
