@@ -2,8 +2,9 @@
 //! and nf_tables are both live.
 //!
 //! The pipeline is the folder layout: [`collect`] -> [`parse`] -> [`model`] -> [`analyze`] ->
-//! [`report`].
+//! [`report`]; [`alert`] watches for changes between runs (`check --cron`).
 
+pub mod alert;
 pub mod analyze;
 pub mod cli;
 pub mod collect;

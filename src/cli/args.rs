@@ -64,6 +64,10 @@ pub enum Command {
 pub enum Format {
     Human,
     Json,
+    /// Nagios/Icinga plugin output: status line with perfdata, then long output
+    Nagios,
+    /// Prometheus text exposition (node_exporter textfile format)
+    Prometheus,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -105,6 +109,34 @@ pub struct CheckArgs {
     /// Colour: auto (on a terminal, unless NO_COLOR is set), always, never
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    #[command(flatten)]
+    pub alert: AlertArgs,
+}
+
+/// Alert mode and monitoring outputs of `check`.
+#[derive(Args, Debug, Clone)]
+pub struct AlertArgs {
+    /// Alert mode: print nothing and exit 0 when the findings are those of the last run; else a short report of what changed, exit code = status
+    #[arg(long)]
+    pub cron: bool,
+    /// Where alert mode keeps its state [env: FWDOCTOR_STATE_DIR] [default: /var/lib/fwdoctor]
+    #[arg(long, value_name = "DIR", requires = "cron")]
+    pub state_dir: Option<PathBuf>,
+    /// When something changed, run `sh -c CMD` with the report on stdin; the state advances only if it exits 0
+    #[arg(long, value_name = "CMD", requires = "cron")]
+    pub notify: Option<String>,
+    /// Seconds the --notify command may take
+    #[arg(long, default_value_t = 60, value_name = "SECS", requires = "notify")]
+    pub notify_timeout: u64,
+    /// Do not log changes to syslog (/dev/log)
+    #[arg(long, requires = "cron")]
+    pub no_syslog: bool,
+    /// Seconds to wait for another alert run holding the state lock, then exit 3
+    #[arg(long, default_value_t = 60, value_name = "SECS", requires = "cron")]
+    pub lock_wait: u64,
+    /// Also write the Prometheus exposition to DIR/fwdoctor.prom, atomically (node_exporter textfile collector)
+    #[arg(long, value_name = "DIR")]
+    pub textfile: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

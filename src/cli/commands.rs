@@ -1,5 +1,6 @@
 //! What each subcommand does.
 
+use crate::alert;
 use crate::analyze::trace::{Flow, Net, Route, Trace, Verdict};
 use crate::analyze::{self, checks};
 use crate::cli::args::{CheckArgs, ColorChoice, Command, Format, SourceArgs, TraceArgs};
@@ -114,33 +115,89 @@ fn check(a: CheckArgs) -> Result<i32> {
             bail!("no check named `{name}`; `fwdoctor checks` lists them");
         }
     }
-    let model = load_model(&a.source)?;
-    let analysis = analyze::analyze(&model, &a.only, &a.skip);
+    if a.alert.cron && matches!(a.format, Format::Nagios | Format::Prometheus) {
+        bail!("--cron prints a change report (human or json); use --textfile DIR for Prometheus");
+    }
+    // Monitoring outputs report a run that could not check as `unknown` instead of failing.
+    let monitoring = a.alert.cron
+        || a.alert.textfile.is_some()
+        || matches!(a.format, Format::Nagios | Format::Prometheus);
+    let (model, analysis) = match load_model(&a.source) {
+        Ok(model) => {
+            let analysis = analyze::analyze(&model, &a.only, &a.skip);
+            (model, analysis)
+        }
+        Err(e) if monitoring => (Model::default(), report::failed_analysis(&format!("{e:#}"))),
+        Err(e) => return Err(e),
+    };
     let input = ReportInput {
         model: &model,
         analysis: &analysis,
     };
-    match a.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&report::json::render(&input))?
-        ),
-        Format::Human => {
-            let verbosity = if a.quiet {
-                Verbosity::Quiet
-            } else if a.verbose {
-                Verbosity::Verbose
-            } else {
-                Verbosity::Normal
-            };
-            let color = use_color(a.color);
-            print!(
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let mut exit = analysis.status.exit_code();
+    let mut textfile_failed = false;
+    if let Some(dir) = &a.alert.textfile
+        && let Err(e) =
+            report::prometheus::write_textfile(dir, &report::prometheus::render(&input, now))
+    {
+        eprintln!(
+            "fwdoctor: cannot write the textfile in {}: {e}",
+            dir.display()
+        );
+        textfile_failed = true;
+    }
+    if a.alert.cron {
+        let opts = alert::Options {
+            state_dir: a
+                .alert
+                .state_dir
+                .clone()
+                .or_else(|| std::env::var_os("FWDOCTOR_STATE_DIR").map(Into::into))
+                .unwrap_or_else(|| alert::state::DEFAULT_DIR.into()),
+            notify: a.alert.notify.clone(),
+            notify_timeout: Duration::from_secs(a.alert.notify_timeout),
+            syslog: !a.alert.no_syslog,
+            lock_wait: Duration::from_secs(a.alert.lock_wait),
+            json: a.format == Format::Json,
+        };
+        let host = match &a.source.from {
+            Some(_) => model.origin.clone(),
+            None => alert::hostname(),
+        };
+        let out = alert::run(&opts, &analysis, &host)?;
+        print!("{}", out.stdout);
+        exit = out.exit_code;
+    } else {
+        match a.format {
+            Format::Json => println!(
                 "{}",
-                human::render(&input, verbosity, &human::Style { color })
-            );
+                serde_json::to_string_pretty(&report::json::render(&input))?
+            ),
+            Format::Nagios => print!("{}", report::nagios::render(&input)),
+            Format::Prometheus => print!("{}", report::prometheus::render(&input, now)),
+            Format::Human => {
+                let verbosity = if a.quiet {
+                    Verbosity::Quiet
+                } else if a.verbose {
+                    Verbosity::Verbose
+                } else {
+                    Verbosity::Normal
+                };
+                let color = use_color(a.color);
+                print!(
+                    "{}",
+                    human::render(&input, verbosity, &human::Style { color })
+                );
+            }
         }
     }
-    Ok(analysis.status.exit_code())
+    if textfile_failed {
+        exit = exit.max(alert::worse(analysis.status, analyze::Status::Unknown).exit_code());
+    }
+    Ok(exit)
 }
 
 pub fn use_color(choice: ColorChoice) -> bool {
@@ -237,6 +294,9 @@ fn trace(a: TraceArgs) -> Result<i32> {
     match a.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&t)?),
         Format::Human => print!("{}", render_trace(&flow, &t)),
+        Format::Nagios | Format::Prometheus => {
+            bail!("--format nagios and prometheus apply to `check`; trace prints human or json")
+        }
     }
     Ok(match t.verdict {
         Verdict::Accept { .. } => 0,

@@ -1,8 +1,10 @@
-//! Report: the human report (comfy-table), JSON (`fwdoctor-report/1`); exit codes are the
-//! status's (0 ok, 1 warning, 2 critical, 3 unknown).
+//! Report: the human report (comfy-table), JSON (`fwdoctor-report/1`), Nagios plugin output,
+//! Prometheus exposition; exit codes are the status's (0 ok, 1 warning, 2 critical, 3 unknown).
 
 pub mod human;
 pub mod json;
+pub mod nagios;
+pub mod prometheus;
 
 use crate::analyze::Analysis;
 use crate::model::Model;
@@ -64,4 +66,31 @@ pub fn summary_line(input: &ReportInput) -> String {
         n => format!("{blocked} of {n} published ports blocked"),
     };
     format!("{}: {findings} · {ports}", a.status.as_str())
+}
+
+/// The analysis of a run that could not check at all (the evidence could not be read or
+/// parsed): one `evidence-missing` finding saying why, status unknown. Monitoring formats and
+/// alert mode report this instead of failing, so a broken run is seen, not silent.
+pub fn failed_analysis(error: &str) -> Analysis {
+    use crate::analyze::{EvidenceLine, Finding, Fix, Severity, Status};
+    let findings = vec![Finding {
+        check: "evidence-missing",
+        severity: Severity::Unknown,
+        summary: format!("could not check: {error}"),
+        why: "Without the evidence fwdoctor cannot say whether published ports work.".into(),
+        evidence: vec![EvidenceLine::fact(
+            "fwdoctor",
+            "the evidence could not be read or parsed",
+        )],
+        fix: Fix {
+            immediate: vec!["sudo fwdoctor check --verbose".into()],
+            lasting: Vec::new(),
+            note: String::new(),
+        },
+    }];
+    Analysis {
+        findings,
+        ports: Vec::new(),
+        status: Status::Unknown,
+    }
 }

@@ -1,0 +1,185 @@
+//! Alert mode (`fwdoctor check --cron`): compare this run's findings with the last run's and
+//! speak only when something appeared or was resolved.
+//!
+//! The cycle, under an exclusive lock on the state directory ([`lock`]):
+//! read the last state ([`state`]; missing or corrupt = first run, with a note) -> compare by
+//! stable keys ([`key`], [`diff`]) -> when something changed (or on a first run): render the
+//! change report ([`render`]), log one syslog line per change ([`syslog`]), run `--notify`
+//! ([`notify`]) -> write the new state atomically ([`atomic`]) unless delivery failed, so a
+//! failed alert is sent again next run.
+//!
+//! Output and exit code: nothing and exit 0 when nothing changed; otherwise the report on
+//! stdout and the status's exit code (0 ok, 1 warning, 2 critical, 3 unknown). When delivery
+//! or the state write fails, the failure is reported on stdout and in syslog, and the exit code
+//! is at least 3 (unknown) -- 2 stays 2.
+
+pub mod atomic;
+pub mod diff;
+pub mod key;
+pub mod lock;
+pub mod notify;
+pub mod render;
+pub mod state;
+pub mod syslog;
+
+use crate::analyze::{Analysis, Status};
+use anyhow::{Context as _, Result};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How an alert run behaves (from the `check` flags).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where `state.json` and `lock` live.
+    pub state_dir: PathBuf,
+    /// `--notify CMD`, run with the report on stdin when something changed.
+    pub notify: Option<String>,
+    /// How long the notify command may take.
+    pub notify_timeout: Duration,
+    /// Log one line per change to syslog.
+    pub syslog: bool,
+    /// How long to wait for another run's lock.
+    pub lock_wait: Duration,
+    /// Render the change report as JSON instead of text.
+    pub json: bool,
+}
+
+/// What an alert run produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// What to print on stdout (empty when nothing changed).
+    pub stdout: String,
+    /// The process's exit code.
+    pub exit_code: i32,
+}
+
+/// Run one alert cycle for `analysis`; `host` names the host (or capture) in the report.
+pub fn run(opts: &Options, analysis: &Analysis, host: &str) -> Result<Outcome> {
+    std::fs::create_dir_all(&opts.state_dir).with_context(|| {
+        format!(
+            "cannot create the state directory {} (run as root, or choose one with --state-dir)",
+            opts.state_dir.display()
+        )
+    })?;
+    let _lock = lock::acquire(&opts.state_dir, opts.lock_wait)?;
+
+    let mut notes = Vec::new();
+    let (previous, before) = match state::load(&opts.state_dir) {
+        state::Loaded::Found(s) => (state::status(&s.status), s.findings),
+        state::Loaded::Missing => {
+            notes.push(format!(
+                "first run: no state in {} yet; every open finding is reported as new",
+                opts.state_dir.display()
+            ));
+            (None, Vec::new())
+        }
+        state::Loaded::Corrupt(why) => {
+            notes.push(format!("{why}; handled as a first run"));
+            (None, Vec::new())
+        }
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let next = state::State::of(analysis, now);
+    let changes = diff::compare(&before, &next.findings);
+
+    if previous.is_some() && !changes.any() {
+        // Same findings: stay silent, but remember the run (and the newest summaries).
+        return Ok(match state::save(&opts.state_dir, &next) {
+            Ok(()) => Outcome {
+                stdout: String::new(),
+                exit_code: 0,
+            },
+            Err(e) => Outcome {
+                stdout: format!(
+                    "fwdoctor: cannot write {}: {e}\n",
+                    state::path(&opts.state_dir).display()
+                ),
+                exit_code: worse(analysis.status, Status::Unknown).exit_code(),
+            },
+        });
+    }
+
+    let report = render::Report {
+        analysis,
+        changes: &changes,
+        previous,
+        host: host.to_string(),
+        notes: &notes,
+    };
+    let mut stdout = if opts.json {
+        let mut s = serde_json::to_string_pretty(&render::json(&report))?;
+        s.push('\n');
+        s
+    } else {
+        render::text(&report)
+    };
+    let log = opts.syslog.then(syslog::Syslog::open).flatten();
+    if let Some(log) = &log {
+        log_changes(log, &changes);
+    }
+
+    let mut failure = None;
+    if let Some(cmd) = &opts.notify
+        && let Err(e) = notify::deliver(cmd, &stdout, opts.notify_timeout)
+    {
+        failure = Some(format!(
+            "alert delivery failed: {e}; the state was not advanced, so this alert is sent again next run"
+        ));
+    }
+    if failure.is_none()
+        && let Err(e) = state::save(&opts.state_dir, &next)
+    {
+        failure = Some(format!(
+            "cannot write {}: {e}; this alert is sent again next run",
+            state::path(&opts.state_dir).display()
+        ));
+    }
+    let mut exit_code = analysis.status.exit_code();
+    if let Some(f) = failure {
+        if let Some(log) = &log {
+            log.send(syslog::Priority::Err, &f);
+        }
+        stdout.push_str(&format!("fwdoctor: {f}\n"));
+        exit_code = worse(analysis.status, Status::Unknown).exit_code();
+    }
+    Ok(Outcome { stdout, exit_code })
+}
+
+fn log_changes(log: &syslog::Syslog, changes: &diff::Changes) {
+    for f in &changes.new {
+        let prio =
+            state::severity(&f.severity).map_or(syslog::Priority::Err, syslog::Priority::of_new);
+        log.send(
+            prio,
+            &format!("new {} {}: {}", f.severity, f.check, f.summary),
+        );
+    }
+    for f in &changes.resolved {
+        log.send(
+            syslog::Priority::Notice,
+            &format!("resolved {} {}: {}", f.severity, f.check, f.summary),
+        );
+    }
+}
+
+/// The worse of two statuses: critical beats unknown beats warning beats ok.
+pub fn worse(a: Status, b: Status) -> Status {
+    let rank = |s: Status| match s {
+        Status::Ok => 0,
+        Status::Warning => 1,
+        Status::Unknown => 2,
+        Status::Critical => 3,
+    };
+    if rank(a) >= rank(b) { a } else { b }
+}
+
+/// The name of this host for the report (`/proc/sys/kernel/hostname`), or `localhost`.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}

@@ -1,0 +1,158 @@
+//! The alert state: the findings that were open after the last delivered run, kept as JSON in
+//! `STATE_DIR/state.json` (schema `fwdoctor-state/1`), replaced atomically.
+
+use crate::alert::{atomic, key};
+use crate::analyze::{Analysis, Severity, Status};
+use serde::{Deserialize, Serialize};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The state file's schema tag.
+pub const SCHEMA: &str = "fwdoctor-state/1";
+/// The state file's name inside the state directory.
+pub const FILE: &str = "state.json";
+/// The default state directory (FHS `/var/lib` for state).
+pub const DEFAULT_DIR: &str = "/var/lib/fwdoctor";
+
+/// One open finding as remembered between runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenFinding {
+    /// The identity across runs ([`key::key`]).
+    pub key: String,
+    /// The check's name.
+    pub check: String,
+    /// `critical`, `unknown`, `warning` or `info`.
+    pub severity: String,
+    /// The summary as it was when last seen (shown for resolved findings).
+    pub summary: String,
+}
+
+/// What `state.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// The overall status of that run (`ok`, `warning`, `critical`, `unknown`).
+    pub status: String,
+    /// Unix time of that run.
+    pub updated_at: u64,
+    /// Its open findings, each key once.
+    pub findings: Vec<OpenFinding>,
+}
+
+impl State {
+    /// The state that an analysis leaves: its findings, each key once (the worst wins, since
+    /// findings come sorted worst first).
+    pub fn of(analysis: &Analysis, now: u64) -> State {
+        let mut findings: Vec<OpenFinding> = Vec::new();
+        for f in &analysis.findings {
+            let key = key::key(f);
+            if findings.iter().any(|o| o.key == key) {
+                continue;
+            }
+            findings.push(OpenFinding {
+                key,
+                check: f.check.to_string(),
+                severity: f.severity.as_str().to_string(),
+                summary: f.summary.clone(),
+            });
+        }
+        State {
+            schema: SCHEMA.to_string(),
+            status: analysis.status.as_str().to_string(),
+            updated_at: now,
+            findings,
+        }
+    }
+}
+
+/// The outcome of reading the state file.
+#[derive(Debug)]
+pub enum Loaded {
+    /// The last run's state.
+    Found(State),
+    /// No state file: the first run.
+    Missing,
+    /// A state file that cannot be used; the reason. Handled as a first run.
+    Corrupt(String),
+}
+
+/// `DIR/state.json`.
+pub fn path(dir: &Path) -> PathBuf {
+    dir.join(FILE)
+}
+
+/// Read the state file; never fails: a missing or unusable file is reported as such.
+pub fn load(dir: &Path) -> Loaded {
+    let p = path(dir);
+    let text = match std::fs::read_to_string(&p) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Loaded::Missing,
+        Err(e) => return Loaded::Corrupt(format!("cannot read {}: {e}", p.display())),
+    };
+    match serde_json::from_str::<State>(&text) {
+        Ok(s) if s.schema != SCHEMA => Loaded::Corrupt(format!(
+            "{} has schema `{}`, expected `{SCHEMA}`",
+            p.display(),
+            s.schema
+        )),
+        Ok(s) => Loaded::Found(s),
+        Err(e) => Loaded::Corrupt(format!("{} is not a fwdoctor state file: {e}", p.display())),
+    }
+}
+
+/// Write the state file atomically (mode 0644).
+pub fn save(dir: &Path, state: &State) -> io::Result<()> {
+    let mut text = serde_json::to_string_pretty(state).map_err(io::Error::other)?;
+    text.push('\n');
+    atomic::write(&path(dir), text.as_bytes(), 0o644)
+}
+
+/// Parse a severity name as stored in the state file.
+pub fn severity(name: &str) -> Option<Severity> {
+    match name {
+        "critical" => Some(Severity::Critical),
+        "unknown" => Some(Severity::Unknown),
+        "warning" => Some(Severity::Warning),
+        "info" => Some(Severity::Info),
+        _ => None,
+    }
+}
+
+/// Parse a status name as stored in the state file.
+pub fn status(name: &str) -> Option<Status> {
+    match name {
+        "ok" => Some(Status::Ok),
+        "warning" => Some(Status::Warning),
+        "critical" => Some(Status::Critical),
+        "unknown" => Some(Status::Unknown),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_bad_files() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(matches!(load(d.path()), Loaded::Missing));
+        let s = State {
+            schema: SCHEMA.into(),
+            status: "ok".into(),
+            updated_at: 1,
+            findings: vec![],
+        };
+        save(d.path(), &s).unwrap();
+        assert!(matches!(load(d.path()), Loaded::Found(ref t) if *t == s));
+        std::fs::write(path(d.path()), "{not json").unwrap();
+        assert!(matches!(load(d.path()), Loaded::Corrupt(_)));
+        std::fs::write(
+            path(d.path()),
+            r#"{"schema":"other/9","status":"ok","updated_at":1,"findings":[]}"#,
+        )
+        .unwrap();
+        assert!(matches!(load(d.path()), Loaded::Corrupt(_)));
+    }
+}
