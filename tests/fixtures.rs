@@ -71,18 +71,18 @@ fn every_fixture_meets_its_expectations() {
             .collect();
         if dir.join("expect.json").exists() {
             let e = read_json(&dir.join("expect.json"));
-            if let Some(want) = e["exit"].as_i64() {
-                if i64::from(code) != want {
-                    failures.push(format!("{name}: exit {code}, expected {want}"));
-                }
+            if let Some(want) = e["exit"].as_i64()
+                && i64::from(code) != want
+            {
+                failures.push(format!("{name}: exit {code}, expected {want}"));
             }
-            if let Some(want) = e["status"].as_str() {
-                if report["status"] != want {
-                    failures.push(format!(
-                        "{name}: status {}, expected {want}",
-                        report["status"]
-                    ));
-                }
+            if let Some(want) = e["status"].as_str()
+                && report["status"] != want
+            {
+                failures.push(format!(
+                    "{name}: status {}, expected {want}",
+                    report["status"]
+                ));
             }
             for c in e["findings"]
                 .as_array()
