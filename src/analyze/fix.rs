@@ -87,6 +87,14 @@ pub fn align_stacks(ctx: &Context, dropping: &RuleRef) -> Vec<String> {
     let restart = restart_docker(ctx);
     match (dropping.stack, docker_stack) {
         (Stack::Legacy, Some(s)) if s.is_nf_tables() => {
+            if ctx.model.system_iptables == Some(Stack::Legacy) {
+                steps.push(if ctx.model.docker_is_snap() {
+                    "This host's `iptables` is legacy, but the Docker snap writes to nf_tables regardless (canonical/docker-snap#138). Either move the host to nf_tables (below), or refresh the snap to a revision that follows the host's alternative (Docker 29 snaps do): `sudo snap refresh docker && sudo snap restart docker`.".into()
+                } else {
+                    "This host's `iptables` is legacy, but Docker writes to nf_tables: move the host to nf_tables (below) so both agree.".into()
+                });
+                steps.push("sudo update-alternatives --set iptables /usr/sbin/iptables-nft && sudo update-alternatives --set ip6tables /usr/sbin/ip6tables-nft".into());
+            }
             steps.push(
                 "sudo iptables-legacy-save > /root/iptables-legacy.before-fwdoctor   # keep a copy"
                     .into(),
