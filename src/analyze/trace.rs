@@ -352,11 +352,12 @@ impl<'m> Net<'m> {
             let mut run = ChainRun {
                 net: self,
                 table,
+                base: chain,
+                policy: base.policy,
                 matched: Vec::new(),
                 forks_left: 64,
-                policy: base.policy,
             };
-            let verdict = run.base_chain(chain, base.policy, pkt);
+            let verdict = run.base_chain(pkt);
             let rewrote = if (pkt.dst, pkt.dport) != before {
                 if is_nat {
                     nat_done = true;
@@ -457,162 +458,170 @@ impl Tri {
     }
 }
 
-/// How a (non-base) chain invocation ended.
-#[derive(Debug, Clone, PartialEq)]
-enum End {
-    /// Fell off the end or RETURNed: the caller goes on.
-    Continue,
-    Final(Verdict),
-}
-
 const MAX_DEPTH: usize = 64;
 
+/// One chain being run: the chain and the index of its next rule.
+#[derive(Clone, Copy)]
+struct Frame<'a> {
+    chain: &'a Chain,
+    next: usize,
+}
+
+/// What a matched rule's action does to the walk.
+enum Step {
+    /// Go on with the next rule.
+    Next,
+    /// The base chain's verdict is decided.
+    Done(Verdict),
+}
+
+/// Runs one base chain. The call stack of jumps is explicit, so an undecidable match can be
+/// followed both ways to the end of the *base* chain, where the two outcomes are compared.
 struct ChainRun<'a, 'm> {
     net: &'a Net<'m>,
     table: &'a Table,
+    base: &'a Chain,
+    policy: Policy,
     matched: Vec<RuleRef>,
     forks_left: u32,
-    policy: Policy,
 }
 
-impl ChainRun<'_, '_> {
-    fn base_chain(&mut self, chain: &Chain, policy: Policy, pkt: &mut Packet) -> Verdict {
-        match self.chain_from(chain, 0, pkt, 0) {
-            End::Final(v) => v,
-            End::Continue => match policy {
-                Policy::Accept => Verdict::Accept { by: None },
-                Policy::Drop => Verdict::Drop {
-                    by: RuleRef::policy(self.table, chain, policy),
-                },
+impl<'a> ChainRun<'a, '_> {
+    fn base_chain(&mut self, pkt: &mut Packet) -> Verdict {
+        let stack = vec![Frame {
+            chain: self.base,
+            next: 0,
+        }];
+        self.run(stack, pkt)
+    }
+
+    fn policy_verdict(&self) -> Verdict {
+        match self.policy {
+            Policy::Accept => Verdict::Accept { by: None },
+            Policy::Drop => Verdict::Drop {
+                by: RuleRef::policy(self.table, self.base, Policy::Drop),
             },
         }
     }
 
-    /// Run `chain` from rule `start`.
-    fn chain_from(&mut self, chain: &Chain, start: usize, pkt: &mut Packet, depth: usize) -> End {
-        if depth > MAX_DEPTH {
-            return End::Final(Verdict::Unknown {
-                by: RuleRef::policy(self.table, chain, Policy::Accept),
-                reason: format!("jumps nest deeper than {MAX_DEPTH} (a loop?)"),
-            });
-        }
-        let mut i = start;
-        while i < chain.rules.len() {
-            let rule = &chain.rules[i];
+    /// Walk from the top frame until the base chain's verdict is known.
+    fn run(&mut self, mut stack: Vec<Frame<'a>>, pkt: &mut Packet) -> Verdict {
+        loop {
+            let Some(top) = stack.last_mut() else {
+                return self.policy_verdict();
+            };
+            let Some(rule) = top.chain.rules.get(top.next) else {
+                stack.pop();
+                continue;
+            };
+            let chain = top.chain;
+            top.next += 1;
             match self.eval_matches(rule, pkt) {
                 Tri::No => {}
                 Tri::Yes => {
-                    if let Some(end) = self.apply(chain, rule, pkt, depth) {
-                        return end;
+                    if let Step::Done(v) = self.apply(&rule.action, chain, rule, &mut stack, pkt) {
+                        return v;
                     }
                 }
                 Tri::Unknown(reason) => {
                     if matches!(rule.action, Action::Continue { .. }) {
-                        i += 1;
                         continue;
                     }
-                    return self.fork(chain, i, pkt, depth, reason);
+                    return self.fork(chain, rule, stack, pkt, reason);
                 }
             }
-            i += 1;
         }
-        End::Continue
     }
 
-    /// A rule whose match the engine cannot decide: follow both outcomes; a verdict only if
-    /// they agree.
+    /// A rule whose match the engine cannot decide: follow both outcomes to the end of the base
+    /// chain; a verdict only if they agree.
     fn fork(
         &mut self,
-        chain: &Chain,
-        i: usize,
+        chain: &'a Chain,
+        rule: &'a Rule,
+        stack: Vec<Frame<'a>>,
         pkt: &mut Packet,
-        depth: usize,
         reason: String,
-    ) -> End {
-        let rule = &chain.rules[i];
-        let unknown = || {
-            End::Final(Verdict::Unknown {
-                by: RuleRef::rule(self.table, chain, rule),
-                reason: reason.clone(),
-            })
+    ) -> Verdict {
+        let unknown = Verdict::Unknown {
+            by: RuleRef::rule(self.table, chain, rule),
+            reason,
         };
         if self.forks_left == 0 {
-            return unknown();
+            return unknown;
         }
         self.forks_left -= 1;
         let mark = self.matched.len();
-        let mut taken = pkt.clone();
-        let end_taken = match self.apply(chain, rule, &mut taken, depth) {
-            Some(end) => end,
-            None => self.chain_from(chain, i + 1, &mut taken, depth),
+        let mut taken_pkt = pkt.clone();
+        let mut taken_stack = stack.clone();
+        let taken = match self.apply(&rule.action, chain, rule, &mut taken_stack, &mut taken_pkt) {
+            Step::Done(v) => v,
+            Step::Next => self.run(taken_stack, &mut taken_pkt),
         };
         self.matched.truncate(mark);
-        let mut skipped = pkt.clone();
-        let end_skipped = self.chain_from(chain, i + 1, &mut skipped, depth);
-        let (a, b) = if depth == 0 {
-            (self.at_base(end_taken), self.at_base(end_skipped.clone()))
-        } else {
-            (end_taken, end_skipped.clone())
+        let mut skipped_pkt = pkt.clone();
+        let skipped = self.run(stack, &mut skipped_pkt);
+        let agree = match (&taken, &skipped) {
+            (Verdict::Accept { .. }, Verdict::Accept { .. }) => true,
+            (a, b) => a == b,
         };
-        if same_outcome(&a, &b) && taken == skipped {
-            *pkt = skipped;
-            end_skipped
+        if agree && taken_pkt == skipped_pkt {
+            *pkt = skipped_pkt;
+            skipped
         } else {
             self.matched.truncate(mark);
-            unknown()
+            unknown
         }
     }
 
-    /// In a base chain, falling off the end means the policy.
-    fn at_base(&self, end: End) -> End {
-        match (end, self.policy) {
-            (End::Continue, Policy::Accept) => End::Final(Verdict::Accept { by: None }),
-            (end, _) => end,
-        }
-    }
-
-    /// Apply a matched rule's action. None: go on with the next rule.
-    fn apply(&mut self, chain: &Chain, rule: &Rule, pkt: &mut Packet, depth: usize) -> Option<End> {
-        let here = || RuleRef::rule(self.table, chain, rule);
-        self.apply_action(&rule.action, pkt, depth, &here)
-    }
-
-    fn apply_action(
+    /// Apply a matched rule's action.
+    fn apply(
         &mut self,
-        action: &Action,
+        action: &'a Action,
+        chain: &'a Chain,
+        rule: &'a Rule,
+        stack: &mut Vec<Frame<'a>>,
         pkt: &mut Packet,
-        depth: usize,
-        here: &dyn Fn() -> RuleRef,
-    ) -> Option<End> {
+    ) -> Step {
+        let here = || RuleRef::rule(self.table, chain, rule);
         match action {
-            Action::Continue { .. } => None,
-            Action::Accept => {
+            Action::Continue { .. } => Step::Next,
+            Action::Accept | Action::Snat | Action::Masquerade => {
                 self.matched.push(here());
-                Some(End::Final(Verdict::Accept { by: Some(here()) }))
+                Step::Done(Verdict::Accept { by: Some(here()) })
             }
             Action::Drop | Action::Reject => {
                 self.matched.push(here());
-                Some(End::Final(Verdict::Drop { by: here() }))
+                Step::Done(Verdict::Drop { by: here() })
             }
             Action::Return => {
                 self.matched.push(here());
-                Some(End::Continue)
+                stack.pop();
+                Step::Next
             }
             Action::Jump { chain: target } | Action::Goto { chain: target } => {
                 self.matched.push(here());
                 let Some(callee) = self.table.chain(target) else {
-                    return Some(End::Final(Verdict::Unknown {
+                    return Step::Done(Verdict::Unknown {
                         by: here(),
                         reason: format!("jump to chain {target}, which the capture does not have"),
-                    }));
+                    });
                 };
-                let end = self.chain_from(callee, 0, pkt, depth + 1);
-                match (end, action) {
-                    (End::Final(v), _) => Some(End::Final(v)),
-                    // A goto's chain returns to our caller, not to us.
-                    (End::Continue, Action::Goto { .. }) => Some(End::Continue),
-                    (End::Continue, _) => None,
+                if stack.len() > MAX_DEPTH {
+                    return Step::Done(Verdict::Unknown {
+                        by: here(),
+                        reason: format!("jumps nest deeper than {MAX_DEPTH} (a loop?)"),
+                    });
                 }
+                // A goto's chain returns to our caller, not to us.
+                if matches!(action, Action::Goto { .. }) {
+                    stack.pop();
+                }
+                stack.push(Frame {
+                    chain: callee,
+                    next: 0,
+                });
+                Step::Next
             }
             Action::Dnat { addr, port } => {
                 self.matched.push(here());
@@ -623,7 +632,7 @@ impl ChainRun<'_, '_> {
                     pkt.dport = *p;
                 }
                 pkt.dnatted = true;
-                Some(End::Final(Verdict::Accept { by: Some(here()) }))
+                Step::Done(Verdict::Accept { by: Some(here()) })
             }
             Action::Redirect { port } => {
                 self.matched.push(here());
@@ -632,49 +641,39 @@ impl ChainRun<'_, '_> {
                     pkt.dport = *p;
                 }
                 pkt.dnatted = true;
-                Some(End::Final(Verdict::Accept { by: Some(here()) }))
-            }
-            Action::Snat | Action::Masquerade => {
-                self.matched.push(here());
-                Some(End::Final(Verdict::Accept { by: Some(here()) }))
+                Step::Done(Verdict::Accept { by: Some(here()) })
             }
             Action::VerdictMap { key, entries } => {
                 let value = match key {
                     VmapKey::Iifname => pkt.in_iface.as_deref(),
                     VmapKey::Oifname => pkt.out_iface.as_deref(),
                     VmapKey::Other => {
-                        return Some(End::Final(Verdict::Unknown {
+                        return Step::Done(Verdict::Unknown {
                             by: here(),
                             reason: "verdict map on a key the engine does not model".into(),
-                        }));
+                        });
                     }
                 };
                 let entry = match value {
                     Some(v) => entries.iter().find(|(k, _)| k == v),
+                    // The host's outside interface: never one of Docker's bridges.
+                    None if entries.iter().all(|(k, _)| self.net.is_bridge_iface(k)) => None,
                     None => {
-                        // The host's outside interface: never one of Docker's bridges.
-                        if entries.iter().all(|(k, _)| self.net.is_bridge_iface(k)) {
-                            None
-                        } else {
-                            return Some(End::Final(Verdict::Unknown {
-                                by: here(),
-                                reason: "verdict map keyed on the outside interface, whose name the capture does not give".into(),
-                            }));
-                        }
+                        return Step::Done(Verdict::Unknown {
+                            by: here(),
+                            reason: "verdict map keyed on the outside interface, whose name the capture does not give".into(),
+                        });
                     }
                 };
                 match entry {
-                    None => None,
-                    Some((_, a)) => {
-                        let a = a.clone();
-                        self.apply_action(&a, pkt, depth, here)
-                    }
+                    None => Step::Next,
+                    Some((_, a)) => self.apply(a, chain, rule, stack, pkt),
                 }
             }
-            Action::Unknown { text } => Some(End::Final(Verdict::Unknown {
+            Action::Unknown { text } => Step::Done(Verdict::Unknown {
                 by: here(),
                 reason: format!("target {text} is not modelled"),
-            })),
+            }),
         }
     }
 
@@ -822,16 +821,6 @@ impl ChainRun<'_, '_> {
                 }
             }
         }
-    }
-}
-
-fn same_outcome(a: &End, b: &End) -> bool {
-    match (a, b) {
-        (End::Continue, End::Continue) => true,
-        (End::Final(x), End::Final(y)) => {
-            matches!((x, y), (Verdict::Accept { .. }, Verdict::Accept { .. })) || x == y
-        }
-        _ => false,
     }
 }
 
@@ -1043,6 +1032,51 @@ mod tests {
             Verdict::Unknown { by, .. } => assert!(by.rule.contains("match-set")),
             v => panic!("expected unknown, got {v:?}"),
         }
+    }
+
+    #[test]
+    fn unknown_match_inside_a_called_chain_is_judged_at_the_base_chain() {
+        // kube-proxy's KUBE-POSTROUTING: `-m mark ! --mark 0x4000/0x4000 -j RETURN`, then
+        // MASQUERADE. Returning or masquerading both end in accept for the nat base chain.
+        let mut m = split_model(Policy::Accept);
+        let nat = &mut m.tables[1];
+        nat.add_chain(Chain {
+            name: "POSTROUTING".into(),
+            base: base(Hook::Postrouting, 100, ChainType::Nat, Policy::Accept),
+            rules: vec![rule(
+                vec![],
+                Action::Jump {
+                    chain: "KUBE-POSTROUTING".into(),
+                },
+                "-A POSTROUTING -j KUBE-POSTROUTING",
+            )],
+            line: 9,
+        });
+        nat.add_chain(Chain {
+            name: "KUBE-POSTROUTING".into(),
+            base: None,
+            rules: vec![
+                rule(
+                    vec![Match::Unknown {
+                        text: "-m mark ! --mark 0x4000/0x4000".into(),
+                    }],
+                    Action::Return,
+                    "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN",
+                ),
+                rule(
+                    vec![],
+                    Action::Masquerade,
+                    "-A KUBE-POSTROUTING -j MASQUERADE --random-fully",
+                ),
+            ],
+            line: 10,
+        });
+        let t = Net::new(&m).trace(&Flow::from_outside(Family::Ip, "tcp", 8080));
+        assert!(
+            matches!(t.verdict, Verdict::Accept { .. }),
+            "{:?}",
+            t.verdict
+        );
     }
 
     #[test]
