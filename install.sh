@@ -158,6 +158,7 @@ main() {
     while [ $# -gt 0 ]; do
         case "$1" in
             --prefix) [ $# -ge 2 ] || err "--prefix needs a directory"; PREFIX=$2; shift ;;
+            --prefix=*) PREFIX=${1#--prefix=} ;;
             --binary) [ $# -ge 2 ] || err "--binary needs a path"; BINARY=$2; shift ;;
             --textfile) [ $# -ge 2 ] || err "--textfile needs a directory"; TEXTFILE=$2; shift ;;
             --cron) CRON=1 ;;
