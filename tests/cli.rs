@@ -418,3 +418,49 @@ fn man_page_has_the_commands_the_checks_and_the_exit_status() {
         "no reference to a page that is not there"
     );
 }
+
+/// As `nobody` in a private network namespace (so the host's own rules do not matter): the
+/// report names each unread source and why, says how to run it, and claims nothing — status
+/// unknown, exit 3. Needs root to drop to `nobody` (CI runs as root); fails, not skips, without.
+#[test]
+fn not_root_names_what_could_not_be_read_and_how_to_run_it() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test needs root to run fwdoctor as nobody (unshare -n, setpriv)"
+    );
+    let bin = assert_cmd::cargo::cargo_bin("fwdoctor");
+    let out = std::process::Command::new("unshare")
+        .args([
+            "-n",
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ])
+        .arg(&bin)
+        .arg("check")
+        .env("COLUMNS", "100")
+        .current_dir("/")
+        .output()
+        .expect("unshare and setpriv (util-linux)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    let flat = stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("? UNKNOWN evidence-missing"), "{stdout}");
+    assert!(
+        flat.contains(
+            "permission denied (not root): iptables-legacy-save, iptables-nft-save, nft-ruleset"
+        ),
+        "{stdout}"
+    );
+    assert!(flat.contains("No ruleset was read at all"), "{stdout}");
+    assert!(stdout.contains("\n    sudo fwdoctor check\n"), "{stdout}");
+    assert!(
+        stdout.ends_with("? unknown: 1 unknown · published ports unknown\n"),
+        "no verdict on ports it could not see:\n{stdout}"
+    );
+    assert!(
+        !flat.contains("CRITICAL") && !flat.contains("✓"),
+        "{stdout}"
+    );
+}
