@@ -1,11 +1,13 @@
 #!/bin/sh
 # shellcheck shell=dash
-# install.sh: build fwdoctor and install it, optionally with an alert job (cron or systemd timer).
+# install.sh: build fwdoctor and install it with its man page and shell completions, optionally
+# with an alert job (cron or systemd timer).
 #
-#   sudo ./install.sh                     build, install $PREFIX/bin/fwdoctor (PREFIX=/usr/local)
+#   sudo ./install.sh                     build, install $PREFIX/bin/fwdoctor (PREFIX=/usr/local),
+#                                         the man page and bash, zsh and fish completions
 #   sudo ./install.sh --timer             ... plus fwdoctor.service + fwdoctor.timer, enabled
 #   sudo ./install.sh --cron              ... plus /etc/cron.d/fwdoctor (mails changes to root)
-#   sudo ./install.sh --uninstall         remove the binary, the cron file and the units
+#   sudo ./install.sh --uninstall         remove the binary, man page, completions, cron file, units
 #   sudo ./install.sh --uninstall --timer remove only the timer and service
 #
 # Every step is a function; main() at the end only parses options and calls them, so a
@@ -27,7 +29,8 @@ usage() {
     cat <<'USAGE'
 Usage: install.sh [OPTIONS]
 
-Build fwdoctor (cargo build --release) and install it to $PREFIX/bin.
+Build fwdoctor (cargo build --release) and install it: $PREFIX/bin/fwdoctor, the man page
+($PREFIX/share/man/man1/fwdoctor.1) and completions for bash, zsh and fish under $PREFIX/share.
 
 Options:
   --prefix DIR      install under DIR (default: $PREFIX or /usr/local)
@@ -35,6 +38,7 @@ Options:
   --cron            also install /etc/cron.d/fwdoctor (hourly `fwdoctor check --cron`)
   --timer           also install and enable fwdoctor.service + fwdoctor.timer (systemd)
   --textfile DIR    with --cron/--timer: also write DIR/fwdoctor.prom for node_exporter
+  --no-docs         skip the man page and the completions
   --uninstall       remove what install.sh installs (only the cron file/timer when
                     --cron/--timer are given as well); the state in /var/lib/fwdoctor stays
   -h, --help        this help
@@ -103,6 +107,32 @@ install_timer() {
     fi
 }
 
+# Where the man page and the completions go (the places each shell looks under a prefix).
+man_file() { printf '%s\n' "$PREFIX/share/man/man1/fwdoctor.1"; }
+completion_file() {
+    case "$1" in
+        bash) printf '%s\n' "$PREFIX/share/bash-completion/completions/fwdoctor" ;;
+        zsh) printf '%s\n' "$PREFIX/share/zsh/site-functions/_fwdoctor" ;;
+        fish) printf '%s\n' "$PREFIX/share/fish/vendor_completions.d/fwdoctor.fish" ;;
+    esac
+}
+
+# Generate with the binary being installed, so the docs match it; a failure stops the install.
+# (Into a variable first: sh has no pipefail, and a half-written page must not be installed.)
+install_docs() {
+    _txt=$("$BINARY" man) || err "$BINARY man failed"
+    printf '%s\n' "$_txt" | put "$(man_file)" 0644
+    for _sh in bash zsh fish; do
+        _txt=$("$BINARY" completions "$_sh") || err "$BINARY completions $_sh failed"
+        printf '%s\n' "$_txt" | put "$(completion_file "$_sh")" 0644
+    done
+}
+
+uninstall_docs() {
+    remove "$(man_file)"
+    for _sh in bash zsh fish; do remove "$(completion_file "$_sh")"; done
+}
+
 uninstall_binary() { remove "$PREFIX/bin/fwdoctor"; }
 
 uninstall_cron() { remove "$CRON_FILE"; }
@@ -124,15 +154,17 @@ remove() {
 }
 
 main() {
-    CRON=0 TIMER=0 UNINSTALL=0 BINARY="" TEXTFILE=""
+    CRON=0 TIMER=0 UNINSTALL=0 BINARY="" TEXTFILE="" DOCS=1
     while [ $# -gt 0 ]; do
         case "$1" in
             --prefix) [ $# -ge 2 ] || err "--prefix needs a directory"; PREFIX=$2; shift ;;
+            --prefix=*) PREFIX=${1#--prefix=} ;;
             --binary) [ $# -ge 2 ] || err "--binary needs a path"; BINARY=$2; shift ;;
             --textfile) [ $# -ge 2 ] || err "--textfile needs a directory"; TEXTFILE=$2; shift ;;
             --cron) CRON=1 ;;
             --timer) TIMER=1 ;;
             --uninstall) UNINSTALL=1 ;;
+            --no-docs) DOCS=0 ;;
             -h|--help) usage; return 0 ;;
             *) usage >&2; err "unknown option: $1" ;;
         esac
@@ -154,6 +186,7 @@ main() {
             uninstall_cron
             uninstall_timer
             uninstall_binary
+            uninstall_docs
             say "kept $STATE_DIR (the alert state); remove it by hand if you like"
         fi
         return 0
@@ -161,9 +194,10 @@ main() {
 
     build
     install_binary
+    [ "$DOCS" = 1 ] && install_docs
     [ "$CRON" = 1 ] && install_cron
     [ "$TIMER" = 1 ] && install_timer
-    say "done: $PREFIX/bin/fwdoctor check"
+    say "done: sudo $PREFIX/bin/fwdoctor check; man fwdoctor"
     return 0
 }
 

@@ -19,8 +19,8 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Diagnose this host (or a capture): every stack, every hook, every published port
-    #[command(visible_aliases = ["doctor", "diagnose"], 
-        after_help = "Examples:\n  sudo fwdoctor check\n  fwdoctor check --from capture-dir/\n  fwdoctor check split-forward-drop --format json"
+    #[command(visible_aliases = ["doctor", "diagnose"],
+        after_help = "Examples:\n  sudo fwdoctor check\n  fwdoctor check --from capture-dir/\n  fwdoctor check split-forward-drop --format json\n  fwdoctor check --skip mixed-backends -v\n  fwdoctor check --cron --notify 'mail -s fwdoctor root'\n  fwdoctor check --format nagios"
     )]
     Check(CheckArgs),
     /// Save the evidence (rulesets, Docker API, sysctls) to a directory for `check --from`
@@ -49,7 +49,7 @@ pub enum Command {
     Checks,
     /// Print a shell completion script
     #[command(
-        after_help = "Example:\n  fwdoctor completions bash > /etc/bash_completion.d/fwdoctor"
+        after_help = "Example:\n  fwdoctor completions bash > ~/.local/share/bash-completion/completions/fwdoctor"
     )]
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -98,18 +98,18 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Human)]
+    #[arg(long, value_enum, default_value_t = Format::Human, help_heading = "Output")]
     pub format: Format,
     /// Show the evidence lines (exact rules with stack, table, chain, file:line)
-    #[arg(short, long)]
+    #[arg(short, long, help_heading = "Output")]
     pub verbose: bool,
     /// Only the summary line
-    #[arg(short, long, conflicts_with = "verbose")]
+    #[arg(short, long, conflicts_with = "verbose", help_heading = "Output")]
     pub quiet: bool,
     /// Colour: auto (on a terminal, unless NO_COLOR is set), always, never
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, help_heading = "Output")]
     pub color: ColorChoice,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Monitoring")]
     pub alert: AlertArgs,
 }
 

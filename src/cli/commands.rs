@@ -59,37 +59,164 @@ pub fn dispatch(cli: crate::cli::args::Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Man => {
-            let cmd = <crate::cli::args::Cli as clap::CommandFactory>::command();
-            let mut out = Vec::new();
-            clap_mangen::Man::new(cmd).render(&mut out)?;
-            // The checks, as a section of their own.
-            let mut extra = String::from(".SH CHECKS\n");
-            for c in checks::ALL {
-                extra.push_str(&format!(
-                    ".TP\n\\fB{}\\fR ({})\n{}\n",
-                    c.name, c.severity, c.summary
-                ));
-            }
-            extra.push_str(
-                ".SH EXIT STATUS\n0 ok, 1 warning, 2 critical, 3 unknown (could not check).\n",
-            );
-            use std::io::Write;
-            let mut stdout = std::io::stdout();
-            stdout.write_all(&out)?;
-            stdout.write_all(extra.as_bytes())?;
+            std::io::Write::write_all(&mut std::io::stdout(), man_page()?.as_bytes())?;
             Ok(0)
         }
         Command::Checks => {
-            let mut t = comfy_table::Table::new();
-            t.load_style(comfy_table::presets::NOTHING);
-            t.set_header(vec!["check", "severity", "finds"]);
-            for c in checks::ALL {
-                t.add_row(vec![c.name, c.severity.as_str(), c.summary]);
-            }
-            println!("{t}");
+            print!("{}", checks_list());
             Ok(0)
         }
     }
+}
+
+/// `fwdoctor checks`: every check with its severity and summary, summaries wrapped.
+pub fn checks_list() -> String {
+    let width = human::text_width();
+    let name_w = checks::ALL.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    let indent = name_w + 2 + 8 + 2;
+    let mut out = format!("{:name_w$}  {:8}  {}\n", "CHECK", "SEVERITY", "FINDS");
+    for c in checks::ALL {
+        let mut t = human::wrap(c.summary, width, indent, indent);
+        t.replace_range(
+            ..indent,
+            &format!("{:name_w$}  {:8}  ", c.name, c.severity.as_str()),
+        );
+        out.push_str(&t);
+    }
+    out.push_str(&human::wrap(
+        "`fwdoctor explain CHECK` tells what a check finds, why it matters and how to fix it; \
+         `fwdoctor check CHECK...` runs only those, `--skip CHECK` all but those.",
+        width,
+        0,
+        0,
+    ));
+    out
+}
+
+/// Escape text for roff: backslashes, and a leading `.` or `'` that would read as a request.
+fn roff(s: &str) -> String {
+    let s = s.replace('\\', "\\e").replace('-', "\\-");
+    if s.starts_with('.') || s.starts_with('\'') {
+        format!("\\&{s}")
+    } else {
+        s
+    }
+}
+
+/// The man page: clap's title, name, synopsis and description; then every command with its
+/// options and examples (one page, no fwdoctor-check(1) pages to go missing), the monitoring
+/// modes, the checks, the exit status.
+pub fn man_page() -> Result<String> {
+    use crate::cli::friendly::{self, GROUPS, Item};
+    let cmd = <crate::cli::args::Cli as clap::CommandFactory>::command();
+    let man = clap_mangen::Man::new(cmd.clone());
+    let mut out = Vec::new();
+    man.render_title(&mut out)?;
+    man.render_name_section(&mut out)?;
+    man.render_synopsis_section(&mut out)?;
+    man.render_description_section(&mut out)?;
+    let mut s = String::from_utf8(out)?;
+    s.push_str(".SH COMMANDS\n");
+    for (group, items) in GROUPS {
+        for item in *items {
+            let Item::Command(name) = item else { continue };
+            let Some(sub) = cmd.find_subcommand(name) else {
+                continue;
+            };
+            let mut sub = sub.clone().bin_name(format!("fwdoctor {name}"));
+            let usage = sub.render_usage().to_string();
+            let usage = usage.trim_start_matches("Usage:").trim();
+            s.push_str(&format!(".SS \"{}\"\n", roff(usage)));
+            let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+            let aliases: Vec<&str> = sub.get_visible_aliases().collect();
+            s.push_str(&roff(&about));
+            s.push_str(&format!(" ({group})"));
+            if !aliases.is_empty() {
+                s.push_str(&format!(". Aliases: {}", roff(&aliases.join(", "))));
+            }
+            s.push('\n');
+            for arg in sub.get_arguments() {
+                if arg.is_hide_set() || matches!(arg.get_id().as_str(), "help" | "version") {
+                    continue;
+                }
+                let value = arg
+                    .get_value_names()
+                    .filter(|_| arg.get_action().takes_values())
+                    .map(|v| {
+                        v.iter()
+                            .map(|v| format!(" \\fI{v}\\fR"))
+                            .collect::<String>()
+                    })
+                    .unwrap_or_default();
+                let flag = match (arg.get_short(), arg.get_long()) {
+                    (Some(c), Some(l)) => {
+                        format!("\\fB\\-{c}\\fR, \\fB\\-\\-{}\\fR{value}", roff(l))
+                    }
+                    (None, Some(l)) => format!("\\fB\\-\\-{}\\fR{value}", roff(l)),
+                    (Some(c), None) => format!("\\fB\\-{c}\\fR{value}"),
+                    (None, None) => value.trim().to_string(),
+                };
+                let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                let default: Vec<String> = arg
+                    .get_default_values()
+                    .iter()
+                    .map(|v| v.to_string_lossy().into_owned())
+                    .collect();
+                let default = if default.is_empty() || !arg.get_action().takes_values() {
+                    String::new()
+                } else {
+                    format!(" [default: {}]", default.join(", "))
+                };
+                s.push_str(&format!(".TP\n{flag}\n{}{}\n", roff(&help), roff(&default)));
+            }
+            let examples = friendly::examples(
+                &sub.get_after_help()
+                    .map(|h| h.to_string())
+                    .unwrap_or_default(),
+            );
+            if !examples.is_empty() {
+                s.push_str(".PP\nExamples:\n.nf\n");
+                for e in examples {
+                    s.push_str(&format!("  {}\n", roff(&e)));
+                }
+                s.push_str(".fi\n");
+            }
+        }
+    }
+    s.push_str(".SH MONITORING\n");
+    for (_, items) in GROUPS {
+        for item in *items {
+            if let Item::Mode {
+                usage,
+                about,
+                example,
+            } = item
+            {
+                s.push_str(&format!(
+                    ".TP\n\\fBfwdoctor {}\\fR\n{}\n.br\ne.g. {}\n",
+                    roff(usage),
+                    roff(about),
+                    roff(example)
+                ));
+            }
+        }
+    }
+    s.push_str(".SH CHECKS\n");
+    for c in checks::ALL {
+        s.push_str(&format!(
+            ".TP\n\\fB{}\\fR ({})\n{}\n",
+            roff(c.name),
+            c.severity,
+            roff(c.summary)
+        ));
+    }
+    s.push_str(".PP\n\\fBfwdoctor explain\\fR \\fICHECK\\fR prints what a check finds, why it matters and how to fix it.\n");
+    s.push_str(
+        ".SH EXIT STATUS\n0 ok, 1 warning, 2 critical, 3 unknown (could not check: bad input, \
+         missing evidence, usage error). These are the Nagios plugin codes.\n",
+    );
+    s.push_str(".SH ENVIRONMENT\n.TP\n\\fBNO_COLOR\\fR\nNo colour in the report, even on a terminal (\\fB\\-\\-color auto\\fR).\n.TP\n\\fBFWDOCTOR_STATE_DIR\\fR\nWhere \\fBcheck \\-\\-cron\\fR keeps its state (default /var/lib/fwdoctor).\n");
+    Ok(s)
 }
 
 /// Evidence from `--from` or from this host.

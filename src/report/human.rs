@@ -1,5 +1,8 @@
-//! The human report: findings grouped by severity with ✗/!/✓ marks, what to run under each, a
-//! ports table, one summary line. Colour only on a terminal (NO_COLOR honoured by the caller).
+//! The human report, read like a doctor's: for each finding what is wrong, why it matters and
+//! what to run; then a ports table and one summary line. `-v` adds the evidence (the exact rules
+//! with stack, table, chain and file:line); `-q` prints the summary line only. Colour only on a
+//! terminal (NO_COLOR honoured by the caller). Prose wraps at the terminal's width (at most
+//! 100 columns); commands never wrap, so they stay copy-pasteable.
 
 use crate::analyze::ports::PortState;
 use crate::analyze::{Finding, Severity, Status};
@@ -35,18 +38,33 @@ impl Style {
 pub fn render(input: &ReportInput, verbosity: Verbosity, style: &Style) -> String {
     let mut out = String::new();
     let a = input.analysis;
+    let width = text_width();
     if verbosity != Verbosity::Quiet {
         out.push_str(&header(input));
         out.push('\n');
         for f in &a.findings {
-            finding(&mut out, f, verbosity, style);
+            finding(&mut out, f, verbosity, style, width);
         }
         if !a.ports.is_empty() {
             out.push_str(&ports_table(input));
             out.push('\n');
         }
         for n in &input.model.notes {
-            let _ = writeln!(out, "note: {n}");
+            out.push_str(&wrap(&format!("note: {n}"), width, 0, 6));
+        }
+        let hidden: usize = a.findings.iter().map(|f| f.evidence.len()).sum();
+        if verbosity == Verbosity::Normal && hidden > 0 {
+            let _ = writeln!(
+                out,
+                "{}",
+                style.paint(
+                    "2",
+                    &format!(
+                        "(add -v for the evidence behind these findings: {hidden} line{})",
+                        if hidden == 1 { "" } else { "s" }
+                    )
+                )
+            );
         }
     }
     let mark = match a.status {
@@ -56,6 +74,49 @@ pub fn render(input: &ReportInput, verbosity: Verbosity, style: &Style) -> Strin
         Status::Unknown => style.paint("1;35", "?"),
     };
     let _ = writeln!(out, "{mark} {}", summary_line(input));
+    out
+}
+
+/// The width prose is wrapped to: `COLUMNS`, else the terminal's, else 100; at most 100 and
+/// at least 40.
+pub fn text_width() -> usize {
+    let w = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .or_else(|| {
+            terminal_size::terminal_size_of(std::io::stdout())
+                .map(|(terminal_size::Width(w), _)| usize::from(w))
+        })
+        .unwrap_or(100);
+    w.clamp(40, 100)
+}
+
+/// Greedy word wrap of `text` to `width` columns: the first line indented by `first`, the
+/// others by `rest`; every line ends with a newline. A word longer than a line stays whole.
+pub fn wrap(text: &str, width: usize, first: usize, rest: usize) -> String {
+    let mut out = String::new();
+    let mut line = " ".repeat(first);
+    let mut len = first;
+    let mut empty = true;
+    for word in text.split_whitespace() {
+        let w = word.chars().count();
+        if !empty && len + 1 + w > width {
+            out.push_str(&line);
+            out.push('\n');
+            line = " ".repeat(rest);
+            len = rest;
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+            len += 1;
+        }
+        line.push_str(word);
+        len += w;
+        empty = false;
+    }
+    out.push_str(&line);
+    out.push('\n');
     out
 }
 
@@ -76,8 +137,7 @@ fn header(input: &ReportInput) -> String {
         .map(|d| format!("{} {} ({})", d.stack, d.family, d.layout.describe()))
         .collect::<Vec<_>>()
         .join("; ");
-    let _ = writeln!(
-        s,
+    let line = format!(
         "{docker} · Docker's rules: {} · system iptables: {}",
         if rules.is_empty() {
             "none found".into()
@@ -87,17 +147,17 @@ fn header(input: &ReportInput) -> String {
         m.system_iptables
             .map_or("unknown".to_string(), |s| s.to_string())
     );
+    s.push_str(&wrap(&line, text_width(), 0, 2));
     s
 }
 
-fn finding(out: &mut String, f: &Finding, verbosity: Verbosity, style: &Style) {
+fn finding(out: &mut String, f: &Finding, verbosity: Verbosity, style: &Style, width: usize) {
     let _ = writeln!(out, "{} {}", style.sev(f.severity), style.bold(f.check));
-    let _ = writeln!(out, "  {}", f.summary);
+    out.push_str(&wrap(&f.summary, width, 2, 2));
     if !f.why.is_empty() {
-        let _ = writeln!(out, "  why: {}", f.why);
+        out.push_str(&wrap(&format!("why: {}", f.why), width, 2, 7));
     }
-    let show_evidence = verbosity == Verbosity::Verbose || f.severity >= Severity::Critical;
-    if show_evidence && !f.evidence.is_empty() {
+    if verbosity == Verbosity::Verbose && !f.evidence.is_empty() {
         let _ = writeln!(out, "  evidence:");
         for e in &f.evidence {
             let src = e
@@ -105,25 +165,38 @@ fn finding(out: &mut String, f: &Finding, verbosity: Verbosity, style: &Style) {
                 .as_deref()
                 .map(|s| format!("  ({s})"))
                 .unwrap_or_default();
-            let _ = writeln!(out, "    {}: {}{}", e.location, e.text, src);
+            // A tool's stderr can span lines: keep them under this evidence line.
+            let text = e
+                .text
+                .trim_end()
+                .lines()
+                .collect::<Vec<_>>()
+                .join("\n      ");
+            let _ = writeln!(out, "    {}: {text}{src}", e.location);
         }
     }
-    if !f.fix.immediate.is_empty() {
-        let _ = writeln!(out, "  fix now:");
-        for c in &f.fix.immediate {
-            let _ = writeln!(out, "    {c}");
-        }
-    }
-    if !f.fix.lasting.is_empty() {
-        let _ = writeln!(out, "  fix for good:");
-        for c in &f.fix.lasting {
-            let _ = writeln!(out, "    {c}");
-        }
-    }
+    fix_lines(out, "fix now:", &f.fix.immediate, width);
+    fix_lines(out, "fix for good:", &f.fix.lasting, width);
     if !f.fix.note.is_empty() && verbosity == Verbosity::Verbose {
-        let _ = writeln!(out, "  note: {}", f.fix.note);
+        out.push_str(&wrap(&format!("note: {}", f.fix.note), width, 2, 8));
     }
     out.push('\n');
+}
+
+/// Commands as they are (copy-pasteable, never wrapped); a line of prose (it starts with a
+/// capital letter) wraps.
+fn fix_lines(out: &mut String, heading: &str, lines: &[String], width: usize) {
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "  {heading}");
+    for l in lines {
+        if l.starts_with(|c: char| c.is_ascii_uppercase()) {
+            out.push_str(&wrap(l, width, 4, 4));
+        } else {
+            let _ = writeln!(out, "    {l}");
+        }
+    }
 }
 
 fn ports_table(input: &ReportInput) -> String {

@@ -59,6 +59,8 @@ pub fn summary_line(input: &ReportInput) -> String {
         .count();
     let local = a.ports.iter().filter(host_only).count();
     let ports = match a.ports.len() {
+        // Nothing read is not nothing published: an unknown run claims no ports either way.
+        0 if a.status == crate::analyze::Status::Unknown => "published ports unknown".to_string(),
         0 => "no published ports".to_string(),
         n if local > 0 => {
             format!("{blocked} of {n} published ports blocked ({local} host-only by design)")

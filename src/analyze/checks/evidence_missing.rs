@@ -86,8 +86,8 @@ fn run(ctx: &Context) -> Vec<Finding> {
         out.push(Finding {
             check: CHECK.name,
             severity: Severity::Unknown,
-            summary: format!("could not read {}", evidence.iter().map(|e| e.location.as_str()).collect::<Vec<_>>().join(", ")),
-            why: "fwdoctor does not guess: with part of the firewall unread, it cannot say the ports are fine.".into(),
+            summary: unread_summary(ctx, any_ruleset),
+            why: "fwdoctor does not guess: with part of the firewall unread, it cannot say whether published ports work.".into(),
             evidence,
             fix: Fix {
                 immediate: if root { vec!["sudo fwdoctor check".into()] } else { vec!["apt-get install iptables nftables   # if a tool is missing".into()] },
@@ -111,4 +111,51 @@ fn run(ctx: &Context) -> Vec<Finding> {
         });
     }
     out
+}
+
+/// "could not read 6 sources: permission denied (not root): iptables-legacy-save, ...; failed:
+/// docker-info" plus, when no ruleset at all was read, that nothing was.
+fn unread_summary(ctx: &Context, any_ruleset: bool) -> String {
+    let mut by_state: Vec<(SourceState, Vec<&str>)> = Vec::new();
+    for file in NEEDED {
+        let name = files::source_name(file);
+        let Some(st) = ctx.model.sources.get(name) else {
+            continue;
+        };
+        if matches!(st.status, SourceState::Ok | SourceState::Missing) {
+            continue;
+        }
+        match by_state.iter_mut().find(|(s, _)| *s == st.status) {
+            Some((_, v)) => v.push(name),
+            None => by_state.push((st.status, vec![name])),
+        }
+    }
+    let n: usize = by_state.iter().map(|(_, v)| v.len()).sum();
+    let parts: Vec<String> = by_state
+        .iter()
+        .map(|(state, names)| {
+            let why = match state {
+                SourceState::Denied => "permission denied (not root)",
+                SourceState::Timeout => "timed out (raise --timeout)",
+                _ => "failed",
+            };
+            format!("{why}: {}", names.join(", "))
+        })
+        .collect();
+    let mut s = if n == 0 {
+        String::new()
+    } else {
+        format!(
+            "could not read {n} source{}: {}",
+            if n == 1 { "" } else { "s" },
+            parts.join("; ")
+        )
+    };
+    if !any_ruleset {
+        if !s.is_empty() {
+            s.push_str(". ");
+        }
+        s.push_str("No ruleset was read at all");
+    }
+    s
 }

@@ -1,0 +1,84 @@
+//! install.sh puts the binary, the man page and the completions where man and the shells look
+//! under `--prefix` (staged with DESTDIR), and `--uninstall` removes them all.
+
+use std::path::Path;
+use std::process::Command;
+
+fn install_sh(root: &Path, args: &[&str]) -> String {
+    let out = Command::new("sh")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/install.sh"))
+        .args(args)
+        .env("DESTDIR", root)
+        .env_remove("PREFIX")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "install.sh {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const FILES: &[&str] = &[
+    "opt/fw/bin/fwdoctor",
+    "opt/fw/share/man/man1/fwdoctor.1",
+    "opt/fw/share/bash-completion/completions/fwdoctor",
+    "opt/fw/share/zsh/site-functions/_fwdoctor",
+    "opt/fw/share/fish/vendor_completions.d/fwdoctor.fish",
+];
+
+#[test]
+fn installs_binary_man_page_and_completions_under_the_prefix_and_removes_them() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    let bin = assert_cmd::cargo::cargo_bin("fwdoctor");
+    let said = install_sh(
+        root,
+        &["--prefix", "/opt/fw", "--binary", bin.to_str().unwrap()],
+    );
+    for f in FILES {
+        let p = root.join(f);
+        let len = std::fs::metadata(&p)
+            .unwrap_or_else(|e| panic!("{f}: {e}\n{said}"))
+            .len();
+        assert!(len > 100, "{f} is {len} bytes");
+    }
+    let read = |f: &str| std::fs::read_to_string(root.join(f)).unwrap();
+    let man = read(FILES[1]);
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH fwdoctor 1"),
+        "{man}"
+    );
+    assert!(
+        man.contains("split\\-forward\\-drop"),
+        "the checks are in the man page"
+    );
+    assert!(read(FILES[2]).contains("_fwdoctor"));
+    assert!(read(FILES[3]).starts_with("#compdef fwdoctor"));
+    assert!(read(FILES[4]).contains("complete -c fwdoctor"));
+    // Nothing outside the prefix without --cron/--timer.
+    assert!(!root.join("etc").exists());
+
+    install_sh(root, &["--prefix", "/opt/fw", "--uninstall"]);
+    for f in FILES {
+        assert!(!root.join(f).exists(), "{f} left behind");
+    }
+}
+
+#[test]
+fn no_docs_installs_only_the_binary() {
+    let d = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("fwdoctor");
+    install_sh(
+        d.path(),
+        &[
+            "--prefix=/opt/fw",
+            "--no-docs",
+            "--binary",
+            bin.to_str().unwrap(),
+        ],
+    );
+    assert!(d.path().join(FILES[0]).is_file());
+    assert!(!d.path().join("opt/fw/share").exists());
+}
