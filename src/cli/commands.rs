@@ -467,7 +467,12 @@ pub fn render_trace(flow: &Flow, t: &Trace) -> String {
             } else {
                 String::new()
             };
-            let _ = writeln!(out, "         {} {}{}", r.chain, r.rule, src);
+            // iptables rules already name their chain (`-A DOCKER ...`); nft rules do not.
+            if r.rule.starts_with("-A ") {
+                let _ = writeln!(out, "         {}{}", r.rule, src);
+            } else {
+                let _ = writeln!(out, "         {}: {}{}", r.chain, r.rule, src);
+            }
         }
         if let Some(rw) = &s.rewrote {
             let _ = writeln!(out, "         -> now to {rw}");

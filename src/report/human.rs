@@ -129,12 +129,18 @@ fn header(input: &ReportInput) -> String {
             d.version.as_deref().unwrap_or("?"),
             if m.docker_is_snap() { " (snap)" } else { "" }
         ),
-        None => "Docker API not read".to_string(),
+        None => match m.sources.get("docker-info") {
+            Some(st) if st.status == crate::collect::SourceState::Missing => {
+                "no Docker daemon found".to_string()
+            }
+            Some(st) => format!("Docker API {}", st.status.as_str()),
+            None => "Docker API not captured".to_string(),
+        },
     };
     let rules = m
         .docker_rules
         .iter()
-        .map(|d| format!("{} {} ({})", d.stack, d.family, d.layout.describe()))
+        .map(|d| format!("{} {}, {}", d.stack, d.family, d.layout.describe()))
         .collect::<Vec<_>>()
         .join("; ");
     let line = format!(

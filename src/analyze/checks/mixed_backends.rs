@@ -82,7 +82,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
             summary: format!(
                 "both legacy xtables and nf_tables hold {} state: {} and {}",
                 if family == Family::Ip6 { "IPv6" } else { "IPv4" },
-                legacy.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join("/"),
+                legacy.iter().map(|t| format!("legacy {}", t.name)).collect::<Vec<_>>().join(", "),
                 nft.iter().map(|t| format!("{} {}", t.stack, t.name)).collect::<Vec<_>>().join(", ")
             ),
             why: "Both stacks run on every hook; tools that read one stack miss what the other drops.".into(),
