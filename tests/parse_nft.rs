@@ -389,6 +389,25 @@ fn iptables_nft_xt_expressions() {
 }
 
 #[test]
+fn iptables_nft_native_bitwise_mark_match() {
+    // iptables-nft 1.8.9 writes `-m mark ! --mark 0x4000/0x4000` as a native bitwise match.
+    let tables = load("iptables-nft-kube.json");
+    assert_eq!(tables.len(), 1);
+    let nat = &tables[0];
+    assert_eq!(nat.label(), "iptables-nft ip nat");
+    let post = rules(nat, "KUBE-POSTROUTING");
+    assert_eq!(post[0].text, "meta mark & 16384 != 16384 counter return");
+    assert_eq!(post[0].matches, vec![unknown("meta mark & 16384 != 16384")]);
+    assert_eq!(post[0].action, Action::Return);
+    assert_eq!(post[2].action, Action::Masquerade);
+    let svc = rules(nat, "KUBE-SVC-0000000000000000");
+    assert_eq!(
+        svc[0].text,
+        r#"xt match "comment" xt match "statistic" counter jump KUBE-SEP-0000000000000000"#
+    );
+}
+
+#[test]
 fn translated_tables_with_native_expressions_are_nft() {
     // iptables-restore-translate output loaded with nft: same names and base chains as
     // iptables-nft, but native expressions iptables-nft cannot read back.
@@ -878,8 +897,16 @@ fn order_of_objects_does_not_matter() {
         {"rule": {"family": "ip", "table": "t", "chain": "c", "expr": [{"vmap": {"key": {"meta": {"key": "oifname"}}, "data": "@m"}}]}},
         {"chain": {"family": "ip", "table": "t", "name": "c", "type": "filter", "hook": "forward", "prio": 0, "policy": "drop"}},
         {"chain": {"family": "ip", "table": "t", "name": "x"}},
-        {"map": {"family": "ip", "name": "m", "table": "t", "type": "ifname", "map": "verdict", "elem": [["eth*", {"jump": {"target": "x"}}], [{"elem": {"val": "lo", "comment": "loopback"}}, {"accept": null}]]}}"#);
+        {"map": {"family": "ip", "name": "m", "table": "t", "type": "ifname", "map": "verdict", "elem": [["eth*", {"jump": {"target": "x"}}], [{"elem": {"val": "lo", "comment": "loopback"}}, {"accept": null}]]}},
+        {"chain": {"family": "ip", "table": "late", "name": "first"}},
+        {"rule": {"family": "ip", "table": "late", "chain": "second", "expr": [{"drop": null}]}},
+        {"chain": {"family": "ip", "table": "late", "name": "second"}},
+        {"table": {"family": "ip", "name": "late"}}"#);
     let tables = parse(&text, "order.json").unwrap();
+    let late = table(&tables, Family::Ip, "late");
+    let names: Vec<&str> = late.chains.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["first", "second"]);
+    assert_eq!(rules(late, "second")[0].action, Action::Drop);
     let r = &rules(&tables[0], "c")[0];
     assert_eq!(
         r.action,
@@ -990,9 +1017,20 @@ fn invalid_json_names_the_line() {
 #[test]
 fn wrong_shapes_are_errors() {
     let cases = [
-        (r#"{"tables": []}"#, "no \"nftables\" array"),
-        (r#"[1, 2]"#, "no \"nftables\" array"),
-        (r#"{"nftables": {}}"#, "no \"nftables\" array"),
+        (
+            r#"{"tables": []}"#,
+            "not `nft -j` output: no \"nftables\" array",
+        ),
+        (r#"[1, 2]"#, "not `nft -j` output: invalid type: sequence"),
+        (
+            r#"{"nftables": {}}"#,
+            "not `nft -j` output: invalid type: map",
+        ),
+        (r#"{"nftables": [{}]}"#, "expected an object with one key"),
+        (
+            r#"{"nftables": [{"table": {"family": "ip", "name": "t"}, "chain": {}}]}"#,
+            "expected an object with one key",
+        ),
         (r#"{"nftables": [42]}"#, "expected an object with one key"),
         (
             r#"{"nftables": [{"chain": {"family": "ip", "table": "t", "name": "c"}}]}"#,
@@ -1060,6 +1098,11 @@ fn garbage_never_panics() {
         r#"{"limit": {"rate": 1, "per": "minute", "inv": true, "burst": 9}}"#,
         r#"{"reject": {"type": "icmp"}}"#,
         r#"{"log": {"group": 2}}"#,
+        r#"{"match": {"op": "==", "left": {"&": [{"meta": {"key": "mark"}}, 1]}, "right": 1}}"#,
+        r#"{"match": {"op": "==", "left": {"&": 1}, "right": {"|": []}}}"#,
+        r#"{"match": {"op": "==", "left": {"weird": {"x": 1}}, "right": {"odd": [1, {"y": null}]}}}"#,
+        r#"{"mangle": {"key": {"meta": {"key": "mark"}}, "value": {"|": [{"meta": {"key": "mark"}}, 16384]}}}"#,
+        r#"{"mangle": {"key": {"whatever": {}}, "value": {"set": {"nested": {"deeper": 1}}}}}"#,
     ];
     for stmt in odd {
         let text = doc(&format!(
@@ -1071,4 +1114,24 @@ fn garbage_never_panics() {
         let r = &rules(&tables[0], "c")[0];
         assert!(!r.text.is_empty(), "{stmt}");
     }
+}
+
+/// Timing on a big capture: `FWDOCTOR_NFT_BIG=/path/big.json cargo test --release --test
+/// parse_nft big -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn big_ruleset_timing() {
+    let Ok(path) = std::env::var("FWDOCTOR_NFT_BIG") else {
+        return;
+    };
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = std::time::Instant::now();
+    let tables = parse(&text, &path).unwrap();
+    let elapsed = start.elapsed();
+    let rules: usize = tables.iter().map(Table::rule_count).sum();
+    println!(
+        "{} bytes, {} tables, {rules} rules in {elapsed:?}",
+        text.len(),
+        tables.len()
+    );
 }

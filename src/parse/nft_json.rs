@@ -5,10 +5,15 @@
 //!
 //! `{"nftables": [{"metainfo": ..}, {"table": ..}, {"set": ..}, {"map": ..}, {"chain": ..},
 //! {"rule": ..}, ...]}` (libnftables JSON schema 1, checked against real nftables 1.0.6 output).
-//! The document is read in one `serde_json::from_str` into a small borrowed JSON tree (strings
-//! point into the input), then walked: tables, named sets and maps first, then chains, then
-//! rules, so object order does not matter. Object kinds that do not affect the packet path
-//! (`flowtable`, `counter`, `quota`, `ct helper`, `element`, ...) are skipped.
+//! The document is read in one streaming serde_json pass: each element of the `nftables` array
+//! becomes a small borrowed JSON tree (strings point into the input), is turned into model types
+//! and dropped, so memory stays proportional to the model (80k iptables-nft rules, 33 MB of
+//! JSON: about 90 MB peak including the input text, linear time). Named sets and maps are kept
+//! for `@name` lookups. Real `nft -j` output lists each table's sets and maps, then its chains,
+//! then its rules; a chain or rule that comes before what it refers to is held back and resolved
+//! at the end, so object order does not change the result. Object kinds that do not affect the
+//! packet path (`flowtable`, `counter`, `quota`, `ct helper`, `element`, ...) only mark the table
+//! as native, or are skipped.
 //!
 //! # What comes out
 //!
@@ -60,7 +65,10 @@ use crate::model::{
 };
 use crate::parse::ParseError;
 use ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
+use serde_json::error::Category;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
@@ -72,13 +80,29 @@ use std::net::IpAddr;
 /// (no `nftables` array, a chain in a table that was never declared, a rule in a missing chain,
 /// an unknown family, hook or chain type) gives an error naming the offending object.
 pub fn parse(text: &str, file: &str) -> Result<Vec<Table>, ParseError> {
-    let root: J<'_> = serde_json::from_str(text)
-        .map_err(|e| ParseError::new(file, e.line(), format!("invalid JSON: {e}")))?;
-    let items = root
-        .get("nftables")
-        .and_then(J::as_arr)
-        .ok_or_else(|| ParseError::new(file, 0, "not `nft -j` output: no \"nftables\" array"))?;
-    Builder::new(file).run(items)
+    let mut builder = Builder::new(file);
+    let mut de = serde_json::Deserializer::from_str(text);
+    let streamed = RootSeed(&mut builder)
+        .deserialize(&mut de)
+        .and_then(|()| de.end());
+    if let Some(e) = builder.error.take() {
+        return Err(e);
+    }
+    if let Err(e) = streamed {
+        let what = match e.classify() {
+            Category::Data => "not `nft -j` output",
+            _ => "invalid JSON",
+        };
+        return Err(ParseError::new(file, e.line(), format!("{what}: {e}")));
+    }
+    if !builder.seen_nftables {
+        return Err(ParseError::new(
+            file,
+            0,
+            "not `nft -j` output: no \"nftables\" array",
+        ));
+    }
+    builder.finish()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -256,41 +280,83 @@ impl<'de> Deserialize<'de> for J<'de> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Walking the document.
+// Streaming over the `nftables` array: each object is read into a small tree, turned into model
+// types and dropped, so memory stays proportional to the model, not to the JSON.
 
-/// A named set or map of one table.
-struct SetDef<'d, 'a> {
-    /// `type`: a string, or an array for concatenated types.
-    concat: bool,
-    /// `map` field of maps: `verdict` for verdict maps.
-    map_data: Option<&'d str>,
-    elems: &'d [J<'a>],
+/// A named set or map of one table (the whole JSON object, kept for `@name` lookups).
+struct SetDef<'a> {
+    body: J<'a>,
 }
 
+impl<'a> SetDef<'a> {
+    /// `type` is an array for concatenated types (`ipv4_addr . inet_service`).
+    fn concat(&self) -> bool {
+        matches!(self.body.get("type"), Some(J::A(_)))
+    }
+    /// The `map` field of maps: `verdict` for verdict maps. None for sets.
+    fn map_data(&self) -> Option<&str> {
+        self.body.str_field("map")
+    }
+    fn is_map(&self) -> bool {
+        self.body.get("map").is_some()
+    }
+    fn elems(&self) -> &[J<'a>] {
+        self.body.get("elem").and_then(J::as_arr).unwrap_or(&[])
+    }
+}
+
+type Sets<'a> = HashMap<String, SetDef<'a>>;
+
 /// Per-table facts gathered while walking, used for set lookups and the stack heuristic.
-#[derive(Default)]
-struct TableInfo<'d, 'a> {
-    sets: HashMap<&'d str, SetDef<'d, 'a>>,
+struct TableInfo<'a> {
+    sets: Sets<'a>,
     /// Named sets, maps, counters, quotas, ... (iptables-nft creates none).
     has_objects: bool,
     /// Every rule so far is made of expressions iptables-nft emits.
     rules_iptables_shaped: bool,
 }
 
-struct Builder<'f, 'd, 'a> {
+/// Stateful objects of a table. Other kinds (`element` commands, ...) carry no table shape.
+const TABLE_OBJECTS: &[&str] = &[
+    "set",
+    "map",
+    "flowtable",
+    "counter",
+    "quota",
+    "limit",
+    "ct helper",
+    "ct timeout",
+    "ct expectation",
+    "secmark",
+    "synproxy",
+];
+
+struct Builder<'f, 'a> {
     file: &'f str,
     tables: Vec<Table>,
-    infos: Vec<TableInfo<'d, 'a>>,
-    index: HashMap<Family, HashMap<&'d str, usize>>,
+    infos: Vec<TableInfo<'a>>,
+    index: HashMap<Family, HashMap<String, usize>>,
+    /// Chains and rules that came before what they refer to (never in real `nft -j` output,
+    /// which lists a table's sets, then chains, then rules). Once one is held back, all later
+    /// ones are too, so chain and rule order is kept.
+    deferred_chains: Vec<(usize, J<'a>)>,
+    deferred_rules: Vec<(usize, J<'a>)>,
+    /// The first model error; serde is then stopped with a placeholder error.
+    error: Option<ParseError>,
+    seen_nftables: bool,
 }
 
-impl<'f, 'd, 'a> Builder<'f, 'd, 'a> {
+impl<'f, 'a> Builder<'f, 'a> {
     fn new(file: &'f str) -> Self {
         Builder {
             file,
             tables: Vec::new(),
             infos: Vec::new(),
             index: HashMap::new(),
+            deferred_chains: Vec::new(),
+            deferred_rules: Vec::new(),
+            error: None,
+            seen_nftables: false,
         }
     }
 
@@ -298,34 +364,37 @@ impl<'f, 'd, 'a> Builder<'f, 'd, 'a> {
         ParseError::new(self.file, 0, format!("nftables[{i}] ({kind}): {msg}"))
     }
 
-    fn run(mut self, items: &'d [J<'a>]) -> Result<Vec<Table>, ParseError> {
-        let mut chains = Vec::new();
-        let mut rules = Vec::new();
-        let mut objects = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            let Some((kind, body)) = item.single() else {
-                return Err(ParseError::new(
-                    self.file,
-                    0,
-                    format!("nftables[{i}]: expected an object with one key, found {item}"),
-                ));
-            };
-            match kind {
-                "table" => self.table(i, body)?,
-                "chain" => chains.push((i, body)),
-                "rule" => rules.push((i, body)),
-                "metainfo" => {}
-                _ => objects.push((i, kind, body)),
+    /// One element of the `nftables` array.
+    fn item(&mut self, i: usize, kind: &str, body: J<'a>) -> Result<(), ParseError> {
+        match kind {
+            "table" => self.table(i, &body),
+            "chain" => {
+                if self.deferred_chains.is_empty() && self.lookup_table(&body).is_some() {
+                    self.chain(i, &body)
+                } else {
+                    self.deferred_chains.push((i, body));
+                    Ok(())
+                }
             }
+            "rule" => {
+                if self.deferred_rules.is_empty() && self.rule_ready(&body) {
+                    self.rule(i, &body)
+                } else {
+                    self.deferred_rules.push((i, body));
+                    Ok(())
+                }
+            }
+            _ if TABLE_OBJECTS.contains(&kind) => self.object(i, kind, body),
+            _ => Ok(()),
         }
-        for (i, kind, body) in objects {
-            self.object(i, kind, body)?;
+    }
+
+    fn finish(mut self) -> Result<Vec<Table>, ParseError> {
+        for (i, body) in std::mem::take(&mut self.deferred_chains) {
+            self.chain(i, &body)?;
         }
-        for (i, body) in chains {
-            self.chain(i, body)?;
-        }
-        for (i, body) in rules {
-            self.rule(i, body)?;
+        for (i, body) in std::mem::take(&mut self.deferred_rules) {
+            self.rule(i, &body)?;
         }
         for (table, info) in self.tables.iter_mut().zip(&self.infos) {
             table.stack = classify(table, info);
@@ -340,136 +409,68 @@ impl<'f, 'd, 'a> Builder<'f, 'd, 'a> {
         Family::parse(fam).ok_or_else(|| self.err(i, kind, format!("unknown family {fam:?}")))
     }
 
-    fn table(&mut self, i: usize, body: &'d J<'a>) -> Result<(), ParseError> {
+    fn table(&mut self, i: usize, body: &J<'_>) -> Result<(), ParseError> {
         let family = self.family(i, "table", body)?;
         let name = body
             .str_field("name")
             .ok_or_else(|| self.err(i, "table", "no \"name\""))?;
         let by_name = self.index.entry(family).or_default();
         if !by_name.contains_key(name) {
-            by_name.insert(name, self.tables.len());
+            by_name.insert(name.to_string(), self.tables.len());
             self.tables
                 .push(Table::new(Stack::Nft, family, name, self.file));
             self.infos.push(TableInfo {
+                sets: HashMap::new(),
+                has_objects: false,
                 rules_iptables_shaped: true,
-                ..TableInfo::default()
             });
         }
         Ok(())
     }
 
-    /// The table an object belongs to (`family` + `table` fields).
+    /// The table an object belongs to (`family` + `table` fields), if declared.
+    fn lookup_table(&self, body: &J<'_>) -> Option<usize> {
+        let family = Family::parse(body.str_field("family")?)?;
+        let name = body.str_field("table")?;
+        self.index.get(&family)?.get(name).copied()
+    }
+
+    /// Like [`Builder::lookup_table`], with an error naming what is wrong.
     fn owner(&self, i: usize, kind: &str, body: &J<'_>) -> Result<usize, ParseError> {
         let family = self.family(i, kind, body)?;
         let name = body
             .str_field("table")
             .ok_or_else(|| self.err(i, kind, "no \"table\""))?;
-        self.index
-            .get(&family)
-            .and_then(|m| m.get(name))
-            .copied()
-            .ok_or_else(|| {
-                self.err(
-                    i,
-                    kind,
-                    format!("refers to table {family} {name}, which is not declared"),
-                )
-            })
+        self.lookup_table(body).ok_or_else(|| {
+            self.err(
+                i,
+                kind,
+                format!("refers to table {family} {name}, which is not declared"),
+            )
+        })
     }
 
-    fn object(&mut self, i: usize, kind: &str, body: &'d J<'a>) -> Result<(), ParseError> {
-        // Stateful objects of a table; `element` commands and the like carry no table shape.
-        const TABLE_OBJECTS: &[&str] = &[
-            "set",
-            "map",
-            "flowtable",
-            "counter",
-            "quota",
-            "limit",
-            "ct helper",
-            "ct timeout",
-            "ct expectation",
-            "secmark",
-            "synproxy",
-        ];
-        if !TABLE_OBJECTS.contains(&kind) {
-            return Ok(());
-        }
-        let t = self.owner(i, kind, body)?;
+    fn object(&mut self, i: usize, kind: &str, body: J<'a>) -> Result<(), ParseError> {
+        let t = self.owner(i, kind, &body)?;
         self.infos[t].has_objects = true;
         if kind == "set" || kind == "map" {
-            let Some(name) = body.str_field("name") else {
-                return Err(self.err(i, kind, "no \"name\""));
-            };
-            let def = SetDef {
-                concat: matches!(body.get("type"), Some(J::A(_))),
-                map_data: if kind == "map" {
-                    Some(body.str_field("map").unwrap_or(""))
-                } else {
-                    None
-                },
-                elems: body.get("elem").and_then(J::as_arr).unwrap_or(&[]),
-            };
-            self.infos[t].sets.insert(name, def);
+            let name = body
+                .str_field("name")
+                .ok_or_else(|| self.err(i, kind, "no \"name\""))?
+                .to_string();
+            self.infos[t].sets.insert(name, SetDef { body });
         }
         Ok(())
     }
 
-    fn chain(&mut self, i: usize, body: &'d J<'a>) -> Result<(), ParseError> {
+    fn chain(&mut self, i: usize, body: &J<'_>) -> Result<(), ParseError> {
         let t = self.owner(i, "chain", body)?;
         let name = body
             .str_field("name")
             .ok_or_else(|| self.err(i, "chain", "no \"name\""))?;
         let base = match body.get("hook") {
             None => None,
-            Some(h) => {
-                let h = h
-                    .as_str()
-                    .ok_or_else(|| self.err(i, "chain", format!("{name}: bad hook {h}")))?;
-                let hook = Hook::parse(h)
-                    .ok_or_else(|| self.err(i, "chain", format!("{name}: unknown hook {h:?}")))?;
-                let priority = match body.get("prio") {
-                    Some(p) => priority(p)
-                        .ok_or_else(|| self.err(i, "chain", format!("{name}: bad priority {p}")))?,
-                    None => {
-                        return Err(self.err(
-                            i,
-                            "chain",
-                            format!("{name}: base chain without a priority"),
-                        ));
-                    }
-                };
-                let chain_type = match body.str_field("type").unwrap_or("filter") {
-                    "filter" => ChainType::Filter,
-                    "nat" => ChainType::Nat,
-                    "route" => ChainType::Route,
-                    other => {
-                        return Err(self.err(
-                            i,
-                            "chain",
-                            format!("{name}: unknown chain type {other:?}"),
-                        ));
-                    }
-                };
-                let policy = match body.str_field("policy") {
-                    None | Some("accept") => Policy::Accept,
-                    Some("drop") => Policy::Drop,
-                    Some(other) => {
-                        return Err(self.err(
-                            i,
-                            "chain",
-                            format!("{name}: unknown policy {other:?}"),
-                        ));
-                    }
-                };
-                Some(BaseChain {
-                    hook,
-                    priority,
-                    chain_type,
-                    policy,
-                    counters: None,
-                })
-            }
+            Some(h) => Some(self.base_chain(i, name, h, body)?),
         };
         self.tables[t].add_chain(Chain {
             name: name.to_string(),
@@ -480,7 +481,57 @@ impl<'f, 'd, 'a> Builder<'f, 'd, 'a> {
         Ok(())
     }
 
-    fn rule(&mut self, i: usize, body: &'d J<'a>) -> Result<(), ParseError> {
+    fn base_chain(
+        &self,
+        i: usize,
+        name: &str,
+        hook: &J<'_>,
+        body: &J<'_>,
+    ) -> Result<BaseChain, ParseError> {
+        let bad = |msg: String| self.err(i, "chain", format!("{name}: {msg}"));
+        let h = hook
+            .as_str()
+            .ok_or_else(|| bad(format!("bad hook {hook}")))?;
+        let hook = Hook::parse(h).ok_or_else(|| bad(format!("unknown hook {h:?}")))?;
+        let priority = match body.get("prio") {
+            Some(p) => priority(p).ok_or_else(|| bad(format!("bad priority {p}")))?,
+            None => return Err(bad("base chain without a priority".to_string())),
+        };
+        let chain_type = match body.str_field("type").unwrap_or("filter") {
+            "filter" => ChainType::Filter,
+            "nat" => ChainType::Nat,
+            "route" => ChainType::Route,
+            other => return Err(bad(format!("unknown chain type {other:?}"))),
+        };
+        let policy = match body.str_field("policy") {
+            None | Some("accept") => Policy::Accept,
+            Some("drop") => Policy::Drop,
+            Some(other) => return Err(bad(format!("unknown policy {other:?}"))),
+        };
+        Ok(BaseChain {
+            hook,
+            priority,
+            chain_type,
+            policy,
+            counters: None,
+        })
+    }
+
+    /// Are the table, the chain and every `@set` a rule refers to already known?
+    fn rule_ready(&self, body: &J<'_>) -> bool {
+        let Some(t) = self.lookup_table(body) else {
+            return false;
+        };
+        let Some(chain) = body.str_field("chain") else {
+            return false;
+        };
+        self.tables[t].chain(chain).is_some()
+            && body
+                .get("expr")
+                .is_none_or(|e| set_refs_known(e, &self.infos[t].sets))
+    }
+
+    fn rule(&mut self, i: usize, body: &J<'_>) -> Result<(), ParseError> {
         let t = self.owner(i, "rule", body)?;
         let chain = body
             .str_field("chain")
@@ -509,6 +560,113 @@ impl<'f, 'd, 'a> Builder<'f, 'd, 'a> {
         self.infos[t].rules_iptables_shaped = shaped;
         if let Some(c) = self.tables[t].chain_mut(chain) {
             c.rules.push(rule);
+        }
+        Ok(())
+    }
+}
+
+/// Does every `"@name"` string in this expression tree name a known set or map?
+fn set_refs_known(e: &J<'_>, sets: &Sets<'_>) -> bool {
+    match e {
+        J::S(s) => s.strip_prefix('@').is_none_or(|n| sets.contains_key(n)),
+        J::A(a) => a.iter().all(|x| set_refs_known(x, sets)),
+        J::O(o) => o.iter().all(|(_, x)| set_refs_known(x, sets)),
+        _ => true,
+    }
+}
+
+/// Placeholder serde error that stops deserialization after a model error.
+const STOP: &str = "fwdoctor: stopped";
+
+/// The top-level object: finds `"nftables"` and skips anything else.
+struct RootSeed<'b, 'f, 'a>(&'b mut Builder<'f, 'a>);
+
+impl<'de, 'f> DeserializeSeed<'de> for RootSeed<'_, 'f, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, 'f> Visitor<'de> for RootSeed<'_, 'f, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object with an \"nftables\" array")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            if key.0 == "nftables" {
+                self.0.seen_nftables = true;
+                map.next_value_seed(ItemsSeed(&mut *self.0))?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `nftables` array.
+struct ItemsSeed<'b, 'f, 'a>(&'b mut Builder<'f, 'a>);
+
+impl<'de, 'f> DeserializeSeed<'de> for ItemsSeed<'_, 'f, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, 'f> Visitor<'de> for ItemsSeed<'_, 'f, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an \"nftables\" array")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0;
+        while let Some(()) = seq.next_element_seed(ItemSeed(&mut *self.0, i))? {
+            i += 1;
+        }
+        Ok(())
+    }
+}
+
+/// One `{"kind": {...}}` element of the `nftables` array.
+struct ItemSeed<'b, 'f, 'a>(&'b mut Builder<'f, 'a>, usize);
+
+impl<'de, 'f> DeserializeSeed<'de> for ItemSeed<'_, 'f, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, 'f> Visitor<'de> for ItemSeed<'_, 'f, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object with one key, like {\"table\": {..}}")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let ItemSeed(builder, i) = self;
+        let Some(kind) = map.next_key::<Key<'de>>()? else {
+            return Err(de::Error::custom(format!(
+                "nftables[{i}]: expected an object with one key, found {{}}"
+            )));
+        };
+        const KEPT: &[&str] = &["table", "chain", "rule"];
+        if KEPT.contains(&&*kind.0) || TABLE_OBJECTS.contains(&&*kind.0) {
+            let body: J<'de> = map.next_value()?;
+            if let Err(e) = builder.item(i, &kind.0, body) {
+                builder.error = Some(e);
+                return Err(de::Error::custom(STOP));
+            }
+        } else {
+            map.next_value::<IgnoredAny>()?;
+        }
+        if let Some(extra) = map.next_key::<Key<'de>>()? {
+            return Err(de::Error::custom(format!(
+                "nftables[{i}]: expected an object with one key, found {:?} and {:?}",
+                kind.0, extra.0
+            )));
         }
         Ok(())
     }
@@ -546,7 +704,7 @@ fn priority(p: &J<'_>) -> Option<i32> {
 
 const IPTABLES_TABLES: &[&str] = &["filter", "nat", "mangle", "raw", "security"];
 
-fn classify(table: &Table, info: &TableInfo<'_, '_>) -> Stack {
+fn classify(table: &Table, info: &TableInfo<'_>) -> Stack {
     let owned = matches!(table.family, Family::Ip | Family::Ip6)
         && IPTABLES_TABLES.contains(&table.name.as_str())
         && !table.chains.is_empty()
@@ -574,14 +732,7 @@ fn iptables_shaped(stmt: &J<'_>) -> bool {
         "counter" => matches!(body, J::O(_)),
         "log" => body.get("group").is_some(),
         "match" => {
-            let left_ok = match body.get("left").and_then(J::single) {
-                Some(("payload", _)) => true,
-                Some(("meta", m)) => matches!(
-                    m.str_field("key"),
-                    Some("iifname" | "oifname" | "iif" | "oif" | "l4proto" | "mark" | "protocol")
-                ),
-                _ => false,
-            };
+            let left_ok = body.get("left").is_some_and(iptables_shaped_expr);
             let right_ok = !matches!(body.get("right"), Some(J::S(s)) if s.starts_with('@'));
             left_ok && right_ok
         }
@@ -589,12 +740,29 @@ fn iptables_shaped(stmt: &J<'_>) -> bool {
     }
 }
 
+/// The left side of an iptables-nft match: payload, a few meta keys, or a bitmask of those
+/// (`-m mark --mark 0x4000/0x4000` is `meta mark & 0x4000 == 0x4000` since iptables 1.8.x).
+fn iptables_shaped_expr(e: &J<'_>) -> bool {
+    match e.single() {
+        Some(("payload", _)) => true,
+        Some(("meta", m)) => matches!(
+            m.str_field("key"),
+            Some("iifname" | "oifname" | "iif" | "oif" | "l4proto" | "mark" | "protocol")
+        ),
+        Some((op, J::A(args))) if BINARY_OPS.contains(&op) => {
+            args.first().is_some_and(iptables_shaped_expr)
+        }
+        _ => false,
+    }
+}
+
+/// nft JSON binary operators: `{"&": [left, right]}`.
+const BINARY_OPS: &[&str] = &["&", "|", "^", "<<", ">>"];
+
 // ---------------------------------------------------------------------------------------------
 // Rules.
 
-type Sets<'d, 'a> = HashMap<&'d str, SetDef<'d, 'a>>;
-
-fn convert_rule(exprs: &[J<'_>], comment: Option<&str>, sets: &Sets<'_, '_>) -> Rule {
+fn convert_rule(exprs: &[J<'_>], comment: Option<&str>, sets: &Sets<'_>) -> Rule {
     let mut text = String::new();
     let mut matches = Vec::new();
     let mut action: Option<Action> = None;
@@ -718,7 +886,7 @@ fn xt_target(name: &str) -> Option<Action> {
 }
 
 /// Terminal statements and verdicts. None: not an action (becomes an unknown match).
-fn convert_action(kind: &str, body: &J<'_>, sets: &Sets<'_, '_>, rendered: &str) -> Option<Action> {
+fn convert_action(kind: &str, body: &J<'_>, sets: &Sets<'_>, rendered: &str) -> Option<Action> {
     if let Some(a) = verdict(kind, body) {
         return Some(a);
     }
@@ -776,7 +944,7 @@ fn verdict(kind: &str, body: &J<'_>) -> Option<Action> {
     })
 }
 
-fn vmap(body: &J<'_>, sets: &Sets<'_, '_>) -> Option<Action> {
+fn vmap(body: &J<'_>, sets: &Sets<'_>) -> Option<Action> {
     let key = match body.get("key")?.single() {
         Some(("meta", m)) => match m.str_field("key") {
             Some("iifname") => VmapKey::Iifname,
@@ -788,10 +956,10 @@ fn vmap(body: &J<'_>, sets: &Sets<'_, '_>) -> Option<Action> {
     let elems: &[J<'_>] = match body.get("data")? {
         J::S(s) => {
             let def = sets.get(s.strip_prefix('@')?)?;
-            if def.map_data != Some("verdict") {
+            if def.map_data() != Some("verdict") {
                 return None;
             }
-            def.elems
+            def.elems()
         }
         J::O(_) => body.get("data")?.get("set")?.as_arr()?,
         J::A(a) => a,
@@ -842,14 +1010,14 @@ fn ifname(s: &str) -> String {
 
 /// The values on the right of a match, flattened: anonymous sets, plain arrays (`ct state`)
 /// and named `@set`s. None when a named set is missing, is a map, or has a concatenated type.
-fn values<'x, 'a>(right: &'x J<'a>, sets: &'x Sets<'_, 'a>) -> Option<Vec<&'x J<'a>>> {
+fn values<'x, 'a>(right: &'x J<'a>, sets: &'x Sets<'a>) -> Option<Vec<&'x J<'a>>> {
     match right {
         J::S(s) if s.starts_with('@') => {
             let def = sets.get(&s[1..])?;
-            if def.concat || def.map_data.is_some() {
+            if def.concat() || def.is_map() {
                 return None;
             }
-            Some(def.elems.iter().map(unwrap_elem).collect())
+            Some(def.elems().iter().map(unwrap_elem).collect())
         }
         J::A(a) => Some(a.iter().map(unwrap_elem).collect()),
         J::O(_) => match right.get("set") {
@@ -861,7 +1029,7 @@ fn values<'x, 'a>(right: &'x J<'a>, sets: &'x Sets<'_, 'a>) -> Option<Vec<&'x J<
     }
 }
 
-fn convert_match(body: &J<'_>, sets: &Sets<'_, '_>, rendered: &str, out: &mut Vec<Match>) {
+fn convert_match(body: &J<'_>, sets: &Sets<'_>, rendered: &str, out: &mut Vec<Match>) {
     let unknown = || Match::Unknown {
         text: rendered.to_string(),
     };
@@ -951,7 +1119,7 @@ fn convert_match_kind(
     left: &J<'_>,
     right: &J<'_>,
     negated: bool,
-    sets: &Sets<'_, '_>,
+    sets: &Sets<'_>,
     out: &mut Vec<Match>,
 ) -> Option<()> {
     if let Some((proto, dir)) = port_field(left) {
@@ -1067,7 +1235,7 @@ fn convert_match_kind(
     Some(())
 }
 
-fn proto_match(right: &J<'_>, negated: bool, sets: &Sets<'_, '_>) -> Option<Match> {
+fn proto_match(right: &J<'_>, negated: bool, sets: &Sets<'_>) -> Option<Match> {
     let vals = values(right, sets)?;
     // The model holds one protocol per match; `meta l4proto { tcp, udp }` stays unknown.
     let [v] = vals.as_slice() else { return None };
@@ -1102,7 +1270,7 @@ fn port_range(v: &J<'_>) -> Option<(u16, u16)> {
     Some((p, p))
 }
 
-fn nets(right: &J<'_>, sets: &Sets<'_, '_>) -> Option<Vec<IpNet>> {
+fn nets(right: &J<'_>, sets: &Sets<'_>) -> Option<Vec<IpNet>> {
     let mut out = Vec::new();
     for v in values(right, sets)? {
         if let Some(p) = v.get("prefix") {
@@ -1253,7 +1421,20 @@ fn render_expr(out: &mut String, e: &J<'_>) {
                 render_value(out, d, false);
             }
         }
-        _ => render_value(out, e, false),
+        op if BINARY_OPS.contains(&op) => match b {
+            J::A(args) if args.len() == 2 => {
+                render_expr(out, &args[0]);
+                let _ = write!(out, " {op} ");
+                render_value(out, &args[1], false);
+            }
+            _ => {
+                let _ = write!(out, "{e}");
+            }
+        },
+        // Never hand back to render_value: it calls here for unknown objects.
+        _ => {
+            let _ = write!(out, "{e}");
+        }
     }
 }
 
