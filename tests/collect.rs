@@ -713,39 +713,6 @@ fn os_release_pretty_name() {
     assert_eq!(live::pretty_name("ID=x\n"), "");
 }
 
-/// Collects on this host and checks the invariants of the result. Opt-in (it runs the real
-/// tools): `unshare -n cargo test --test collect -- --ignored live_collect`, as root, in a
-/// private network namespace. Set `FWDOCTOR_CAPTURE_OUT=DIR` to keep the capture.
-#[test]
-#[ignore]
-fn live_collect_smoke() {
-    let start = Instant::now();
-    let ev = live::collect(&live::Options {
-        timeout: Duration::from_secs(10),
-    });
-    assert!(
-        start.elapsed() < Duration::from_secs(15),
-        "sources run in parallel"
-    );
-    assert_eq!(ev.origin, "live host");
-    assert!(ev.meta.captured_at.ends_with('Z'));
-    for file in files::ALL {
-        let status = ev
-            .status(file)
-            .unwrap_or_else(|| panic!("no meta entry for {file}"));
-        assert_eq!(
-            status.status == SourceState::Ok,
-            ev.has(file),
-            "{file}: {status:?}"
-        );
-        assert!(!status.command.is_empty(), "{file}");
-    }
-    if let Some(out) = std::env::var_os("FWDOCTOR_CAPTURE_OUT") {
-        capture::write(Path::new(&out), &ev).unwrap();
-        assert_eq!(capture::read(Path::new(&out)).unwrap().files, ev.files);
-    }
-}
-
 /// A real capture, taken in a private netns with a legacy `FORWARD DROP` and an iptables-nft
 /// `DOCKER` chain (iptables 1.8.9, no Docker daemon).
 #[test]

@@ -1195,14 +1195,3 @@ fn large_dump_parses() {
     let r = &rules(&t[0], "PREROUTING")[0];
     assert_eq!(r.matches.len(), 4);
 }
-
-#[test]
-#[ignore = "timing; run with --release -- --ignored"]
-fn large_dump_timing() {
-    let text = generated(100_000);
-    let start = std::time::Instant::now();
-    let t = ok4(&text);
-    let took = start.elapsed();
-    eprintln!("100k rules, {} bytes: {took:?}", text.len());
-    assert_eq!(t[0].rule_count(), 100_000);
-}

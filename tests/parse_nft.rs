@@ -1115,23 +1115,3 @@ fn garbage_never_panics() {
         assert!(!r.text.is_empty(), "{stmt}");
     }
 }
-
-/// Timing on a big capture: `FWDOCTOR_NFT_BIG=/path/big.json cargo test --release --test
-/// parse_nft big -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn big_ruleset_timing() {
-    let Ok(path) = std::env::var("FWDOCTOR_NFT_BIG") else {
-        return;
-    };
-    let text = std::fs::read_to_string(&path).unwrap();
-    let start = std::time::Instant::now();
-    let tables = parse(&text, &path).unwrap();
-    let elapsed = start.elapsed();
-    let rules: usize = tables.iter().map(Table::rule_count).sum();
-    println!(
-        "{} bytes, {} tables, {rules} rules in {elapsed:?}",
-        text.len(),
-        tables.len()
-    );
-}
