@@ -26,7 +26,7 @@ How to fix
 };
 
 fn run(ctx: &Context) -> Vec<Finding> {
-    let has_bridges = !ctx.model.bridges.is_empty() || ctx.docker.is_some();
+    let has_bridges = !ctx.model.bridges.is_empty();
     let mut out = Vec::new();
     if has_bridges && ctx.model.sysctl("net.ipv4.ip_forward") == Some("0") {
         out.push(finding(
