@@ -4,4 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 bash scripts/deps.sh
-cargo test --release -- --test-threads=2
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --release -- --test-threads=2 2>&1 | tee "$log" || status=$?
+# One closing line for the whole run (cargo prints one per test binary).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i == "passed;") p += $(i-1); if ($i == "failed;") f += $(i-1) } }
+     END { printf "fwdoctor: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
