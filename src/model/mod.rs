@@ -56,8 +56,18 @@ pub struct Model {
 }
 
 impl Model {
+    /// Build the model. A parse error names the file the operator has: the capture file inside
+    /// the capture directory, or the single file given to `--from`.
     pub fn build(evidence: &Evidence) -> Result<Model, crate::parse::ParseError> {
-        build::build(evidence)
+        build::build(evidence).map_err(|mut e| {
+            let origin = std::path::Path::new(&evidence.origin);
+            if origin.is_dir() {
+                e.file = origin.join(&e.file).display().to_string();
+            } else if origin.is_file() {
+                e.file = evidence.origin.clone();
+            }
+            e
+        })
     }
 
     pub fn chain(&self, r: ChainRef) -> &Chain {

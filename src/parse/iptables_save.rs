@@ -129,7 +129,18 @@ fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
         })
 }
 
-fn check_len(ctx: &Ctx, n: usize, raw_len: usize) -> Result<(), ParseError> {
+/// A line iptables-restore could read: at most [`MAX_LINE_BYTES`], and no NUL byte (the C
+/// tools stop at one, so a save never holds it: it means binary data or a corrupt file).
+fn check_line(ctx: &Ctx, n: usize, raw_len: usize, text: &str) -> Result<(), ParseError> {
+    if let Some(col) = text.bytes().position(|b| b == 0) {
+        return Err(ctx.err(
+            n,
+            format!(
+                "NUL byte at column {}: not iptables-save text (binary data?)",
+                col + 1
+            ),
+        ));
+    }
     if raw_len > MAX_LINE_BYTES {
         return Err(ctx.err(
             n,
@@ -160,7 +171,7 @@ fn parse_save(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
     } in lines(text)
     {
         last_line = n;
-        check_len(ctx, n, raw_len)?;
+        check_line(ctx, n, raw_len, line)?;
         if let Some(name) = line.strip_prefix('*') {
             if let Some((t, at)) = &open {
                 return Err(ctx.err(
@@ -322,7 +333,7 @@ fn parse_listing(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
         raw_len,
     } in lines(text)
     {
-        check_len(ctx, n, raw_len)?;
+        check_line(ctx, n, raw_len, line)?;
         split_words_into(line, &mut words).map_err(|m| ctx.err(n, m))?;
         let Some(cmd) = words.first().filter(|w| !w.quoted) else {
             return Err(ctx.err(n, format!("unrecognised line `{}`", abbreviate(line))));
