@@ -1253,7 +1253,22 @@ fn render_expr(out: &mut String, e: &J<'_>) {
                 render_value(out, d, false);
             }
         }
-        _ => render_value(out, e, false),
+        // `meta mark & 0x4000`, `ct mark | 0x1`, ...
+        "&" | "|" | "^" | "<<" | ">>" => match b {
+            J::A(ops) if ops.len() == 2 => {
+                render_expr(out, &ops[0]);
+                let _ = write!(out, " {kind} ");
+                render_value(out, &ops[1], false);
+            }
+            _ => {
+                let _ = write!(out, "{e}");
+            }
+        },
+        // Any other expression: its JSON. Never back to `render_value`, which sends unknown
+        // objects here (that loop hung on `{"&": ...}` in kube-proxy's mark rules).
+        _ => {
+            let _ = write!(out, "{e}");
+        }
     }
 }
 
