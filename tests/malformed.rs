@@ -213,6 +213,7 @@ const ACCEPTED: &[&str] = &[
     "crlf-valid.save",
     "unknown-target-on-path.save",
     "unknown-module-off-path.save",
+    "nft-mark-binop.json",
 ];
 
 fn report(path: &Path) -> (i32, serde_json::Value) {
@@ -315,4 +316,21 @@ fn lines_of_a_paste_with_two_stacks_are_the_lines_of_the_file() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("paste.txt:9:"), "{stderr}");
+}
+
+#[test]
+fn nft_mark_mask_and_unknown_expressions_do_not_hang() {
+    // `meta mark & 0x4000 == 0x4000` (kube-proxy's rules, in iptables-nft) once looped forever
+    // while its rule text was rendered.
+    let t = std::time::Instant::now();
+    let (_, r) = report(&corpus("nft-mark-binop.json"));
+    assert!(t.elapsed().as_secs() < 5, "{:?}", t.elapsed());
+    assert!(r["status"].is_string(), "{r:#}");
+    let out = Command::new(env!("CARGO_BIN_EXE_fwdoctor"))
+        .args(["trace", "tcp", "any", "->", "10.0.0.5:80", "--from"])
+        .arg(corpus("nft-mark-binop.json"))
+        .output()
+        .expect("trace");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("meta mark & 16384"), "{text}");
 }
