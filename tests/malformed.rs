@@ -214,6 +214,7 @@ const ACCEPTED: &[&str] = &[
     "unknown-target-on-path.save",
     "unknown-module-off-path.save",
     "nft-mark-binop.json",
+    "fuzz-cr-in-chain-name.S",
 ];
 
 fn report(path: &Path) -> (i32, serde_json::Value) {
@@ -333,4 +334,24 @@ fn nft_mark_mask_and_unknown_expressions_do_not_hang() {
         .expect("trace");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("meta mark & 16384"), "{text}");
+}
+
+#[test]
+fn fuzz_finding_cr_in_a_chain_name_prints_and_parses_back() {
+    // cargo-fuzz (iptables_save): `-N DOCKER-ISOLATION\rSTAGE-2` parsed, but its printed
+    // `:DOCKER-ISOLATION\rSTAGE-2 - [0:0]` did not: chain lines split on every Unicode space,
+    // rule lines only on space, tab and newline (as iptables-restore does for both).
+    use fwdoctor::model::{Family, Stack};
+    use fwdoctor::parse::iptables_save::{parse, print};
+    let text = std::fs::read_to_string(corpus("fuzz-cr-in-chain-name.S")).expect("read");
+    let tables = parse(&text, "x.S", Stack::IptablesNft, Family::Ip).expect("parses");
+    let printed = print(&tables);
+    let again = parse(&printed, "printed", Stack::IptablesNft, Family::Ip).expect("parses back");
+    let names = |t: &[fwdoctor::model::Table]| -> Vec<String> {
+        t[0].chains.iter().map(|c| c.name.clone()).collect()
+    };
+    assert_eq!(names(&tables), names(&again));
+    assert!(names(&again).contains(&"DOCKER-ISOLATION\rSTAGE-2".to_string()));
+    let (_, r) = report(&corpus("fuzz-cr-in-chain-name.S"));
+    assert!(r["status"].is_string());
 }

@@ -241,7 +241,9 @@ fn parse_save(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
 
 /// `NAME POLICY [p:b]` after the `:`.
 fn chain_decl(decl: &str, table: &str) -> Result<Chain, String> {
-    let mut it = decl.split_whitespace();
+    // Words as iptables-restore splits them (`strtok(" \t\n")`): a `\r` or a no-break space is
+    // part of a name, as it is in the tokenizer that reads `-N` and `-A` lines.
+    let mut it = decl.split([' ', '\t', '\n']).filter(|w| !w.is_empty());
     let (Some(name), Some(policy)) = (it.next(), it.next()) else {
         return Err(format!(
             "bad chain line `:{decl}`, expected `:CHAIN POLICY [PKTS:BYTES]`"
