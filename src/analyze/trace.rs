@@ -12,8 +12,8 @@
 //! and names the rule. Never a guess.
 
 use crate::model::{
-    Action, AddrType, Chain, ChainType, CtState, Dir, Family, Hook, Match, Model, Policy, Rule,
-    Stack, Table, VmapKey,
+    Action, AddrType, Chain, ChainRef, ChainType, CtState, Dir, Family, Hook, Match, Model, Policy,
+    Rule, Stack, Table, VmapKey,
 };
 use ipnet::IpNet;
 use serde::Serialize;
@@ -189,6 +189,9 @@ pub struct Net<'m> {
     model: &'m Model,
     bridges: Vec<(String, Vec<IpNet>)>,
     local_addrs: Vec<IpAddr>,
+    /// The base chains of every (family, hook), in kernel order, found once: a trace then
+    /// never walks the chains of a big ruleset to find them.
+    hooks: Vec<((Family, Hook), Vec<ChainRef>)>,
 }
 
 impl<'m> Net<'m> {
@@ -204,10 +207,31 @@ impl<'m> Net<'m> {
             .flatten()
             .flat_map(|i| i.addrs.iter().map(|a| a.addr()))
             .collect();
+        let base = model.base_chains();
+        let mut hooks = Vec::new();
+        for family in [Family::Ip, Family::Ip6] {
+            for hook in [
+                Hook::Prerouting,
+                Hook::Input,
+                Hook::Forward,
+                Hook::Output,
+                Hook::Postrouting,
+            ] {
+                hooks.push(((family, hook), model.hook_chains_from(&base, family, hook)));
+            }
+        }
         Net {
             model,
             bridges,
             local_addrs,
+            hooks,
+        }
+    }
+
+    fn hook_chains(&self, family: Family, hook: Hook) -> Vec<ChainRef> {
+        match self.hooks.iter().find(|(k, _)| *k == (family, hook)) {
+            Some((_, chains)) => chains.clone(),
+            None => self.model.hook_chains(family, hook),
         }
     }
 
@@ -340,7 +364,7 @@ impl<'m> Net<'m> {
         // After a drop the remaining base chains of the hook still run here: same-priority order
         // is undefined, so the report shows what every stack says on this hook.
         let mut dropped: Option<Verdict> = None;
-        for cref in self.model.hook_chains(family, hook) {
+        for cref in self.hook_chains(family, hook) {
             let table = self.model.table(cref);
             let chain = self.model.chain(cref);
             let base = chain.base.as_ref()?;

@@ -97,13 +97,7 @@ pub fn read(path: &Path) -> anyhow::Result<Evidence> {
         read_dir(path)
     } else {
         let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            anyhow::anyhow!(
-                "{}: not UTF-8 text (invalid byte at offset {})",
-                path.display(),
-                e.utf8_error().valid_up_to()
-            )
-        })?;
+        let text = String::from_utf8(bytes).map_err(|e| not_utf8(path, &e))?;
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let mut evidence =
             read_single_text(name, &text).with_context(|| format!("{}", path.display()))?;
@@ -147,13 +141,7 @@ fn read_dir(dir: &Path) -> anyhow::Result<Evidence> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
-        let text = String::from_utf8(bytes).map_err(|e| {
-            anyhow::anyhow!(
-                "{}: not UTF-8 (invalid byte at offset {})",
-                path.display(),
-                e.utf8_error().valid_up_to()
-            )
-        })?;
+        let text = String::from_utf8(bytes).map_err(|e| not_utf8(&path, &e))?;
         evidence.files.insert(name.to_string(), text);
     }
     if !has_meta && evidence.files.is_empty() {
@@ -177,6 +165,25 @@ fn read_dir(dir: &Path) -> anyhow::Result<Evidence> {
     evidence.meta = std::mem::take(&mut meta);
     evidence.origin = dir.display().to_string();
     Ok(evidence)
+}
+
+/// `PATH:LINE: not UTF-8 ...`, pointing at the line and column of the first invalid byte.
+fn not_utf8(path: &Path, e: &std::string::FromUtf8Error) -> anyhow::Error {
+    let bytes = e.as_bytes();
+    let at = e.utf8_error().valid_up_to();
+    let before = &bytes[..at];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = at
+        - before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1)
+        + 1;
+    anyhow::anyhow!(
+        "{}:{line}: not UTF-8 text (invalid byte 0x{:02x} at column {column}, offset {at})",
+        path.display(),
+        bytes[at]
+    )
 }
 
 fn check_format(format: &str) -> anyhow::Result<()> {
@@ -278,12 +285,23 @@ pub fn read_single_text(name: &str, text: &str) -> anyhow::Result<Evidence> {
         );
     }
 
+    // Each section is filed with blank lines in front of it (parsers skip them), so the line
+    // numbers in errors and reports are the lines of the pasted file.
+    let mut lines_before = 0;
+    let mut filed_lines: std::collections::BTreeMap<&str, usize> = Default::default();
     for (section, content) in split_sections(text) {
         let reason = match section {
             Section::Known(_) => "single pasted file".to_string(),
             Section::Unknown(_) => STACK_UNKNOWN.to_string(),
         };
-        put(section.file(), content.to_string(), reason);
+        let filed = filed_lines.entry(section.file()).or_default();
+        let pad = lines_before - *filed;
+        let mut padded = "\n".repeat(pad);
+        padded.push_str(content);
+        let n = content.matches('\n').count();
+        *filed = lines_before + n;
+        lines_before += n;
+        put(section.file(), padded, reason);
     }
     Ok(evidence)
 }

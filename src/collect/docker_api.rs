@@ -260,7 +260,8 @@ fn decode_chunked(mut body: &[u8]) -> Result<Vec<u8>, String> {
         if size == 0 {
             return Ok(out);
         }
-        if body.len() < size + 2 {
+        // `size` comes from the peer: `ffffffffffffffff` must not wrap around.
+        if size.checked_add(2).is_none_or(|need| body.len() < need) {
             return Err(format!(
                 "chunk of {size} bytes cut short at {} (truncated)",
                 body.len()

@@ -56,8 +56,18 @@ pub struct Model {
 }
 
 impl Model {
+    /// Build the model. A parse error names the file the operator has: the capture file inside
+    /// the capture directory, or the single file given to `--from`.
     pub fn build(evidence: &Evidence) -> Result<Model, crate::parse::ParseError> {
-        build::build(evidence)
+        build::build(evidence).map_err(|mut e| {
+            let origin = std::path::Path::new(&evidence.origin);
+            if origin.is_dir() {
+                e.file = origin.join(&e.file).display().to_string();
+            } else if origin.is_file() {
+                e.file = evidence.origin.clone();
+            }
+            e
+        })
     }
 
     pub fn chain(&self, r: ChainRef) -> &Chain {
@@ -71,19 +81,22 @@ impl Model {
     /// Base chains on a hook for packets of `family` (Ip or Ip6), from all stacks, in the order
     /// the kernel runs them (priority ascending; ties keep stack order legacy, iptables-nft, nft,
     /// which is one valid order: the kernel leaves ties undefined).
+    ///
+    /// This walks every chain of every table; the trace engine calls [`Model::base_chains`]
+    /// once and filters that instead.
     pub fn hook_chains(&self, family: Family, hook: Hook) -> Vec<ChainRef> {
-        let mut out: Vec<(i32, Stack, ChainRef)> = Vec::new();
+        self.hook_chains_from(&self.base_chains(), family, hook)
+    }
+
+    /// Every base chain of every table: (its table's family, hook, chain), in table order.
+    pub fn base_chains(&self) -> Vec<(Family, Hook, ChainRef)> {
+        let mut out = Vec::new();
         for (ti, t) in self.tables.iter().enumerate() {
-            if !t.family.applies_to(family) {
-                continue;
-            }
             for (ci, c) in t.chains.iter().enumerate() {
-                if let Some(b) = &c.base
-                    && b.hook == hook
-                {
+                if let Some(b) = &c.base {
                     out.push((
-                        b.priority,
-                        t.stack,
+                        t.family,
+                        b.hook,
                         ChainRef {
                             table: ti,
                             chain: ci,
@@ -92,6 +105,24 @@ impl Model {
                 }
             }
         }
+        out
+    }
+
+    /// [`Model::hook_chains`] from a list made by [`Model::base_chains`].
+    pub fn hook_chains_from(
+        &self,
+        base: &[(Family, Hook, ChainRef)],
+        family: Family,
+        hook: Hook,
+    ) -> Vec<ChainRef> {
+        let mut out: Vec<(i32, Stack, ChainRef)> = base
+            .iter()
+            .filter(|(f, h, _)| *h == hook && f.applies_to(family))
+            .filter_map(|&(_, _, r)| {
+                let b = self.chain(r).base.as_ref()?;
+                Some((b.priority, self.table(r).stack, r))
+            })
+            .collect();
         out.sort_by_key(|(p, s, _)| (*p, *s));
         out.into_iter().map(|(_, _, r)| r).collect()
     }

@@ -357,7 +357,7 @@ pub struct Table {
     pub source: String,
     pub chains: Vec<Chain>,
     #[serde(skip)]
-    index: HashMap<String, usize>,
+    index: HashMap<String, usize, BuildFxHasher>,
 }
 
 impl Table {
@@ -373,7 +373,7 @@ impl Table {
             name: name.into(),
             source: source.into(),
             chains: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
         }
     }
 
@@ -406,6 +406,58 @@ impl Table {
     /// "legacy ip filter" — how reports name a table.
     pub fn label(&self) -> String {
         format!("{} {} {}", self.stack, self.family, self.name)
+    }
+}
+
+/// The chain-name index hasher: FxHash (rustc's), a multiply-rotate per 8 bytes. Chain names
+/// are short and not attacker-chosen in a way that matters (a slow lookup, never a wrong one),
+/// and SipHash was a tenth of the parse time on a 100k-rule ruleset.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuildFxHasher;
+
+impl std::hash::BuildHasher for BuildFxHasher {
+    type Hasher = FxHasher;
+    fn build_hasher(&self) -> FxHasher {
+        FxHasher(0)
+    }
+}
+
+/// See [`BuildFxHasher`].
+#[derive(Debug, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl std::hash::Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut buf = [0u8; 8];
+            buf[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(buf));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 

@@ -129,7 +129,20 @@ fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
         })
 }
 
-fn check_len(ctx: &Ctx, n: usize, raw_len: usize) -> Result<(), ParseError> {
+/// A line iptables-restore could read: at most [`MAX_LINE_BYTES`], and no NUL byte (the C
+/// tools stop at one, so a save never holds it: it means binary data or a corrupt file).
+fn check_line(ctx: &Ctx, n: usize, raw_len: usize, text: &str) -> Result<(), ParseError> {
+    if text.as_bytes().contains(&0)
+        && let Some(col) = text.bytes().position(|b| b == 0)
+    {
+        return Err(ctx.err(
+            n,
+            format!(
+                "NUL byte at column {}: not iptables-save text (binary data?)",
+                col + 1
+            ),
+        ));
+    }
     if raw_len > MAX_LINE_BYTES {
         return Err(ctx.err(
             n,
@@ -160,7 +173,7 @@ fn parse_save(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
     } in lines(text)
     {
         last_line = n;
-        check_len(ctx, n, raw_len)?;
+        check_line(ctx, n, raw_len, line)?;
         if let Some(name) = line.strip_prefix('*') {
             if let Some((t, at)) = &open {
                 return Err(ctx.err(
@@ -228,7 +241,9 @@ fn parse_save(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
 
 /// `NAME POLICY [p:b]` after the `:`.
 fn chain_decl(decl: &str, table: &str) -> Result<Chain, String> {
-    let mut it = decl.split_whitespace();
+    // Words as iptables-restore splits them (`strtok(" \t\n")`): a `\r` or a no-break space is
+    // part of a name, as it is in the tokenizer that reads `-N` and `-A` lines.
+    let mut it = decl.split([' ', '\t', '\n']).filter(|w| !w.is_empty());
     let (Some(name), Some(policy)) = (it.next(), it.next()) else {
         return Err(format!(
             "bad chain line `:{decl}`, expected `:CHAIN POLICY [PKTS:BYTES]`"
@@ -322,7 +337,7 @@ fn parse_listing(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
         raw_len,
     } in lines(text)
     {
-        check_len(ctx, n, raw_len)?;
+        check_line(ctx, n, raw_len, line)?;
         split_words_into(line, &mut words).map_err(|m| ctx.err(n, m))?;
         let Some(cmd) = words.first().filter(|w| !w.quoted) else {
             return Err(ctx.err(n, format!("unrecognised line `{}`", abbreviate(line))));
@@ -546,6 +561,11 @@ fn add_rule(
 
 /// Jumps and gotos were decoded by name; those naming no chain of the table become unknown.
 fn resolve_jumps(t: &mut Table) {
+    // The table is complete: give back the growth slack of its vectors (a third of the memory
+    // of a big ruleset, where most chains hold two or three rules).
+    for c in &mut t.chains {
+        c.rules.shrink_to_fit();
+    }
     let mut missing = Vec::new();
     for (ci, c) in t.chains.iter().enumerate() {
         for (ri, r) in c.rules.iter().enumerate() {
@@ -758,6 +778,7 @@ fn decode(line: &str, words: &[Word], family: Family, table: &Table) -> Result<D
             }
         }
     }
+    d.matches.shrink_to_fit();
     Ok(d)
 }
 

@@ -1,0 +1,409 @@
+//! Scale benchmark: Kubernetes-shaped rulesets (kube-proxy + Docker) of 10k, 100k and 250k
+//! rules, measured side by side with the iptables tools on the same file, in one run.
+//!
+//! ```text
+//! cargo bench --bench scale                       # fwdoctor only
+//! sudo cargo bench --bench scale -- --system      # + iptables-*-restore --test, *-save, live check
+//! cargo bench --bench scale -- --rules 100000 --repeat 7
+//! ```
+//!
+//! With `--system` (root), every iptables tool runs inside a private network namespace that
+//! the benchmark creates (`unshare -n`), never in the host's own. Columns:
+//!
+//! * `fwdoctor in-process`: parse + model + analyze (+ the per-port trace) of the file, in this
+//!   process, the file already in memory.
+//! * `fwdoctor process`: `fwdoctor check --from FILE --format json` wall time, and its peak RSS
+//!   (`getrusage(RUSAGE_CHILDREN)` via `/usr/bin/time`), compared with the file size.
+//! * `restore --test`: `iptables-legacy-restore --test FILE` and `iptables-nft-restore --test`.
+//! * `save`: `iptables-legacy-save` / `iptables-nft-save` after loading the file.
+//! * `live check`: `fwdoctor check` on the namespace with the file loaded in both stacks, and
+//!   the slowest single source (`nft -j list ruleset`) beside it.
+//!
+//! Times are min..max over the repeats; the machine is shared, so ranges, not single numbers.
+
+#[path = "common/kube.rs"]
+mod kube;
+
+use fwdoctor::analyze::{self, trace};
+use fwdoctor::collect::capture;
+use fwdoctor::model::{Family, Model};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Args {
+    rules: Vec<usize>,
+    repeat: usize,
+    system: bool,
+    out: Option<PathBuf>,
+    netns_worker: Option<(PathBuf, usize)>,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        rules: vec![10_000, 100_000, 250_000],
+        repeat: 5,
+        system: false,
+        out: None,
+        netns_worker: None,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < argv.len() {
+        match argv[i].as_str() {
+            "--rules" => {
+                i += 1;
+                a.rules = argv[i]
+                    .split(',')
+                    .map(|s| s.parse().expect("--rules N[,N...]"))
+                    .collect();
+            }
+            "--repeat" => {
+                i += 1;
+                a.repeat = argv[i].parse().expect("--repeat N");
+            }
+            "--system" => a.system = true,
+            "--out" => {
+                i += 1;
+                a.out = Some(PathBuf::from(&argv[i]));
+            }
+            "--netns-worker" => {
+                a.netns_worker = Some((PathBuf::from(&argv[i + 1]), argv[i + 2].parse().unwrap()));
+                i += 2;
+            }
+            // `cargo bench` passes `--bench`; ignore what we do not know.
+            _ => {}
+        }
+        i += 1;
+    }
+    a
+}
+
+/// min..max of durations, in ms.
+fn range(ds: &[Duration]) -> String {
+    if ds.is_empty() {
+        return "n/a".into();
+    }
+    let ms = |d: &Duration| d.as_secs_f64() * 1000.0;
+    let min = ds.iter().map(ms).fold(f64::MAX, f64::min);
+    let max = ds.iter().map(ms).fold(0.0, f64::max);
+    if min >= 100.0 {
+        format!("{min:.0}–{max:.0} ms")
+    } else {
+        format!("{min:.1}–{max:.1} ms")
+    }
+}
+
+fn min(ds: &[Duration]) -> f64 {
+    ds.iter()
+        .map(Duration::as_secs_f64)
+        .fold(f64::MAX, f64::min)
+}
+
+fn max(ds: &[Duration]) -> f64 {
+    ds.iter().map(Duration::as_secs_f64).fold(0.0, f64::max)
+}
+
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let t = Instant::now();
+    let v = f();
+    (v, t.elapsed())
+}
+
+/// Inside `unshare -n`: time the iptables tools on `file`, print `name secs` lines.
+fn netns_worker(file: &Path, repeat: usize) {
+    let run = |prog: &str, args: &[&str], stdin: Option<&Path>| -> Option<Duration> {
+        let mut c = Command::new(prog);
+        c.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
+        if let Some(p) = stdin {
+            c.stdin(std::fs::File::open(p).ok()?);
+        }
+        let t = Instant::now();
+        let out = c.output().ok()?;
+        let d = t.elapsed();
+        if !out.status.success() {
+            eprintln!(
+                "{prog} {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return None;
+        }
+        Some(d)
+    };
+    let report = |name: &str, d: Option<Duration>| {
+        if let Some(d) = d {
+            println!("{name} {}", d.as_secs_f64());
+        }
+    };
+    for _ in 0..repeat {
+        report(
+            "legacy-restore-test",
+            run("iptables-legacy-restore", &["--test"], Some(file)),
+        );
+        report(
+            "nft-restore-test",
+            run("iptables-nft-restore", &["--test"], Some(file)),
+        );
+    }
+    report(
+        "legacy-restore",
+        run("iptables-legacy-restore", &[], Some(file)),
+    );
+    report("nft-restore", run("iptables-nft-restore", &[], Some(file)));
+    for _ in 0..repeat {
+        report("legacy-save", run("iptables-legacy-save", &[], None));
+        report("nft-save", run("iptables-nft-save", &[], None));
+    }
+    // The slowest source of a live check, then the live check itself (sources in parallel).
+    for _ in 0..repeat.min(3) {
+        report("nft-json", run("nft", &["-j", "list", "ruleset"], None));
+        let bin = env!("CARGO_BIN_EXE_fwdoctor");
+        let t = Instant::now();
+        let out = Command::new(bin)
+            .args(["check", "--format", "json", "--timeout", "300"])
+            .stderr(Stdio::null())
+            .output();
+        let d = t.elapsed();
+        match out {
+            Ok(o) if o.status.code().is_some_and(|c| c <= 2) => report("live-check", Some(d)),
+            Ok(o) => eprintln!(
+                "live check exited {:?}: {}",
+                o.status.code(),
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .filter(|l| l.contains("\"summary\""))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            ),
+            Err(e) => eprintln!("live check: {e}"),
+        }
+    }
+}
+
+#[derive(Default)]
+struct SystemTimes {
+    legacy_test: Vec<Duration>,
+    nft_test: Vec<Duration>,
+    legacy_save: Vec<Duration>,
+    nft_save: Vec<Duration>,
+    nft_json: Vec<Duration>,
+    live: Vec<Duration>,
+}
+
+fn system_times(file: &Path, repeat: usize) -> SystemTimes {
+    let me = std::env::current_exe().expect("current exe");
+    let out = Command::new("unshare")
+        .arg("-n")
+        .arg(&me)
+        .arg("--netns-worker")
+        .arg(file)
+        .arg(repeat.to_string())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("unshare -n (needs root)");
+    let mut t = SystemTimes::default();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some((name, secs)) = line.split_once(' ') else {
+            continue;
+        };
+        let d = Duration::from_secs_f64(secs.parse().unwrap_or(0.0));
+        match name {
+            "legacy-restore-test" => t.legacy_test.push(d),
+            "nft-restore-test" => t.nft_test.push(d),
+            "legacy-save" => t.legacy_save.push(d),
+            "nft-save" => t.nft_save.push(d),
+            "nft-json" => t.nft_json.push(d),
+            "live-check" => t.live.push(d),
+            _ => {}
+        }
+    }
+    t
+}
+
+/// `fwdoctor check --from FILE`: wall time and peak RSS in KiB (via /usr/bin/time).
+fn process_run(file: &Path) -> Option<(Duration, u64)> {
+    let bin = env!("CARGO_BIN_EXE_fwdoctor");
+    let t = Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%M"])
+        .arg(bin)
+        .args(["check", "--format", "json", "--from"])
+        .arg(file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .ok()?;
+    let d = t.elapsed();
+    let rss = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .last()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some((d, rss))
+}
+
+struct Measured {
+    parse: Vec<Duration>,
+    analyze: Vec<Duration>,
+    trace: Vec<Duration>,
+    total: Vec<Duration>,
+    verdict: String,
+}
+
+fn in_process(name: &str, text: &str, repeat: usize, with_ip_addr: bool) -> Measured {
+    let mut m = Measured {
+        parse: Vec::new(),
+        analyze: Vec::new(),
+        trace: Vec::new(),
+        total: Vec::new(),
+        verdict: String::new(),
+    };
+    for _ in 0..repeat {
+        let t0 = Instant::now();
+        let mut ev = capture::read_single_text(name, text).expect("generated text reads");
+        if with_ip_addr {
+            ev.files.insert(
+                fwdoctor::collect::evidence::files::IP_ADDR.into(),
+                kube::IP_ADDR_JSON.into(),
+            );
+        }
+        let model = Model::build(&ev).expect("generated text parses");
+        let parsed = t0.elapsed();
+        let (analysis, analyzed) = timed(|| analyze::analyze(&model, &[], &[]));
+        m.parse.push(parsed);
+        m.analyze.push(analyzed);
+        m.total.push(t0.elapsed());
+        // The Docker-published port alone: one trace from outside, as `fwdoctor trace` runs it.
+        let net = trace::Net::new(&model);
+        let mut flow = trace::Flow::from_outside(Family::Ip, "tcp", kube::DOCKER_PORT);
+        if let Some((iface, addr)) = net.outside_address(Family::Ip) {
+            flow.in_iface = Some(iface);
+            flow.dst = Some(addr);
+        }
+        let (t, d) = timed(|| net.trace(&flow));
+        m.trace.push(d);
+        let port = analysis
+            .ports
+            .iter()
+            .find(|p| p.host_port == kube::DOCKER_PORT);
+        m.verdict = format!(
+            "status {}, port {}: {}",
+            analysis.status.as_str(),
+            kube::DOCKER_PORT,
+            port.map_or("not found".to_string(), |p| format!(
+                "{:?} ({})",
+                p.verdict, p.reason
+            ))
+        );
+        let _ = t;
+    }
+    m
+}
+
+fn main() {
+    let args = parse_args();
+    if let Some((file, repeat)) = &args.netns_worker {
+        netns_worker(file, *repeat);
+        return;
+    }
+    let root = nix::unistd::geteuid().is_root();
+    let system = args.system && root;
+    if args.system && !root {
+        eprintln!("--system needs root (it loads the rulesets in private network namespaces)");
+    }
+    let dir = match &args.out {
+        Some(d) => {
+            std::fs::create_dir_all(d).expect("--out dir");
+            d.clone()
+        }
+        None => std::env::temp_dir().join(format!("fwdoctor-scale-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&dir).expect("temp dir");
+
+    println!(
+        "fwdoctor scale benchmark: kube-proxy + Docker rulesets, {} repeats, {} cores",
+        args.repeat,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let mut rows = Vec::new();
+    for &n in &args.rules {
+        let text = kube::generate(&kube::Options::rules(n));
+        let rules = kube::count_rules(&text);
+        let file = dir.join(format!("kube-{n}.save"));
+        std::fs::write(&file, &text).expect("write ruleset");
+        let size = text.len();
+
+        let m = in_process("kube.save", &text, args.repeat, true);
+        let mut proc_times = Vec::new();
+        let mut rss = Vec::new();
+        for _ in 0..args.repeat {
+            if let Some((d, kib)) = process_run(&file) {
+                proc_times.push(d);
+                rss.push(kib);
+            }
+        }
+        let sys = system.then(|| system_times(&file, args.repeat));
+        println!(
+            "\n## {rules} rules ({:.1} MB)  {}",
+            size as f64 / 1e6,
+            m.verdict
+        );
+        println!("  fwdoctor parse+model     {}", range(&m.parse));
+        println!("  fwdoctor analyze         {}", range(&m.analyze));
+        println!("  fwdoctor in-process      {}", range(&m.total));
+        println!("  per-port trace (:8080)   {}", range(&m.trace));
+        println!("  fwdoctor process         {}", range(&proc_times));
+        let peak = rss.iter().max().copied().unwrap_or(0) * 1024;
+        println!(
+            "  peak RSS                 {:.1} MB = {:.2} x input",
+            peak as f64 / 1e6,
+            peak as f64 / size as f64
+        );
+        if let Some(s) = &sys {
+            println!("  legacy-restore --test    {}", range(&s.legacy_test));
+            println!("  nft-restore --test       {}", range(&s.nft_test));
+            println!("  iptables-legacy-save     {}", range(&s.legacy_save));
+            println!("  iptables-nft-save        {}", range(&s.nft_save));
+            println!("  nft -j list ruleset      {}", range(&s.nft_json));
+            println!("  live fwdoctor check      {}", range(&s.live));
+            let worst = max(&proc_times);
+            let fastest_test = min(&s.legacy_test).min(min(&s.nft_test));
+            println!(
+                "  targets: process/restore-test (worst vs fastest) {:.3} (<= 0.1), process/legacy-save {:.3} (<= 0.25), peak/input {:.2} (<= 4)",
+                worst / fastest_test,
+                worst / min(&s.legacy_save),
+                peak as f64 / size as f64
+            );
+        }
+        rows.push((rules, size, m, proc_times, peak, sys));
+    }
+
+    println!(
+        "\n| rules | size | fwdoctor parse+model+analyze | per-port trace | `fwdoctor check --from` | peak RSS | legacy-restore --test | nft-restore --test | iptables-legacy-save | iptables-nft-save | nft -j list ruleset | live `fwdoctor check` (both stacks loaded) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (rules, size, m, proc_times, peak, sys) in &rows {
+        let s = |f: fn(&SystemTimes) -> &Vec<Duration>| {
+            sys.as_ref().map_or("—".to_string(), |s| range(f(s)))
+        };
+        println!(
+            "| {rules} | {:.1} MB | {} | {} | {} | {:.1} MB ({:.2}×) | {} | {} | {} | {} | {} | {} |",
+            *size as f64 / 1e6,
+            range(&m.total),
+            range(&m.trace),
+            range(proc_times),
+            *peak as f64 / 1e6,
+            *peak as f64 / *size as f64,
+            s(|s| &s.legacy_test),
+            s(|s| &s.nft_test),
+            s(|s| &s.legacy_save),
+            s(|s| &s.nft_save),
+            s(|s| &s.nft_json),
+            s(|s| &s.live),
+        );
+    }
+    if args.out.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,9 @@
+//! `nft -j list ruleset`: never panics, whatever the JSON.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = fwdoctor::parse::nft_json::parse(text, "nft-ruleset.json");
+    }
+});

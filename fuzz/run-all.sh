@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Run every fuzz target for SECS seconds (default 240), two at a time. Findings land in
+# fuzz/artifacts/TARGET/; a summary in fuzz/run.log.
+set -u
+cd "$(dirname "$0")"
+secs=${1:-240}
+targets=(iptables_save tokenizer nft_json docker_json facts capture_single whole_capture)
+run() {
+  local t=$1
+  cargo +nightly fuzz run -O "$t" -- -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 >"run-$t.log" 2>&1
+  echo "$t exit=$? $(grep -E '^#[0-9]+.*(DONE|pulse)' "run-$t.log" | tail -1)" >> run.log
+}
+: > run.log
+for ((i = 0; i < ${#targets[@]}; i += 2)); do
+  run "${targets[i]}" &
+  [ -n "${targets[i+1]:-}" ] && run "${targets[i+1]}" &
+  wait
+done

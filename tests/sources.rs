@@ -1,0 +1,489 @@
+//! Failing sources on a live `fwdoctor check`: a tool that hangs, fails, is denied or prints
+//! garbage; a Docker socket that is absent, denied, answers HTTP 500 or a truncated body; not
+//! root; a partial capture. Each must end as `unknown` naming the source and the reason, never
+//! as a verdict, and the run must take about the timeout, not the sum of the sources.
+//!
+//! Live runs happen inside a private, empty network namespace (`unshare -n`), so the host's
+//! own firewall is neither read nor touched; the fake tools are shell scripts first on `PATH`.
+//! They need root (as CI runs); without it each test says so and passes.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+fn root() -> bool {
+    let ok = nix::unistd::geteuid().is_root()
+        && Command::new("unshare")
+            .args(["-n", "true"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipped: needs root and `unshare -n`");
+    }
+    ok
+}
+
+/// A directory of fake tools, placed first on PATH.
+struct Fakes {
+    dir: tempfile::TempDir,
+}
+
+impl Fakes {
+    fn new() -> Fakes {
+        Fakes {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn tool(&self, name: &str, script: &str) -> &Self {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).expect("write fake");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        self
+    }
+
+    fn path_env(&self) -> String {
+        format!(
+            "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            self.dir.path().display()
+        )
+    }
+}
+
+const HANG: &str = "exec sleep 1000";
+
+/// The unprivileged tools a check also runs, made quiet and quick so that only the source under
+/// test decides (and no host tool like `snap` or `ufw` slows a run).
+fn quiet_extras(f: &Fakes) {
+    for t in ["snap", "ufw", "firewall-cmd"] {
+        f.tool(t, "echo \"$0: not here\" >&2; exit 127");
+    }
+}
+
+struct Run {
+    code: i32,
+    json: serde_json::Value,
+    stderr: String,
+    elapsed: Duration,
+}
+
+/// `unshare -n [setpriv ...] fwdoctor check --format json --timeout T`, PATH = fakes first.
+fn live(f: &Fakes, timeout: u64, docker_host: Option<&Path>, as_nobody: bool) -> Run {
+    let mut cmd = Command::new("unshare");
+    cmd.arg("-n");
+    if as_nobody {
+        cmd.args([
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ]);
+    }
+    cmd.arg(env!("CARGO_BIN_EXE_fwdoctor"))
+        .args(["check", "--format", "json", "--timeout"])
+        .arg(timeout.to_string())
+        .env("PATH", f.path_env())
+        .env_remove("DOCKER_HOST");
+    match docker_host {
+        Some(p) => cmd.env("DOCKER_HOST", format!("unix://{}", p.display())),
+        // Nothing listens there: Docker is "not installed" in this namespace.
+        None => cmd.env("DOCKER_HOST", "unix:///nonexistent/fwdoctor-test.sock"),
+    };
+    let start = Instant::now();
+    let out = cmd.output().expect("runs unshare");
+    let elapsed = start.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        json,
+        stderr,
+        elapsed,
+    }
+}
+
+/// The `evidence-missing` finding's evidence lines as `location: text`.
+fn missing(r: &Run) -> Vec<String> {
+    r.json["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["check"] == "evidence-missing")
+        .flat_map(|f| f["evidence"].as_array().cloned().unwrap_or_default())
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e["location"].as_str().unwrap_or(""),
+                e["text"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+fn assert_unknown_naming(r: &Run, source: &str, reason: &str) {
+    assert_eq!(r.code, 3, "exit: {}\n{:#}\n{}", r.code, r.json, r.stderr);
+    assert_eq!(r.json["status"], "unknown", "{:#}", r.json);
+    assert_names(r, source, reason);
+}
+
+/// An `evidence-missing` line names `source` and `reason` (whatever the overall status: a
+/// critical finding from the evidence that was read outranks unknown).
+fn assert_names(r: &Run, source: &str, reason: &str) {
+    assert!(r.code == 2 || r.code == 3, "exit {}: {:#}", r.code, r.json);
+    let lines = missing(r);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("{source}: ")) && l.contains(reason)),
+        "no evidence-missing line for {source} with {reason:?}: {lines:#?}"
+    );
+}
+
+#[test]
+fn a_hanging_tool_times_out_and_the_run_takes_the_timeout_not_the_sum() {
+    if !root() {
+        return;
+    }
+    let f = Fakes::new();
+    quiet_extras(&f);
+    for t in ["iptables-nft-save", "ip6tables-nft-save", "nft", "ip"] {
+        f.tool(t, HANG);
+    }
+    let r = live(&f, 1, None, false);
+    assert_unknown_naming(&r, "iptables-nft-save", "timeout");
+    assert_unknown_naming(&r, "nft-ruleset", "timeout");
+    // Four sources hang for the 1 s timeout each; in parallel the run takes about 1 s.
+    assert!(
+        r.elapsed < Duration::from_millis(3000),
+        "took {:?}: the sources did not run in parallel",
+        r.elapsed
+    );
+}
+
+#[test]
+fn slow_sources_run_in_parallel() {
+    if !root() {
+        return;
+    }
+    let f = Fakes::new();
+    quiet_extras(&f);
+    // Each prints a valid empty answer after 1 s; the sum would be 4 s.
+    f.tool("iptables-nft-save", "sleep 1; exit 0")
+        .tool("ip6tables-nft-save", "sleep 1; exit 0")
+        .tool("nft", "sleep 1; echo '{\"nftables\": []}'")
+        .tool("ip", "sleep 1; echo '[]'");
+    let r = live(&f, 10, None, false);
+    assert!(r.code <= 2, "{:#}\n{}", r.json, r.stderr);
+    assert!(
+        r.elapsed < Duration::from_millis(2800),
+        "took {:?} for four 1 s sources",
+        r.elapsed
+    );
+}
+
+#[test]
+fn a_tool_denied_says_so_and_suggests_sudo() {
+    if !root() {
+        return;
+    }
+    let f = Fakes::new();
+    quiet_extras(&f);
+    f.tool(
+        "iptables-nft-save",
+        "echo 'iptables-nft-save v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)' >&2; exit 4",
+    );
+    let r = live(&f, 5, None, false);
+    assert_unknown_naming(&r, "iptables-nft-save", "denied");
+    let fix = r.json["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["check"] == "evidence-missing")
+        .map(|f| f["fix"].to_string())
+        .unwrap_or_default();
+    assert!(fix.contains("sudo"), "{fix}");
+}
+
+#[test]
+fn a_tool_failing_is_unknown_with_its_exit_code_and_stderr() {
+    if !root() {
+        return;
+    }
+    let f = Fakes::new();
+    quiet_extras(&f);
+    f.tool(
+        "nft",
+        "echo 'netlink: Error: cache initialization failed: Protocol not supported' >&2; exit 1",
+    );
+    let r = live(&f, 5, None, false);
+    assert_unknown_naming(&r, "nft-ruleset", "exited with code 1");
+    assert_unknown_naming(&r, "nft-ruleset", "Protocol not supported");
+}
+
+#[test]
+fn a_tool_printing_non_utf8_is_unknown() {
+    if !root() {
+        return;
+    }
+    let f = Fakes::new();
+    quiet_extras(&f);
+    f.tool("iptables-nft-save", "printf '*filter\\n\\377\\376\\n'");
+    let r = live(&f, 5, None, false);
+    assert_unknown_naming(&r, "iptables-nft-save", "not UTF-8");
+}
+
+#[test]
+fn a_tool_printing_garbage_stops_the_check_naming_source_and_line() {
+    if !root() {
+        return;
+    }
+    let f = Fakes::new();
+    quiet_extras(&f);
+    f.tool(
+        "iptables-nft-save",
+        "printf '*filter\\n:INPUT ACCEPT [0:0]\\nSegmentation fault (core dumped)\\n'",
+    );
+    let r = live(&f, 5, None, false);
+    assert_eq!(r.code, 3, "{:#}\n{}", r.json, r.stderr);
+    assert!(
+        r.stderr.contains("iptables-nft-save.txt:3:"),
+        "stderr: {}",
+        r.stderr
+    );
+    assert_eq!(r.json, serde_json::Value::Null, "no report from garbage");
+}
+
+#[test]
+fn not_root_is_unknown_and_suggests_sudo() {
+    if !root() {
+        return;
+    }
+    let f = Fakes::new();
+    quiet_extras(&f);
+    // The real tools, as nobody, in an empty namespace.
+    let r = live(&f, 10, None, true);
+    assert_eq!(r.code, 3, "{:#}\n{}", r.json, r.stderr);
+    assert_eq!(r.json["status"], "unknown");
+    let lines = missing(&r);
+    assert!(
+        lines.iter().any(|l| l.contains("denied")),
+        "{lines:#?}\n{:#}",
+        r.json
+    );
+    assert!(
+        r.json.to_string().contains("sudo fwdoctor check"),
+        "{:#}",
+        r.json
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Docker's socket
+
+/// A fake dockerd answering every request with `reply(path)`, until the test ends.
+fn fake_docker(dir: &Path, reply: fn(&str) -> Vec<u8>) -> PathBuf {
+    let path = dir.join("docker.sock");
+    let listener = UnixListener::bind(&path).expect("bind");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { break };
+            thread::spawn(move || {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.ends_with(b"\r\n\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&req);
+                let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let _ = conn.write_all(&reply(&path));
+            });
+        }
+    });
+    path
+}
+
+fn http(status: &str, headers: &str, body: &str) -> Vec<u8> {
+    format!("HTTP/1.0 {status}\r\nContent-Type: application/json\r\n{headers}\r\n{body}")
+        .into_bytes()
+}
+
+fn no_rules_tools(f: &Fakes) {
+    quiet_extras(f);
+    f.tool("iptables-nft-save", "exit 0")
+        .tool("ip6tables-nft-save", "exit 0")
+        .tool("nft", "echo '{\"nftables\": []}'");
+}
+
+#[test]
+fn docker_answering_500_is_unknown_not_a_verdict() {
+    if !root() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sock = fake_docker(dir.path(), |_| {
+        http(
+            "500 Internal Server Error",
+            "",
+            "{\"message\":\"layer store is locked\"}",
+        )
+    });
+    let f = Fakes::new();
+    no_rules_tools(&f);
+    let r = live(&f, 5, Some(&sock), false);
+    assert_unknown_naming(&r, "docker-info", "HTTP 500");
+    assert_unknown_naming(&r, "docker-containers", "layer store is locked");
+}
+
+#[test]
+fn docker_truncated_body_is_unknown() {
+    if !root() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sock = fake_docker(dir.path(), |path| match path {
+        "/containers/json" => http(
+            "200 OK",
+            "",
+            "[{\"Id\":\"abc\",\"Names\":[\"/web\"],\"Ports\":[{\"IP\":\"0.0.0.0\",\"Private",
+        ),
+        "/info" => http(
+            "200 OK",
+            "Content-Length: 400\r\n",
+            "{\"ServerVersion\":\"27.0.1\"}",
+        ),
+        "/version" => http("200 OK", "", "{\"Version\":\"27.0.1\"}"),
+        _ => http("200 OK", "", "[]"),
+    });
+    let f = Fakes::new();
+    no_rules_tools(&f);
+    let r = live(&f, 5, Some(&sock), false);
+    // Docker answered /version, so docker-chains-missing (critical) is a true finding here.
+    assert_names(&r, "docker-containers", "truncated or invalid JSON");
+    assert_names(&r, "docker-info", "truncated body");
+    // No port is claimed reachable or blocked from half an answer.
+    assert!(
+        r.json["ports"].as_array().is_none_or(|p| p.is_empty()),
+        "{:#}",
+        r.json
+    );
+}
+
+#[test]
+fn docker_chunk_size_overflow_does_not_panic() {
+    if !root() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sock = fake_docker(dir.path(), |_| {
+        http(
+            "200 OK",
+            "Transfer-Encoding: chunked\r\n",
+            "ffffffffffffffff\r\n[]\r\n0\r\n\r\n",
+        )
+    });
+    let f = Fakes::new();
+    no_rules_tools(&f);
+    let r = live(&f, 5, Some(&sock), false);
+    assert_unknown_naming(&r, "docker-info", "truncated");
+}
+
+#[test]
+fn docker_silent_times_out_within_the_timeout() {
+    if !root() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sock = fake_docker(dir.path(), |_| {
+        thread::sleep(Duration::from_secs(30));
+        Vec::new()
+    });
+    let f = Fakes::new();
+    no_rules_tools(&f);
+    let r = live(&f, 1, Some(&sock), false);
+    assert_unknown_naming(&r, "docker-info", "timeout");
+    assert!(r.elapsed < Duration::from_millis(3000), "{:?}", r.elapsed);
+}
+
+#[test]
+fn docker_socket_denied_for_nobody() {
+    if !root() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let sock = fake_docker(dir.path(), |_| http("200 OK", "", "{}"));
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let f = Fakes::new();
+    no_rules_tools(&f);
+    let r = live(&f, 5, Some(&sock), true);
+    assert_unknown_naming(&r, "docker-info", "permission denied");
+}
+
+#[test]
+fn docker_absent_is_not_an_error() {
+    if !root() {
+        return;
+    }
+    let f = Fakes::new();
+    no_rules_tools(&f);
+    let r = live(&f, 5, None, false);
+    assert!(
+        missing(&r).iter().all(|l| !l.starts_with("docker")),
+        "{:#?}",
+        missing(&r)
+    );
+    assert_ne!(r.code, 3, "{:#}", r.json);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Partial captures (no root needed)
+
+#[test]
+fn partial_capture_is_unknown_naming_what_is_missing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("meta.json"),
+        r#"{"format":"fwdoctor-capture/1","sources":{
+            "iptables-nft-save":{"status":"ok","command":"iptables-nft-save"},
+            "iptables-legacy-save":{"status":"timeout","command":"iptables-legacy-save","reason":"iptables-legacy-save did not finish within 30.0 s (killed)"},
+            "legacy-tables":{"status":"ok","command":"cat /proc/net/ip_tables_names"}}}"#,
+    )
+    .expect("meta");
+    std::fs::write(
+        dir.path().join("iptables-nft-save.txt"),
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n",
+    )
+    .expect("save");
+    std::fs::write(dir.path().join("legacy-tables.txt"), "filter\n").expect("tables");
+    let out = Command::new(env!("CARGO_BIN_EXE_fwdoctor"))
+        .args(["check", "--format", "json", "--from"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let r = Run {
+        code: out.status.code().unwrap_or(-1),
+        json,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed: Duration::ZERO,
+    };
+    assert_unknown_naming(&r, "iptables-legacy-save", "timeout");
+    // A file meta.json calls ok that is not there is missing, not "no rules".
+    std::fs::remove_file(dir.path().join("iptables-nft-save.txt")).expect("rm");
+    let out = Command::new(env!("CARGO_BIN_EXE_fwdoctor"))
+        .args(["check", "--format", "json", "--from"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(3));
+}
