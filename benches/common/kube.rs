@@ -52,7 +52,11 @@ pub const DOCKER_CONTAINER: &str = "172.17.0.2";
 fn rules_per_service(endpoints: usize, i: usize) -> usize {
     // KUBE-SERVICES + KUBE-SVC mark + one statistic/jump per endpoint + 2 per endpoint (SEP),
     // plus NodePort (2) every 10th, plus a filter reject every 50th.
-    1 + 1 + endpoints + 2 * endpoints + if i.is_multiple_of(10) { 2 } else { 0 } + usize::from(i.is_multiple_of(50))
+    1 + 1
+        + endpoints
+        + 2 * endpoints
+        + if i.is_multiple_of(10) { 2 } else { 0 }
+        + usize::from(i.is_multiple_of(50))
 }
 
 /// A kube-proxy-style chain suffix: 16 characters of [A-Z2-7] from a hash of `seed`.
