@@ -286,7 +286,7 @@ fn in_process(name: &str, text: &str, repeat: usize, with_ip_addr: bool) -> Meas
         let port = analysis
             .ports
             .iter()
-            .find(|p| p.host_port == kube::DOCKER_PORT);
+            .find(|p| p.port.host_port == kube::DOCKER_PORT);
         m.verdict = format!(
             "status {}, port {}: {}",
             analysis.status.as_str(),

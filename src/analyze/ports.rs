@@ -6,7 +6,7 @@ use serde::Serialize;
 use std::net::IpAddr;
 
 /// A published port, from Docker's API or from Docker's DNAT rules.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PublishedPort {
     pub proto: String,
     pub host_ip: String,
@@ -14,7 +14,22 @@ pub struct PublishedPort {
     pub container: Option<String>,
     pub container_ip: Option<IpAddr>,
     pub container_port: Option<u16>,
+    #[serde(skip)]
     pub family: Family,
+}
+
+impl PublishedPort {
+    /// `8080/tcp`
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.host_port, self.proto)
+    }
+
+    /// Published on a loopback address only (`-p 127.0.0.1:8080:80`): host-only by design.
+    pub fn is_host_only(&self) -> bool {
+        self.host_ip
+            .parse::<IpAddr>()
+            .is_ok_and(|a| a.is_loopback())
+    }
 }
 
 /// `blocked_by` in the JSON report (DESIGN.md contract).
@@ -50,15 +65,11 @@ pub enum PortState {
     Unknown,
 }
 
-/// One entry of `ports` in the JSON report.
+/// One entry of `ports` in the JSON report: the port's fields, then its verdict.
 #[derive(Debug, Clone, Serialize)]
 pub struct PortVerdict {
-    pub proto: String,
-    pub host_ip: String,
-    pub host_port: u16,
-    pub container: Option<String>,
-    pub container_ip: Option<IpAddr>,
-    pub container_port: Option<u16>,
+    #[serde(flatten)]
+    pub port: PublishedPort,
     pub verdict: PortState,
     pub blocked_by: Option<BlockedBy>,
     /// How the connection reaches the container: "dnat", "docker-proxy", "none".
@@ -199,12 +210,7 @@ pub fn verdicts(model: &Model, net: &Net<'_>) -> Vec<PortVerdict> {
 
 fn verdict(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PortVerdict {
     let mut v = PortVerdict {
-        proto: p.proto.clone(),
-        host_ip: p.host_ip.clone(),
-        host_port: p.host_port,
-        container: p.container.clone(),
-        container_ip: p.container_ip,
-        container_port: p.container_port,
+        port: p.clone(),
         verdict: PortState::Unknown,
         blocked_by: None,
         path: "none",
@@ -213,7 +219,7 @@ fn verdict(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PortVerdict {
         reply: None,
     };
     let host_ip: Option<IpAddr> = p.host_ip.parse().ok();
-    if host_ip.is_some_and(|a| a.is_loopback()) {
+    if p.is_host_only() {
         v.verdict = PortState::Blocked;
         v.reason = format!(
             "published on {} only: reachable from the host itself, by design",

@@ -618,12 +618,20 @@ fn raw<'a>(line: &'a str, words: &[Word], a: usize, b: usize) -> &'a str {
 /// Index past the values following the option at `i`: quoted words and words not starting
 /// with `-` (and not `!`).
 fn values_end(words: &[Word], i: usize) -> usize {
+    // Free text: iptables takes the next word as the value whatever it looks like, and
+    // iptables-save prints a lone `-` bare (`--comment -`).
+    if FREE_TEXT_OPTIONS.contains(&words[i].text.as_ref()) && i + 1 < words.len() {
+        return i + 2;
+    }
     let mut j = i + 1;
     while j < words.len() && (words[j].quoted || !(words[j].is_option() || words[j].is_bang())) {
         j += 1;
     }
     j
 }
+
+/// Options whose single value is free text.
+const FREE_TEXT_OPTIONS: &[&str] = &["--comment", "--log-prefix", "--nflog-prefix"];
 
 /// One option of a match extension: `[!] --name value...`.
 struct ModOpt<'w> {

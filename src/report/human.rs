@@ -225,7 +225,11 @@ fn ports_table(input: &ReportInput) -> String {
             PortState::Blocked => "✗ blocked",
             PortState::Unknown => "? unknown",
         };
-        let container = match (&p.container, p.container_ip, p.container_port) {
+        let container = match (
+            &p.port.container,
+            p.port.container_ip,
+            p.port.container_port,
+        ) {
             (Some(n), Some(ip), Some(cp)) => format!("{n} {ip}:{cp}"),
             (None, Some(ip), Some(cp)) => format!("{ip}:{cp}"),
             (Some(n), _, Some(cp)) => format!("{n} :{cp}"),
@@ -239,7 +243,7 @@ fn ports_table(input: &ReportInput) -> String {
             None => p.reason.clone(),
         };
         t.add_row(vec![
-            format!("{}:{}/{}", p.host_ip, p.host_port, p.proto),
+            format!("{}:{}/{}", p.port.host_ip, p.port.host_port, p.port.proto),
             container,
             verdict.to_string(),
             why,

@@ -47,11 +47,7 @@ pub fn summary_line(input: &ReportInput) -> String {
     } else {
         parts.join(", ")
     };
-    let host_only = |p: &&crate::analyze::ports::PortVerdict| {
-        p.host_ip
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-    };
+    let host_only = |p: &&crate::analyze::ports::PortVerdict| p.port.is_host_only();
     let blocked = a
         .ports
         .iter()

@@ -67,9 +67,9 @@ pub fn render(input: &ReportInput) -> String {
         let _ = writeln!(
             out,
             "port {}:{}/{} {}: {}",
-            p.host_ip,
-            p.host_port,
-            p.proto,
+            p.port.host_ip,
+            p.port.host_port,
+            p.port.proto,
             match p.verdict {
                 PortState::Blocked => "blocked",
                 _ => "unknown",

@@ -140,12 +140,12 @@ pub fn write_textfile(dir: &Path, exposition: &str) -> std::io::Result<PathBuf> 
 }
 
 fn port_labels(p: &PortVerdict, verdict: Option<&str>) -> String {
-    let port = p.host_port.to_string();
+    let port = p.port.host_port.to_string();
     let mut l = vec![
-        ("proto", p.proto.as_str()),
-        ("host_ip", p.host_ip.as_str()),
+        ("proto", p.port.proto.as_str()),
+        ("host_ip", p.port.host_ip.as_str()),
         ("host_port", port.as_str()),
-        ("container", p.container.as_deref().unwrap_or("")),
+        ("container", p.port.container.as_deref().unwrap_or("")),
     ];
     if let Some(v) = verdict {
         l.push(("verdict", v));

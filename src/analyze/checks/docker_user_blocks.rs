@@ -44,8 +44,9 @@ fn run(ctx: &Context) -> Vec<Finding> {
                 check: CHECK.name,
                 severity: Severity::Info,
                 summary: format!(
-                    "port {}/{} is blocked on purpose by a rule in {} {} {}",
-                    p.host_port, p.proto, b.stack, b.table, b.chain
+                    "port {} is blocked on purpose by a rule in {} {} {}",
+                    p.port.label(),
+                    b.stack, b.table, b.chain
                 ),
                 why: "A rule you (or your tooling) added drops this port; the rest of the path is open.".into(),
                 evidence: vec![EvidenceLine {

@@ -100,11 +100,11 @@ fn run(ctx: &Context) -> Vec<Finding> {
         out.push(Finding {
             check: CHECK.name,
             severity: Severity::Unknown,
-            summary: format!("port {}/{}: verdict unknown: {}", p.host_port, p.proto, p.reason),
+            summary: format!("port {}: verdict unknown: {}", p.port.label(), p.reason),
             why: "A rule on the path uses a match or target fwdoctor does not model, and the outcome depends on it.".into(),
             evidence: vec![EvidenceLine::fact("trace", p.reason.clone())],
             fix: Fix {
-                immediate: vec![format!("fwdoctor trace {} any -> host:{}", p.proto, p.host_port)],
+                immediate: vec![format!("fwdoctor trace {} any -> host:{}", p.port.proto, p.port.host_port)],
                 lasting: Vec::new(),
                 note: String::new(),
             },

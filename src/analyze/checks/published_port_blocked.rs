@@ -33,9 +33,9 @@ fn run(ctx: &Context) -> Vec<Finding> {
         .iter()
         .filter(|p| p.verdict == PortState::Blocked)
         .filter(|p| !crate::analyze::checks::docker_user_blocks::is_on_purpose(p))
-        .filter(|p| !p.host_ip.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback()))
+        .filter(|p| !p.port.is_host_only())
         .map(|p| {
-            let target = match (&p.container, p.container_port) {
+            let target = match (&p.port.container, p.port.container_port) {
                 (Some(c), Some(cp)) => format!(" ({c}:{cp})"),
                 (None, Some(cp)) => format!(" (container port {cp})"),
                 _ => String::new(),
@@ -59,8 +59,9 @@ fn run(ctx: &Context) -> Vec<Finding> {
                 check: CHECK.name,
                 severity: Severity::Critical,
                 summary: format!(
-                    "port {}/{}{} on {} is blocked from outside: {}",
-                    p.host_port, p.proto, target, p.host_ip, p.reason
+                    "port {}{} on {} is blocked from outside: {}",
+                    p.port.label(),
+                    target, p.port.host_ip, p.reason
                 ),
                 why: "Clients outside the host time out while the container and `curl localhost` work.".into(),
                 evidence,

@@ -82,11 +82,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
                 continue;
             }
             let accepted = docker_accepts(trace, docker_stack);
-            add(
-                by,
-                format!("published port {}/{}", p.host_port, p.proto),
-                accepted,
-            );
+            add(by, format!("published port {}", p.port.label()), accepted);
         }
     }
     // Containers' own traffic out of each bridge: catches the split with no published port.

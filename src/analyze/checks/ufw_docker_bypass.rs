@@ -36,11 +36,12 @@ fn run(ctx: &Context) -> Vec<Finding> {
         .iter()
         .filter(|p| p.verdict == PortState::Reachable)
         .filter(|p| {
-            p.host_ip
+            p.port
+                .host_ip
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|a| a.is_unspecified())
         })
-        .map(|p| format!("{}/{}", p.host_port, p.proto))
+        .map(|p| p.port.label())
         .collect();
     if open.is_empty() {
         return Vec::new();
