@@ -51,11 +51,11 @@ pub const DOCKER_CONTAINER: &str = "172.17.0.2";
 /// Rules one service adds (nat and filter together), for a given endpoint count.
 fn rules_per_service(endpoints: usize, i: usize) -> usize {
     // KUBE-SERVICES + KUBE-SVC mark + one statistic/jump per endpoint + 2 per endpoint (SEP),
-    // plus NodePort (2) every 10th, plus a filter reject every 50th.
+    // plus NodePort (3) every 10th, plus a filter reject every 50th.
     1 + 1
         + endpoints
         + 2 * endpoints
-        + if i.is_multiple_of(10) { 2 } else { 0 }
+        + if i.is_multiple_of(10) { 3 } else { 0 }
         + usize::from(i.is_multiple_of(50))
 }
 
@@ -204,7 +204,6 @@ pub fn generate(opts: &Options) -> String {
                 out,
                 "-A KUBE-EXT-{ext} -m comment --comment \"masquerade traffic for {svc} external destinations\" -j KUBE-MARK-MASQ"
             );
-            // The jump to the service chain: counted in KUBE_FIXED per service below.
             c(&mut out);
             let _ = writeln!(out, "-A KUBE-EXT-{ext} -j KUBE-SVC-{svc_chain}");
         }

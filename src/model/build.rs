@@ -32,7 +32,13 @@ pub fn build(ev: &Evidence) -> Result<Model, ParseError> {
                 Family::Ip6 => ev.has(files::IP6TABLES_NFT),
                 _ => false,
             };
-            if t.stack == Stack::IptablesNft && saved {
+            // A table iptables-nft-save printed is iptables-nft's, whatever native-looking
+            // expressions nft shows for it (kube-proxy's `-m statistic` / `-m mark` become
+            // numgen and `meta mark &`); the save prints what it cannot read as incompatible.
+            let in_save = m.tables.iter().any(|s| {
+                s.stack == Stack::IptablesNft && s.family == t.family && s.name == t.name
+            });
+            if (t.stack == Stack::IptablesNft && saved) || in_save {
                 continue;
             }
             m.tables.push(t);
