@@ -15,15 +15,18 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// These tests run fwdoctor live in a private network namespace: they need root and
+/// `unshare -n` (CI has both). Without them they fail rather than skip.
 fn root() -> bool {
     let ok = nix::unistd::geteuid().is_root()
         && Command::new("unshare")
             .args(["-n", "true"])
             .status()
             .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("skipped: needs root and `unshare -n`");
-    }
+    assert!(
+        ok,
+        "these tests need root and `unshare -n` (run them as root, as CI does)"
+    );
     ok
 }
 

@@ -35,9 +35,10 @@ pub fn build(ev: &Evidence) -> Result<Model, ParseError> {
             // A table iptables-nft-save printed is iptables-nft's, whatever native-looking
             // expressions nft shows for it (kube-proxy's `-m statistic` / `-m mark` become
             // numgen and `meta mark &`); the save prints what it cannot read as incompatible.
-            let in_save = m.tables.iter().any(|s| {
-                s.stack == Stack::IptablesNft && s.family == t.family && s.name == t.name
-            });
+            let in_save = m
+                .tables
+                .iter()
+                .any(|s| s.stack == Stack::IptablesNft && s.family == t.family && s.name == t.name);
             if (t.stack == Stack::IptablesNft && saved) || in_save {
                 continue;
             }
