@@ -183,3 +183,66 @@ fn every_fixture_meets_its_expectations() {
         failures.join("\n")
     );
 }
+
+/// `fwdoctor trace` on the report's bug names the legacy FORWARD policy DROP as the drop, and
+/// shows the iptables-nft rules that accepted the same packet on the same hook.
+#[test]
+fn trace_on_the_reports_bug_names_the_drop_and_the_accepts() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/lab/report-bug");
+    let out = Command::new(env!("CARGO_BIN_EXE_fwdoctor"))
+        .args([
+            "trace",
+            "tcp",
+            "any",
+            "->",
+            "host:8080",
+            "--format",
+            "json",
+            "--from",
+        ])
+        .arg(&dir)
+        .output()
+        .expect("fwdoctor runs");
+    assert_eq!(out.status.code(), Some(2), "a dropped packet exits 2");
+    let t: Value = serde_json::from_slice(&out.stdout).expect("JSON trace");
+    assert_eq!(t["verdict"]["verdict"], "drop");
+    let by = &t["verdict"]["by"];
+    assert_eq!(by["stack"], "legacy");
+    assert_eq!(by["table"], "filter");
+    assert_eq!(by["chain"], "FORWARD");
+    assert_eq!(by["rule"], "policy DROP");
+    let steps = t["steps"].as_array().expect("steps");
+    let nft_forward = steps
+        .iter()
+        .find(|s| s["hook"] == "forward" && s["stack"] == "iptables-nft")
+        .expect("the iptables-nft FORWARD chain is in the trace");
+    assert_eq!(nft_forward["verdict"]["verdict"], "accept");
+    let accepted_by = nft_forward["verdict"]["by"]["rule"]
+        .as_str()
+        .expect("accepting rule");
+    assert!(
+        accepted_by.contains("-A DOCKER -d 172.17.0.2/32") && accepted_by.ends_with("-j ACCEPT"),
+        "{accepted_by}"
+    );
+    // The DNAT in nat PREROUTING happened first.
+    assert!(
+        steps
+            .iter()
+            .any(|s| s["hook"] == "prerouting" && s["rewrote"] == "172.17.0.2:80")
+    );
+
+    let human = Command::new(env!("CARGO_BIN_EXE_fwdoctor"))
+        .args(["trace", "tcp", "any", "->", "host:8080", "--from"])
+        .arg(&dir)
+        .output()
+        .expect("fwdoctor runs");
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.contains("verdict: DROPPED by legacy ip filter FORWARD: policy DROP"),
+        "{text}"
+    );
+    assert!(
+        text.contains("iptables-nft filter FORWARD: accept"),
+        "{text}"
+    );
+}
