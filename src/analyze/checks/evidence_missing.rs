@@ -39,18 +39,22 @@ const NEEDED: &[&str] = &[
     files::DOCKER_NETWORKS,
 ];
 
+/// The needed sources that were tried and could not be read (failed, denied, timed out).
+fn unread<'c>(
+    ctx: &'c Context,
+) -> impl Iterator<Item = (&'static str, &'c crate::collect::SourceStatus)> {
+    NEEDED.iter().filter_map(|file| {
+        let name = files::source_name(file);
+        let st = ctx.model.sources.get(name)?;
+        (!matches!(st.status, SourceState::Ok | SourceState::Missing)).then_some((name, st))
+    })
+}
+
 fn run(ctx: &Context) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut evidence = Vec::new();
     let mut root = false;
-    for file in NEEDED {
-        let name = files::source_name(file);
-        let Some(st) = ctx.model.sources.get(name) else {
-            continue;
-        };
-        if matches!(st.status, SourceState::Ok | SourceState::Missing) {
-            continue;
-        }
+    for (name, st) in unread(ctx) {
         root |= st.status == SourceState::Denied;
         let detail = [st.reason.as_str(), st.stderr.trim()]
             .into_iter()
@@ -117,14 +121,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
 /// docker-info" plus, when no ruleset at all was read, that nothing was.
 fn unread_summary(ctx: &Context, any_ruleset: bool) -> String {
     let mut by_state: Vec<(SourceState, Vec<&str>)> = Vec::new();
-    for file in NEEDED {
-        let name = files::source_name(file);
-        let Some(st) = ctx.model.sources.get(name) else {
-            continue;
-        };
-        if matches!(st.status, SourceState::Ok | SourceState::Missing) {
-            continue;
-        }
+    for (name, st) in unread(ctx) {
         match by_state.iter_mut().find(|(s, _)| *s == st.status) {
             Some((_, v)) => v.push(name),
             None => by_state.push((st.status, vec![name])),
