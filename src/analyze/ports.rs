@@ -245,25 +245,17 @@ fn verdict(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PortVerdict {
                 "none"
             };
         }
+        Verdict::KernelDrop { reason } => {
+            v.verdict = PortState::Blocked;
+            v.path = "dnat";
+            v.reason = format!("DNAT sends it through FORWARD, but {reason}");
+        }
         Verdict::Unknown { by, reason } => {
             v.reason = format!("{}: {}", by.describe(), reason);
         }
         Verdict::Accept { .. } => match &trace.route {
             Some(Route::Forward { out_iface }) => {
                 v.path = "dnat";
-                let key = if p.family == Family::Ip6 {
-                    "net.ipv6.conf.all.forwarding"
-                } else {
-                    "net.ipv4.ip_forward"
-                };
-                if model.sysctl(key) == Some("0") {
-                    v.verdict = PortState::Blocked;
-                    v.reason = format!(
-                        "DNAT sends it through FORWARD, but the kernel does not forward: {key} = 0"
-                    );
-                    v.trace = Some(trace);
-                    return v;
-                }
                 let (Some(ip), Some(port)) = (
                     trace.final_dst.and_then(|d| d.0),
                     trace.final_dst.map(|d| d.1),
@@ -283,6 +275,10 @@ fn verdict(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PortVerdict {
                         v.verdict = PortState::Blocked;
                         v.blocked_by = Some(by.into());
                         v.reason = format!("the reply is dropped by {}", by.describe());
+                    }
+                    Verdict::KernelDrop { reason } => {
+                        v.verdict = PortState::Blocked;
+                        v.reason = format!("the reply is dropped: {reason}");
                     }
                     Verdict::Unknown { by, reason } => {
                         v.reason = format!("reply: {}: {}", by.describe(), reason);

@@ -133,9 +133,20 @@ impl RuleRef {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "verdict", rename_all = "lowercase")]
 pub enum Verdict {
-    Accept { by: Option<RuleRef> },
-    Drop { by: RuleRef },
-    Unknown { by: RuleRef, reason: String },
+    Accept {
+        by: Option<RuleRef>,
+    },
+    Drop {
+        by: RuleRef,
+    },
+    /// Dropped by the kernel outside any firewall chain (forwarding switched off).
+    KernelDrop {
+        reason: String,
+    },
+    Unknown {
+        by: RuleRef,
+        reason: String,
+    },
 }
 
 /// One base chain's part in a trace.
@@ -310,6 +321,20 @@ impl<'m> Net<'m> {
             Route::Local => Some("lo".to_string()).filter(|_| flow.local_origin),
             Route::Forward { out_iface } => out_iface.clone(),
         };
+        // The kernel checks forwarding before the FORWARD hook runs.
+        if matches!(route, Route::Forward { .. }) && !flow.local_origin {
+            let key = if family == Family::Ip6 {
+                "net.ipv6.conf.all.forwarding"
+            } else {
+                "net.ipv4.ip_forward"
+            };
+            if self.model.sysctl(key) == Some("0") {
+                let v = Verdict::KernelDrop {
+                    reason: format!("the kernel does not forward: {key} = 0"),
+                };
+                return self.finish(steps, Some(route), &pkt, v);
+            }
+        }
         let next: &[Hook] = match (&route, flow.local_origin) {
             (Route::Local, false) => &[Hook::Input],
             (Route::Local, true) => &[Hook::Postrouting, Hook::Input],
@@ -404,7 +429,7 @@ impl<'m> Net<'m> {
                 rewrote,
             });
             match verdict {
-                Verdict::Drop { .. } => {
+                Verdict::Drop { .. } | Verdict::KernelDrop { .. } => {
                     if dropped.is_none() {
                         dropped = Some(verdict);
                     }
@@ -1013,6 +1038,19 @@ mod tests {
             t.verdict
         );
         assert_eq!(t.final_dst, Some((Some("172.17.0.2".parse().unwrap()), 80)));
+    }
+
+    #[test]
+    fn forwarding_off_drops_in_the_kernel_before_any_forward_chain() {
+        let mut m = split_model(Policy::Accept);
+        m.sysctl.insert("net.ipv4.ip_forward".into(), "0".into());
+        let t = Net::new(&m).trace(&Flow::from_outside(Family::Ip, "tcp", 8080));
+        assert!(
+            matches!(&t.verdict, Verdict::KernelDrop { reason } if reason.contains("ip_forward = 0")),
+            "{:?}",
+            t.verdict
+        );
+        assert!(t.steps.iter().all(|s| s.hook != Hook::Forward));
     }
 
     #[test]

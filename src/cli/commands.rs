@@ -433,7 +433,7 @@ fn trace(a: TraceArgs) -> Result<i32> {
     }
     Ok(match t.verdict {
         Verdict::Accept { .. } => 0,
-        Verdict::Drop { .. } => 2,
+        Verdict::Drop { .. } | Verdict::KernelDrop { .. } => 2,
         Verdict::Unknown { .. } => 3,
     })
 }
@@ -460,6 +460,7 @@ pub fn render_trace(flow: &Flow, t: &Trace) -> String {
         let v = match &s.verdict {
             Verdict::Accept { .. } => "accept".to_string(),
             Verdict::Drop { by } => format!("DROP by {}", by.rule),
+            Verdict::KernelDrop { reason } => format!("DROP: {reason}"),
             Verdict::Unknown { reason, .. } => format!("unknown: {reason}"),
         };
         let _ = writeln!(
@@ -503,6 +504,7 @@ pub fn render_trace(flow: &Flow, t: &Trace) -> String {
         match &t.verdict {
             Verdict::Accept { .. } => "ACCEPTED by every stack".to_string(),
             Verdict::Drop { by } => format!("DROPPED by {}", by.describe()),
+            Verdict::KernelDrop { reason } => format!("DROPPED: {reason}"),
             Verdict::Unknown { by, reason } => format!("UNKNOWN at {}: {reason}", by.describe()),
         }
     );
