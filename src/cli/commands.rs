@@ -360,8 +360,8 @@ pub fn parse_flow(words: &[String]) -> Result<Flow> {
     if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
         bail!("protocol `{proto}`: expected tcp, udp or sctp");
     }
-    let (src_addr, sport) = parse_endpoint(src, true)?;
-    let (dst_addr, dport) = parse_endpoint(dst, false)?;
+    let (src_addr, sport) = parse_endpoint(src)?;
+    let (dst_addr, dport) = parse_endpoint(dst)?;
     let Some(dport) = dport else {
         bail!("destination `{dst}` needs a port: ADDRESS:PORT or host:PORT");
     };
@@ -383,7 +383,7 @@ pub fn parse_flow(words: &[String]) -> Result<Flow> {
     })
 }
 
-fn parse_endpoint(s: &str, is_src: bool) -> Result<(Option<IpAddr>, Option<u16>)> {
+fn parse_endpoint(s: &str) -> Result<(Option<IpAddr>, Option<u16>)> {
     let symbolic = |a: &str| matches!(a, "any" | "outside" | "host" | "*");
     if symbolic(s) {
         return Ok((None, None));
@@ -411,7 +411,6 @@ fn parse_endpoint(s: &str, is_src: bool) -> Result<(Option<IpAddr>, Option<u16>)
                 .with_context(|| format!("`{addr}` is not an IP address"))?,
         )
     };
-    let _ = is_src;
     Ok((addr, Some(port)))
 }
 
