@@ -100,7 +100,7 @@ pub fn read(path: &Path) -> anyhow::Result<Evidence> {
         let text = String::from_utf8(bytes).map_err(|e| not_utf8(path, &e))?;
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let mut evidence =
-            read_single_text(name, &text).with_context(|| format!("{}", path.display()))?;
+            read_single(name, text).with_context(|| format!("{}", path.display()))?;
         evidence.origin = path.display().to_string();
         Ok(evidence)
     }
@@ -210,6 +210,13 @@ impl Section {
             Section::Known(f) | Section::Unknown(f) => f,
         }
     }
+
+    fn reason(self) -> String {
+        match self {
+            Section::Known(_) => "single pasted file".to_string(),
+            Section::Unknown(_) => STACK_UNKNOWN.to_string(),
+        }
+    }
 }
 
 /// Turn one pasted file into evidence. `name` is the file's name: when it is one of the
@@ -225,6 +232,12 @@ impl Section {
 /// * Text with no header (`iptables -S` output, or a save with its comments stripped) ->
 ///   the nft file, with the reason [`STACK_UNKNOWN`].
 pub fn read_single_text(name: &str, text: &str) -> anyhow::Result<Evidence> {
+    read_single(name, text.to_string())
+}
+
+/// [`read_single_text`] on owned text: a file that is filed whole (the common case) is moved
+/// into the evidence, not copied, which keeps a 100k-rule paste at one copy in memory.
+pub fn read_single(name: &str, text: String) -> anyhow::Result<Evidence> {
     let mut evidence = Evidence {
         meta: Meta {
             fwdoctor_version: String::new(),
@@ -244,41 +257,45 @@ pub fn read_single_text(name: &str, text: &str) -> anyhow::Result<Evidence> {
                 reason,
             },
         );
-        evidence
-            .files
-            .entry(file.to_string())
-            .or_default()
-            .push_str(&content);
+        match evidence.files.entry(file.to_string()) {
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(content);
+            }
+            std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().push_str(&content),
+        }
     };
 
     if let Some(&known) = files::ALL.iter().find(|f| **f == name) {
-        put(known, text.to_string(), format!("single file {name}"));
+        put(known, text, format!("single file {name}"));
         return Ok(evidence);
     }
 
     if text.trim_start().starts_with('{') {
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            anyhow::anyhow!(
+        /// The shape `nft -j list ruleset` has, checked without building the JSON tree (a
+        /// vector of zero-sized elements never allocates).
+        #[derive(serde::Deserialize)]
+        struct NftShape {
+            #[serde(rename = "nftables")]
+            _nftables: Vec<serde::de::IgnoredAny>,
+        }
+        if let Err(e) = serde_json::from_str::<NftShape>(&text) {
+            if e.is_data() {
+                bail!(
+                    "JSON without an \"nftables\" array: a single JSON file must be \
+                     `nft -j list ruleset` output (pass the capture directory for Docker JSON)"
+                );
+            }
+            bail!(
                 "invalid JSON at line {} column {}: {e}",
                 e.line(),
                 e.column()
-            )
-        })?;
-        if value.get("nftables").is_none_or(|v| !v.is_array()) {
-            bail!(
-                "JSON without an \"nftables\" array: a single JSON file must be \
-                 `nft -j list ruleset` output (pass the capture directory for Docker JSON)"
             );
         }
-        put(
-            files::NFT_RULESET,
-            text.to_string(),
-            "single nft JSON file".into(),
-        );
+        put(files::NFT_RULESET, text, "single nft JSON file".into());
         return Ok(evidence);
     }
 
-    if !looks_like_iptables(text) {
+    if !looks_like_iptables(&text) {
         bail!(
             "neither iptables-save / `iptables -S` output nor `nft -j list ruleset` JSON \
              (no `*table`, `:CHAIN`, `-P`, `-N` or `-A` line)"
@@ -287,13 +304,20 @@ pub fn read_single_text(name: &str, text: &str) -> anyhow::Result<Evidence> {
 
     // Each section is filed with blank lines in front of it (parsers skip them), so the line
     // numbers in errors and reports are the lines of the pasted file.
+    let sections = split_sections(&text);
+    // All of it filed under one name (one stack and family, one or more tables): the padded
+    // sections would add up to the text itself.
+    if let Some((first, _)) = sections.first()
+        && sections.iter().all(|(s, _)| s.file() == first.file())
+    {
+        let (file, reason) = (first.file(), first.reason());
+        put(file, text, reason);
+        return Ok(evidence);
+    }
     let mut lines_before = 0;
     let mut filed_lines: std::collections::BTreeMap<&str, usize> = Default::default();
-    for (section, content) in split_sections(text) {
-        let reason = match section {
-            Section::Known(_) => "single pasted file".to_string(),
-            Section::Unknown(_) => STACK_UNKNOWN.to_string(),
-        };
+    for (section, content) in sections {
+        let reason = section.reason();
         let filed = filed_lines.entry(section.file()).or_default();
         let pad = lines_before - *filed;
         let mut padded = "\n".repeat(pad);
