@@ -417,7 +417,7 @@ fn sample_evidence() -> Evidence {
     ev.meta.kernel = "6.1.0-28-amd64".into();
     ev.meta.os_release = "Debian GNU/Linux 12 (bookworm)".into();
     ev.files.insert(files::IPTABLES_NFT.into(), NFT_SAVE.into());
-    ev.files.insert(files::LEGACY_TABLES.into(), String::new());
+    ev.files.insert(files::LEGACY_TABLES.into(), "".into());
     ev.files
         .insert(files::SYSCTL.into(), "net.ipv4.ip_forward = 1\n".into());
     let ok = |cmd: &str| SourceStatus {

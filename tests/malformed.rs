@@ -348,7 +348,7 @@ fn fuzz_finding_cr_in_a_chain_name_prints_and_parses_back() {
     let printed = print(&tables);
     let again = parse(&printed, "printed", Stack::IptablesNft, Family::Ip).expect("parses back");
     let names = |t: &[fwdoctor::model::Table]| -> Vec<String> {
-        t[0].chains.iter().map(|c| c.name.clone()).collect()
+        t[0].chains.iter().map(|c| c.name.to_string()).collect()
     };
     assert_eq!(names(&tables), names(&again));
     assert!(names(&again).contains(&"DOCKER-ISOLATION\rSTAGE-2".to_string()));

@@ -72,14 +72,14 @@ fn iface(dir: Dir, negated: bool, name: &str) -> Match {
     Match::Iface {
         dir,
         negated,
-        names: vec![name.to_string()],
+        names: vec![name.into()],
     }
 }
 
 fn proto(p: &str) -> Match {
     Match::Proto {
         negated: false,
-        proto: p.to_string(),
+        proto: p.into(),
     }
 }
 
@@ -101,13 +101,13 @@ fn addr(dir: Dir, negated: bool, n: &str) -> Match {
 
 fn unknown(t: &str) -> Match {
     Match::Unknown {
-        text: t.to_string(),
+        text: t.into(),
     }
 }
 
 fn jump(c: &str) -> Action {
     Action::Jump {
-        chain: c.to_string(),
+        chain: c.into(),
     }
 }
 
@@ -261,7 +261,7 @@ fn classic_legacy_dump_with_counters() {
                 ranges: vec![(22, 22), (80, 80), (8000, 8100)]
             },
             Match::Comment {
-                text: r#"a "q" b\c it's"#.to_string()
+                text: r#"a "q" b\c it's"#.into()
             }
         ]
     );
@@ -272,7 +272,7 @@ fn classic_legacy_dump_with_counters() {
     assert_eq!(
         input[3].action,
         Action::Continue {
-            name: Some("LOG".to_string())
+            name: Some("LOG".into())
         }
     );
     assert_eq!(
@@ -293,13 +293,13 @@ fn classic_legacy_dump_with_counters() {
     assert_eq!(
         input[6].matches,
         [Match::Comment {
-            text: String::new()
+            text: String::new().into()
         }]
     );
     assert_eq!(
         input[6].action,
         Action::Unknown {
-            text: "-j NFQUEUE --queue-num 3".to_string()
+            text: "-j NFQUEUE --queue-num 3".into()
         }
     );
 
@@ -355,7 +355,7 @@ fn classic_legacy_dump_with_counters() {
     assert_eq!(
         user[0].action,
         Action::Goto {
-            chain: "DOCKER-ISOLATION-STAGE-2".to_string()
+            chain: "DOCKER-ISOLATION-STAGE-2".into()
         }
     );
     assert_eq!(
@@ -365,7 +365,7 @@ fn classic_legacy_dump_with_counters() {
     assert_eq!(
         user[1].action,
         Action::Continue {
-            name: Some("MARK".to_string())
+            name: Some("MARK".into())
         }
     );
     assert_eq!(user[2].action, Action::Return);
@@ -652,7 +652,7 @@ fn interfaces_protocols_and_fragments() {
             iface(Dir::Dst, false, "docker0"),
             Match::Proto {
                 negated: true,
-                proto: "udp".to_string()
+                proto: "udp".into()
             },
             unknown("-f")
         ]
@@ -754,7 +754,7 @@ fn conntrack_state_addrtype_comment() {
     assert_eq!(
         r.matches,
         [Match::Comment {
-            text: r#"-j DROP "x""#.to_string()
+            text: r#"-j DROP "x""#.into()
         }]
     );
     assert_eq!(r.action, Action::Accept);
@@ -804,7 +804,7 @@ fn targets() {
     assert_eq!(
         act("-g X"),
         Action::Goto {
-            chain: "X".to_string()
+            chain: "X".into()
         }
     );
     assert_eq!(act("-j SNAT --to-source 1.2.3.4"), Action::Snat);
@@ -838,7 +838,7 @@ fn targets() {
     assert_eq!(
         act("-j DNAT --to-destination 10.0.0.1-10.0.0.9:80"),
         Action::Unknown {
-            text: "-j DNAT --to-destination 10.0.0.1-10.0.0.9:80".to_string()
+            text: "-j DNAT --to-destination 10.0.0.1-10.0.0.9:80".into()
         }
     );
     for t in [
@@ -847,33 +847,33 @@ fn targets() {
         assert_eq!(
             act(&format!("-j {t}")),
             Action::Continue {
-                name: Some(t.to_string())
+                name: Some(t.into())
             }
         );
     }
     assert_eq!(
         act(r#"-j LOG --log-prefix "x y""#),
         Action::Continue {
-            name: Some("LOG".to_string())
+            name: Some("LOG".into())
         }
     );
     assert_eq!(
         act("-j TPROXY --on-port 1"),
         Action::Unknown {
-            text: "-j TPROXY --on-port 1".to_string()
+            text: "-j TPROXY --on-port 1".into()
         }
     );
     // Not a declared chain and not a target name.
     assert_eq!(
         act("-j NOPE"),
         Action::Unknown {
-            text: "-j NOPE".to_string()
+            text: "-j NOPE".into()
         }
     );
     assert_eq!(
         act("-g NOPE"),
         Action::Unknown {
-            text: "-g NOPE".to_string()
+            text: "-g NOPE".into()
         }
     );
     assert_eq!(act(""), Action::Continue { name: None });
@@ -930,7 +930,7 @@ fn blank_lines_comments_and_crlf() {
     assert_eq!(
         r.matches,
         [Match::Comment {
-            text: "x y".to_string()
+            text: "x y".into()
         }]
     );
     assert_eq!(ok4(""), []);

@@ -32,7 +32,7 @@ fn net(s: &str) -> IpNet {
 
 fn jump(chain: &str) -> Action {
     Action::Jump {
-        chain: chain.to_string(),
+        chain: chain.into(),
     }
 }
 
@@ -40,14 +40,14 @@ fn iface(dir: Dir, negated: bool, name: &str) -> Match {
     Match::Iface {
         dir,
         negated,
-        names: vec![name.to_string()],
+        names: vec![name.into()],
     }
 }
 
 fn tcp() -> Match {
     Match::Proto {
         negated: false,
-        proto: "tcp".to_string(),
+        proto: "tcp".into(),
     }
 }
 
@@ -61,13 +61,13 @@ fn port(dir: Dir, negated: bool, ranges: &[(u16, u16)]) -> Match {
 
 fn unknown(text: &str) -> Match {
     Match::Unknown {
-        text: text.to_string(),
+        text: text.into(),
     }
 }
 
 fn comment(text: &str) -> Match {
     Match::Comment {
-        text: text.to_string(),
+        text: text.into(),
     }
 }
 
@@ -342,7 +342,7 @@ fn iptables_nft_xt_expressions() {
     assert_eq!(
         fwd[6].action,
         Action::Continue {
-            name: Some("LOG".to_string())
+            name: Some("LOG".into())
         }
     );
 
@@ -369,7 +369,7 @@ fn iptables_nft_xt_expressions() {
     assert_eq!(
         docker[1].action,
         Action::Unknown {
-            text: r#"xt target "DNAT""#.to_string()
+            text: r#"xt target "DNAT""#.into()
         }
     );
     assert_eq!(
@@ -383,7 +383,7 @@ fn iptables_nft_xt_expressions() {
     assert_eq!(
         mark.action,
         Action::Continue {
-            name: Some("MARK".to_string())
+            name: Some("MARK".into())
         }
     );
 }
@@ -472,7 +472,7 @@ fn translated_tables_with_native_expressions_are_nft() {
     assert_eq!(
         log.action,
         Action::Continue {
-            name: Some("log".to_string())
+            name: Some("log".into())
         }
     );
     let nat = table(&tables, Family::Ip, "nat");
@@ -581,7 +581,7 @@ fn native_input_rules() {
             Match::Iface {
                 dir: Dir::Src,
                 negated: false,
-                names: vec!["eth0".to_string(), "eth1".to_string()],
+                names: vec!["eth0".into(), "eth1".into()],
             },
             tcp(),
             port(Dir::Dst, false, &[(22, 22), (80, 80), (443, 443)]),
@@ -636,7 +636,7 @@ fn native_input_rules() {
         r[9].matches,
         vec![Match::Proto {
             negated: false,
-            proto: "icmp".to_string(),
+            proto: "icmp".into(),
         }]
     );
     assert_eq!(r[11].matches[2], port(Dir::Dst, false, &[(8080, 8090)]));
@@ -660,7 +660,7 @@ fn native_input_rules() {
         vec![
             Match::Proto {
                 negated: false,
-                proto: "udp".to_string(),
+                proto: "udp".into(),
             },
             port(Dir::Src, true, &[(1024, 65535)]),
         ]
@@ -677,7 +677,7 @@ fn native_input_rules() {
     assert_eq!(
         r[17].action,
         Action::Continue {
-            name: Some("log".to_string())
+            name: Some("log".into())
         }
     );
     assert_eq!(r[18].action, Action::Reject);
@@ -733,7 +733,7 @@ fn native_forward_rules() {
                 (
                     "br0".to_string(),
                     Action::Goto {
-                        chain: "from_br0".to_string()
+                        chain: "from_br0".into()
                     }
                 ),
                 ("docker0".to_string(), jump("from_docker")),
@@ -776,7 +776,7 @@ fn native_forward_rules() {
     assert_eq!(
         r[11].action,
         Action::Continue {
-            name: Some("meta mark set 2".to_string())
+            name: Some("meta mark set 2".into())
         }
     );
 
@@ -792,7 +792,7 @@ fn native_forward_rules() {
     assert_eq!(
         rules(t, "from_docker")[1].action,
         Action::Goto {
-            chain: "from_br0".to_string()
+            chain: "from_br0".into()
         }
     );
     let user = rules(t, "user_rules");
@@ -801,7 +801,7 @@ fn native_forward_rules() {
     assert_eq!(
         user[1].action,
         Action::Continue {
-            name: Some("counter".to_string())
+            name: Some("counter".into())
         }
     );
 }
@@ -873,7 +873,7 @@ fn priority_keywords_and_defaults() {
     assert_eq!(
         r[0].action,
         Action::Unknown {
-            text: "queue num 3".to_string()
+            text: "queue num 3".into()
         }
     );
     assert_eq!(
@@ -883,7 +883,7 @@ fn priority_keywords_and_defaults() {
     assert_eq!(
         r[1].action,
         Action::Unknown {
-            text: r#"xt target "TPROXY""#.to_string()
+            text: r#"xt target "TPROXY""#.into()
         }
     );
     assert_eq!(r[2].text, "");
@@ -994,7 +994,7 @@ fn unknown_set_reference_is_unknown_match() {
     assert_eq!(
         r.action,
         Action::Unknown {
-            text: "iifname vmap @gone".to_string()
+            text: "iifname vmap @gone".into()
         }
     );
 }

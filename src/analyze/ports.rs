@@ -116,7 +116,7 @@ pub fn dnat_rules(model: &Model, stack: Stack, family: Family) -> Vec<PublishedP
                         Match::Proto {
                             negated: false,
                             proto: p,
-                        } => proto = p.clone(),
+                        } => proto = p.to_string(),
                         Match::Port {
                             dir: Dir::Dst,
                             negated: false,

@@ -77,7 +77,7 @@ pub fn write(dir: &Path, evidence: &Evidence) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", meta_path.display()))?;
     for (name, content) in &evidence.files {
         let path = dir.join(name);
-        std::fs::write(&path, content)
+        std::fs::write(&path, content.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
@@ -142,7 +142,7 @@ fn read_dir(dir: &Path) -> anyhow::Result<Evidence> {
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
         let text = String::from_utf8(bytes).map_err(|e| not_utf8(&path, &e))?;
-        evidence.files.insert(name.to_string(), text);
+        evidence.files.insert(name.to_string(), text.into());
     }
     if !has_meta && evidence.files.is_empty() {
         bail!(
@@ -259,9 +259,12 @@ pub fn read_single(name: &str, text: String) -> anyhow::Result<Evidence> {
         );
         match evidence.files.entry(file.to_string()) {
             std::collections::btree_map::Entry::Vacant(e) => {
-                e.insert(content);
+                e.insert(content.into());
             }
-            std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().push_str(&content),
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                let joined = format!("{}{content}", e.get());
+                e.insert(joined.into());
+            }
         }
     };
 

@@ -141,8 +141,9 @@ pub mod files {
 #[derive(Debug, Clone, Default)]
 pub struct Evidence {
     pub meta: Meta,
-    /// File name (see [`files`]) -> exact stdout of the source.
-    pub files: BTreeMap<String, String>,
+    /// File name (see [`files`]) -> exact stdout of the source. Shared: the model's rules
+    /// keep slices of it (see [`crate::model::Text`]) instead of copies.
+    pub files: BTreeMap<String, std::sync::Arc<str>>,
     /// Where the evidence came from: "live host", or the capture directory / file path.
     pub origin: String,
     /// Assumptions made while reading (e.g. the stack of a pasted file without a header).
@@ -151,7 +152,12 @@ pub struct Evidence {
 
 impl Evidence {
     pub fn get(&self, file: &str) -> Option<&str> {
-        self.files.get(file).map(String::as_str)
+        self.files.get(file).map(|s| &**s)
+    }
+
+    /// The file's shared buffer, for parsers that keep slices of it.
+    pub fn get_shared(&self, file: &str) -> Option<&std::sync::Arc<str>> {
+        self.files.get(file)
     }
 
     /// The status of a source by its file name; a file present without a meta entry is `ok`.

@@ -19,9 +19,9 @@ pub fn build(ev: &Evidence) -> Result<Model, ParseError> {
         (files::IP6TABLES_LEGACY, Stack::Legacy, Family::Ip6),
         (files::IP6TABLES_NFT, Stack::IptablesNft, Family::Ip6),
     ] {
-        if let Some(text) = ev.get(file) {
+        if let Some(text) = ev.get_shared(file) {
             m.tables
-                .extend(parse::iptables_save::parse(text, file, stack, family)?);
+                .extend(parse::iptables_save::parse_shared(text, file, stack, family)?);
         }
     }
     if let Some(text) = ev.get(files::NFT_RULESET) {

@@ -7,10 +7,12 @@ pub mod build;
 pub mod docker_layout;
 pub mod host;
 pub mod ruleset;
+pub mod text;
 
 pub use docker_layout::{DockerLayout, DockerRules};
 pub use host::*;
 pub use ruleset::*;
+pub use text::Text;
 
 use crate::collect::evidence::{Evidence, SourceStatus};
 use std::collections::BTreeMap;

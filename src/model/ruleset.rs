@@ -5,6 +5,7 @@
 //! parser does not understand is kept as [`Match::Unknown`] / [`Action::Unknown`] with its text,
 //! never dropped: the engine turns those into an `unknown` verdict that names the rule.
 
+use crate::model::text::Text;
 use ipnet::IpNet;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -236,7 +237,7 @@ pub enum Match {
         dir: Dir,
         negated: bool,
         /// Any of these names matches (nft anonymous sets give several).
-        names: Vec<String>,
+        names: Vec<Text>,
     },
     /// `-s` / `-d` / `ip saddr` / `ip daddr`.
     Addr {
@@ -245,7 +246,7 @@ pub enum Match {
         nets: Vec<IpNet>,
     },
     /// `-p tcp` / `meta l4proto tcp` / implied by `tcp dport`.
-    Proto { negated: bool, proto: String },
+    Proto { negated: bool, proto: Text },
     /// `--dport`, `--sport`, `-m multiport --dports`, `tcp dport`, `th dport`.
     Port {
         dir: Dir,
@@ -269,10 +270,10 @@ pub enum Match {
         types: Vec<AddrType>,
     },
     /// `-m comment --comment TEXT` / nft `comment`: never affects the verdict.
-    Comment { text: String },
+    Comment { text: Text },
     /// Anything the model does not understand: `-m set`, `-m mark`, `meta mark`, xt compat in
     /// `nft -j`, ... The trace engine reports `unknown` when such a match decides a verdict.
-    Unknown { text: String },
+    Unknown { text: Text },
 }
 
 /// What a rule does when all its matches hold.
@@ -285,10 +286,10 @@ pub enum Action {
     Reject,
     Return,
     Jump {
-        chain: String,
+        chain: Text,
     },
     Goto {
-        chain: String,
+        chain: Text,
     },
     /// `DNAT --to-destination`, nft `dnat to`. `addr` and `port` are the new destination.
     Dnat {
@@ -302,7 +303,7 @@ pub enum Action {
     },
     /// Non-terminating: `LOG`, `MARK`, `counter`, no `-j` at all, ...
     Continue {
-        name: Option<String>,
+        name: Option<Text>,
     },
     /// nft verdict map: `iifname vmap { "docker0" : jump X, ... }` / `oifname vmap @map`.
     VerdictMap {
@@ -311,7 +312,7 @@ pub enum Action {
     },
     /// A target whose effect the model cannot tell (`NFQUEUE`, `TPROXY`, unknown extension).
     Unknown {
-        text: String,
+        text: Text,
     },
 }
 
@@ -331,7 +332,7 @@ pub struct Rule {
     /// 1-based line in the source file (for nft JSON: the line of the rule object, or 0).
     pub line: usize,
     /// The rule as the operator knows it: `-A FORWARD -o docker0 -j DOCKER` or nft text.
-    pub text: String,
+    pub text: Text,
     pub matches: Vec<Match>,
     pub action: Action,
     pub counters: Option<Counters>,
@@ -340,7 +341,7 @@ pub struct Rule {
 /// A chain: base (registered on a hook) or regular (only reached by jump/goto).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Chain {
-    pub name: String,
+    pub name: Text,
     pub base: Option<BaseChain>,
     pub rules: Vec<Rule>,
     /// 1-based line where the chain is declared (0 if not known).
@@ -357,7 +358,7 @@ pub struct Table {
     pub source: String,
     pub chains: Vec<Chain>,
     #[serde(skip)]
-    index: HashMap<String, usize, BuildFxHasher>,
+    index: HashMap<Text, usize, BuildFxHasher>,
 }
 
 impl Table {

@@ -10,7 +10,7 @@
 
 use crate::model::{
     Action, AddrType, BaseChain, Chain, Counters, CtState, Dir, Family, Match, Policy, Rule, Stack,
-    Table, iptables_base_chain,
+    Table, Text, iptables_base_chain,
 };
 use crate::parse::ParseError;
 use crate::parse::tokenizer::{Word, quote, split_words_into};
@@ -18,7 +18,9 @@ use ipnet::IpNet;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::Arc;
 
 /// The longest line iptables-restore reads whole: its `fgets` buffer is 10240 bytes, the
 /// terminating NUL included (measured: 10239 bytes restore, 10240 fail).
@@ -41,10 +43,23 @@ pub fn parse(
     stack: Stack,
     family: Family,
 ) -> Result<Vec<Table>, ParseError> {
+    parse_shared(&Arc::from(text), file, stack, family)
+}
+
+/// [`parse`] of text held in a shared buffer: the rules' texts, comments and names are slices
+/// of it ([`Text`]), not copies.
+pub fn parse_shared(
+    source: &Arc<str>,
+    file: &str,
+    stack: Stack,
+    family: Family,
+) -> Result<Vec<Table>, ParseError> {
+    let text: &str = source;
     let ctx = Ctx {
         file,
         stack,
         family,
+        source,
     };
     let save_form = lines(text).any(|l| l.text.starts_with('*'));
     if save_form {
@@ -94,9 +109,17 @@ struct Ctx<'a> {
     file: &'a str,
     stack: Stack,
     family: Family,
+    /// The whole text being parsed.
+    source: &'a Arc<str>,
 }
 
 impl Ctx<'_> {
+    /// `part` of the source as a [`Text`] sharing its buffer (copied if it is not a slice of
+    /// the source, e.g. a quoted word with escapes).
+    fn text(&self, part: &str) -> Text {
+        Text::slice_of(self.source, part)
+    }
+
     fn err(&self, line: usize, msg: impl Into<String>) -> ParseError {
         ParseError::new(self.file, line, msg)
     }
@@ -209,7 +232,7 @@ fn parse_save(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
             let Some((t, _)) = open.as_mut() else {
                 return Err(ctx.err(n, "chain line before any `*table` line"));
             };
-            let chain = chain_decl(decl, &t.name).map_err(|m| ctx.err(n, m))?;
+            let chain = chain_decl(decl, &t.name, ctx).map_err(|m| ctx.err(n, m))?;
             if t.chain(&chain.name).is_some() {
                 return Err(ctx.err(n, format!("chain `{}` declared twice", chain.name)));
             }
@@ -220,7 +243,7 @@ fn parse_save(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
             };
             let (counters, rest) = split_counter_prefix(line).map_err(|m| ctx.err(n, m))?;
             split_words_into(rest, &mut words).map_err(|m| ctx.err(n, m))?;
-            let rule = rule_line(rest, &words, ctx.family, t).map_err(|m| ctx.err(n, m))?;
+            let rule = rule_line(rest, &words, ctx, t).map_err(|m| ctx.err(n, m))?;
             add_rule(t, rule, counters, n).map_err(|m| ctx.err(n, m))?;
         } else {
             return Err(ctx.err(n, format!("unrecognised line `{}`", abbreviate(line))));
@@ -240,7 +263,7 @@ fn parse_save(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
 }
 
 /// `NAME POLICY [p:b]` after the `:`.
-fn chain_decl(decl: &str, table: &str) -> Result<Chain, String> {
+fn chain_decl(decl: &str, table: &str, ctx: &Ctx) -> Result<Chain, String> {
     // Words as iptables-restore splits them (`strtok(" \t\n")`): a `\r` or a no-break space is
     // part of a name, as it is in the tokenizer that reads `-N` and `-A` lines.
     let mut it = decl.split([' ', '\t', '\n']).filter(|w| !w.is_empty());
@@ -269,7 +292,7 @@ fn chain_decl(decl: &str, table: &str) -> Result<Chain, String> {
         }
     };
     Ok(Chain {
-        name: name.to_string(),
+        name: ctx.text(name),
         base,
         rules: Vec::new(),
         line: 0,
@@ -319,7 +342,7 @@ fn split_counter_prefix(line: &str) -> Result<(Option<Counters>, &str), String> 
 struct Listing {
     table: Table,
     /// Chains with a `-P` line: (name, policy, counters, line).
-    policies: Vec<(String, Policy, Option<Counters>, usize)>,
+    policies: Vec<(Text, Policy, Option<Counters>, usize)>,
     /// The listing's first line.
     line: usize,
     /// A `-N` or `-A` line was seen, so the next `-P` starts another listing.
@@ -344,7 +367,8 @@ fn parse_listing(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
         };
         match cmd.text.as_ref() {
             "-P" | "--policy" => {
-                let (name, policy, counters) = policy_line(&words).map_err(|m| ctx.err(n, m))?;
+                let (name, policy, counters) =
+                    policy_line(&words, ctx).map_err(|m| ctx.err(n, m))?;
                 let restart = cur.as_ref().is_some_and(|l| {
                     l.past_policies || l.policies.iter().any(|(c, ..)| *c == name)
                 });
@@ -371,7 +395,7 @@ fn parse_listing(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
                     return Err(ctx.err(n, format!("chain `{name}` declared twice")));
                 }
                 l.table.add_chain(Chain {
-                    name: name.to_string(),
+                    name: ctx.text(name),
                     base: None,
                     rules: Vec::new(),
                     line: n,
@@ -380,8 +404,7 @@ fn parse_listing(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
             "-A" | "--append" => {
                 let l = cur.get_or_insert_with(|| new_listing(ctx, n));
                 l.past_policies = true;
-                let rule =
-                    rule_line(line, &words, ctx.family, &l.table).map_err(|m| ctx.err(n, m))?;
+                let rule = rule_line(line, &words, ctx, &l.table).map_err(|m| ctx.err(n, m))?;
                 add_rule(&mut l.table, rule, None, n).map_err(|m| ctx.err(n, m))?;
             }
             _ => {
@@ -411,11 +434,11 @@ fn new_listing(ctx: &Ctx, line: usize) -> Listing {
 }
 
 /// `-P CHAIN POLICY [-c PKTS BYTES]`.
-fn policy_line(words: &[Word]) -> Result<(String, Policy, Option<Counters>), String> {
+fn policy_line(words: &[Word], ctx: &Ctx) -> Result<(Text, Policy, Option<Counters>), String> {
     match words {
-        [_, chain, policy] => Ok((chain.text.to_string(), parse_policy(&policy.text)?, None)),
+        [_, chain, policy] => Ok((ctx.text(&chain.text), parse_policy(&policy.text)?, None)),
         [_, chain, policy, c, p, b] if c.is("-c") || c.is("--set-counters") => Ok((
-            chain.text.to_string(),
+            ctx.text(&chain.text),
             parse_policy(&policy.text)?,
             Some(counter_pair(&p.text, &b.text)?),
         )),
@@ -493,21 +516,21 @@ fn infer_table(chains: &[&str]) -> &'static str {
 // Rules
 // ---------------------------------------------------------------------------------------------
 
-struct RuleLine {
-    chain: String,
-    text: String,
+struct RuleLine<'a> {
+    chain: &'a str,
+    text: Text,
     matches: Vec<Match>,
     action: Action,
     counters: Option<Counters>,
 }
 
 /// `-A CHAIN ...` (already split into `words`) -> the chain and the decoded rule.
-fn rule_line(
-    line: &str,
-    words: &[Word],
-    family: Family,
+fn rule_line<'a>(
+    line: &'a str,
+    words: &'a [Word],
+    ctx: &Ctx,
     table: &Table,
-) -> Result<RuleLine, String> {
+) -> Result<RuleLine<'a>, String> {
     match words.first() {
         Some(w) if w.is("-A") || w.is("--append") => {}
         Some(w) if !w.quoted && w.text.starts_with('-') => {
@@ -521,13 +544,17 @@ fn rule_line(
     let Some(chain) = words.get(1) else {
         return Err("`-A` without a chain name".to_string());
     };
-    let d = decode(line, &words[2..], family, table)?;
+    let d = decode(line, &words[2..], ctx, table)?;
     let text = match d.cut {
-        Some(cut) => format!("{}{}", line[..cut.start].trim_end(), &line[cut.end..]),
-        None => line.to_string(),
+        Some(cut) => Text::from(format!(
+            "{}{}",
+            line[..cut.start].trim_end(),
+            &line[cut.end..]
+        )),
+        None => ctx.text(line),
     };
     Ok(RuleLine {
-        chain: chain.text.to_string(),
+        chain: &chain.text,
         text,
         matches: d.matches,
         action: d.action,
@@ -543,7 +570,7 @@ fn add_rule(
     prefix: Option<Counters>,
     line: usize,
 ) -> Result<(), String> {
-    let Some(chain) = t.chain_mut(&r.chain) else {
+    let Some(chain) = t.chain_mut(r.chain) else {
         return Err(format!(
             "rule for chain `{}`, which is not declared in table `{}`",
             r.chain, t.name
@@ -579,8 +606,8 @@ fn resolve_jumps(t: &mut Table) {
     for (ci, ri) in missing {
         let r = &mut t.chains[ci].rules[ri];
         let text = match &r.action {
-            Action::Goto { chain } => format!("-g {}", quote(chain)),
-            Action::Jump { chain } => format!("-j {}", quote(chain)),
+            Action::Goto { chain } => Text::from(format!("-g {}", quote(chain))),
+            Action::Jump { chain } => Text::from(format!("-j {}", quote(chain))),
             _ => continue,
         };
         r.action = Action::Unknown { text };
@@ -637,13 +664,17 @@ const FREE_TEXT_OPTIONS: &[&str] = &["--comment", "--log-prefix", "--nflog-prefi
 struct ModOpt<'w> {
     negated: bool,
     name: &'w str,
-    values: Vec<&'w str>,
+    values: &'w [Word<'w>],
     /// Word range, `!` included.
     first: usize,
     last: usize,
 }
 
-fn decode(line: &str, words: &[Word], family: Family, table: &Table) -> Result<Decoded, String> {
+fn decode(line: &str, words: &[Word], ctx: &Ctx, table: &Table) -> Result<Decoded, String> {
+    let family = ctx.family;
+    let unknown = |text: &str| Match::Unknown {
+        text: ctx.text(text),
+    };
     let mut d = Decoded {
         matches: Vec::new(),
         action: Action::Continue { name: None },
@@ -651,7 +682,7 @@ fn decode(line: &str, words: &[Word], family: Family, table: &Table) -> Result<D
         cut: None,
     };
     let mut have_target = false;
-    let mut proto: Option<String> = None;
+    let mut proto: Option<Text> = None;
     let mut i = 0;
     while i < words.len() {
         let start = i;
@@ -696,7 +727,7 @@ fn decode(line: &str, words: &[Word], family: Family, table: &Table) -> Result<D
                 d.matches.push(Match::Iface {
                     dir,
                     negated,
-                    names: vec![v.to_string()],
+                    names: vec![ctx.text(v)],
                 });
                 i += 2;
             }
@@ -705,13 +736,14 @@ fn decode(line: &str, words: &[Word], family: Family, table: &Table) -> Result<D
                 match proto_name(v) {
                     Some(p) if p == "all" && !negated => {}
                     Some(p) if p != "all" => {
-                        d.matches.push(Match::Proto {
-                            negated,
-                            proto: p.clone(),
-                        });
+                        let p = match p {
+                            Cow::Borrowed(p) => ctx.text(p),
+                            Cow::Owned(p) => Text::from(p),
+                        };
                         if !negated {
-                            proto = Some(p);
+                            proto = Some(p.clone());
                         }
+                        d.matches.push(Match::Proto { negated, proto: p });
                     }
                     _ => d.matches.push(unknown(raw(line, words, start, i + 1))),
                 }
@@ -732,7 +764,7 @@ fn decode(line: &str, words: &[Word], family: Family, table: &Table) -> Result<D
                 };
                 let whole = raw(line, words, i, next.saturating_sub(1).max(i + 1));
                 check_arity(name, &opts)?;
-                decode_module(name, &opts, whole, &text, family, &mut d.matches);
+                decode_module(name, &opts, whole, &text, ctx, &mut d.matches);
                 i = next;
             }
             "-j" | "--jump" | "-g" | "--goto" => {
@@ -748,10 +780,10 @@ fn decode(line: &str, words: &[Word], family: Family, table: &Table) -> Result<D
                 let text = raw(line, words, i, end - 1);
                 d.action = if opt.starts_with("-g") || opt == "--goto" {
                     Action::Goto {
-                        chain: name.to_string(),
+                        chain: ctx.text(name),
                     }
                 } else {
-                    decode_target(name, &words[i + 2..end], text, family, table)
+                    decode_target(name, &words[i + 2..end], text, ctx, table)
                 };
                 i = end;
             }
@@ -768,14 +800,14 @@ fn decode(line: &str, words: &[Word], family: Family, table: &Table) -> Result<D
                 // An extension option with no `-m` before it: iptables loads the protocol's
                 // match implicitly (`-p tcp --dport 22`).
                 let (opts, next) = module_opts(words, start);
-                let name = proto.clone().unwrap_or_default();
+                let name = proto.as_deref().unwrap_or_default();
                 let text = |a: usize, b: usize| raw(line, words, a, b).to_string();
                 let whole = raw(line, words, start, next - 1);
                 if name.is_empty() {
                     d.matches.push(unknown(whole));
                 } else {
-                    check_arity(&name, &opts)?;
-                    decode_module(&name, &opts, whole, &text, family, &mut d.matches);
+                    check_arity(name, &opts)?;
+                    decode_module(name, &opts, whole, &text, ctx, &mut d.matches);
                 }
                 i = next;
             }
@@ -791,7 +823,7 @@ fn decode(line: &str, words: &[Word], family: Family, table: &Table) -> Result<D
 }
 
 /// The `[!] --opt values...` after `-m NAME`, from word `i`; returns them and the index past.
-fn module_opts<'w>(words: &'w [Word], mut i: usize) -> (Vec<ModOpt<'w>>, usize) {
+fn module_opts<'w>(words: &'w [Word<'w>], mut i: usize) -> (Vec<ModOpt<'w>>, usize) {
     let mut opts = Vec::new();
     loop {
         let first = i;
@@ -803,7 +835,7 @@ fn module_opts<'w>(words: &'w [Word], mut i: usize) -> (Vec<ModOpt<'w>>, usize) 
                 opts.push(ModOpt {
                     negated,
                     name: w.text.as_ref(),
-                    values: words[k + 1..end].iter().map(|v| v.text.as_ref()).collect(),
+                    values: &words[k + 1..end],
                     first,
                     last: end - 1,
                 });
@@ -825,12 +857,6 @@ fn target_end(words: &[Word], mut i: usize) -> usize {
     i
 }
 
-fn unknown(text: &str) -> Match {
-    Match::Unknown {
-        text: text.to_string(),
-    }
-}
-
 /// The options we decode take exactly one value; like iptables, reject a missing value or a
 /// stray word after it (`--comment "ab"cd` is `Bad argument `cd'`).
 fn check_arity(module: &str, opts: &[ModOpt]) -> Result<(), String> {
@@ -850,10 +876,10 @@ fn check_arity(module: &str, opts: &[ModOpt]) -> Result<(), String> {
             "comment" => o.name == "--comment",
             _ => false,
         };
-        match o.values.as_slice() {
+        match o.values {
             [_] => {}
             [] if single => return Err(format!("option `{}` needs a value", o.name)),
-            [_, extra, ..] if single => return Err(format!("bad argument `{extra}`")),
+            [_, extra, ..] if single => return Err(format!("bad argument `{}`", extra.text)),
             _ => {}
         }
     }
@@ -867,11 +893,15 @@ fn decode_module(
     opts: &[ModOpt],
     whole: &str,
     text: &dyn Fn(usize, usize) -> String,
-    family: Family,
+    ctx: &Ctx,
     out: &mut Vec<Match>,
 ) {
+    let family = ctx.family;
+    let unknown = |text: &str| Match::Unknown {
+        text: ctx.text(text),
+    };
     let other = |o: &ModOpt| Match::Unknown {
-        text: text(o.first, o.last),
+        text: Text::from(text(o.first, o.last)),
     };
     match name {
         "tcp" | "udp" | "sctp" | "udplite" | "dccp" => {
@@ -881,8 +911,8 @@ fn decode_module(
                     "--sport" | "--source-port" => Some(Dir::Src),
                     _ => None,
                 };
-                let range = match o.values.as_slice() {
-                    [v] => port_range(v, ':'),
+                let range = match o.values {
+                    [v] => port_range(&v.text, ':'),
                     _ => None,
                 };
                 out.push(match (dir, range) {
@@ -902,8 +932,8 @@ fn decode_module(
                     "--sports" | "--source-ports" => Some(Dir::Src),
                     _ => None,
                 };
-                let ranges = match o.values.as_slice() {
-                    [v] => port_list(v),
+                let ranges = match o.values {
+                    [v] => port_list(&v.text),
                     _ => None,
                 };
                 out.push(match (dir, ranges) {
@@ -918,8 +948,8 @@ fn decode_module(
         }
         "conntrack" | "state" => {
             for o in opts {
-                let one = match o.values.as_slice() {
-                    [v] => Some(*v),
+                let one = match o.values {
+                    [v] => Some(v.text.as_ref()),
                     _ => None,
                 };
                 let negated = o.negated;
@@ -955,8 +985,8 @@ fn decode_module(
                     "--src-type" => Some(Dir::Src),
                     _ => None,
                 };
-                let types = match o.values.as_slice() {
-                    [v] => addr_types(v),
+                let types = match o.values {
+                    [v] => addr_types(&v.text),
                     _ => None,
                 };
                 out.push(match (dir, types) {
@@ -971,9 +1001,9 @@ fn decode_module(
         }
         "comment" => {
             for o in opts {
-                out.push(match (o.name, o.values.as_slice(), o.negated) {
+                out.push(match (o.name, o.values, o.negated) {
                     ("--comment", [v], false) => Match::Comment {
-                        text: (*v).to_string(),
+                        text: ctx.text(&v.text),
                     },
                     _ => other(o),
                 });
@@ -983,14 +1013,15 @@ fn decode_module(
     }
 }
 
-fn decode_target(name: &str, opts: &[Word], text: &str, family: Family, table: &Table) -> Action {
+fn decode_target(name: &str, opts: &[Word], text: &str, ctx: &Ctx, table: &Table) -> Action {
+    let family = ctx.family;
     if opts.is_empty() && table.chain(name).is_some() {
         return Action::Jump {
-            chain: name.to_string(),
+            chain: ctx.text(name),
         };
     }
     let unknown = || Action::Unknown {
-        text: text.to_string(),
+        text: ctx.text(text),
     };
     // The value of the target option `--name`, when it is given exactly once with one value.
     let only = |names: &[&str]| -> Option<Option<&str>> {
@@ -1040,12 +1071,12 @@ fn decode_target(name: &str, opts: &[Word], text: &str, family: Family, table: &
             None => unknown(),
         },
         n if CONTINUE_TARGETS.contains(&n) => Action::Continue {
-            name: Some(n.to_string()),
+            name: Some(ctx.text(n)),
         },
         n if OTHER_TARGETS.contains(&n) || !opts.is_empty() || n.is_empty() => unknown(),
         // A chain declared later (`-S` form) -- checked by `resolve_jumps`.
         n => Action::Jump {
-            chain: n.to_string(),
+            chain: ctx.text(n),
         },
     }
 }
@@ -1054,9 +1085,11 @@ fn decode_target(name: &str, opts: &[Word], text: &str, family: Family, table: &
 // Values
 // ---------------------------------------------------------------------------------------------
 
-fn proto_name(v: &str) -> Option<String> {
+/// The protocol's name as the model compares it: lower case, numbers named. Borrowed when
+/// the word already is that name (`tcp`, the common case).
+fn proto_name(v: &str) -> Option<Cow<'_, str>> {
     if matches!(v, "tcp" | "udp" | "icmp" | "sctp") {
-        return Some(v.to_string());
+        return Some(Cow::Borrowed(v));
     }
     let lower = v.to_ascii_lowercase();
     let named = match lower.as_str() {
@@ -1078,11 +1111,11 @@ fn proto_name(v: &str) -> Option<String> {
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
         {
-            return Some(lower);
+            return Some(Cow::Owned(lower));
         }
         _ => return None,
     };
-    Some(named.to_string())
+    Some(Cow::Owned(named.to_string()))
 }
 
 /// `A[/LEN|/MASK][,A...]`, of the table's family. A bare address is a host (/32, /128).

@@ -61,7 +61,7 @@
 
 use crate::model::{
     Action, AddrType, BaseChain, Chain, ChainType, Counters, CtState, Dir, Family, Hook, Match,
-    Policy, Rule, Stack, Table, VmapKey, iptables_base_chain, nft_priority_keyword,
+    Policy, Rule, Stack, Table, Text, VmapKey, iptables_base_chain, nft_priority_keyword,
 };
 use crate::parse::ParseError;
 use ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
@@ -473,7 +473,7 @@ impl<'f, 'a> Builder<'f, 'a> {
             Some(h) => Some(self.base_chain(i, name, h, body)?),
         };
         self.tables[t].add_chain(Chain {
-            name: name.to_string(),
+            name: name.into(),
             base,
             rules: Vec::new(),
             line: 0,
@@ -777,7 +777,7 @@ fn convert_rule(exprs: &[J<'_>], comment: Option<&str>, sets: &Sets<'_>) -> Rule
         let rendered = text[start..].trim_start();
         let Some((kind, body)) = e.single() else {
             matches.push(Match::Unknown {
-                text: rendered.to_string(),
+                text: rendered.into(),
             });
             continue;
         };
@@ -808,7 +808,7 @@ fn convert_rule(exprs: &[J<'_>], comment: Option<&str>, sets: &Sets<'_>) -> Rule
                     },
                     Some("watcher") => side_effect = Some(format!("xt watcher {name:?}")),
                     _ => matches.push(Match::Unknown {
-                        text: format!("xt match {name:?}"),
+                        text: format!("xt match {name:?}").into(),
                     }),
                 }
             }
@@ -823,7 +823,7 @@ fn convert_rule(exprs: &[J<'_>], comment: Option<&str>, sets: &Sets<'_>) -> Rule
             _ => match convert_action(kind, body, sets, rendered) {
                 Some(a) => action = Some(a),
                 None => matches.push(Match::Unknown {
-                    text: rendered.to_string(),
+                    text: rendered.into(),
                 }),
             },
         }
@@ -835,14 +835,16 @@ fn convert_rule(exprs: &[J<'_>], comment: Option<&str>, sets: &Sets<'_>) -> Rule
         text.push_str("comment ");
         push_quoted(&mut text, c);
         matches.push(Match::Comment {
-            text: c.to_string(),
+            text: c.into(),
         });
     }
     Rule {
         line: 0,
-        text,
+        text: text.into(),
         matches,
-        action: action.unwrap_or(Action::Continue { name: side_effect }),
+        action: action.unwrap_or(Action::Continue {
+            name: side_effect.map(Text::from),
+        }),
         counters,
     }
 }
@@ -880,7 +882,7 @@ fn xt_target(name: &str) -> Option<Action> {
         "SNAT" => Some(Action::Snat),
         n if CONTINUING.contains(&n) => None,
         n => Some(Action::Unknown {
-            text: format!("xt target {n:?}"),
+            text: format!("xt target {n:?}").into(),
         }),
     }
 }
@@ -891,7 +893,7 @@ fn convert_action(kind: &str, body: &J<'_>, sets: &Sets<'_>, rendered: &str) -> 
         return Some(a);
     }
     let unknown = || Action::Unknown {
-        text: rendered.to_string(),
+        text: rendered.into(),
     };
     Some(match kind {
         "reject" => Action::Reject,
@@ -935,10 +937,10 @@ fn verdict(kind: &str, body: &J<'_>) -> Option<Action> {
         "return" => Action::Return,
         "continue" => Action::Continue { name: None },
         "jump" => Action::Jump {
-            chain: body.str_field("target")?.to_string(),
+            chain: body.str_field("target")?.into(),
         },
         "goto" => Action::Goto {
-            chain: body.str_field("target")?.to_string(),
+            chain: body.str_field("target")?.into(),
         },
         _ => return None,
     })
@@ -980,7 +982,7 @@ fn vmap(body: &J<'_>, sets: &Sets<'_>) -> Option<Action> {
             None => {
                 let mut t = String::new();
                 render_stmt(&mut t, v);
-                Action::Unknown { text: t }
+                Action::Unknown { text: t.into() }
             }
         };
         entries.push((name, action));
@@ -1031,7 +1033,7 @@ fn values<'x, 'a>(right: &'x J<'a>, sets: &'x Sets<'a>) -> Option<Vec<&'x J<'a>>
 
 fn convert_match(body: &J<'_>, sets: &Sets<'_>, rendered: &str, out: &mut Vec<Match>) {
     let unknown = || Match::Unknown {
-        text: rendered.to_string(),
+        text: rendered.into(),
     };
     let (Some(left), Some(right)) = (body.get("left"), body.get("right")) else {
         out.push(unknown());
@@ -1090,7 +1092,7 @@ fn push_port(
     if let Some(proto) = proto {
         let implied = Match::Proto {
             negated: false,
-            proto: proto.to_string(),
+            proto: proto.into(),
         };
         if !out.contains(&implied) {
             out.push(implied);
@@ -1142,7 +1144,7 @@ fn convert_match_kind(
                 negated,
                 names: values(right, sets)?
                     .into_iter()
-                    .map(|v| v.as_str().map(ifname))
+                    .map(|v| v.as_str().map(|name| Text::from(ifname(name))))
                     .collect::<Option<Vec<_>>>()?,
             },
             "l4proto" => proto_match(right, negated, sets)?,
@@ -1250,7 +1252,7 @@ fn proto_match(right: &J<'_>, negated: bool, sets: &Sets<'_>) -> Option<Match> {
             n => n.to_string(),
         },
     };
-    Some(Match::Proto { negated, proto })
+    Some(Match::Proto { negated, proto: proto.into() })
 }
 
 fn port_value(v: &J<'_>) -> Option<u16> {

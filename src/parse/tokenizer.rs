@@ -90,28 +90,42 @@ pub fn split_words_into<'a>(line: &'a str, words: &mut Vec<Word<'a>>) -> Result<
     let mut buf: Vec<u8> = Vec::new();
     let mut quote_open: Option<usize> = None;
     let mut escaped = false;
+    // The word is one quoted section without escapes (`"a b"`, every comment iptables-save
+    // writes): it borrows the text between the quotes.
+    let mut plain_quoted = false;
 
     // Only ASCII bytes are special, and they never occur inside a multi-byte UTF-8 sequence,
     // so working on bytes keeps every word valid UTF-8.
     for (i, &b) in bytes.iter().enumerate() {
-        if quote_open.is_some() {
+        if let Some(q) = quote_open {
             if escaped {
                 buf.push(b);
                 escaped = false;
             } else if b == b'\\' {
                 escaped = true;
+                if plain_quoted {
+                    // Not plain after all: collect what was borrowed so far.
+                    plain_quoted = false;
+                    buf.extend_from_slice(&bytes[q + 1..i]);
+                }
             } else if b == b'"' {
                 // The closing quote ends the word, even an empty one.
                 quote_open = None;
                 let s = start.take().unwrap_or(i);
-                let text = String::from_utf8(std::mem::take(&mut buf))
-                    .map_err(|_| "invalid UTF-8 in a quoted word".to_string())?;
+                let text = if plain_quoted {
+                    Cow::Borrowed(&line[s + 1..i])
+                } else {
+                    Cow::Owned(
+                        String::from_utf8(std::mem::take(&mut buf))
+                            .map_err(|_| "invalid UTF-8 in a quoted word".to_string())?,
+                    )
+                };
                 words.push(Word {
-                    text: Cow::Owned(text),
+                    text,
                     quoted: true,
                     span: s..i + 1,
                 });
-            } else {
+            } else if !plain_quoted {
                 buf.push(b);
             }
             continue;
@@ -120,6 +134,7 @@ pub fn split_words_into<'a>(line: &'a str, words: &mut Vec<Word<'a>>) -> Result<
             b'"' => {
                 quote_open = Some(i);
                 let s = *start.get_or_insert(i);
+                plain_quoted = s == i;
                 buf.clear();
                 buf.extend_from_slice(&bytes[s..i]);
             }

@@ -1,0 +1,208 @@
+//! [`Text`]: the strings a rule keeps (its line, comment, chain and interface names), stored as
+//! slices of the evidence file they were read from.
+//!
+//! A 100k-rule ruleset is a 15 MB file; copying every rule's line and words into strings of
+//! their own doubled the memory of a check and made a million small allocations. A `Text` is a
+//! reference-counted pointer to the whole source plus a byte range, so the file is held once
+//! and a rule costs no allocation for its strings. Text that is not in a source (nft rules
+//! rendered from JSON, names normalised by a parser) gets a buffer of its own.
+
+use serde::{Serialize, Serializer};
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// An immutable string: a range of a shared buffer. Compares, hashes, prints and serialises
+/// as the `str` it stands for.
+#[derive(Clone)]
+pub struct Text {
+    buf: Arc<str>,
+    start: u32,
+    end: u32,
+}
+
+impl Text {
+    /// The slice `part` of `source`, sharing its buffer. `part` must point into `source`
+    /// (a subslice of it); anything else, or a source past 4 GiB, is copied instead.
+    pub fn slice_of(source: &Arc<str>, part: &str) -> Text {
+        let base = source.as_ptr() as usize;
+        let at = part.as_ptr() as usize;
+        match at.checked_sub(base) {
+            Some(start)
+                if start + part.len() <= source.len()
+                    && u32::try_from(start + part.len()).is_ok() =>
+            {
+                Text {
+                    buf: Arc::clone(source),
+                    start: start as u32,
+                    end: (start + part.len()) as u32,
+                }
+            }
+            _ => Text::from(part),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.buf[self.start as usize..self.end as usize]
+    }
+}
+
+impl Default for Text {
+    fn default() -> Text {
+        Text::from("")
+    }
+}
+
+impl Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl Borrow<str> for Text {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        let end = u32::try_from(s.len()).expect("a rule's text is far below 4 GiB");
+        Text {
+            buf: Arc::from(s),
+            start: 0,
+            end,
+        }
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        Text::from(s.as_str())
+    }
+}
+
+impl From<&String> for Text {
+    fn from(s: &String) -> Text {
+        Text::from(s.as_str())
+    }
+}
+
+impl From<Text> for String {
+    fn from(t: Text) -> String {
+        t.as_str().to_string()
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Text {}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for Text {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl PartialEq<Text> for str {
+    fn eq(&self, other: &Text) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl PartialEq<Text> for &str {
+    fn eq(&self, other: &Text) -> bool {
+        *self == other.as_str()
+    }
+}
+
+impl PartialOrd for Text {
+    fn partial_cmp(&self, other: &Text) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Text {
+    fn cmp(&self, other: &Text) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl Hash for Text {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.as_str(), f)
+    }
+}
+
+impl Serialize for Text {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slice_shares_the_source() {
+        let source: Arc<str> = Arc::from("-A FORWARD -j DOCKER");
+        let t = Text::slice_of(&source, &source[3..10]);
+        assert_eq!(t, "FORWARD");
+        assert!(Arc::ptr_eq(&t.buf, &source));
+    }
+
+    #[test]
+    fn text_outside_the_source_is_copied() {
+        let source: Arc<str> = Arc::from("abc");
+        let t = Text::slice_of(&source, "elsewhere");
+        assert_eq!(t, "elsewhere");
+        assert!(!Arc::ptr_eq(&t.buf, &source));
+    }
+
+    #[test]
+    fn compares_as_its_string() {
+        let source: Arc<str> = Arc::from("x docker0 y");
+        let a = Text::slice_of(&source, &source[2..9]);
+        assert_eq!(a, Text::from("docker0"));
+        assert_eq!(format!("{a} {a:?}"), "docker0 \"docker0\"");
+        assert_eq!(serde_json::to_string(&a).unwrap(), "\"docker0\"");
+    }
+}
