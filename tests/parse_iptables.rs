@@ -100,15 +100,11 @@ fn addr(dir: Dir, negated: bool, n: &str) -> Match {
 }
 
 fn unknown(t: &str) -> Match {
-    Match::Unknown {
-        text: t.into(),
-    }
+    Match::Unknown { text: t.into() }
 }
 
 fn jump(c: &str) -> Action {
-    Action::Jump {
-        chain: c.into(),
-    }
+    Action::Jump { chain: c.into() }
 }
 
 /// Tables with line numbers cleared: for comparing a parse with a re-parse of its print.
@@ -801,12 +797,7 @@ fn targets() {
     assert_eq!(act("-j RETURN"), Action::Return);
     assert_eq!(act("-j X"), jump("X"));
     assert_eq!(act("--jump X"), jump("X"));
-    assert_eq!(
-        act("-g X"),
-        Action::Goto {
-            chain: "X".into()
-        }
-    );
+    assert_eq!(act("-g X"), Action::Goto { chain: "X".into() });
     assert_eq!(act("-j SNAT --to-source 1.2.3.4"), Action::Snat);
     assert_eq!(act("-j MASQUERADE --random-fully"), Action::Masquerade);
     assert_eq!(
@@ -927,12 +918,7 @@ fn blank_lines_comments_and_crlf() {
     let r = &rules(&t[0], "INPUT")[0];
     assert_eq!(r.line, 7);
     assert_eq!(r.text, "-A INPUT -m comment --comment \"x y\" -j ACCEPT");
-    assert_eq!(
-        r.matches,
-        [Match::Comment {
-            text: "x y".into()
-        }]
-    );
+    assert_eq!(r.matches, [Match::Comment { text: "x y".into() }]);
     assert_eq!(ok4(""), []);
     assert_eq!(ok4("# only a comment\n\n"), []);
     // Tables without a trailing newline, or with no rules, are fine.

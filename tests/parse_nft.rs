@@ -60,15 +60,11 @@ fn port(dir: Dir, negated: bool, ranges: &[(u16, u16)]) -> Match {
 }
 
 fn unknown(text: &str) -> Match {
-    Match::Unknown {
-        text: text.into(),
-    }
+    Match::Unknown { text: text.into() }
 }
 
 fn comment(text: &str) -> Match {
-    Match::Comment {
-        text: text.into(),
-    }
+    Match::Comment { text: text.into() }
 }
 
 const ZERO: Option<Counters> = Some(Counters {

@@ -20,8 +20,9 @@ pub fn build(ev: &Evidence) -> Result<Model, ParseError> {
         (files::IP6TABLES_NFT, Stack::IptablesNft, Family::Ip6),
     ] {
         if let Some(text) = ev.get_shared(file) {
-            m.tables
-                .extend(parse::iptables_save::parse_shared(text, file, stack, family)?);
+            m.tables.extend(parse::iptables_save::parse_shared(
+                text, file, stack, family,
+            )?);
         }
     }
     if let Some(text) = ev.get(files::NFT_RULESET) {

@@ -15,10 +15,10 @@ use crate::model::{
 use crate::parse::ParseError;
 use crate::parse::tokenizer::{Word, quote, split_words_into};
 use ipnet::IpNet;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -1075,9 +1075,7 @@ fn decode_target(name: &str, opts: &[Word], text: &str, ctx: &Ctx, table: &Table
         },
         n if OTHER_TARGETS.contains(&n) || !opts.is_empty() || n.is_empty() => unknown(),
         // A chain declared later (`-S` form) -- checked by `resolve_jumps`.
-        n => Action::Jump {
-            chain: ctx.text(n),
-        },
+        n => Action::Jump { chain: ctx.text(n) },
     }
 }
 

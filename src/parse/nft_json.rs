@@ -834,9 +834,7 @@ fn convert_rule(exprs: &[J<'_>], comment: Option<&str>, sets: &Sets<'_>) -> Rule
         }
         text.push_str("comment ");
         push_quoted(&mut text, c);
-        matches.push(Match::Comment {
-            text: c.into(),
-        });
+        matches.push(Match::Comment { text: c.into() });
     }
     Rule {
         line: 0,
@@ -1252,7 +1250,10 @@ fn proto_match(right: &J<'_>, negated: bool, sets: &Sets<'_>) -> Option<Match> {
             n => n.to_string(),
         },
     };
-    Some(Match::Proto { negated, proto: proto.into() })
+    Some(Match::Proto {
+        negated,
+        proto: proto.into(),
+    })
 }
 
 fn port_value(v: &J<'_>) -> Option<u16> {

@@ -66,95 +66,68 @@ pub fn split_words(line: &str) -> Result<Vec<Word<'_>>, String> {
 pub fn split_words_into<'a>(line: &'a str, words: &mut Vec<Word<'a>>) -> Result<(), String> {
     words.clear();
     let bytes = line.as_bytes();
-    if !bytes.contains(&b'"') {
-        // Fast path, and the common case: no quotes, so no escapes either.
-        let mut start = None;
-        for (i, &b) in bytes.iter().enumerate() {
-            if matches!(b, b' ' | b'\t' | b'\n') {
-                if let Some(s) = start.take() {
-                    words.push(borrowed(line, s, i));
-                }
-            } else if start.is_none() {
-                start = Some(i);
-            }
-        }
-        if let Some(s) = start {
-            words.push(borrowed(line, s, line.len()));
-        }
-        return Ok(());
-    }
-
-    // Start of the current word, if one is open.
-    let mut start: Option<usize> = None;
-    // Unescaped bytes of a word that has a quoted section (unquoted words borrow instead).
-    let mut buf: Vec<u8> = Vec::new();
-    let mut quote_open: Option<usize> = None;
-    let mut escaped = false;
-    // The word is one quoted section without escapes (`"a b"`, every comment iptables-save
-    // writes): it borrows the text between the quotes.
-    let mut plain_quoted = false;
-
+    let n = bytes.len();
+    let is_sep = |b: u8| matches!(b, b' ' | b'\t' | b'\n');
+    let mut i = 0;
     // Only ASCII bytes are special, and they never occur inside a multi-byte UTF-8 sequence,
-    // so working on bytes keeps every word valid UTF-8.
-    for (i, &b) in bytes.iter().enumerate() {
-        if let Some(q) = quote_open {
-            if escaped {
-                buf.push(b);
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-                if plain_quoted {
-                    // Not plain after all: collect what was borrowed so far.
-                    plain_quoted = false;
-                    buf.extend_from_slice(&bytes[q + 1..i]);
-                }
-            } else if b == b'"' {
-                // The closing quote ends the word, even an empty one.
-                quote_open = None;
-                let s = start.take().unwrap_or(i);
-                let text = if plain_quoted {
-                    Cow::Borrowed(&line[s + 1..i])
-                } else {
-                    Cow::Owned(
-                        String::from_utf8(std::mem::take(&mut buf))
-                            .map_err(|_| "invalid UTF-8 in a quoted word".to_string())?,
-                    )
-                };
-                words.push(Word {
-                    text,
-                    quoted: true,
-                    span: s..i + 1,
-                });
-            } else if !plain_quoted {
-                buf.push(b);
-            }
+    // so every index below is a character boundary.
+    loop {
+        while i < n && is_sep(bytes[i]) {
+            i += 1;
+        }
+        if i == n {
+            return Ok(());
+        }
+        let start = i;
+        while i < n && !is_sep(bytes[i]) && bytes[i] != b'"' {
+            i += 1;
+        }
+        if i == n || bytes[i] != b'"' {
+            words.push(borrowed(line, start, i));
             continue;
         }
-        match b {
-            b'"' => {
-                quote_open = Some(i);
-                let s = *start.get_or_insert(i);
-                plain_quoted = s == i;
-                buf.clear();
-                buf.extend_from_slice(&bytes[s..i]);
+        // A quoted section from `open`; inside it `\` takes the next byte literally.
+        let open = i;
+        i += 1;
+        let mut escapes = false;
+        while i < n && bytes[i] != b'"' {
+            if bytes[i] == b'\\' {
+                escapes = true;
+                i += 1;
             }
-            b' ' | b'\t' | b'\n' => {
-                if let Some(s) = start.take() {
-                    words.push(borrowed(line, s, i));
-                }
-            }
-            _ => {
-                start.get_or_insert(i);
-            }
+            i += 1;
         }
+        if i >= n {
+            return Err(format!(
+                "unterminated quote (opened at column {})",
+                open + 1
+            ));
+        }
+        // `i` is the closing quote, which ends the word at once.
+        let text = if start == open && !escapes {
+            Cow::Borrowed(&line[open + 1..i])
+        } else {
+            let mut buf = Vec::with_capacity(i - start);
+            buf.extend_from_slice(&bytes[start..open]);
+            let mut k = open + 1;
+            while k < i {
+                if bytes[k] == b'\\' {
+                    k += 1;
+                }
+                buf.push(bytes[k]);
+                k += 1;
+            }
+            Cow::Owned(
+                String::from_utf8(buf).map_err(|_| "invalid UTF-8 in a quoted word".to_string())?,
+            )
+        };
+        words.push(Word {
+            text,
+            quoted: true,
+            span: start..i + 1,
+        });
+        i += 1;
     }
-    if let Some(q) = quote_open {
-        return Err(format!("unterminated quote (opened at column {})", q + 1));
-    }
-    if let Some(s) = start {
-        words.push(borrowed(line, s, line.len()));
-    }
-    Ok(())
 }
 
 fn borrowed(line: &str, start: usize, end: usize) -> Word<'_> {
