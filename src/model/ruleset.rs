@@ -388,6 +388,11 @@ impl Table {
         self.chains.last_mut().expect("just pushed")
     }
 
+    /// The position of the chain `name` in [`Table::chains`].
+    pub fn chain_index(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
     pub fn chain(&self, name: &str) -> Option<&Chain> {
         self.index.get(name).map(|&i| &self.chains[i])
     }

@@ -12,7 +12,7 @@ use crate::model::{
     Action, AddrType, BaseChain, Chain, Counters, CtState, Dir, Family, Match, Policy, Rule, Stack,
     Table, Text, iptables_base_chain,
 };
-use crate::parse::ParseError;
+use crate::parse::{ParseError, parallel};
 use crate::parse::tokenizer::{Word, quote, split_words_into};
 use ipnet::IpNet;
 use std::borrow::Cow;
@@ -181,13 +181,21 @@ fn check_line(ctx: &Ctx, n: usize, raw_len: usize, text: &str) -> Result<(), Par
 // Save form
 // ---------------------------------------------------------------------------------------------
 
+/// The save form in two passes. The first, sequential, reads the structure (`*table`, chain
+/// lines, `COMMIT`) and sets each rule line aside with its chain; at `COMMIT` the table's rule
+/// lines are decoded on every core ([`parallel`]) and appended in file order. Errors are the
+/// ones a single pass would meet first: a structural error at line L is reported only after
+/// the rule lines before L decoded cleanly.
 fn parse_save(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
     let mut tables: Vec<Table> = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
-    // The open table and the line of its `*name`.
-    let mut open: Option<(Table, usize)> = None;
+    let mut open: Option<OpenTable> = None;
     let mut last_line = 0;
-    let mut words = Vec::new();
+    // A structural error: first decode what came before it, whose error would come first.
+    let fail = |open: Option<OpenTable>, err: ParseError| match open {
+        Some(o) => finish_table(o, ctx).err().unwrap_or(err),
+        None => err,
+    };
 
     for Line {
         n,
@@ -196,16 +204,16 @@ fn parse_save(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
     } in lines(text)
     {
         last_line = n;
-        check_line(ctx, n, raw_len, line)?;
+        if let Err(e) = check_line(ctx, n, raw_len, line) {
+            return Err(fail(open, e));
+        }
         if let Some(name) = line.strip_prefix('*') {
-            if let Some((t, at)) = &open {
-                return Err(ctx.err(
-                    n,
-                    format!(
-                        "COMMIT expected before `*{name}`: table `{}` opened at line {at} is not committed",
-                        t.name
-                    ),
-                ));
+            if let Some(o) = open {
+                let msg = format!(
+                    "COMMIT expected before `*{name}`: table `{}` opened at line {} is not committed",
+                    o.table.name, o.at
+                );
+                return Err(fail(Some(o), ctx.err(n, msg)));
             }
             let name = name.trim();
             if name.is_empty() || name.contains(char::is_whitespace) {
@@ -218,48 +226,188 @@ fn parse_save(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
                 ));
             }
             seen.insert(name.to_string(), n);
-            open = Some((ctx.new_table(name), n));
+            open = Some(OpenTable {
+                table: ctx.new_table(name),
+                at: n,
+                rules: Vec::new(),
+                last_chain: None,
+            });
         } else if line == "COMMIT" {
-            let Some((mut t, _)) = open.take() else {
+            let Some(o) = open.take() else {
                 return Err(ctx.err(
                     n,
                     "COMMIT without an open table (no `*table` line before it)",
                 ));
             };
-            resolve_jumps(&mut t);
-            tables.push(t);
+            tables.push(finish_table(o, ctx)?);
         } else if let Some(decl) = line.strip_prefix(':') {
-            let Some((t, _)) = open.as_mut() else {
+            let Some(o) = open.as_mut() else {
                 return Err(ctx.err(n, "chain line before any `*table` line"));
             };
-            let chain = chain_decl(decl, &t.name, ctx).map_err(|m| ctx.err(n, m))?;
-            if t.chain(&chain.name).is_some() {
-                return Err(ctx.err(n, format!("chain `{}` declared twice", chain.name)));
-            }
-            t.add_chain(Chain { line: n, ..chain });
+            let chain = match chain_decl(decl, &o.table.name, ctx) {
+                Ok(c) if o.table.chain(&c.name).is_some() => {
+                    let e = ctx.err(n, format!("chain `{}` declared twice", c.name));
+                    return Err(fail(open, e));
+                }
+                Ok(c) => c,
+                Err(m) => return Err(fail(open, ctx.err(n, m))),
+            };
+            o.table.add_chain(Chain { line: n, ..chain });
         } else if line.starts_with('-') || line.starts_with('[') {
-            let Some((t, _)) = open.as_mut() else {
+            let Some(o) = open.as_mut() else {
                 return Err(ctx.err(n, "rule before any `*table` line"));
             };
-            let (counters, rest) = split_counter_prefix(line).map_err(|m| ctx.err(n, m))?;
-            split_words_into(rest, &mut words).map_err(|m| ctx.err(n, m))?;
-            let rule = rule_line(rest, &words, ctx, t).map_err(|m| ctx.err(n, m))?;
-            add_rule(t, rule, counters, n).map_err(|m| ctx.err(n, m))?;
+            o.set_aside(n, line);
         } else {
-            return Err(ctx.err(n, format!("unrecognised line `{}`", abbreviate(line))));
+            let e = ctx.err(n, format!("unrecognised line `{}`", abbreviate(line)));
+            return Err(fail(open, e));
         }
     }
-    if let Some((t, at)) = open {
-        return Err(ctx.err(
-            last_line,
-            format!(
-                "COMMIT expected at line {}: table `{}` opened at line {at} never ends",
-                last_line + 1,
-                t.name
-            ),
-        ));
+    if let Some(o) = open {
+        let msg = format!(
+            "COMMIT expected at line {}: table `{}` opened at line {} never ends",
+            last_line + 1,
+            o.table.name,
+            o.at
+        );
+        return Err(fail(Some(o), ctx.err(last_line, msg)));
     }
     Ok(tables)
+}
+
+/// A table between its `*name` and its `COMMIT`.
+struct OpenTable<'a> {
+    table: Table,
+    /// The line of `*name`.
+    at: usize,
+    /// Rule lines, decoded at `COMMIT`.
+    rules: Vec<PendingRule<'a>>,
+    /// The chain of the previous rule line (iptables-save groups rules by chain).
+    last_chain: Option<(&'a str, u32)>,
+}
+
+/// A rule line set aside: its number, its text, and its chain's index when the `-A NAME`
+/// could be read off without the tokenizer ([`CHAIN_LATER`] otherwise).
+struct PendingRule<'a> {
+    n: usize,
+    line: &'a str,
+    chain: u32,
+    /// How many chains were declared when the line was read: like iptables-restore, a rule
+    /// may only name a chain declared above it.
+    declared: u32,
+}
+
+/// The chain is found when the rule is decoded (an unusual `-A` line, or an undeclared chain,
+/// which is an error then).
+const CHAIN_LATER: u32 = u32::MAX;
+
+impl<'a> OpenTable<'a> {
+    fn set_aside(&mut self, n: usize, line: &'a str) {
+        let chain = match quick_chain(line) {
+            Some(name) => match self.last_chain {
+                Some((last, i)) if last == name => i,
+                _ => match self.table.chain_index(name) {
+                    Some(i) => {
+                        let i = i as u32;
+                        self.last_chain = Some((name, i));
+                        i
+                    }
+                    None => CHAIN_LATER,
+                },
+            },
+            None => CHAIN_LATER,
+        };
+        let declared = self.table.chains.len() as u32;
+        self.rules.push(PendingRule {
+            n,
+            line,
+            chain,
+            declared,
+        });
+    }
+}
+
+/// The chain of `[p:b] -A NAME ...` when NAME is a plain word, else None.
+fn quick_chain(line: &str) -> Option<&str> {
+    let rest = if line.starts_with('[') {
+        line[line.find(']')? + 1..].trim_start()
+    } else {
+        line
+    };
+    let name = rest.strip_prefix("-A ")?.split([' ', '\t']).next()?;
+    (!name.is_empty() && !name.contains('"')).then_some(name)
+}
+
+/// Decode the table's rule lines (in parallel) and append them to their chains, in order.
+fn finish_table(o: OpenTable, ctx: &Ctx) -> Result<Table, ParseError> {
+    let mut table = o.table;
+    // Exact capacities: most chains of a big ruleset hold one to three rules, where growth
+    // slack would be half the memory of the rules.
+    let mut counts = vec![0usize; table.chains.len()];
+    for r in &o.rules {
+        if let Some(c) = counts.get_mut(r.chain as usize) {
+            *c += 1;
+        }
+    }
+    let mut rules: Vec<Vec<Rule>> = counts.into_iter().map(Vec::with_capacity).collect();
+    let shared = &table;
+    parallel::for_each_chunk_in_order(
+        &o.rules,
+        |chunk| decode_rules(chunk, ctx, shared),
+        |decoded| {
+            for (chain, rule) in decoded {
+                rules[chain].push(rule);
+            }
+        },
+    )?;
+    for (chain, r) in table.chains.iter_mut().zip(rules) {
+        chain.rules = r;
+    }
+    resolve_jumps(&mut table);
+    Ok(table)
+}
+
+/// Decode rule lines of `table`: each rule with the index of its chain.
+fn decode_rules(
+    pending: &[PendingRule],
+    ctx: &Ctx,
+    table: &Table,
+) -> Result<Vec<(usize, Rule)>, ParseError> {
+    let mut words = Vec::new();
+    let mut out = Vec::with_capacity(pending.len());
+    for p in pending {
+        let n = p.n;
+        let (prefix, rest) = split_counter_prefix(p.line).map_err(|m| ctx.err(n, m))?;
+        split_words_into(rest, &mut words).map_err(|m| ctx.err(n, m))?;
+        let r = rule_line(rest, &words, ctx, table).map_err(|m| ctx.err(n, m))?;
+        let chain = if p.chain == CHAIN_LATER {
+            let declared = table
+                .chain_index(r.chain)
+                .filter(|&i| i < p.declared as usize);
+            declared.ok_or_else(|| {
+                ctx.err(
+                    n,
+                    format!(
+                        "rule for chain `{}`, which is not declared in table `{}`",
+                        r.chain, table.name
+                    ),
+                )
+            })?
+        } else {
+            p.chain as usize
+        };
+        out.push((
+            chain,
+            Rule {
+                line: n,
+                text: r.text,
+                matches: r.matches,
+                action: r.action,
+                counters: prefix.or(r.counters),
+            },
+        ));
+    }
+    Ok(out)
 }
 
 /// `NAME POLICY [p:b]` after the `:`.
