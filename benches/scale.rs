@@ -263,9 +263,9 @@ fn in_process(name: &str, text: &str, repeat: usize, with_ip_addr: bool) -> Meas
         let t0 = Instant::now();
         let mut ev = capture::read_single_text(name, text).expect("generated text reads");
         if with_ip_addr {
-            ev.files.insert(
-                fwdoctor::collect::evidence::files::IP_ADDR.into(),
-                kube::IP_ADDR_JSON.into(),
+            ev.insert(
+                fwdoctor::collect::evidence::files::IP_ADDR,
+                kube::IP_ADDR_JSON,
             );
         }
         let model = Model::build(&ev).expect("generated text parses");

@@ -416,10 +416,9 @@ fn sample_evidence() -> Evidence {
     ev.meta.hostname = "web1".into();
     ev.meta.kernel = "6.1.0-28-amd64".into();
     ev.meta.os_release = "Debian GNU/Linux 12 (bookworm)".into();
-    ev.files.insert(files::IPTABLES_NFT.into(), NFT_SAVE.into());
-    ev.files.insert(files::LEGACY_TABLES.into(), "".into());
-    ev.files
-        .insert(files::SYSCTL.into(), "net.ipv4.ip_forward = 1\n".into());
+    ev.insert(files::IPTABLES_NFT, NFT_SAVE);
+    ev.insert(files::LEGACY_TABLES, "");
+    ev.insert(files::SYSCTL, "net.ipv4.ip_forward = 1\n");
     let ok = |cmd: &str| SourceStatus {
         status: SourceState::Ok,
         command: cmd.into(),
@@ -483,9 +482,7 @@ fn capture_overwrite_removes_stale_files_and_keeps_others() {
 
     let mut second = ev.clone();
     second.files.remove(files::SYSCTL);
-    second
-        .files
-        .insert(files::IPTABLES_LEGACY.into(), LEGACY_SAVE.into());
+    second.insert(files::IPTABLES_LEGACY, LEGACY_SAVE);
     capture::write(dir.path(), &second).unwrap();
 
     assert!(

@@ -34,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
     let mut ev = Evidence::default();
     for (name, part) in ORDER.iter().zip(text.split('\0')) {
         if !part.is_empty() {
-            ev.files.insert((*name).to_string(), part.into());
+            ev.insert(name, part);
         }
     }
     let Ok(model) = Model::build(&ev) else {

@@ -143,7 +143,7 @@ pub struct Evidence {
     pub meta: Meta,
     /// File name (see [`files`]) -> exact stdout of the source. Shared: the model's rules
     /// keep slices of it (see [`crate::model::Text`]) instead of copies.
-    pub files: BTreeMap<String, std::sync::Arc<str>>,
+    pub files: BTreeMap<String, crate::model::text::Source>,
     /// Where the evidence came from: "live host", or the capture directory / file path.
     pub origin: String,
     /// Assumptions made while reading (e.g. the stack of a pasted file without a header).
@@ -152,11 +152,17 @@ pub struct Evidence {
 
 impl Evidence {
     pub fn get(&self, file: &str) -> Option<&str> {
-        self.files.get(file).map(|s| &**s)
+        self.files.get(file).map(|s| s.as_str())
+    }
+
+    /// File `content` under the capture name `file` (replacing what was there).
+    pub fn insert(&mut self, file: &str, content: impl Into<String>) {
+        self.files
+            .insert(file.to_string(), std::sync::Arc::new(content.into()));
     }
 
     /// The file's shared buffer, for parsers that keep slices of it.
-    pub fn get_shared(&self, file: &str) -> Option<&std::sync::Arc<str>> {
+    pub fn get_shared(&self, file: &str) -> Option<&crate::model::text::Source> {
         self.files.get(file)
     }
 

@@ -380,12 +380,28 @@ impl Table {
 
     /// Add a chain (or return the existing one of that name).
     pub fn add_chain(&mut self, chain: Chain) -> &mut Chain {
-        if let Some(&i) = self.index.get(&chain.name) {
-            return &mut self.chains[i];
+        let i = match self.index.entry(chain.name.clone()) {
+            std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(self.chains.len());
+                self.chains.push(chain);
+                self.chains.len() - 1
+            }
+        };
+        &mut self.chains[i]
+    }
+
+    /// Add a chain whose name is new; false (and nothing added) when the table has one of
+    /// that name already.
+    pub fn add_new_chain(&mut self, chain: Chain) -> bool {
+        match self.index.entry(chain.name.clone()) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(self.chains.len());
+                self.chains.push(chain);
+                true
+            }
         }
-        self.index.insert(chain.name.clone(), self.chains.len());
-        self.chains.push(chain);
-        self.chains.last_mut().expect("just pushed")
     }
 
     /// The position of the chain `name` in [`Table::chains`].

@@ -14,11 +14,15 @@ use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 use std::sync::Arc;
 
+/// A whole evidence file, shared by every [`Text`] cut from it. An `Arc<String>` rather than
+/// an `Arc<str>`: the file read from disk moves in without being copied.
+pub type Source = Arc<String>;
+
 /// An immutable string: a range of a shared buffer. Compares, hashes, prints and serialises
 /// as the `str` it stands for.
 #[derive(Clone)]
 pub struct Text {
-    buf: Arc<str>,
+    buf: Source,
     start: u32,
     end: u32,
 }
@@ -26,7 +30,7 @@ pub struct Text {
 impl Text {
     /// The slice `part` of `source`, sharing its buffer. `part` must point into `source`
     /// (a subslice of it); anything else, or a source past 4 GiB, is copied instead.
-    pub fn slice_of(source: &Arc<str>, part: &str) -> Text {
+    pub fn slice_of(source: &Source, part: &str) -> Text {
         let base = source.as_ptr() as usize;
         let at = part.as_ptr() as usize;
         match at.checked_sub(base) {
@@ -78,7 +82,7 @@ impl From<&str> for Text {
     fn from(s: &str) -> Text {
         let end = u32::try_from(s.len()).expect("a rule's text is far below 4 GiB");
         Text {
-            buf: Arc::from(s),
+            buf: Arc::new(s.to_string()),
             start: 0,
             end,
         }
@@ -87,7 +91,12 @@ impl From<&str> for Text {
 
 impl From<String> for Text {
     fn from(s: String) -> Text {
-        Text::from(s.as_str())
+        let end = u32::try_from(s.len()).expect("a rule's text is far below 4 GiB");
+        Text {
+            buf: Arc::new(s),
+            start: 0,
+            end,
+        }
     }
 }
 
@@ -183,7 +192,7 @@ mod tests {
 
     #[test]
     fn a_slice_shares_the_source() {
-        let source: Arc<str> = Arc::from("-A FORWARD -j DOCKER");
+        let source: Source = Arc::new("-A FORWARD -j DOCKER".to_string());
         let t = Text::slice_of(&source, &source[3..10]);
         assert_eq!(t, "FORWARD");
         assert!(Arc::ptr_eq(&t.buf, &source));
@@ -191,7 +200,7 @@ mod tests {
 
     #[test]
     fn text_outside_the_source_is_copied() {
-        let source: Arc<str> = Arc::from("abc");
+        let source: Source = Arc::new("abc".to_string());
         let t = Text::slice_of(&source, "elsewhere");
         assert_eq!(t, "elsewhere");
         assert!(!Arc::ptr_eq(&t.buf, &source));
@@ -199,7 +208,7 @@ mod tests {
 
     #[test]
     fn compares_as_its_string() {
-        let source: Arc<str> = Arc::from("x docker0 y");
+        let source: Source = Arc::new("x docker0 y".to_string());
         let a = Text::slice_of(&source, &source[2..9]);
         assert_eq!(a, Text::from("docker0"));
         assert_eq!(format!("{a} {a:?}"), "docker0 \"docker0\"");

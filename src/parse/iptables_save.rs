@@ -11,6 +11,7 @@
 use crate::model::{
     Action, AddrType, BaseChain, Chain, Counters, CtState, Dir, Family, Match, Policy, Rule, Stack,
     Table, Text, iptables_base_chain,
+    text::Source,
 };
 use crate::parse::{ParseError, parallel};
 use crate::parse::tokenizer::{Word, quote, split_words_into};
@@ -43,25 +44,26 @@ pub fn parse(
     stack: Stack,
     family: Family,
 ) -> Result<Vec<Table>, ParseError> {
-    parse_shared(&Arc::from(text), file, stack, family)
+    parse_shared(&Arc::new(text.to_string()), file, stack, family)
 }
 
 /// [`parse`] of text held in a shared buffer: the rules' texts, comments and names are slices
 /// of it ([`Text`]), not copies.
 pub fn parse_shared(
-    source: &Arc<str>,
+    source: &Source,
     file: &str,
     stack: Stack,
     family: Family,
 ) -> Result<Vec<Table>, ParseError> {
     let text: &str = source;
+    let save_form = lines(text).any(|l| l.text.starts_with('*'));
     let ctx = Ctx {
         file,
         stack,
         family,
         source,
+        tables_complete: save_form,
     };
-    let save_form = lines(text).any(|l| l.text.starts_with('*'));
     if save_form {
         parse_save(text, &ctx)
     } else {
@@ -110,7 +112,10 @@ struct Ctx<'a> {
     stack: Stack,
     family: Family,
     /// The whole text being parsed.
-    source: &'a Arc<str>,
+    source: &'a Source,
+    /// Rules are decoded once every chain of their table is known (the save form), so a
+    /// jump to a missing chain is unknown at once; the `-S` form resolves jumps at its end.
+    tables_complete: bool,
 }
 
 impl Ctx<'_> {
@@ -244,15 +249,16 @@ fn parse_save(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
             let Some(o) = open.as_mut() else {
                 return Err(ctx.err(n, "chain line before any `*table` line"));
             };
-            let chain = match chain_decl(decl, &o.table.name, ctx) {
-                Ok(c) if o.table.chain(&c.name).is_some() => {
-                    let e = ctx.err(n, format!("chain `{}` declared twice", c.name));
-                    return Err(fail(open, e));
+            match chain_decl(decl, &o.table.name, ctx) {
+                Ok(c) => {
+                    let name = c.name.clone();
+                    if !o.table.add_new_chain(Chain { line: n, ..c }) {
+                        let e = ctx.err(n, format!("chain `{name}` declared twice"));
+                        return Err(fail(open, e));
+                    }
                 }
-                Ok(c) => c,
                 Err(m) => return Err(fail(open, ctx.err(n, m))),
-            };
-            o.table.add_chain(Chain { line: n, ..chain });
+            }
         } else if line.starts_with('-') || line.starts_with('[') {
             let Some(o) = open.as_mut() else {
                 return Err(ctx.err(n, "rule before any `*table` line"));
@@ -363,7 +369,6 @@ fn finish_table(o: OpenTable, ctx: &Ctx) -> Result<Table, ParseError> {
     for (chain, r) in table.chains.iter_mut().zip(rules) {
         chain.rules = r;
     }
-    resolve_jumps(&mut table);
     Ok(table)
 }
 
@@ -734,7 +739,8 @@ fn add_rule(
     Ok(())
 }
 
-/// Jumps and gotos were decoded by name; those naming no chain of the table become unknown.
+/// `-S` form: jumps and gotos were decoded by name while chains were still being declared;
+/// those naming no chain of the finished table become unknown.
 fn resolve_jumps(t: &mut Table) {
     // The table is complete: give back the growth slack of its vectors (a third of the memory
     // of a big ruleset, where most chains hold two or three rules).
@@ -927,8 +933,14 @@ fn decode(line: &str, words: &[Word], ctx: &Ctx, table: &Table) -> Result<Decode
                 let end = target_end(words, i + 2);
                 let text = raw(line, words, i, end - 1);
                 d.action = if opt.starts_with("-g") || opt == "--goto" {
-                    Action::Goto {
-                        chain: ctx.text(name),
+                    if ctx.tables_complete && table.chain_index(name).is_none() {
+                        Action::Unknown {
+                            text: ctx.text(text),
+                        }
+                    } else {
+                        Action::Goto {
+                            chain: ctx.text(name),
+                        }
                     }
                 } else {
                     decode_target(name, &words[i + 2..end], text, ctx, table)
@@ -1222,6 +1234,8 @@ fn decode_target(name: &str, opts: &[Word], text: &str, ctx: &Ctx, table: &Table
             name: Some(ctx.text(n)),
         },
         n if OTHER_TARGETS.contains(&n) || !opts.is_empty() || n.is_empty() => unknown(),
+        // Not a chain of the table (which is complete), nor a target we know.
+        _ if ctx.tables_complete => unknown(),
         // A chain declared later (`-S` form) -- checked by `resolve_jumps`.
         n => Action::Jump { chain: ctx.text(n) },
     }
