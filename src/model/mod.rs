@@ -4,6 +4,7 @@
 //! read the model.
 
 pub mod build;
+pub mod chain_index;
 pub mod docker_layout;
 pub mod host;
 pub mod ruleset;

@@ -5,10 +5,10 @@
 //! parser does not understand is kept as [`Match::Unknown`] / [`Action::Unknown`] with its text,
 //! never dropped: the engine turns those into an `unknown` verdict that names the rule.
 
+use crate::model::chain_index::ChainIndex;
 use crate::model::text::Text;
 use ipnet::IpNet;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::fmt;
 
 /// Which firewall stack a table lives in.
@@ -349,7 +349,7 @@ pub struct Chain {
 }
 
 /// A table of one stack and family.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Table {
     pub stack: Stack,
     pub family: Family,
@@ -358,7 +358,18 @@ pub struct Table {
     pub source: String,
     pub chains: Vec<Chain>,
     #[serde(skip)]
-    index: HashMap<Text, usize, BuildFxHasher>,
+    index: ChainIndex,
+}
+
+/// Tables are equal when their contents are (the index follows from the chains).
+impl PartialEq for Table {
+    fn eq(&self, other: &Table) -> bool {
+        self.stack == other.stack
+            && self.family == other.family
+            && self.name == other.name
+            && self.source == other.source
+            && self.chains == other.chains
+    }
 }
 
 impl Table {
@@ -374,50 +385,49 @@ impl Table {
             name: name.into(),
             source: source.into(),
             chains: Vec::new(),
-            index: HashMap::default(),
+            index: ChainIndex::default(),
         }
     }
 
     /// Add a chain (or return the existing one of that name).
     pub fn add_chain(&mut self, chain: Chain) -> &mut Chain {
-        let i = match self.index.entry(chain.name.clone()) {
-            std::collections::hash_map::Entry::Occupied(e) => *e.get(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(self.chains.len());
-                self.chains.push(chain);
+        let i = match self.chain_index(&chain.name) {
+            Some(i) => i,
+            None => {
+                self.push_chain(chain);
                 self.chains.len() - 1
             }
         };
         &mut self.chains[i]
     }
 
+    fn push_chain(&mut self, chain: Chain) {
+        self.chains.push(chain);
+        let i = self.chains.len() - 1;
+        self.index.insert(&self.chains[i].name, i, &self.chains);
+    }
+
     /// Add a chain whose name is new; false (and nothing added) when the table has one of
     /// that name already.
     pub fn add_new_chain(&mut self, chain: Chain) -> bool {
-        match self.index.entry(chain.name.clone()) {
-            std::collections::hash_map::Entry::Occupied(_) => false,
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(self.chains.len());
-                self.chains.push(chain);
-                true
-            }
+        if self.chain_index(&chain.name).is_some() {
+            return false;
         }
+        self.push_chain(chain);
+        true
     }
 
     /// The position of the chain `name` in [`Table::chains`].
     pub fn chain_index(&self, name: &str) -> Option<usize> {
-        self.index.get(name).copied()
+        self.index.get(name, &self.chains)
     }
 
     pub fn chain(&self, name: &str) -> Option<&Chain> {
-        self.index.get(name).map(|&i| &self.chains[i])
+        self.chain_index(name).map(|i| &self.chains[i])
     }
 
     pub fn chain_mut(&mut self, name: &str) -> Option<&mut Chain> {
-        match self.index.get(name) {
-            Some(&i) => Some(&mut self.chains[i]),
-            None => None,
-        }
+        self.chain_index(name).map(|i| &mut self.chains[i])
     }
 
     /// Total number of rules in the table.
@@ -445,7 +455,7 @@ impl std::hash::BuildHasher for BuildFxHasher {
 }
 
 /// See [`BuildFxHasher`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct FxHasher(u64);
 
 impl FxHasher {

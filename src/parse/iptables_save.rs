@@ -10,11 +10,10 @@
 
 use crate::model::{
     Action, AddrType, BaseChain, Chain, Counters, CtState, Dir, Family, Match, Policy, Rule, Stack,
-    Table, Text, iptables_base_chain,
-    text::Source,
+    Table, Text, iptables_base_chain, text::Source,
 };
-use crate::parse::{ParseError, parallel};
 use crate::parse::tokenizer::{Word, quote, split_words_into};
+use crate::parse::{ParseError, parallel};
 use ipnet::IpNet;
 use std::borrow::Cow;
 use std::collections::HashMap;

@@ -113,6 +113,10 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err, 2);
-        assert_eq!(sunk, 2 * CHUNK, "chunks 0 and 1 were handed over, nothing after");
+        assert_eq!(
+            sunk,
+            2 * CHUNK,
+            "chunks 0 and 1 were handed over, nothing after"
+        );
     }
 }
