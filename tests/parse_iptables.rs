@@ -72,7 +72,7 @@ fn iface(dir: Dir, negated: bool, name: &str) -> Match {
     Match::Iface {
         dir,
         negated,
-        names: vec![name.into()],
+        names: vec![name.into()].into(),
     }
 }
 
@@ -87,7 +87,7 @@ fn port(dir: Dir, negated: bool, lo: u16, hi: u16) -> Match {
     Match::Port {
         dir,
         negated,
-        ranges: vec![(lo, hi)],
+        ranges: vec![(lo, hi)].into(),
     }
 }
 
@@ -95,7 +95,7 @@ fn addr(dir: Dir, negated: bool, n: &str) -> Match {
     Match::Addr {
         dir,
         negated,
-        nets: vec![net(n)],
+        nets: vec![net(n)].into(),
     }
 }
 
@@ -213,7 +213,7 @@ fn classic_legacy_dump_with_counters() {
         [Match::AddrType {
             dir: Dir::Dst,
             negated: false,
-            types: vec![AddrType::Local]
+            types: vec![AddrType::Local].into()
         }]
     );
     assert_eq!(pr.action, jump("DOCKER"));
@@ -243,7 +243,7 @@ fn classic_legacy_dump_with_counters() {
         input[1].matches,
         [Match::CtState {
             negated: false,
-            states: vec![CtState::Invalid]
+            states: vec![CtState::Invalid].into()
         }]
     );
     assert_eq!(input[1].action, Action::Drop);
@@ -254,7 +254,7 @@ fn classic_legacy_dump_with_counters() {
             Match::Port {
                 dir: Dir::Dst,
                 negated: false,
-                ranges: vec![(22, 22), (80, 80), (8000, 8100)]
+                ranges: vec![(22, 22), (80, 80), (8000, 8100)].into()
             },
             Match::Comment {
                 text: r#"a "q" b\c it's"#.into()
@@ -307,7 +307,7 @@ fn classic_legacy_dump_with_counters() {
             iface(Dir::Dst, false, "docker0"),
             Match::CtState {
                 negated: false,
-                states: vec![CtState::Related, CtState::Established]
+                states: vec![CtState::Related, CtState::Established].into()
             }
         ]
     );
@@ -323,15 +323,15 @@ fn classic_legacy_dump_with_counters() {
         [
             Match::CtState {
                 negated: false,
-                states: vec![CtState::Dnat]
+                states: vec![CtState::Dnat].into()
             },
             Match::CtOrigDst {
                 negated: false,
-                nets: vec![net("203.0.113.5/32")]
+                nets: vec![net("203.0.113.5/32")].into()
             },
             Match::CtOrigDstPort {
                 negated: false,
-                ranges: vec![(8080, 8080)]
+                ranges: vec![(8080, 8080)].into()
             }
         ]
     );
@@ -341,7 +341,7 @@ fn classic_legacy_dump_with_counters() {
             iface(Dir::Src, false, "eth+"),
             Match::CtState {
                 negated: true,
-                states: vec![CtState::New]
+                states: vec![CtState::New].into()
             },
             unknown("-m conntrack --ctexpire 10:20")
         ]
@@ -480,7 +480,7 @@ fn docker28_dev_dump_with_raw_table_and_ipset() {
             unknown("-m set --match-set docker-ext-bridges-v4 dst"),
             Match::CtState {
                 negated: false,
-                states: vec![CtState::Related, CtState::Established]
+                states: vec![CtState::Related, CtState::Established].into()
             }
         ]
     );
@@ -619,7 +619,7 @@ fn addresses() {
         [Match::Addr {
             dir: Dir::Src,
             negated: true,
-            nets: vec![net("10.1.0.0/16"), net("192.168.0.0/24")]
+            nets: vec![net("10.1.0.0/16"), net("192.168.0.0/24")].into()
         }]
     );
     // A non-contiguous mask, a host name, or the wrong family: kept as unknown.
@@ -682,7 +682,7 @@ fn ports() {
         Match::Port {
             dir: Dir::Src,
             negated: true,
-            ranges: vec![(1, 1), (5, 6)]
+            ranges: vec![(1, 1), (5, 6)].into()
         }
     );
     let r = one_rule("-A INPUT -p tcp -m multiport --ports 80,443");
@@ -703,15 +703,15 @@ fn conntrack_state_addrtype_comment() {
         [
             Match::CtState {
                 negated: true,
-                states: vec![CtState::New, CtState::Untracked]
+                states: vec![CtState::New, CtState::Untracked].into()
             },
             Match::CtOrigDstPort {
                 negated: false,
-                ranges: vec![(80, 81)]
+                ranges: vec![(80, 81)].into()
             },
             Match::CtOrigDst {
                 negated: true,
-                nets: vec![net("10.0.0.0/8")]
+                nets: vec![net("10.0.0.0/8")].into()
             },
             unknown("-m conntrack --ctproto tcp")
         ]
@@ -721,7 +721,7 @@ fn conntrack_state_addrtype_comment() {
         r.matches,
         [Match::CtState {
             negated: true,
-            states: vec![CtState::Established]
+            states: vec![CtState::Established].into()
         }]
     );
     let r = one_rule("-A INPUT -m addrtype ! --src-type LOCAL,MULTICAST --dst-type BLACKHOLE");
@@ -731,12 +731,12 @@ fn conntrack_state_addrtype_comment() {
             Match::AddrType {
                 dir: Dir::Src,
                 negated: true,
-                types: vec![AddrType::Local, AddrType::Multicast]
+                types: vec![AddrType::Local, AddrType::Multicast].into()
             },
             Match::AddrType {
                 dir: Dir::Dst,
                 negated: false,
-                types: vec![AddrType::Other]
+                types: vec![AddrType::Other].into()
             }
         ]
     );

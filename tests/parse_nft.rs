@@ -40,7 +40,7 @@ fn iface(dir: Dir, negated: bool, name: &str) -> Match {
     Match::Iface {
         dir,
         negated,
-        names: vec![name.into()],
+        names: vec![name.into()].into(),
     }
 }
 
@@ -55,7 +55,7 @@ fn port(dir: Dir, negated: bool, ranges: &[(u16, u16)]) -> Match {
     Match::Port {
         dir,
         negated,
-        ranges: ranges.to_vec(),
+        ranges: ranges.to_vec().into(),
     }
 }
 
@@ -228,12 +228,12 @@ fn docker29_other_rules() {
             Match::Addr {
                 dir: Dir::Dst,
                 negated: true,
-                nets: vec![net("127.0.0.0/8")],
+                nets: vec![net("127.0.0.0/8")].into(),
             },
             Match::AddrType {
                 dir: Dir::Dst,
                 negated: false,
-                types: vec![AddrType::Local],
+                types: vec![AddrType::Local].into(),
             },
         ]
     );
@@ -252,7 +252,7 @@ fn docker29_other_rules() {
         fin[0].matches,
         vec![Match::CtState {
             negated: false,
-            states: vec![CtState::Established, CtState::Related],
+            states: vec![CtState::Established, CtState::Related].into(),
         }]
     );
     assert_eq!(
@@ -261,7 +261,7 @@ fn docker29_other_rules() {
             Match::Addr {
                 dir: Dir::Dst,
                 negated: false,
-                nets: vec![net("192.0.2.2/32")],
+                nets: vec![net("192.0.2.2/32")].into(),
             },
             tcp(),
             port(Dir::Dst, false, &[(80, 80)]),
@@ -427,12 +427,12 @@ fn translated_tables_with_native_expressions_are_nft() {
         vec![
             Match::CtState {
                 negated: false,
-                states: vec![CtState::Established, CtState::Related],
+                states: vec![CtState::Established, CtState::Related].into(),
             },
             tcp(),
             Match::CtOrigDstPort {
                 negated: false,
-                ranges: vec![(8080, 8080)],
+                ranges: vec![(8080, 8080)].into(),
             },
         ]
     );
@@ -444,7 +444,7 @@ fn translated_tables_with_native_expressions_are_nft() {
         user[2].matches,
         vec![Match::CtOrigDst {
             negated: false,
-            nets: vec![net("172.17.0.2/32")],
+            nets: vec![net("172.17.0.2/32")].into(),
         }]
     );
     let multi = &rules(filter, "DOCKER")[1];
@@ -568,7 +568,7 @@ fn native_input_rules() {
         r[1].matches,
         vec![Match::CtState {
             negated: false,
-            states: vec![CtState::Invalid],
+            states: vec![CtState::Invalid].into(),
         }]
     );
     assert_eq!(
@@ -577,7 +577,7 @@ fn native_input_rules() {
             Match::Iface {
                 dir: Dir::Src,
                 negated: false,
-                names: vec!["eth0".into(), "eth1".into()],
+                names: vec!["eth0".into(), "eth1".into()].into(),
             },
             tcp(),
             port(Dir::Dst, false, &[(22, 22), (80, 80), (443, 443)]),
@@ -594,7 +594,8 @@ fn native_input_rules() {
                     net("10.0.0.0/8"),
                     net("172.16.0.1/32"),
                     net("192.168.1.0/24")
-                ],
+                ]
+                .into(),
             },
             tcp(),
             port(Dir::Dst, false, &[(80, 80), (443, 443), (8000, 8100)]),
@@ -605,7 +606,7 @@ fn native_input_rules() {
         vec![Match::Addr {
             dir: Dir::Src,
             negated: false,
-            nets: vec![net("2001:db8::1/128"), net("2001:db8::2/128")],
+            nets: vec![net("2001:db8::1/128"), net("2001:db8::2/128")].into(),
         }]
     );
     // Concatenations are too exotic.
@@ -641,7 +642,7 @@ fn native_input_rules() {
         vec![Match::AddrType {
             dir: Dir::Dst,
             negated: true,
-            types: vec![AddrType::Local],
+            types: vec![AddrType::Local].into(),
         }]
     );
     assert_eq!(r[13].matches, vec![unknown("meta mark 1")]);
@@ -666,7 +667,7 @@ fn native_input_rules() {
         Match::Addr {
             dir: Dir::Src,
             negated: true,
-            nets: vec![net("10.0.0.0/8"), net("192.168.0.0/16")],
+            nets: vec![net("10.0.0.0/8"), net("192.168.0.0/16")].into(),
         }
     );
     assert_eq!(r[16].action, Action::Reject);
@@ -709,7 +710,7 @@ fn native_forward_rules() {
             tcp(),
             Match::CtOrigDstPort {
                 negated: false,
-                ranges: vec![(8080, 8080)],
+                ranges: vec![(8080, 8080)].into(),
             },
         ]
     );
@@ -717,7 +718,7 @@ fn native_forward_rules() {
         r[3].matches,
         vec![Match::CtState {
             negated: false,
-            states: vec![CtState::Dnat],
+            states: vec![CtState::Dnat].into(),
         }]
     );
     assert_eq!(r[4].matches[0], iface(Dir::Src, false, "br-+"));

@@ -925,7 +925,7 @@ mod tests {
                 vec![Match::AddrType {
                     dir: Dir::Dst,
                     negated: false,
-                    types: vec![AddrType::Local],
+                    types: vec![AddrType::Local].into(),
                 }],
                 Action::Jump {
                     chain: "DOCKER".into(),
@@ -939,9 +939,9 @@ mod tests {
             base: None,
             rules: vec![rule(
                 vec![
-                    Match::Iface { dir: Dir::Src, negated: true, names: vec!["docker0".into()] },
+                    Match::Iface { dir: Dir::Src, negated: true, names: vec!["docker0".into()].into() },
                     Match::Proto { negated: false, proto: "tcp".into() },
-                    Match::Port { dir: Dir::Dst, negated: false, ranges: vec![(8080, 8080)] },
+                    Match::Port { dir: Dir::Dst, negated: false, ranges: vec![(8080, 8080)].into() },
                 ],
                 Action::Dnat { addr: Some("172.17.0.2".parse().unwrap()), port: Some((80, 80)) },
                 "-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80",
@@ -961,7 +961,7 @@ mod tests {
                 vec![Match::Iface {
                     dir: Dir::Dst,
                     negated: false,
-                    names: vec!["docker0".into()],
+                    names: vec!["docker0".into()].into(),
                 }],
                 Action::Jump {
                     chain: "DOCKER".into(),
@@ -975,9 +975,9 @@ mod tests {
             base: None,
             rules: vec![rule(
                 vec![
-                    Match::Addr { dir: Dir::Dst, negated: false, nets: vec!["172.17.0.2/32".parse().unwrap()] },
+                    Match::Addr { dir: Dir::Dst, negated: false, nets: vec!["172.17.0.2/32".parse().unwrap()].into() },
                     Match::Proto { negated: false, proto: "tcp".into() },
-                    Match::Port { dir: Dir::Dst, negated: false, ranges: vec![(80, 80)] },
+                    Match::Port { dir: Dir::Dst, negated: false, ranges: vec![(80, 80)].into() },
                 ],
                 Action::Accept,
                 "-A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT",

@@ -7,6 +7,7 @@ pub mod build;
 pub mod chain_index;
 pub mod docker_layout;
 pub mod host;
+pub mod one_or_more;
 pub mod ruleset;
 pub mod text;
 

@@ -6,6 +6,7 @@
 //! never dropped: the engine turns those into an `unknown` verdict that names the rule.
 
 use crate::model::chain_index::ChainIndex;
+pub use crate::model::one_or_more::OneOrMore;
 use crate::model::text::Text;
 use ipnet::IpNet;
 use serde::Serialize;
@@ -237,13 +238,13 @@ pub enum Match {
         dir: Dir,
         negated: bool,
         /// Any of these names matches (nft anonymous sets give several).
-        names: Vec<Text>,
+        names: OneOrMore<Text>,
     },
     /// `-s` / `-d` / `ip saddr` / `ip daddr`.
     Addr {
         dir: Dir,
         negated: bool,
-        nets: Vec<IpNet>,
+        nets: OneOrMore<IpNet>,
     },
     /// `-p tcp` / `meta l4proto tcp` / implied by `tcp dport`.
     Proto { negated: bool, proto: Text },
@@ -252,22 +253,28 @@ pub enum Match {
         dir: Dir,
         negated: bool,
         /// Inclusive ranges.
-        ranges: Vec<(u16, u16)>,
+        ranges: OneOrMore<(u16, u16)>,
     },
     /// `-m conntrack --ctstate`, `-m state --state`, `ct state`.
-    CtState { negated: bool, states: Vec<CtState> },
+    CtState {
+        negated: bool,
+        states: OneOrMore<CtState>,
+    },
     /// `-m conntrack --ctorigdstport P` / `ct original proto-dst P`.
     CtOrigDstPort {
         negated: bool,
-        ranges: Vec<(u16, u16)>,
+        ranges: OneOrMore<(u16, u16)>,
     },
     /// `-m conntrack --ctorigdst A` / `ct original ip daddr A`.
-    CtOrigDst { negated: bool, nets: Vec<IpNet> },
+    CtOrigDst {
+        negated: bool,
+        nets: OneOrMore<IpNet>,
+    },
     /// `-m addrtype --dst-type LOCAL`, `fib daddr type local`.
     AddrType {
         dir: Dir,
         negated: bool,
-        types: Vec<AddrType>,
+        types: OneOrMore<AddrType>,
     },
     /// `-m comment --comment TEXT` / nft `comment`: never affects the verdict.
     Comment { text: Text },

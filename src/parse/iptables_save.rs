@@ -9,8 +9,8 @@
 //! quote) are errors naming the file and the line.
 
 use crate::model::{
-    Action, AddrType, BaseChain, Chain, Counters, CtState, Dir, Family, Match, Policy, Rule, Stack,
-    Table, Text, iptables_base_chain, text::Source,
+    Action, AddrType, BaseChain, Chain, Counters, CtState, Dir, Family, Match, OneOrMore, Policy,
+    Rule, Stack, Table, Text, iptables_base_chain, text::Source,
 };
 use crate::parse::tokenizer::{Word, quote, split_words_into};
 use crate::parse::{ParseError, parallel};
@@ -880,7 +880,7 @@ fn decode(line: &str, words: &[Word], ctx: &Ctx, table: &Table) -> Result<Decode
                 d.matches.push(Match::Iface {
                     dir,
                     negated,
-                    names: vec![ctx.text(v)],
+                    names: ctx.text(v).into(),
                 });
                 i += 2;
             }
@@ -1078,7 +1078,7 @@ fn decode_module(
                     (Some(dir), Some(r)) => Match::Port {
                         dir,
                         negated: o.negated,
-                        ranges: vec![r],
+                        ranges: r.into(),
                     },
                     _ => other(o),
                 });
@@ -1119,7 +1119,7 @@ fn decode_module(
                     ("conntrack", "--ctorigdstport", Some(v)) => {
                         port_range(v, ':').map(|r| Match::CtOrigDstPort {
                             negated,
-                            ranges: vec![r],
+                            ranges: r.into(),
                         })
                     }
                     ("conntrack", "--ctorigdst", Some(v)) => {
@@ -1278,7 +1278,7 @@ fn proto_name(v: &str) -> Option<Cow<'_, str>> {
 }
 
 /// `A[/LEN|/MASK][,A...]`, of the table's family. A bare address is a host (/32, /128).
-fn parse_nets(v: &str, family: Family) -> Option<Vec<IpNet>> {
+fn parse_nets(v: &str, family: Family) -> Option<OneOrMore<IpNet>> {
     v.split(',').map(|one| parse_net(one, family)).collect()
 }
 
@@ -1344,15 +1344,15 @@ fn port_range(v: &str, sep: char) -> Option<(u16, u16)> {
 }
 
 /// multiport `a,b:c`.
-fn port_list(v: &str) -> Option<Vec<(u16, u16)>> {
+fn port_list(v: &str) -> Option<OneOrMore<(u16, u16)>> {
     v.split(',').map(|p| port_range(p, ':')).collect()
 }
 
-fn ct_states(v: &str) -> Option<Vec<CtState>> {
+fn ct_states(v: &str) -> Option<OneOrMore<CtState>> {
     v.split(',').map(CtState::parse).collect()
 }
 
-fn addr_types(v: &str) -> Option<Vec<AddrType>> {
+fn addr_types(v: &str) -> Option<OneOrMore<AddrType>> {
     v.split(',')
         .map(|t| {
             Some(match t.to_ascii_uppercase().as_str() {

@@ -61,7 +61,8 @@
 
 use crate::model::{
     Action, AddrType, BaseChain, Chain, ChainType, Counters, CtState, Dir, Family, Hook, Match,
-    Policy, Rule, Stack, Table, Text, VmapKey, iptables_base_chain, nft_priority_keyword,
+    OneOrMore, Policy, Rule, Stack, Table, Text, VmapKey, iptables_base_chain,
+    nft_priority_keyword,
 };
 use crate::parse::ParseError;
 use ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
@@ -1045,7 +1046,7 @@ fn convert_match(body: &J<'_>, sets: &Sets<'_>, rendered: &str, out: &mut Vec<Ma
             // Only port comparisons are understood: `tcp dport < 1024`.
             match (port_field(left), comparison_range(op, right)) {
                 (Some((proto, dir)), Some(r)) => {
-                    push_port(out, proto, dir, false, vec![r]);
+                    push_port(out, proto, dir, false, r.into());
                 }
                 _ => out.push(unknown()),
             }
@@ -1085,7 +1086,7 @@ fn push_port(
     proto: Option<&str>,
     dir: Dir,
     negated: bool,
-    ranges: Vec<(u16, u16)>,
+    ranges: OneOrMore<(u16, u16)>,
 ) {
     if let Some(proto) = proto {
         let implied = Match::Proto {
@@ -1126,7 +1127,7 @@ fn convert_match_kind(
         let ranges = values(right, sets)?
             .into_iter()
             .map(port_range)
-            .collect::<Option<Vec<_>>>()?;
+            .collect::<Option<OneOrMore<_>>>()?;
         push_port(out, proto, dir, negated, ranges);
         return Some(());
     }
@@ -1143,7 +1144,7 @@ fn convert_match_kind(
                 names: values(right, sets)?
                     .into_iter()
                     .map(|v| v.as_str().map(|name| Text::from(ifname(name))))
-                    .collect::<Option<Vec<_>>>()?,
+                    .collect::<Option<OneOrMore<_>>>()?,
             },
             "l4proto" => proto_match(right, negated, sets)?,
             _ => return None,
@@ -1154,7 +1155,7 @@ fn convert_match_kind(
                 ("ip" | "ip6", f @ ("saddr" | "daddr")) => Match::Addr {
                     dir: if f == "saddr" { Dir::Src } else { Dir::Dst },
                     negated,
-                    nets: nets(right, sets)?,
+                    nets: nets(right, sets)?.into(),
                 },
                 ("ip", "protocol") | ("ip6", "nexthdr") => proto_match(right, negated, sets)?,
                 _ => return None,
@@ -1169,7 +1170,7 @@ fn convert_match_kind(
                     states: values(right, sets)?
                         .into_iter()
                         .map(|v| v.as_str().and_then(CtState::parse))
-                        .collect::<Option<Vec<_>>>()?,
+                        .collect::<Option<OneOrMore<_>>>()?,
                 },
                 // `ct status dnat` is what iptables calls `--ctstate DNAT`.
                 "status" => Match::CtState {
@@ -1181,18 +1182,18 @@ fn convert_match_kind(
                             "snat" => Some(CtState::Snat),
                             _ => None,
                         })
-                        .collect::<Option<Vec<_>>>()?,
+                        .collect::<Option<OneOrMore<_>>>()?,
                 },
                 "proto-dst" if original => Match::CtOrigDstPort {
                     negated,
                     ranges: values(right, sets)?
                         .into_iter()
                         .map(port_range)
-                        .collect::<Option<Vec<_>>>()?,
+                        .collect::<Option<OneOrMore<_>>>()?,
                 },
                 "daddr" | "ip daddr" | "ip6 daddr" if original => Match::CtOrigDst {
                     negated,
-                    nets: nets(right, sets)?,
+                    nets: nets(right, sets)?.into(),
                 },
                 _ => return None,
             }
@@ -1226,7 +1227,7 @@ fn convert_match_kind(
                             _ => AddrType::Other,
                         })
                     })
-                    .collect::<Option<Vec<_>>>()?,
+                    .collect::<Option<OneOrMore<_>>>()?,
             }
         }
         _ => return None,
