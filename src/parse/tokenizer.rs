@@ -61,13 +61,28 @@ pub fn split_words(line: &str) -> Result<Vec<Word<'_>>, String> {
     Ok(words)
 }
 
+const WORD: u8 = 0;
+const SEP: u8 = 1;
+const QUOTE: u8 = 2;
+
+/// What each byte is to the word splitter: one table load instead of four comparisons in the
+/// loop that runs over every byte of a dump.
+static CLASS: [u8; 256] = {
+    let mut t = [WORD; 256];
+    t[b' ' as usize] = SEP;
+    t[b'\t' as usize] = SEP;
+    t[b'\n' as usize] = SEP;
+    t[b'"' as usize] = QUOTE;
+    t
+};
+
 /// [`split_words`] into a caller's buffer (cleared first), so a parser can reuse one
 /// allocation for every line.
 pub fn split_words_into<'a>(line: &'a str, words: &mut Vec<Word<'a>>) -> Result<(), String> {
     words.clear();
     let bytes = line.as_bytes();
     let n = bytes.len();
-    let is_sep = |b: u8| matches!(b, b' ' | b'\t' | b'\n');
+    let is_sep = |b: u8| CLASS[b as usize] == SEP;
     let mut i = 0;
     // Only ASCII bytes are special, and they never occur inside a multi-byte UTF-8 sequence,
     // so every index below is a character boundary.
@@ -79,7 +94,7 @@ pub fn split_words_into<'a>(line: &'a str, words: &mut Vec<Word<'a>>) -> Result<
             return Ok(());
         }
         let start = i;
-        while i < n && !is_sep(bytes[i]) && bytes[i] != b'"' {
+        while i < n && CLASS[bytes[i] as usize] == WORD {
             i += 1;
         }
         if i == n || bytes[i] != b'"' {
