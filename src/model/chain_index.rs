@@ -59,14 +59,22 @@ impl ChainIndex {
             .map(|&(_, i)| i as usize)
     }
 
-    /// Record that `chains[position]` is named `name`; the caller has checked that the name is
-    /// new.
-    pub fn insert(&mut self, name: &str, position: usize, chains: &[Chain]) {
+    /// Record that `name` is at `position` (the next chain to be pushed onto `chains`), in
+    /// one probe; when the name is taken, nothing changes and its position is returned.
+    pub fn insert(&mut self, name: &str, position: usize, chains: &[Chain]) -> Result<(), usize> {
         let position = u32::try_from(position).expect("fewer than 4 billion chains");
-        self.slots
-            .insert_unique(hash(name.as_bytes()), (key(name), position), |(k, i)| {
-                hash(slot_name(k, *i, chains))
-            });
+        let n = name.as_bytes();
+        match self.slots.entry(
+            hash(n),
+            |(k, i)| slot_name(k, *i, chains) == n,
+            |(k, i)| hash(slot_name(k, *i, chains)),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(e) => Err(e.get().1 as usize),
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert((key(name), position));
+                Ok(())
+            }
+        }
     }
 }
 
@@ -95,13 +103,14 @@ mod tests {
         let mut chains = Vec::new();
         let mut index = ChainIndex::default();
         for (i, n) in names.iter().enumerate() {
+            index.insert(n, i, &chains).unwrap();
             chains.push(chain(n));
-            index.insert(n, i, &chains);
         }
         for (i, n) in names.iter().enumerate() {
             assert_eq!(index.get(n, &chains), Some(i), "{n}");
         }
         assert_eq!(index.get("DOCKER-USER", &chains), None);
+        assert_eq!(index.insert("DOCKER", 9, &chains), Err(0));
         assert_eq!(index.get(&"x".repeat(199), &chains), None);
         assert_eq!(index.get(&"y".repeat(32), &chains), None);
     }
@@ -116,8 +125,8 @@ mod tests {
             } else {
                 format!("KUBE-SVC-{i}")
             };
+            index.insert(&name, i, &chains).unwrap();
             chains.push(chain(&name));
-            index.insert(&name, i, &chains);
         }
         for (i, c) in chains.iter().enumerate() {
             assert_eq!(index.get(&c.name, &chains), Some(i));

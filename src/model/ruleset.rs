@@ -399,30 +399,25 @@ impl Table {
 
     /// Add a chain (or return the existing one of that name).
     pub fn add_chain(&mut self, chain: Chain) -> &mut Chain {
-        let i = match self.chain_index(&chain.name) {
-            Some(i) => i,
-            None => {
-                self.push_chain(chain);
-                self.chains.len() - 1
-            }
+        let i = match self.push_chain(chain) {
+            Ok(()) => self.chains.len() - 1,
+            Err(existing) => existing,
         };
         &mut self.chains[i]
     }
 
-    fn push_chain(&mut self, chain: Chain) {
+    /// Push `chain` unless its name is taken (then `Err` with the position of the other).
+    fn push_chain(&mut self, chain: Chain) -> Result<(), usize> {
+        self.index
+            .insert(&chain.name, self.chains.len(), &self.chains)?;
         self.chains.push(chain);
-        let i = self.chains.len() - 1;
-        self.index.insert(&self.chains[i].name, i, &self.chains);
+        Ok(())
     }
 
     /// Add a chain whose name is new; false (and nothing added) when the table has one of
     /// that name already.
     pub fn add_new_chain(&mut self, chain: Chain) -> bool {
-        if self.chain_index(&chain.name).is_some() {
-            return false;
-        }
-        self.push_chain(chain);
-        true
+        self.push_chain(chain).is_ok()
     }
 
     /// The position of the chain `name` in [`Table::chains`].

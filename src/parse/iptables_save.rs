@@ -61,7 +61,7 @@ pub fn parse_shared(
         stack,
         family,
         source,
-        has_nul: text.as_bytes().contains(&0),
+        has_nul: memchr::memchr(0, text.as_bytes()).is_some(),
         tables_complete: save_form,
     };
     if save_form {
