@@ -488,17 +488,37 @@ impl Packet {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Tri {
+enum Tri<'r> {
     Yes,
     No,
-    Unknown(String),
+    Unknown(Why<'r>),
 }
 
-impl Tri {
-    fn from_bool(b: bool) -> Tri {
+/// Why a match could not be decided. Worded only when it decides a verdict: most undecided
+/// matches (kube-proxy's `-m statistic`, `-m mark`) sit in rules another match rules out.
+#[derive(Debug, Clone, PartialEq)]
+enum Why<'r> {
+    Unmodelled(&'r crate::model::Text),
+    Said(String),
+}
+
+impl Why<'_> {
+    fn text(self) -> String {
+        match self {
+            Why::Unmodelled(t) => format!("match `{t}` is not modelled"),
+            Why::Said(s) => s,
+        }
+    }
+}
+
+impl<'r> Tri<'r> {
+    fn from_bool(b: bool) -> Tri<'r> {
         if b { Tri::Yes } else { Tri::No }
     }
-    fn negate_if(self, neg: bool) -> Tri {
+    fn unknown(why: impl Into<String>) -> Tri<'r> {
+        Tri::Unknown(Why::Said(why.into()))
+    }
+    fn negate_if(self, neg: bool) -> Tri<'r> {
         match (self, neg) {
             (Tri::Yes, true) => Tri::No,
             (Tri::No, true) => Tri::Yes,
@@ -576,7 +596,7 @@ impl<'a> ChainRun<'a, '_> {
                     if matches!(rule.action, Action::Continue { .. }) {
                         continue;
                     }
-                    return self.fork(chain, rule, stack, pkt, reason);
+                    return self.fork(chain, rule, stack, pkt, reason.text());
                 }
             }
         }
@@ -726,8 +746,8 @@ impl<'a> ChainRun<'a, '_> {
         }
     }
 
-    fn eval_matches(&self, rule: &Rule, pkt: &Packet) -> Tri {
-        let mut unknown: Option<String> = None;
+    fn eval_matches<'r>(&self, rule: &'r Rule, pkt: &Packet) -> Tri<'r> {
+        let mut unknown: Option<Why<'r>> = None;
         for m in &rule.matches {
             match self.eval(m, pkt) {
                 Tri::No => return Tri::No,
@@ -743,14 +763,16 @@ impl<'a> ChainRun<'a, '_> {
         }
     }
 
-    fn eval(&self, m: &Match, pkt: &Packet) -> Tri {
+    fn eval<'r>(&self, m: &'r Match, pkt: &Packet) -> Tri<'r> {
         match m {
             Match::Comment { .. } => Tri::Yes,
-            Match::Unknown { text } => Tri::Unknown(format!("match `{text}` is not modelled")),
-            Match::Proto { negated, proto } => {
-                let p = proto.to_ascii_lowercase();
-                Tri::from_bool(p == "all" || p == "0" || p == pkt.proto).negate_if(*negated)
-            }
+            Match::Unknown { text } => Tri::Unknown(Why::Unmodelled(text)),
+            Match::Proto { negated, proto } => Tri::from_bool(
+                proto.eq_ignore_ascii_case("all")
+                    || *proto == "0"
+                    || proto.eq_ignore_ascii_case(&pkt.proto),
+            )
+            .negate_if(*negated),
             Match::Iface {
                 dir,
                 negated,
@@ -774,7 +796,7 @@ impl<'a> ChainRun<'a, '_> {
                         } else if names.iter().any(|n| n == "+") {
                             Tri::Yes
                         } else {
-                            Tri::Unknown(format!(
+                            Tri::unknown(format!(
                                 "depends on the name of the host's outside interface ({})",
                                 names.join(",")
                             ))
@@ -812,7 +834,7 @@ impl<'a> ChainRun<'a, '_> {
                             } else if ranges.iter().all(|&(_, b)| b < 1024) {
                                 Tri::No
                             } else {
-                                Tri::Unknown("depends on the client's source port".into())
+                                Tri::unknown("depends on the client's source port")
                             }
                         }
                     },
@@ -854,7 +876,7 @@ impl<'a> ChainRun<'a, '_> {
         }
     }
 
-    fn addr_in(&self, value: Option<IpAddr>, nets: &[IpNet], dir: Dir) -> Tri {
+    fn addr_in(&self, value: Option<IpAddr>, nets: &[IpNet], dir: Dir) -> Tri<'static> {
         match value {
             Some(a) => Tri::from_bool(nets.iter().any(|n| n.contains(&a))),
             None => {
@@ -863,9 +885,9 @@ impl<'a> ChainRun<'a, '_> {
                 } else if nets.iter().any(|n| n.prefix_len() == 0) {
                     Tri::Yes
                 } else {
-                    Tri::Unknown(match dir {
-                        Dir::Src => "depends on the client's address".into(),
-                        Dir::Dst => "depends on which host address the client uses".into(),
+                    Tri::unknown(match dir {
+                        Dir::Src => "depends on the client's address",
+                        Dir::Dst => "depends on which host address the client uses",
                     })
                 }
             }
