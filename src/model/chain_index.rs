@@ -51,6 +51,12 @@ fn slot_name<'a>(k: &'a Key, i: u32, chains: &'a [Chain]) -> &'a [u8] {
 }
 
 impl ChainIndex {
+    /// Room for `n` more names without growing.
+    pub fn reserve(&mut self, n: usize, chains: &[Chain]) {
+        self.slots
+            .reserve(n, |(k, i)| hash(slot_name(k, *i, chains)));
+    }
+
     /// The position of `name` in `chains`, the list this index was built for.
     pub fn get(&self, name: &str, chains: &[Chain]) -> Option<usize> {
         let n = name.as_bytes();

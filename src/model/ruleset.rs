@@ -397,6 +397,12 @@ impl Table {
         }
     }
 
+    /// Room for `n` more chains without growing (a parser that can count them cheaply).
+    pub fn reserve_chains(&mut self, n: usize) {
+        self.chains.reserve(n);
+        self.index.reserve(n, &self.chains);
+    }
+
     /// Add a chain (or return the existing one of that name).
     pub fn add_chain(&mut self, chain: Chain) -> &mut Chain {
         let i = match self.push_chain(chain) {
