@@ -786,6 +786,17 @@ fn other_modules_are_one_unknown_match_each() {
         [unknown(r#"-m string --string "--x" --algo kmp"#)]
     );
     assert_eq!(r.action, Action::Drop);
+    // More options than a module usually has (the decoder keeps six without allocating).
+    let many = "-m hashlimit --hashlimit-upto 1/sec --hashlimit-burst 5 --hashlimit-mode srcip \
+                --hashlimit-name x --hashlimit-htable-size 10 --hashlimit-htable-max 10 \
+                --hashlimit-htable-expire 10 --hashlimit-srcmask 24";
+    let r = one_rule(&format!(
+        "-A INPUT -p tcp {many} -m tcp --dport 22 -j ACCEPT"
+    ));
+    assert_eq!(
+        r.matches,
+        [proto("tcp"), unknown(many), port(Dir::Dst, false, 22, 22)]
+    );
 }
 
 #[test]
@@ -1180,4 +1191,52 @@ fn large_dump_parses() {
     assert_eq!(t[0].rule_count(), 100_000);
     let r = &rules(&t[0], "PREROUTING")[0];
     assert_eq!(r.matches.len(), 4);
+}
+
+/// Big dumps are decoded in chunks on every core (`parse::parallel`): the result must be what
+/// one pass in file order gives. Every rule line of `generated` is checked: in its chain, in
+/// file order, with its own line number and text.
+#[test]
+fn large_dump_keeps_file_order_in_every_chain() {
+    let text = generated(20_000);
+    let t = ok4(&text);
+    let mut expected: std::collections::BTreeMap<&str, Vec<(usize, &str)>> = Default::default();
+    for (i, line) in text.lines().enumerate() {
+        if let Some(rest) = line.strip_prefix("-A ") {
+            let chain = rest.split(' ').next().unwrap();
+            expected.entry(chain).or_default().push((i + 1, line));
+        }
+    }
+    let mut seen = 0;
+    for c in &t[0].chains {
+        let got: Vec<(usize, &str)> = c.rules.iter().map(|r| (r.line, r.text.as_str())).collect();
+        let want = expected.get(c.name.as_str()).cloned().unwrap_or_default();
+        assert_eq!(got, want, "chain {}", c.name);
+        seen += got.len();
+    }
+    assert_eq!(seen, 20_000);
+}
+
+/// With errors in several chunks, the one reported is the first in the file, as a single pass
+/// would meet it; an error late in a chunk decoded early does not win.
+#[test]
+fn large_dump_reports_the_first_error_in_file_order() {
+    let text = generated(20_000);
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let bad_early = 9_000;
+    let bad_late = 15_000;
+    assert!(lines[bad_early].starts_with("-A ") && lines[bad_late].starts_with("-A "));
+    lines[bad_late] = "-A PREROUTING -p tcp --dport".to_string();
+    lines[bad_early] = "-A PREROUTING -m comment --comment \"open".to_string();
+    let e = err4(&(lines.join("\n") + "\n"));
+    assert_eq!(e.line, bad_early + 1, "{e}");
+    assert!(e.message.contains("unterminated quote"), "{e}");
+    // A structural error after a bad rule line: the rule line still comes first.
+    lines[bad_early] = "-A PREROUTING -p tcp --dport".to_string();
+    lines[bad_late] = "*filter".to_string();
+    let e = err4(&(lines.join("\n") + "\n"));
+    assert_eq!(e.line, bad_early + 1, "{e}");
+    // A rule for a chain declared only below it is refused, as iptables-restore does.
+    let late = "*filter\n:INPUT ACCEPT [0:0]\n-A LATER -j ACCEPT\n:LATER - [0:0]\nCOMMIT\n";
+    assert_err(late, 3, "`LATER`");
 }

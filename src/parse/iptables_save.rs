@@ -460,13 +460,14 @@ fn decode_rules(
     table: &Table,
 ) -> Result<Vec<(usize, Rule)>, ParseError> {
     let mut words = Vec::new();
+    let mut scratch = Vec::new();
     let mut out = Vec::with_capacity(pending.len());
     let text: &str = ctx.source;
     for p in pending {
         let n = p.n as usize;
         let (prefix, rest) = split_counter_prefix(p.line(text)).map_err(|m| ctx.err(n, m))?;
         split_words_into(rest, &mut words).map_err(|m| ctx.err(n, m))?;
-        let r = rule_line(rest, &words, ctx, table).map_err(|m| ctx.err(n, m))?;
+        let r = rule_line(rest, &words, ctx, table, &mut scratch).map_err(|m| ctx.err(n, m))?;
         let chain = if p.chain & CHAIN_LATER != 0 {
             let declared = table
                 .chain_index(r.chain)
@@ -588,6 +589,7 @@ fn parse_listing(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
     let mut tables = Vec::new();
     let mut cur: Option<Listing> = None;
     let mut words = Vec::new();
+    let mut scratch = Vec::new();
 
     for Line {
         n,
@@ -639,7 +641,8 @@ fn parse_listing(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
             "-A" | "--append" => {
                 let l = cur.get_or_insert_with(|| new_listing(ctx, n));
                 l.past_policies = true;
-                let rule = rule_line(line, &words, ctx, &l.table).map_err(|m| ctx.err(n, m))?;
+                let rule = rule_line(line, &words, ctx, &l.table, &mut scratch)
+                    .map_err(|m| ctx.err(n, m))?;
                 add_rule(&mut l.table, rule, None, n).map_err(|m| ctx.err(n, m))?;
             }
             _ => {
@@ -765,6 +768,7 @@ fn rule_line<'a>(
     words: &'a [Word],
     ctx: &Ctx,
     table: &Table,
+    scratch: &mut Vec<Match>,
 ) -> Result<RuleLine<'a>, String> {
     match words.first() {
         Some(w) if w.is("-A") || w.is("--append") => {}
@@ -779,7 +783,7 @@ fn rule_line<'a>(
     let Some(chain) = words.get(1) else {
         return Err("`-A` without a chain name".to_string());
     };
-    let d = decode(line, &words[2..], ctx, table)?;
+    let d = decode(line, &words[2..], ctx, table, scratch)?;
     let text = match d.cut {
         Some(cut) => Text::from(format!(
             "{}{}",
@@ -897,6 +901,7 @@ fn values_end(words: &[Word], i: usize) -> usize {
 const FREE_TEXT_OPTIONS: &[&str] = &["--comment", "--log-prefix", "--nflog-prefix"];
 
 /// One option of a match extension: `[!] --name value...`.
+#[derive(Clone, Copy)]
 struct ModOpt<'w> {
     negated: bool,
     name: &'w str,
@@ -906,13 +911,23 @@ struct ModOpt<'w> {
     last: usize,
 }
 
-fn decode(line: &str, words: &[Word], ctx: &Ctx, table: &Table) -> Result<Decoded, String> {
+/// Decode the words after `-A CHAIN`. `scratch` is a buffer the caller keeps from rule to
+/// rule: matches gather there and leave in a vector of exactly their number (one allocation
+/// per rule instead of a growing and a shrinking one).
+fn decode(
+    line: &str,
+    words: &[Word],
+    ctx: &Ctx,
+    table: &Table,
+    scratch: &mut Vec<Match>,
+) -> Result<Decoded, String> {
     let family = ctx.family;
     let unknown = |text: &str| Match::Unknown {
         text: ctx.text(text),
     };
+    scratch.clear();
     let mut d = Decoded {
-        matches: Vec::new(),
+        matches: std::mem::take(scratch),
         action: Action::Continue { name: None },
         counters: None,
         cut: None,
@@ -1060,13 +1075,66 @@ fn decode(line: &str, words: &[Word], ctx: &Ctx, table: &Table) -> Result<Decode
             }
         }
     }
-    d.matches.shrink_to_fit();
+    let exact: Vec<Match> = d.matches.drain(..).collect();
+    *scratch = std::mem::replace(&mut d.matches, exact);
     Ok(d)
 }
 
+/// The options of one match extension. Kept inline up to [`ModOpts::INLINE`] (every module
+/// Docker and kube-proxy write has one to three), so decoding a rule allocates nothing for
+/// them.
+struct ModOpts<'w> {
+    inline: [ModOpt<'w>; ModOpts::INLINE],
+    len: usize,
+    /// All of them, once there are more than fit inline.
+    spilled: Vec<ModOpt<'w>>,
+}
+
+impl<'w> ModOpts<'w> {
+    const INLINE: usize = 6;
+    const UNUSED: ModOpt<'static> = ModOpt {
+        negated: false,
+        name: "",
+        values: &[],
+        first: 0,
+        last: 0,
+    };
+
+    fn new() -> ModOpts<'w> {
+        ModOpts {
+            inline: [ModOpts::UNUSED; ModOpts::INLINE],
+            len: 0,
+            spilled: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, o: ModOpt<'w>) {
+        if self.len < ModOpts::INLINE {
+            self.inline[self.len] = o;
+        } else {
+            if self.spilled.is_empty() {
+                self.spilled.extend_from_slice(&self.inline);
+            }
+            self.spilled.push(o);
+        }
+        self.len += 1;
+    }
+}
+
+impl<'w> std::ops::Deref for ModOpts<'w> {
+    type Target = [ModOpt<'w>];
+    fn deref(&self) -> &[ModOpt<'w>] {
+        if self.spilled.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.spilled
+        }
+    }
+}
+
 /// The `[!] --opt values...` after `-m NAME`, from word `i`; returns them and the index past.
-fn module_opts<'w>(words: &'w [Word<'w>], mut i: usize) -> (Vec<ModOpt<'w>>, usize) {
-    let mut opts = Vec::new();
+fn module_opts<'w>(words: &'w [Word<'w>], mut i: usize) -> (ModOpts<'w>, usize) {
+    let mut opts = ModOpts::new();
     loop {
         let first = i;
         let negated = words.get(i).is_some_and(Word::is_bang);
