@@ -1240,3 +1240,36 @@ fn large_dump_reports_the_first_error_in_file_order() {
     let late = "*filter\n:INPUT ACCEPT [0:0]\n-A LATER -j ACCEPT\n:LATER - [0:0]\nCOMMIT\n";
     assert_err(late, 3, "`LATER`");
 }
+
+/// The big-dump path reads a table's rules as one block up to `COMMIT`. Comments and blank
+/// lines inside it keep every line number right; a chain declared among the rules sends the
+/// table back to the line-by-line reading, with the same result as iptables-restore.
+#[test]
+fn large_dump_with_comments_and_a_late_chain() {
+    let mut lines: Vec<String> = generated(20_000).lines().map(str::to_string).collect();
+    for at in (3_000..20_000).step_by(1_000).rev() {
+        lines.insert(at, "# a comment in the rules".to_string());
+        lines.insert(at, String::new());
+    }
+    let with_comments = lines.join("\n") + "\n";
+    let t = ok4(&with_comments);
+    for c in &t[0].chains {
+        for r in &c.rules {
+            assert_eq!(lines[r.line - 1], r.text.as_str());
+        }
+    }
+    assert_eq!(t[0].rule_count(), 20_000);
+
+    let mut late = lines.clone();
+    let commit = late.iter().position(|l| l == "COMMIT").unwrap();
+    late.insert(commit, "-A LATE -j ACCEPT".to_string());
+    late.insert(12_000, ":LATE - [0:0]".to_string());
+    let t = ok4(&(late.join("\n") + "\n"));
+    assert_eq!(rules(&t[0], "LATE").len(), 1);
+    assert_eq!(t[0].rule_count(), 20_001);
+
+    late.insert(11_000, "-A LATE -j DROP".to_string());
+    let e = err4(&(late.join("\n") + "\n"));
+    assert_eq!(e.line, 11_001, "{}", e.message);
+    assert!(e.message.contains("`LATE`"), "{}", e.message);
+}

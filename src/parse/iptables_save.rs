@@ -151,19 +151,55 @@ struct Line<'a> {
     raw_len: usize,
 }
 
-fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
-    split_lines(text)
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)))
-        .filter(|(_, l)| {
-            let t = l.trim_start();
-            !t.is_empty() && !t.starts_with('#')
-        })
-        .map(|(n, l)| Line {
-            n,
-            text: l.trim(),
-            raw_len: l.len(),
-        })
+fn lines(text: &str) -> Lines<'_> {
+    Lines { text, pos: 0, n: 0 }
+}
+
+/// The non-blank, non-comment lines of a text, with a way to jump ahead (past a rule block
+/// decoded elsewhere).
+struct Lines<'a> {
+    text: &'a str,
+    /// Byte offset of the next line; past the end when done.
+    pos: usize,
+    /// Number of the line before `pos`.
+    n: usize,
+}
+
+impl<'a> Lines<'a> {
+    /// Go on at byte `pos` (a line start), which is line `n + 1`.
+    fn skip_to(&mut self, pos: usize, n: usize) {
+        self.pos = pos;
+        self.n = n;
+    }
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = Line<'a>;
+    fn next(&mut self) -> Option<Line<'a>> {
+        while self.pos <= self.text.len() {
+            let rest = &self.text[self.pos..];
+            let raw = match memchr::memchr(b'\n', rest.as_bytes()) {
+                Some(end) => &rest[..end],
+                None => rest,
+            };
+            self.pos += raw.len() + 1;
+            self.n += 1;
+            if let Some(line) = significant(raw) {
+                return Some(Line {
+                    n: self.n,
+                    text: line,
+                    raw_len: raw.strip_suffix('\r').unwrap_or(raw).len(),
+                });
+            }
+        }
+        None
+    }
+}
+
+/// A raw line (without its `\n`) trimmed, unless it is blank or a `#` comment.
+fn significant(raw: &str) -> Option<&str> {
+    let l = raw.strip_suffix('\r').unwrap_or(raw).trim();
+    (!l.is_empty() && !l.starts_with('#')).then_some(l)
 }
 
 /// `text.split('\n')`, with a vectorised search for the line ends (a tenth of the time of
@@ -234,15 +270,35 @@ fn parse_save(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
         None => err,
     };
 
-    for Line {
+    let mut cursor = lines(text);
+    while let Some(Line {
         n,
         text: line,
         raw_len,
-    } in lines(text)
+    }) = cursor.next()
     {
         last_line = n;
         if let Err(e) = check_line(ctx, n, raw_len, line) {
             return Err(fail(open, e));
+        }
+        if let Some(o) = open.as_mut()
+            && o.rules.is_empty()
+            && (line.starts_with('-') || line.starts_with('['))
+        {
+            // The table's rules start here: as iptables-save writes them, one block up to
+            // `COMMIT`, decoded on every core with nothing else in between.
+            let start = line_start(text, line);
+            let end = memchr::memmem::find(&text.as_bytes()[start..], b"\nCOMMIT")
+                .map_or(text.len(), |i| start + i + 1);
+            match rule_block(&text[start..end], n, &mut o.table, ctx) {
+                Ok(Some(lines_in_block)) => {
+                    cursor.skip_to(end, n - 1 + lines_in_block);
+                    last_line = n - 1 + lines_in_block;
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => return Err(e),
+            }
         }
         if let Some(name) = line.strip_prefix('*') {
             if let Some(o) = open {
@@ -432,9 +488,175 @@ fn quick_chain(line: &str) -> Option<&str> {
     (!name.is_empty() && !name.contains('"')).then_some(name)
 }
 
+/// Byte offset of the start of the line holding `part` (a slice of `text`).
+fn line_start(text: &str, part: &str) -> usize {
+    let at = part.as_ptr() as usize - text.as_ptr() as usize;
+    memchr::memrchr(b'\n', &text.as_bytes()[..at]).map_or(0, |i| i + 1)
+}
+
+/// Bytes per piece of a rule block handed to one core.
+const PIECE: usize = 256 << 10;
+
+/// What a piece of a rule block gave: its rules, in runs of one chain (iptables-save groups
+/// a chain's rules, so most chains are one run), each in a vector of exactly its size, ready
+/// to become the chain's rules.
+struct Piece {
+    runs: Vec<(usize, Vec<Rule>)>,
+}
+
+/// Why a piece could not be decoded here.
+enum PieceStop {
+    /// A line that is not a rule (a chain or table line among the rules): the table is read
+    /// line by line instead, which keeps its exact order of errors and declarations.
+    Irregular,
+    /// An error at `line`.
+    Bad(usize, String),
+}
+
+/// A table's block of rule lines, `block` (whole lines, the first at line `first`), decoded
+/// in pieces on every core while nothing else is read: the sequential pass never sees these
+/// lines. Some(lines in the block) when done; None when the block is small or holds a line
+/// that is not a rule, and then nothing was changed.
+fn rule_block(
+    block: &str,
+    first: usize,
+    table: &mut Table,
+    ctx: &Ctx,
+) -> Result<Option<usize>, ParseError> {
+    if block.len() < 2 * PIECE {
+        return Ok(None);
+    }
+    // Pieces of whole lines, each with the number of its first line.
+    let mut pieces = Vec::with_capacity(block.len() / PIECE + 1);
+    let (mut at, mut n) = (0, first);
+    while at < block.len() {
+        let end = match block.get(at + PIECE..) {
+            Some(rest) => {
+                memchr::memchr(b'\n', rest.as_bytes()).map_or(block.len(), |i| at + PIECE + i + 1)
+            }
+            None => block.len(),
+        };
+        let piece = &block[at..end];
+        pieces.push((piece, n));
+        n += memchr::memchr_iter(b'\n', piece.as_bytes()).count();
+        at = end;
+    }
+    let lines_in_block = n - first + usize::from(!block.ends_with('\n'));
+    let mut rules: Vec<Vec<Rule>> = table
+        .chains
+        .iter_mut()
+        .map(|c| std::mem::take(&mut c.rules))
+        .collect();
+    let shared = &*table;
+    let outcome = parallel::for_each_in_order(
+        &pieces,
+        |&(piece, n)| decode_piece(piece, n, ctx, shared),
+        |p: Piece| {
+            for (chain, run) in p.runs {
+                let v = &mut rules[chain];
+                if v.is_empty() {
+                    *v = run;
+                } else {
+                    v.extend(run);
+                }
+            }
+        },
+    );
+    for (chain, r) in table.chains.iter_mut().zip(rules) {
+        chain.rules = r;
+    }
+    match outcome {
+        Ok(()) => {
+            for c in &mut table.chains {
+                c.rules.shrink_to_fit();
+            }
+            Ok(Some(lines_in_block))
+        }
+        Err(PieceStop::Irregular) => {
+            for c in &mut table.chains {
+                c.rules = Vec::new();
+            }
+            Ok(None)
+        }
+        Err(PieceStop::Bad(line, msg)) => Err(ctx.err(line, msg)),
+    }
+}
+
+/// Decode one piece of a rule block, whose first line is line `first`.
+fn decode_piece(piece: &str, first: usize, ctx: &Ctx, table: &Table) -> Result<Piece, PieceStop> {
+    let mut words = Vec::new();
+    let mut scratch = Vec::new();
+    let mut runs = Vec::new();
+    // The current run of one chain's rules, moved into a vector of its size when it ends.
+    let mut run: Vec<Rule> = Vec::new();
+    let mut run_chain = usize::MAX;
+    let end_run = |chain: usize, run: &mut Vec<Rule>, runs: &mut Vec<(usize, Vec<Rule>)>| {
+        if !run.is_empty() {
+            let mut exact = Vec::with_capacity(run.len());
+            exact.append(run);
+            runs.push((chain, exact));
+        }
+    };
+    // The chain of the previous rule, by its name in the line.
+    let mut last: Option<(&str, usize)> = None;
+    let mut cursor = lines(piece);
+    cursor.skip_to(0, first - 1);
+    for Line {
+        n,
+        text: line,
+        raw_len,
+    } in cursor
+    {
+        let bad = |e: ParseError| PieceStop::Bad(n, e.message);
+        check_line(ctx, n, raw_len, line).map_err(bad)?;
+        if !(line.starts_with('-') || line.starts_with('[')) {
+            return Err(PieceStop::Irregular);
+        }
+        let bad = |m: String| PieceStop::Bad(n, m);
+        let (prefix, rest) = split_counter_prefix(line).map_err(bad)?;
+        split_words_into(rest, &mut words).map_err(bad)?;
+        let r = rule_line(rest, &words, ctx, table, &mut scratch).map_err(bad)?;
+        let chain = match (quick_chain(line), last) {
+            (Some(name), Some((prev, i))) if name == prev => Some(i),
+            (Some(name), _) => {
+                let i = table.chain_index(name);
+                last = i.map(|i| (name, i));
+                i
+            }
+            (None, _) => table.chain_index(r.chain),
+        };
+        let Some(chain) = chain else {
+            return Err(PieceStop::Bad(
+                n,
+                format!(
+                    "rule for chain `{}`, which is not declared in table `{}`",
+                    r.chain, table.name
+                ),
+            ));
+        };
+        if chain != run_chain {
+            end_run(run_chain, &mut run, &mut runs);
+            run_chain = chain;
+        }
+        run.push(Rule {
+            line: n,
+            text: r.text,
+            matches: r.matches,
+            action: r.action,
+            counters: prefix.or(r.counters),
+        });
+    }
+    end_run(run_chain, &mut run, &mut runs);
+    Ok(Piece { runs })
+}
+
 /// Decode the table's rule lines (in parallel) and append them to their chains, in order.
 fn finish_table(o: OpenTable, ctx: &Ctx) -> Result<Table, ParseError> {
     let mut table = o.table;
+    if o.rules.is_empty() {
+        // No rule lines, or one block decoded already (`rule_block`).
+        return Ok(table);
+    }
     // Exact capacities: most chains of a big ruleset hold one to three rules, where growth
     // slack would be half the memory of the rules.
     let mut counts = vec![0usize; table.chains.len()];

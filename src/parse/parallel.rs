@@ -20,7 +20,7 @@ pub const CHUNK: usize = 2048;
 pub fn for_each_chunk_in_order<T, R, E>(
     items: &[T],
     work: impl Fn(&[T]) -> Result<R, E> + Sync,
-    mut sink: impl FnMut(R),
+    sink: impl FnMut(R),
 ) -> Result<(), E>
 where
     T: Sync,
@@ -28,12 +28,26 @@ where
     E: Send,
 {
     let chunks: Vec<&[T]> = items.chunks(CHUNK).collect();
+    for_each_in_order(&chunks, |c| work(c), sink)
+}
+
+/// [`for_each_chunk_in_order`] with each job given whole: `work` runs once per job.
+pub fn for_each_in_order<J, R, E>(
+    jobs: &[J],
+    work: impl Fn(&J) -> Result<R, E> + Sync,
+    mut sink: impl FnMut(R),
+) -> Result<(), E>
+where
+    J: Sync,
+    R: Send,
+    E: Send,
+{
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(chunks.len());
+        .min(jobs.len());
     if threads <= 1 {
-        for c in chunks {
-            sink(work(c)?);
+        for j in jobs {
+            sink(work(j)?);
         }
         return Ok(());
     }
@@ -44,12 +58,12 @@ where
         let (tx, rx) = mpsc::channel();
         for _ in 0..threads {
             let tx = tx.clone();
-            let (next, stop, chunks, work) = (&next, &stop, &chunks, &work);
+            let (next, stop, work) = (&next, &stop, &work);
             scope.spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(chunk) = chunks.get(i) else { break };
-                    if tx.send((i, work(chunk))).is_err() {
+                    let Some(job) = jobs.get(i) else { break };
+                    if tx.send((i, work(job))).is_err() {
                         break;
                     }
                 }
