@@ -515,17 +515,14 @@ enum PieceStop {
 
 /// A table's block of rule lines, `block` (whole lines, the first at line `first`), decoded
 /// in pieces on every core while nothing else is read: the sequential pass never sees these
-/// lines. Some(lines in the block) when done; None when the block is small or holds a line
-/// that is not a rule, and then nothing was changed.
+/// lines. Some(lines in the block) when done; None when the block holds a line that is not a
+/// rule (then nothing was changed, and the table is read line by line).
 fn rule_block(
     block: &str,
     first: usize,
     table: &mut Table,
     ctx: &Ctx,
 ) -> Result<Option<usize>, ParseError> {
-    if block.len() < 2 * PIECE {
-        return Ok(None);
-    }
     // Pieces of whole lines, each with the number of its first line.
     let mut pieces = Vec::with_capacity(block.len() / PIECE + 1);
     let (mut at, mut n) = (0, first);
