@@ -132,6 +132,12 @@ const REJECTED: &[(&str, &[&str])] = &[
         "listing-bad-policy.S",
         &["listing-bad-policy.S:2:", "bad policy `SOMETIMES`"],
     ),
+    // Found by the iptables_save fuzz target: a chain `iptables -N` refuses (empty) printed
+    // back as `: - [0:0]`, which is another chain.
+    (
+        "fuzz-empty-chain-name.S",
+        &["fuzz-empty-chain-name.S:1:", "bad chain name"],
+    ),
     (
         "nft-not-array.json",
         &["nft-not-array.json", "\"nftables\" array"],

@@ -852,6 +852,14 @@ fn parse_listing(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
                     [w] => w.text.as_ref(),
                     _ => return Err(ctx.err(n, "expected `-N CHAIN`")),
                 };
+                // What `iptables -N` refuses, and what a save dump could not name (its chain
+                // lines split on blanks): a listing holding it is not `iptables -S` output.
+                if name.is_empty()
+                    || name.starts_with(['-', '!'])
+                    || name.contains([' ', '\t', '\n'])
+                {
+                    return Err(ctx.err(n, format!("bad chain name `{name}` in `-N`")));
+                }
                 let l = cur.get_or_insert_with(|| new_listing(ctx, n));
                 l.past_policies = true;
                 if l.table.chain(name).is_some() {
