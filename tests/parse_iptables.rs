@@ -983,6 +983,12 @@ fn error_missing_commit() {
         3,
         "COMMIT expected at line 4",
     );
+    // Blank lines after the last rule do not move it.
+    assert_err(
+        "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\n\n\n",
+        3,
+        "COMMIT expected at line 4",
+    );
     assert_err(
         "*filter\n:INPUT ACCEPT [0:0]\n*nat\nCOMMIT\n",
         3,

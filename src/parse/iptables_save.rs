@@ -291,9 +291,9 @@ fn parse_save(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
             let end = memchr::memmem::find(&text.as_bytes()[start..], b"\nCOMMIT")
                 .map_or(text.len(), |i| start + i + 1);
             match rule_block(&text[start..end], n, &mut o.table, ctx) {
-                Ok(Some(lines_in_block)) => {
-                    cursor.skip_to(end, n - 1 + lines_in_block);
-                    last_line = n - 1 + lines_in_block;
+                Ok(Some(read)) => {
+                    cursor.skip_to(end, n - 1 + read.lines);
+                    last_line = read.last_rule;
                     continue;
                 }
                 Ok(None) => {}
@@ -504,6 +504,14 @@ struct Piece {
     runs: Vec<(usize, Vec<Rule>)>,
 }
 
+/// A rule block read by [`rule_block`].
+struct BlockRead {
+    /// Lines in the block, blank and comment lines included.
+    lines: usize,
+    /// The line of its last rule.
+    last_rule: usize,
+}
+
 /// Why a piece could not be decoded here.
 enum PieceStop {
     /// A line that is not a rule (a chain or table line among the rules): the table is read
@@ -522,7 +530,7 @@ fn rule_block(
     first: usize,
     table: &mut Table,
     ctx: &Ctx,
-) -> Result<Option<usize>, ParseError> {
+) -> Result<Option<BlockRead>, ParseError> {
     // Pieces of whole lines, each with the number of its first line.
     let mut pieces = Vec::with_capacity(block.len() / PIECE + 1);
     let (mut at, mut n) = (0, first);
@@ -545,10 +553,14 @@ fn rule_block(
         .map(|c| std::mem::take(&mut c.rules))
         .collect();
     let shared = &*table;
+    let mut last_rule = first;
     let outcome = parallel::for_each_in_order(
         &pieces,
         |&(piece, n)| decode_piece(piece, n, ctx, shared),
         |p: Piece| {
+            if let Some(r) = p.runs.last().and_then(|(_, run)| run.last()) {
+                last_rule = r.line;
+            }
             for (chain, run) in p.runs {
                 let v = &mut rules[chain];
                 if v.is_empty() {
@@ -567,7 +579,10 @@ fn rule_block(
             for c in &mut table.chains {
                 c.rules.shrink_to_fit();
             }
-            Ok(Some(lines_in_block))
+            Ok(Some(BlockRead {
+                lines: lines_in_block,
+                last_rule,
+            }))
         }
         Err(PieceStop::Irregular) => {
             for c in &mut table.chains {
