@@ -6,10 +6,15 @@
 //! `iptables -S` or `nft -j list ruleset` output, as pasted in issues, is accepted too.
 
 use crate::collect::evidence::{CAPTURE_FORMAT, files};
+use crate::collect::mapped_file::MappedFile;
 use crate::collect::{Evidence, Meta, SourceState, SourceStatus};
+use crate::model::text::SourceText;
 use anyhow::{Context, bail};
+use std::fs::File;
 use std::io;
+use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The name of the metadata file in a capture directory.
 pub const META_FILE: &str = "meta.json";
@@ -96,13 +101,41 @@ pub fn read(path: &Path) -> anyhow::Result<Evidence> {
     if metadata.is_dir() {
         read_dir(path)
     } else {
-        let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
-        let text = String::from_utf8(bytes).map_err(|e| not_utf8(path, &e))?;
+        let text = read_text(path)?.with_context(|| format!("{}", path.display()))?;
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let mut evidence =
             read_single(name, text).with_context(|| format!("{}", path.display()))?;
         evidence.origin = path.display().to_string();
         Ok(evidence)
+    }
+}
+
+/// The text of the file at `path`: mapped when it is big ([`MappedFile`]), read otherwise.
+/// The outer error is a file that is not UTF-8 (naming its line); the inner one, an I/O
+/// error for the caller to put in context (NotFound is a missing capture file).
+fn read_text(path: &Path) -> anyhow::Result<io::Result<SourceText>> {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => return Ok(Err(e)),
+    };
+    let len = match file.metadata() {
+        Ok(m) if m.is_file() => m.len(),
+        Ok(_) => 0,
+        Err(e) => return Ok(Err(e)),
+    };
+    if let Some(mapped) = MappedFile::map(&file, len, path) {
+        return match SourceText::mapped(mapped) {
+            Ok(text) => Ok(Ok(text)),
+            Err((mapped, e)) => Err(not_utf8(path, mapped.bytes(), &e)),
+        };
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    if let Err(e) = file.read_to_end(&mut bytes) {
+        return Ok(Err(e));
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Ok(text.into())),
+        Err(e) => Err(not_utf8(path, e.as_bytes(), &e.utf8_error())),
     }
 }
 
@@ -136,13 +169,12 @@ fn read_dir(dir: &Path) -> anyhow::Result<Evidence> {
     let mut evidence = Evidence::default();
     for name in files::ALL {
         let path = dir.join(name);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
+        let text = match read_text(&path)? {
+            Ok(text) => text,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
-        let text = String::from_utf8(bytes).map_err(|e| not_utf8(&path, &e))?;
-        evidence.files.insert(name.to_string(), text.into());
+        evidence.insert(name, text);
     }
     if !has_meta && evidence.files.is_empty() {
         bail!(
@@ -168,9 +200,8 @@ fn read_dir(dir: &Path) -> anyhow::Result<Evidence> {
 }
 
 /// `PATH:LINE: not UTF-8 ...`, pointing at the line and column of the first invalid byte.
-fn not_utf8(path: &Path, e: &std::string::FromUtf8Error) -> anyhow::Error {
-    let bytes = e.as_bytes();
-    let at = e.utf8_error().valid_up_to();
+fn not_utf8(path: &Path, bytes: &[u8], e: &std::str::Utf8Error) -> anyhow::Error {
+    let at = e.valid_up_to();
     let before = &bytes[..at];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
     let column = at
@@ -232,12 +263,12 @@ impl Section {
 /// * Text with no header (`iptables -S` output, or a save with its comments stripped) ->
 ///   the nft file, with the reason [`STACK_UNKNOWN`].
 pub fn read_single_text(name: &str, text: &str) -> anyhow::Result<Evidence> {
-    read_single(name, text.to_string())
+    read_single(name, text.into())
 }
 
 /// [`read_single_text`] on owned text: a file that is filed whole (the common case) is moved
 /// into the evidence, not copied, which keeps a 100k-rule paste at one copy in memory.
-pub fn read_single(name: &str, text: String) -> anyhow::Result<Evidence> {
+pub fn read_single(name: &str, text: SourceText) -> anyhow::Result<Evidence> {
     let mut evidence = Evidence {
         meta: Meta {
             fwdoctor_version: String::new(),
@@ -246,7 +277,7 @@ pub fn read_single(name: &str, text: String) -> anyhow::Result<Evidence> {
         origin: name.to_string(),
         ..Evidence::default()
     };
-    let mut put = |file: &'static str, content: String, reason: String| {
+    let mut put = |file: &'static str, content: SourceText, reason: String| {
         evidence.meta.sources.insert(
             files::source_name(file).to_string(),
             SourceStatus {
@@ -263,7 +294,7 @@ pub fn read_single(name: &str, text: String) -> anyhow::Result<Evidence> {
             }
             std::collections::btree_map::Entry::Occupied(mut e) => {
                 let joined = format!("{}{content}", e.get());
-                e.insert(joined.into());
+                e.insert(Arc::new(joined.into()));
             }
         }
     };
@@ -328,7 +359,7 @@ pub fn read_single(name: &str, text: String) -> anyhow::Result<Evidence> {
         let n = content.matches('\n').count();
         *filed = lines_before + n;
         lines_before += n;
-        put(section.file(), padded, reason);
+        put(section.file(), padded.into(), reason);
     }
     Ok(evidence)
 }

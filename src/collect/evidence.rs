@@ -156,7 +156,7 @@ impl Evidence {
     }
 
     /// File `content` under the capture name `file` (replacing what was there).
-    pub fn insert(&mut self, file: &str, content: impl Into<String>) {
+    pub fn insert(&mut self, file: &str, content: impl Into<crate::model::text::SourceText>) {
         self.files
             .insert(file.to_string(), std::sync::Arc::new(content.into()));
     }

@@ -229,7 +229,7 @@ pub fn collect(opts: &Options) -> Evidence {
             .sources
             .insert(files::source_name(c.file).to_string(), c.status);
         if let Some(content) = c.content {
-            evidence.files.insert(c.file.to_string(), content.into());
+            evidence.insert(c.file, content);
         }
     }
     evidence

@@ -5,5 +5,6 @@ pub mod command;
 pub mod docker_api;
 pub mod evidence;
 pub mod live;
+pub mod mapped_file;
 
 pub use evidence::{Evidence, Meta, SourceState, SourceStatus};

@@ -7,6 +7,7 @@
 //! and a rule costs no allocation for its strings. Text that is not in a source (nft rules
 //! rendered from JSON, names normalised by a parser) gets a buffer of its own.
 
+use crate::collect::mapped_file::MappedFile;
 use serde::{Serialize, Serializer};
 use std::borrow::Borrow;
 use std::fmt;
@@ -14,9 +15,70 @@ use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 use std::sync::Arc;
 
-/// A whole evidence file, shared by every [`Text`] cut from it. An `Arc<String>` rather than
-/// an `Arc<str>`: the file read from disk moves in without being copied.
-pub type Source = Arc<String>;
+/// A whole evidence file, shared by every [`Text`] cut from it.
+pub type Source = Arc<SourceText>;
+
+/// The text of an evidence file: a string moved in without a copy, or a big file mapped
+/// ([`MappedFile`]) and checked to be UTF-8.
+#[derive(Debug)]
+pub struct SourceText(Backing);
+
+#[derive(Debug)]
+enum Backing {
+    Owned(String),
+    Mapped(MappedFile),
+}
+
+impl SourceText {
+    /// The mapped file's text, or the file back with the error when it is not UTF-8.
+    pub fn mapped(file: MappedFile) -> Result<SourceText, (MappedFile, std::str::Utf8Error)> {
+        match std::str::from_utf8(file.bytes()) {
+            Ok(_) => Ok(SourceText(Backing::Mapped(file))),
+            Err(e) => Err((file, e)),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Backing::Owned(s) => s,
+            // SAFETY: checked to be UTF-8 when mapped, and the mapping is read-only.
+            Backing::Mapped(m) => unsafe { std::str::from_utf8_unchecked(m.bytes()) },
+        }
+    }
+}
+
+impl Deref for SourceText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<String> for SourceText {
+    fn from(s: String) -> SourceText {
+        SourceText(Backing::Owned(s))
+    }
+}
+
+impl From<&str> for SourceText {
+    fn from(s: &str) -> SourceText {
+        SourceText(Backing::Owned(s.to_string()))
+    }
+}
+
+impl PartialEq for SourceText {
+    fn eq(&self, other: &SourceText) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for SourceText {}
+
+impl fmt::Display for SourceText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// An immutable string: a range of a shared buffer. Compares, hashes, prints and serialises
 /// as the `str` it stands for.
@@ -82,7 +144,7 @@ impl From<&str> for Text {
     fn from(s: &str) -> Text {
         let end = u32::try_from(s.len()).expect("a rule's text is far below 4 GiB");
         Text {
-            buf: Arc::new(s.to_string()),
+            buf: Arc::new(s.into()),
             start: 0,
             end,
         }
@@ -93,7 +155,7 @@ impl From<String> for Text {
     fn from(s: String) -> Text {
         let end = u32::try_from(s.len()).expect("a rule's text is far below 4 GiB");
         Text {
-            buf: Arc::new(s),
+            buf: Arc::new(s.into()),
             start: 0,
             end,
         }
@@ -192,7 +254,7 @@ mod tests {
 
     #[test]
     fn a_slice_shares_the_source() {
-        let source: Source = Arc::new("-A FORWARD -j DOCKER".to_string());
+        let source: Source = Arc::new("-A FORWARD -j DOCKER".into());
         let t = Text::slice_of(&source, &source[3..10]);
         assert_eq!(t, "FORWARD");
         assert!(Arc::ptr_eq(&t.buf, &source));
@@ -200,7 +262,7 @@ mod tests {
 
     #[test]
     fn text_outside_the_source_is_copied() {
-        let source: Source = Arc::new("abc".to_string());
+        let source: Source = Arc::new("abc".into());
         let t = Text::slice_of(&source, "elsewhere");
         assert_eq!(t, "elsewhere");
         assert!(!Arc::ptr_eq(&t.buf, &source));
@@ -208,7 +270,7 @@ mod tests {
 
     #[test]
     fn compares_as_its_string() {
-        let source: Source = Arc::new("x docker0 y".to_string());
+        let source: Source = Arc::new("x docker0 y".into());
         let a = Text::slice_of(&source, &source[2..9]);
         assert_eq!(a, Text::from("docker0"));
         assert_eq!(format!("{a} {a:?}"), "docker0 \"docker0\"");

@@ -43,7 +43,7 @@ pub fn parse(
     stack: Stack,
     family: Family,
 ) -> Result<Vec<Table>, ParseError> {
-    parse_shared(&Arc::new(text.to_string()), file, stack, family)
+    parse_shared(&Arc::new(text.into()), file, stack, family)
 }
 
 /// [`parse`] of text held in a shared buffer: the rules' texts, comments and names are slices
