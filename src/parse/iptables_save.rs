@@ -431,28 +431,29 @@ impl PendingRule {
     }
 }
 
+/// The chain `name` of `table`, looked for first among the few declared after the previous
+/// rule's chain: iptables-save prints rules chain by chain in declaration order, so the next
+/// chain with rules is usually right there, and the hash lookup (a cache miss on a big table)
+/// is saved.
+fn chain_after(table: &Table, name: &str, previous: Option<usize>) -> Option<usize> {
+    let next = previous.map_or(0, |i| i + 1);
+    let ahead = table.chains.get(next..).unwrap_or_default();
+    ahead
+        .iter()
+        .take(4)
+        .position(|c| c.name == name)
+        .map(|k| next + k)
+        .or_else(|| table.chain_index(name))
+}
+
 impl<'a> OpenTable<'a> {
-    /// The chain `name`, looked for first among the few declared after the previous rule's
-    /// chain: iptables-save prints rules chain by chain in declaration order, so the next
-    /// chain with rules is usually right there, and the hash lookup (a cache miss on a big
-    /// table) is saved.
-    fn find_chain(&self, name: &str, previous: Option<usize>) -> Option<usize> {
-        let next = previous.map_or(0, |i| i + 1);
-        let ahead = self.table.chains.get(next..).unwrap_or_default();
-        ahead
-            .iter()
-            .take(4)
-            .position(|c| c.name == name)
-            .map(|k| next + k)
-            .or_else(|| self.table.chain_index(name))
-    }
 
     /// `line` (a slice of `text`, which is at most 4 GiB) for decoding at `COMMIT`.
     fn set_aside(&mut self, n: usize, line: &'a str, text: &str) {
         let chain = match quick_chain(line) {
             Some(name) => match self.last_chain {
                 Some((last, i)) if last == name => i,
-                last => match self.find_chain(name, last.map(|(_, i)| i as usize)) {
+                last => match chain_after(&self.table, name, last.map(|(_, i)| i as usize)) {
                     Some(i) => {
                         let i = i as u32;
                         self.last_chain = Some((name, i));
@@ -631,7 +632,7 @@ fn decode_piece(piece: &str, first: usize, ctx: &Ctx, table: &Table) -> Result<P
         let chain = match (quick_chain(line), last) {
             (Some(name), Some((prev, i))) if name == prev => Some(i),
             (Some(name), _) => {
-                let i = table.chain_index(name);
+                let i = chain_after(table, name, last.map(|(_, i)| i));
                 last = i.map(|i| (name, i));
                 i
             }
