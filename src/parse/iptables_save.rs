@@ -447,7 +447,6 @@ fn chain_after(table: &Table, name: &str, previous: Option<usize>) -> Option<usi
 }
 
 impl<'a> OpenTable<'a> {
-
     /// `line` (a slice of `text`, which is at most 4 GiB) for decoding at `COMMIT`.
     fn set_aside(&mut self, n: usize, line: &'a str, text: &str) {
         let chain = match quick_chain(line) {
@@ -495,8 +494,12 @@ fn line_start(text: &str, part: &str) -> usize {
     memchr::memrchr(b'\n', &text.as_bytes()[..at]).map_or(0, |i| i + 1)
 }
 
-/// Bytes per piece of a rule block handed to one core.
+/// Bytes per piece of a rule block handed to one core: at most this many...
 const PIECE: usize = 256 << 10;
+/// ...and at least this many (a thread hand-off per piece stays noise), aiming at
+/// [`PIECES_PER_CORE`] pieces per core so that the cores finish together on a small block.
+const MIN_PIECE: usize = 32 << 10;
+const PIECES_PER_CORE: usize = 8;
 
 /// What a piece of a rule block gave: its rules, in runs of one chain (iptables-save groups
 /// a chain's rules, so most chains are one run), each in a vector of exactly its size, ready
@@ -533,13 +536,13 @@ fn rule_block(
     ctx: &Ctx,
 ) -> Result<Option<BlockRead>, ParseError> {
     // Pieces of whole lines, each with the number of its first line.
-    let mut pieces = Vec::with_capacity(block.len() / PIECE + 1);
+    let piece_len = (block.len() / (parallel::cores() * PIECES_PER_CORE)).clamp(MIN_PIECE, PIECE);
+    let mut pieces = Vec::with_capacity(block.len() / piece_len + 1);
     let (mut at, mut n) = (0, first);
     while at < block.len() {
-        let end = match block.get(at + PIECE..) {
-            Some(rest) => {
-                memchr::memchr(b'\n', rest.as_bytes()).map_or(block.len(), |i| at + PIECE + i + 1)
-            }
+        let end = match block.get(at + piece_len..) {
+            Some(rest) => memchr::memchr(b'\n', rest.as_bytes())
+                .map_or(block.len(), |i| at + piece_len + i + 1),
             None => block.len(),
         };
         let piece = &block[at..end];

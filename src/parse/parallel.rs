@@ -13,6 +13,12 @@ use std::sync::mpsc;
 /// core busy to the end and the in-flight results small.
 pub const CHUNK: usize = 2048;
 
+/// The cores this process may run on (asked once: the answer reads cgroup files).
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// Run `work` on consecutive chunks of `items`, on up to as many threads as there are cores,
 /// and hand each chunk's result to `sink` in input order. Stops at the first error in input
 /// order and returns it, so the error reported is the one a sequential pass would meet first.
@@ -42,9 +48,7 @@ where
     R: Send,
     E: Send,
 {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(jobs.len());
+    let threads = cores().min(jobs.len());
     if threads <= 1 {
         for j in jobs {
             sink(work(j)?);
