@@ -1279,3 +1279,59 @@ fn large_dump_with_comments_and_a_late_chain() {
     assert_eq!(e.line, 11_001, "{}", e.message);
     assert!(e.message.contains("`LATE`"), "{}", e.message);
 }
+
+/// A big table's chain declarations: chains keep the file's order and line numbers (comments
+/// and blank lines among them included), and the error reported is the first in the file,
+/// whether a bad line or a chain declared twice.
+#[test]
+fn large_dump_declarations_keep_order_lines_and_first_error() {
+    let mut lines: Vec<String> = generated(40_000).lines().map(str::to_string).collect();
+    for at in (500..4_000).step_by(700).rev() {
+        lines.insert(at, "# chains of another service".to_string());
+        lines.insert(at, "   ".to_string());
+    }
+    let text = lines.join("\n") + "\n";
+    let t = ok4(&text);
+    let declared: Vec<(usize, &str)> = lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let name = l.strip_prefix(':')?.split(' ').next()?;
+            Some((i + 1, name))
+        })
+        .collect();
+    let got: Vec<(usize, &str)> = t[0]
+        .chains
+        .iter()
+        .map(|c| (c.line, c.name.as_str()))
+        .collect();
+    assert_eq!(got, declared);
+    assert!(got.len() > 4_000, "{}", got.len());
+    assert_eq!(t[0].rule_count(), 40_000);
+    let base = t[0].chain("PREROUTING").unwrap().base.as_ref().unwrap();
+    assert_eq!(base.policy, fwdoctor::model::Policy::Accept);
+
+    let decl = |i: usize| lines[i].starts_with(':');
+    let (early, late) = (1_200, 3_900);
+    assert!(decl(early) && decl(late));
+    // A chain declared twice (its second line comes first in the file) beats a bad line below.
+    let mut bad = lines.clone();
+    bad[late] = ":KUBE-SVC-00000001 - [0:0] extra".to_string();
+    bad[early] = ":KUBE-SVC-00000002 - [0:0]".to_string();
+    let e = err4(&(bad.join("\n") + "\n"));
+    assert_eq!(e.line, early + 1, "{e}");
+    assert!(e.message.contains("declared twice"), "{e}");
+    // A bad line above a chain declared twice: the bad line.
+    let mut bad = lines.clone();
+    bad[early] = ":KUBE-SVC-00000001 - [0:0]".to_string();
+    bad[early - 300] = ":KUBE-BAD DROP [0:0]".to_string();
+    let e = err4(&(bad.join("\n") + "\n"));
+    assert_eq!(e.line, early - 300 + 1, "{e}");
+    assert!(e.message.contains("policy must be `-`"), "{e}");
+    // A NUL byte in a declaration, late in the block.
+    let mut bad = lines.clone();
+    bad[late] = ":KUBE-NUL\0 - [0:0]".to_string();
+    let e = err4(&(bad.join("\n") + "\n"));
+    assert_eq!(e.line, late + 1, "{e}");
+    assert!(e.message.contains("NUL byte"), "{e}");
+}
