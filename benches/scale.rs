@@ -183,6 +183,42 @@ fn netns_worker(file: &Path, repeat: usize, live_repeat: usize) {
         run("iptables-legacy-restore", &[], Some(file)),
     );
     report("nft-restore", run("iptables-nft-restore", &[], Some(file)));
+    // The file must be what iptables-legacy-save prints for it (comments aside): that is the
+    // evidence fwdoctor reads on a real host, chain by chain, user chains sorted.
+    match Command::new("iptables-legacy-save").output() {
+        Ok(o) if o.status.success() => {
+            let ours = std::fs::read_to_string(file).unwrap_or_default();
+            let saved = String::from_utf8_lossy(&o.stdout);
+            // Table by table: the kernel lists the tables of a namespace newest first, so
+            // their order depends on the order they were loaded in.
+            let rules = |t: &str| -> Vec<String> {
+                let mut tables: Vec<Vec<String>> = Vec::new();
+                for l in t.lines().filter(|l| !l.starts_with('#')) {
+                    if l.starts_with('*') || tables.is_empty() {
+                        tables.push(Vec::new());
+                    }
+                    tables.last_mut().unwrap().push(l.to_string());
+                }
+                tables.sort();
+                tables.concat()
+            };
+            let (a, b) = (rules(&ours), rules(&saved));
+            match a.iter().zip(&b).position(|(x, y)| x != y) {
+                None if a.len() == b.len() => println!("save-identical 0"),
+                at => {
+                    let at = at.unwrap_or(a.len().min(b.len()));
+                    eprintln!(
+                        "the file differs from iptables-legacy-save at its line {} (comments aside): {:?} vs {:?}",
+                        at + 1,
+                        a.get(at),
+                        b.get(at)
+                    );
+                    println!("save-differs 0");
+                }
+            }
+        }
+        _ => eprintln!("iptables-legacy-save failed"),
+    }
     for _ in 0..repeat {
         report("legacy-save", run("iptables-legacy-save", &[], None));
         ours();
@@ -224,6 +260,8 @@ struct SystemTimes {
     nft_save: Vec<Duration>,
     nft_json: Vec<Duration>,
     live: Vec<Duration>,
+    /// The file is exactly what iptables-legacy-save prints for it (comments aside).
+    save_identical: Option<bool>,
 }
 
 fn system_times(file: &Path, repeat: usize, live_repeat: usize) -> SystemTimes {
@@ -252,6 +290,8 @@ fn system_times(file: &Path, repeat: usize, live_repeat: usize) -> SystemTimes {
             "nft-json" => t.nft_json.push(d),
             "live-check" => t.live.push(d),
             "fwdoctor-process" => t.ours.push(d),
+            "save-identical" => t.save_identical = Some(true),
+            "save-differs" => t.save_identical = Some(false),
             _ => {}
         }
     }
@@ -399,6 +439,14 @@ fn main() {
             peak as f64 / size as f64
         );
         if let Some(s) = &sys {
+            println!(
+                "  file = legacy-save output {}",
+                match s.save_identical {
+                    Some(true) => "yes (comments aside)",
+                    Some(false) => "NO: the benchmark input is not what a host would give",
+                    None => "not checked",
+                }
+            );
             println!("  legacy-restore --test    {}", range(&s.legacy_test));
             println!("  nft-restore --test       {}", range(&s.nft_test));
             println!("  iptables-legacy-save     {}", range(&s.legacy_save));

@@ -14,7 +14,12 @@
 //! * Docker (classic layout, 20.10-27): DOCKER, DOCKER-USER, DOCKER-ISOLATION-STAGE-1/2 and a
 //!   published port `8080 -> 172.17.0.2:80` (the port whose verdict the benchmark traces).
 //!
-//! The output is deterministic for given options.
+//! The output is what `iptables-legacy-save` prints for the ruleset once it is loaded (the
+//! benchmark checks this with `--system`, table by table): tables `filter` then `nat` (the
+//! kernel lists them newest first, so their order depends on how they were loaded); in each, the built-in
+//! chains, then the user chains sorted by name; the rules grouped by chain in that order;
+//! `MARK` written as the kernel gives it back (`--set-xmark`). It is deterministic for given
+//! options.
 
 #![allow(dead_code)]
 
@@ -97,6 +102,11 @@ const PORTS: &[(u16, &str)] = &[
 
 /// The ruleset as `iptables-save` output.
 pub fn generate(opts: &Options) -> String {
+    save_order(&restore_order(opts))
+}
+
+/// The ruleset as kube-proxy would write it for `iptables-restore`: service by service.
+fn restore_order(opts: &Options) -> String {
     let mut services = 0;
     let mut total = DOCKER_RULES + KUBE_FIXED_RULES;
     while total < opts.rules {
@@ -137,9 +147,9 @@ pub fn generate(opts: &Options) -> String {
         "-A POSTROUTING -s 172.17.0.2/32 -d 172.17.0.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE",
         "-A DOCKER -i docker0 -j RETURN",
         "-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80",
-        "-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000",
+        "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000",
         "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN",
-        "-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000",
+        "-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0",
         "-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully",
     ];
     for r in nat_fixed {
@@ -270,6 +280,63 @@ pub fn generate(opts: &Options) -> String {
         );
     }
     out.push_str("COMMIT\n# Completed on Sun Nov 29 12:00:00 2026\n");
+    out
+}
+
+/// `text` (tables of whole `iptables-save` lines) in the order iptables-save prints a loaded
+/// ruleset: `filter` first, then the other tables; in each, the built-in chains (those with a
+/// policy) in their order, then the user chains sorted by name; the rules grouped by chain in
+/// that order, each chain's rules in their order.
+fn save_order(text: &str) -> String {
+    let mut tables: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut header = "";
+    for line in text.lines() {
+        if line.starts_with("# Generated") {
+            header = line;
+        } else if line.starts_with('*') {
+            tables.push((header, vec![line]));
+        } else if !line.starts_with('#')
+            && let Some((_, lines)) = tables.last_mut()
+        {
+            lines.push(line);
+        }
+    }
+    tables.sort_by_key(|(_, lines)| lines[0] != "*filter");
+    let mut out = String::with_capacity(text.len());
+    for (header, lines) in tables {
+        let _ = writeln!(out, "{header}\n{}", lines[0]);
+        let chain_of = |l: &str| -> String {
+            let rest = l.strip_prefix("[0:0] ").unwrap_or(l);
+            let rest = rest.strip_prefix("-A ").unwrap_or(rest);
+            rest.split(' ').next().unwrap_or_default().to_string()
+        };
+        let decls: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| l.starts_with(':'))
+            .collect();
+        let name = |d: &str| d[1..].split(' ').next().unwrap_or_default().to_string();
+        let (mut builtin, mut user): (Vec<&str>, Vec<&str>) =
+            decls.iter().partition(|d| !d.contains(" - "));
+        user.sort_by_key(|d| name(d));
+        builtin.extend(user);
+        let mut rules: std::collections::HashMap<String, Vec<&str>> = Default::default();
+        for l in lines
+            .iter()
+            .filter(|l| l.starts_with("-A") || l.starts_with('['))
+        {
+            rules.entry(chain_of(l)).or_default().push(l);
+        }
+        for d in &builtin {
+            let _ = writeln!(out, "{d}");
+        }
+        for d in &builtin {
+            for r in rules.remove(&name(d)).unwrap_or_default() {
+                let _ = writeln!(out, "{r}");
+            }
+        }
+        out.push_str("COMMIT\n# Completed on Sun Nov 29 12:00:00 2026\n");
+    }
     out
 }
 
