@@ -290,4 +290,57 @@ mod tests {
             assert_eq!(split(&quote(s)).expect("splits"), [s], "for {s:?}");
         }
     }
+
+    /// The rules of the module docs, one byte at a time: what the byte-class scan must
+    /// give on any line.
+    fn reference(line: &str) -> Result<Vec<(String, bool, Range<usize>)>, ()> {
+        let b = line.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if matches!(b[i], b' ' | b'\t' | b'\n') {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            let mut text = Vec::new();
+            let mut quoted = false;
+            while i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\n') {
+                if b[i] == b'"' {
+                    quoted = true;
+                    i += 1;
+                    loop {
+                        match b.get(i) {
+                            None => return Err(()),
+                            Some(b'"') => break,
+                            Some(b'\\') => {
+                                text.push(*b.get(i + 1).ok_or(())?);
+                                i += 2;
+                            }
+                            Some(&c) => {
+                                text.push(c);
+                                i += 1;
+                            }
+                        }
+                    }
+                    i += 1;
+                    break;
+                }
+                text.push(b[i]);
+                i += 1;
+            }
+            out.push((String::from_utf8(text).map_err(|_| ())?, quoted, start..i));
+        }
+        Ok(out)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn splits_like_the_byte_by_byte_rules(line in "[ \t\n\"\\\\ab'é✓-]{0,40}") {
+            let got = split_words(&line)
+                .map(|ws| ws.into_iter().map(|w| (w.text.into_owned(), w.quoted, w.span)).collect::<Vec<_>>())
+                .map_err(|_| ());
+            proptest::prop_assert_eq!(got, reference(&line));
+        }
+    }
 }
