@@ -162,7 +162,7 @@ pub fn check_names() -> Vec<String> {
     checks::ALL.iter().map(|c| c.name.to_string()).collect()
 }
 
-/// Fix typos in argv before clap sees it: the subcommand (argv[1]) and check names given to
+/// Fix typos in argv before clap sees it: the subcommand (`argv[1]`) and check names given to
 /// `check`, `--skip` and `explain`. Notes go to `notes`; an ambiguous word is an error.
 pub fn correct_argv(argv: &mut [String], notes: &mut Vec<String>) -> Result<(), String> {
     // `trace tcp A -> B:P`: a bare `->` would look like a flag to the parser.

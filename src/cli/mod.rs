@@ -12,7 +12,7 @@ pub fn main() -> i32 {
     run(argv)
 }
 
-/// Run with explicit arguments (argv[0] first).
+/// Run with explicit arguments (`argv[0]` first).
 pub fn run(mut argv: Vec<String>) -> i32 {
     let mut notes = Vec::new();
     if let Err(e) = friendly::correct_argv(&mut argv, &mut notes) {

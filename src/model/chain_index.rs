@@ -4,7 +4,7 @@
 //! or two of them. Keyed by the chain's [`Text`], every probe followed the key into the
 //! 15 MB evidence text, a cache miss per lookup and per rehash (a fifth of the parse time at
 //! 100k rules). Here the hash slots hold only a position and half a hash (8 bytes: the slots
-//! of 37k chains fit in a core's L2 cache), and names of up to [`INLINE`] bytes (iptables
+//! of 37k chains fit in a core's L2 cache), and names of up to 31 bytes (iptables
 //! allows 28) sit in a dense list by position, written in declaration order; longer names
 //! (nft allows 256) are compared through the chain list. Measured on 37k chains against the
 //! names kept in 36-byte slots: inserts 2-3 times faster, lookups 1.2 (random order) to 3

@@ -451,7 +451,7 @@ impl Table {
 }
 
 /// The chain-name index hasher: FxHash (rustc's), a multiply-rotate per 8 bytes, with a final
-/// mix (see [`FxHasher::finish`]). Chain names
+/// mix (see its `finish`). Chain names
 /// are short and not attacker-chosen in a way that matters (a slow lookup, never a wrong one),
 /// and SipHash was a tenth of the parse time on a 100k-rule ruleset.
 #[derive(Debug, Clone, Copy, Default)]
