@@ -750,7 +750,11 @@ fn decode_rules(
 fn chain_decl(decl: &str, table: &str, ctx: &Ctx) -> Result<Chain, String> {
     // Words as iptables-restore splits them (`strtok(" \t\n")`): a `\r` or a no-break space is
     // part of a name, as it is in the tokenizer that reads `-N` and `-A` lines.
-    let mut it = decl.split([' ', '\t', '\n']).filter(|w| !w.is_empty());
+    // (A function, not the pattern `[' ', '\t', '\n']`, which searches a third slower.)
+    fn blank(c: char) -> bool {
+        matches!(c, ' ' | '\t' | '\n')
+    }
+    let mut it = decl.split(blank).filter(|w| !w.is_empty());
     let (Some(name), Some(policy)) = (it.next(), it.next()) else {
         return Err(format!(
             "bad chain line `:{decl}`, expected `:CHAIN POLICY [PKTS:BYTES]`"
@@ -795,6 +799,10 @@ fn parse_policy(s: &str) -> Result<Policy, String> {
 
 /// `[12:720]`.
 fn parse_counters(s: &str) -> Result<Counters, String> {
+    if s == "[0:0]" {
+        // Every user chain's line, and every line of a dump taken without `-c`.
+        return Ok(Counters::default());
+    }
     let bad = || format!("bad counters `{s}`, expected `[PKTS:BYTES]`");
     let inner = s
         .strip_prefix('[')
