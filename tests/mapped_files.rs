@@ -138,3 +138,29 @@ fn a_file_truncated_while_mapped_exits_unknown_instead_of_crashing() {
         "{stderr}"
     );
 }
+
+/// `fwdoctor capture` over the capture being checked replaces its files (write, then rename):
+/// a check that has the old files mapped goes on reading the old text, unchanged.
+#[test]
+fn a_capture_taken_again_leaves_a_mapped_check_on_the_old_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = big_dump("COMMIT\n");
+    let mut ev = fwdoctor::collect::Evidence::default();
+    ev.insert(files::IPTABLES_LEGACY, old.as_str());
+    capture::write(dir.path(), &ev).unwrap();
+    let reading = capture::read(dir.path()).unwrap();
+
+    let new = big_dump("-A INPUT -j DROP\nCOMMIT\n").replace("172.17.", "172.18.");
+    let mut ev = fwdoctor::collect::Evidence::default();
+    ev.insert(files::IPTABLES_LEGACY, new.as_str());
+    capture::write(dir.path(), &ev).unwrap();
+
+    assert_eq!(reading.get(files::IPTABLES_LEGACY), Some(old.as_str()));
+    let again = capture::read(dir.path()).unwrap();
+    assert_eq!(again.get(files::IPTABLES_LEGACY), Some(new.as_str()));
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".part")), "{names:?}");
+}

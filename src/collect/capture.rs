@@ -77,15 +77,21 @@ pub fn write(dir: &Path, evidence: &Evidence) -> anyhow::Result<()> {
     // meta.json first: a run cut short still leaves a directory recognised as a capture.
     let mut meta = serde_json::to_string_pretty(&evidence.meta).context("cannot encode meta")?;
     meta.push('\n');
-    let meta_path = dir.join(META_FILE);
-    std::fs::write(&meta_path, meta)
-        .with_context(|| format!("cannot write {}", meta_path.display()))?;
+    replace_file(dir, META_FILE, meta.as_bytes())?;
     for (name, content) in &evidence.files {
-        let path = dir.join(name);
-        std::fs::write(&path, content.as_bytes())
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        replace_file(dir, name, content.as_bytes())?;
     }
     Ok(())
+}
+
+/// Write `dir/name` whole under another name, then rename it into place: a reader never sees
+/// a half-written file, and a `check --from` that has the old file mapped
+/// ([`MappedFile`]) keeps reading the old content instead of bytes changing under it.
+fn replace_file(dir: &Path, name: &str, content: &[u8]) -> anyhow::Result<()> {
+    let path = dir.join(name);
+    let part = dir.join(format!(".{name}.part"));
+    std::fs::write(&part, content).with_context(|| format!("cannot write {}", part.display()))?;
+    std::fs::rename(&part, &path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Read a capture directory, or a single `iptables-save` / `iptables -S` / `nft -j` file.

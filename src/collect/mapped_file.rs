@@ -9,9 +9,14 @@
 //! next read of a lost page a SIGBUS, and a failing disk does the same. A handler set for the
 //! mapped ranges turns that into the message `fwdoctor: FILE: changed or unreadable while
 //! being read` and exit status 3 (unknown), instead of a crash. A SIGBUS outside these
-//! ranges keeps its default action. Content changed in place while mapped is seen as it is,
-//! as with `read(2)` racing a writer; only files of [`MIN_LEN`] bytes and more are mapped,
+//! ranges keeps its default action. Only files of [`MIN_LEN`] bytes and more are mapped,
 //! where the time matters.
+//!
+//! What a mapping cannot guard against: a file rewritten in place (not replaced) while it is
+//! mapped shows the new bytes mid-parse, which breaks the promise that the text does not
+//! change (and may break its UTF-8). `fwdoctor capture` replaces its files by renaming, so a
+//! capture taken again over the one being checked leaves the check on the old files; shell
+//! redirection (`iptables-save > file`) truncates first, which ends in the SIGBUS message.
 
 use nix::libc;
 use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
