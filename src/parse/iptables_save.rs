@@ -731,7 +731,8 @@ fn decode_rules(
 fn chain_decl(decl: &str, table: &str, ctx: &Ctx) -> Result<Chain, String> {
     // Words as iptables-restore splits them (`strtok(" \t\n")`): a `\r` or a no-break space is
     // part of a name, as it is in the tokenizer that reads `-N` and `-A` lines.
-    // (A function, not the pattern `[' ', '\t', '\n']`, which searches a third slower.)
+    // (A function rather than the pattern `[' ', '\t', '\n']`: together with the `[0:0]` short cut
+    // below, 5 % off reading 37k chain lines.)
     fn blank(c: char) -> bool {
         matches!(c, ' ' | '\t' | '\n')
     }
