@@ -138,6 +138,16 @@ const REJECTED: &[(&str, &[&str])] = &[
         "fuzz-empty-chain-name.S",
         &["fuzz-empty-chain-name.S:1:", "bad chain name"],
     ),
+    // Found by the iptables_save fuzz target: two `-c` in a rule kept the last and printed the
+    // first back into the rule text. iptables takes counters once.
+    (
+        "fuzz-two-counters.S",
+        &["fuzz-two-counters.S:2:", "counters given twice"],
+    ),
+    (
+        "counters-prefix-and-c.save",
+        &["counters-prefix-and-c.save:3:", "counters given twice"],
+    ),
     (
         "nft-not-array.json",
         &["nft-not-array.json", "\"nftables\" array"],

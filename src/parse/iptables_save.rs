@@ -615,7 +615,7 @@ fn decode_piece(piece: &str, first: usize, ctx: &Ctx, table: &Table) -> Result<P
         let bad = |m: String| PieceStop::Bad(n, m);
         let (prefix, rest) = split_counter_prefix(line).map_err(bad)?;
         split_words_into(rest, &mut words).map_err(bad)?;
-        let r = rule_line(rest, &words, ctx, table, &mut scratch).map_err(bad)?;
+        let r = rule_line(rest, &words, prefix, ctx, table, &mut scratch).map_err(bad)?;
         let chain = match (quick_chain(line), last) {
             (Some(name), Some((prev, i))) if name == prev => Some(i),
             (Some(name), _) => {
@@ -643,7 +643,7 @@ fn decode_piece(piece: &str, first: usize, ctx: &Ctx, table: &Table) -> Result<P
             text: r.text,
             matches: r.matches,
             action: r.action,
-            counters: prefix.or(r.counters),
+            counters: r.counters,
         });
     }
     end_run(run_chain, &mut run, &mut runs);
@@ -696,7 +696,8 @@ fn decode_rules(
         let n = p.n as usize;
         let (prefix, rest) = split_counter_prefix(p.line(text)).map_err(|m| ctx.err(n, m))?;
         split_words_into(rest, &mut words).map_err(|m| ctx.err(n, m))?;
-        let r = rule_line(rest, &words, ctx, table, &mut scratch).map_err(|m| ctx.err(n, m))?;
+        let r =
+            rule_line(rest, &words, prefix, ctx, table, &mut scratch).map_err(|m| ctx.err(n, m))?;
         let chain = if p.chain & CHAIN_LATER != 0 {
             let declared = table
                 .chain_index(r.chain)
@@ -720,7 +721,7 @@ fn decode_rules(
                 text: r.text,
                 matches: r.matches,
                 action: r.action,
-                counters: prefix.or(r.counters),
+                counters: r.counters,
             },
         ));
     }
@@ -887,9 +888,9 @@ fn parse_listing(text: &str, ctx: &Ctx) -> Result<Vec<Table>, ParseError> {
             "-A" | "--append" => {
                 let l = cur.get_or_insert_with(|| new_listing(ctx, n));
                 l.past_policies = true;
-                let rule = rule_line(line, &words, ctx, &l.table, &mut scratch)
+                let rule = rule_line(line, &words, None, ctx, &l.table, &mut scratch)
                     .map_err(|m| ctx.err(n, m))?;
-                add_rule(&mut l.table, rule, None, n).map_err(|m| ctx.err(n, m))?;
+                add_rule(&mut l.table, rule, n).map_err(|m| ctx.err(n, m))?;
             }
             _ => {
                 return Err(ctx.err(
@@ -1008,10 +1009,12 @@ struct RuleLine<'a> {
     counters: Option<Counters>,
 }
 
-/// `-A CHAIN ...` (already split into `words`) -> the chain and the decoded rule.
+/// `-A CHAIN ...` (already split into `words`) -> the chain and the decoded rule. `counters`
+/// are those of a `[p:b]` prefix, if the line had one.
 fn rule_line<'a>(
     line: &'a str,
     words: &'a [Word],
+    counters: Option<Counters>,
     ctx: &Ctx,
     table: &Table,
     scratch: &mut Vec<Match>,
@@ -1029,7 +1032,7 @@ fn rule_line<'a>(
     let Some(chain) = words.get(1) else {
         return Err("`-A` without a chain name".to_string());
     };
-    let d = decode(line, &words[2..], ctx, table, scratch)?;
+    let d = decode(line, &words[2..], counters, ctx, table, scratch)?;
     let text = match d.cut {
         Some(cut) => Text::from(format!(
             "{}{}",
@@ -1049,12 +1052,7 @@ fn rule_line<'a>(
 
 /// Append a decoded rule to its chain, which must be declared: iptables-restore rejects a rule
 /// for an unknown chain.
-fn add_rule(
-    t: &mut Table,
-    r: RuleLine,
-    prefix: Option<Counters>,
-    line: usize,
-) -> Result<(), String> {
+fn add_rule(t: &mut Table, r: RuleLine, line: usize) -> Result<(), String> {
     let Some(chain) = t.chain_mut(r.chain) else {
         return Err(format!(
             "rule for chain `{}`, which is not declared in table `{}`",
@@ -1066,7 +1064,7 @@ fn add_rule(
         text: r.text,
         matches: r.matches,
         action: r.action,
-        counters: prefix.or(r.counters),
+        counters: r.counters,
     });
     Ok(())
 }
@@ -1163,6 +1161,7 @@ struct ModOpt<'w> {
 fn decode(
     line: &str,
     words: &[Word],
+    counters: Option<Counters>,
     ctx: &Ctx,
     table: &Table,
     scratch: &mut Vec<Match>,
@@ -1175,7 +1174,7 @@ fn decode(
     let mut d = Decoded {
         matches: std::mem::take(scratch),
         action: Action::Continue { name: None },
-        counters: None,
+        counters,
         cut: None,
     };
     let mut have_target = false;
@@ -1293,6 +1292,11 @@ fn decode(
             "-c" | "--set-counters" => {
                 if negated {
                     return Err("`!` cannot negate `-c`".to_string());
+                }
+                // iptables takes counters once ("multiple -c flags not allowed"), and
+                // `iptables-restore -c` turns a `[p:b]` prefix into `-c p b`.
+                if d.counters.is_some() {
+                    return Err("counters given twice (`-c` or a `[p:b]` prefix)".to_string());
                 }
                 let (p, b) = (value(i + 1)?, value(i + 2)?);
                 d.counters = Some(counter_pair(p, b)?);

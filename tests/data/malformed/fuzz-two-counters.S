@@ -1,0 +1,2 @@
+-N X
+-A X -p tcp -c 1 2 -m tcp --dport 80 -c 3 4 -j ACCEPT
