@@ -144,6 +144,16 @@ const REJECTED: &[(&str, &[&str])] = &[
         "fuzz-two-counters.S",
         &["fuzz-two-counters.S:2:", "counters given twice"],
     ),
+    // Also found by it: `-c P B` cut from between two options of one match joined them into
+    // another match when the rule was read back.
+    (
+        "fuzz-counters-inside-match.S",
+        &[
+            "fuzz-counters-inside-match.S:2:",
+            "inside a match's options",
+            "--sport",
+        ],
+    ),
     (
         "counters-prefix-and-c.save",
         &["counters-prefix-and-c.save:3:", "counters given twice"],

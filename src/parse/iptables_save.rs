@@ -1299,6 +1299,18 @@ fn decode(
                     return Err("counters given twice (`-c` or a `[p:b]` prefix)".to_string());
                 }
                 let (p, b) = (value(i + 1)?, value(i + 2)?);
+                // The rule's text is kept without `-c PKTS BYTES`. Cut from between two
+                // options of one match, it would join them into another match on reading back.
+                let next = match words.get(i + 3) {
+                    Some(w) if w.is_bang() => words.get(i + 4),
+                    w => w,
+                };
+                if let Some(w) = next.filter(|w| !w.quoted && w.text.starts_with("--")) {
+                    return Err(format!(
+                        "`-c {p} {b}` inside a match's options (before `{}`)",
+                        w.text
+                    ));
+                }
                 d.counters = Some(counter_pair(p, b)?);
                 d.cut = Some(words[start].span.start..words[i + 2].span.end);
                 i += 3;

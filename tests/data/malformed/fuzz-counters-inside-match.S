@@ -1,0 +1,2 @@
+-N X
+-A X -p tcp -m tcp --dport 80 -c 1 2 --sport 90 -j ACCEPT
