@@ -241,6 +241,7 @@ const ACCEPTED: &[&str] = &[
     "unknown-module-off-path.save",
     "nft-mark-binop.json",
     "fuzz-cr-in-chain-name.S",
+    "fuzz-unknown-target-listing.S",
 ];
 
 fn report(path: &Path) -> (i32, serde_json::Value) {
@@ -380,4 +381,27 @@ fn fuzz_finding_cr_in_a_chain_name_prints_and_parses_back() {
     assert!(names(&again).contains(&"DOCKER-ISOLATION\rSTAGE-2".to_string()));
     let (_, r) = report(&corpus("fuzz-cr-in-chain-name.S"));
     assert!(r["status"].is_string());
+}
+
+#[test]
+fn fuzz_finding_unknown_target_of_a_listing_reads_like_its_save_form() {
+    // cargo-fuzz (iptables_save): in an `iptables -S` listing a target that names no chain
+    // became `-j "]not-a-chain!"` (quoted anew), in its save form `-j ]not-a-chain!` (as
+    // written): printing and reading back changed the rule.
+    use fwdoctor::model::{Action, Family, Stack};
+    use fwdoctor::parse::iptables_save::{parse, print};
+    let text = std::fs::read_to_string(corpus("fuzz-unknown-target-listing.S")).expect("read");
+    let tables = parse(&text, "x.S", Stack::Legacy, Family::Ip).expect("parses");
+    let rule = &tables[0].chain("X").expect("chain X").rules[0];
+    assert_eq!(
+        rule.action,
+        Action::Unknown {
+            text: "-j ]not-a-chain!".into()
+        }
+    );
+    let again = parse(&print(&tables), "printed", Stack::Legacy, Family::Ip).expect("parses back");
+    assert_eq!(
+        again[0].chain("X").expect("chain X").rules[0].action,
+        rule.action
+    );
 }

@@ -1089,13 +1089,28 @@ fn resolve_jumps(t: &mut Table) {
     }
     for (ci, ri) in missing {
         let r = &mut t.chains[ci].rules[ri];
-        let text = match &r.action {
-            Action::Goto { chain } => Text::from(format!("-g {}", quote(chain))),
-            Action::Jump { chain } => Text::from(format!("-j {}", quote(chain))),
-            _ => continue,
+        let text = match target_text(&r.text) {
+            Some(raw) => Text::from(raw),
+            None => match &r.action {
+                Action::Goto { chain } => Text::from(format!("-g {}", quote(chain))),
+                Action::Jump { chain } => Text::from(format!("-j {}", quote(chain))),
+                _ => continue,
+            },
         };
         r.action = Action::Unknown { text };
     }
+}
+
+/// The target (`-j NAME ...` / `-g NAME ...`) as written in a rule's text, quotes included: the
+/// text a save dump's unknown target gets, so that a listing and its save form read the same.
+fn target_text(rule: &str) -> Option<&str> {
+    let words = crate::parse::tokenizer::split_words(rule).ok()?;
+    let at = words
+        .iter()
+        .rposition(|w| ["-j", "--jump", "-g", "--goto"].iter().any(|o| w.is(o)))?;
+    words.get(at + 1)?;
+    let end = target_end(&words, at + 2);
+    Some(&rule[words[at].span.start..words[end - 1].span.end])
 }
 
 struct Decoded {

@@ -1,0 +1,4 @@
+-P INPUT ACCEPT
+-N X
+-A INPUT -j X
+-A X -j ]not-a-chain!
