@@ -242,6 +242,7 @@ const ACCEPTED: &[&str] = &[
     "nft-mark-binop.json",
     "fuzz-cr-in-chain-name.S",
     "fuzz-unknown-target-listing.S",
+    "fuzz-cr-before-counters.S",
 ];
 
 fn report(path: &Path) -> (i32, serde_json::Value) {
@@ -403,5 +404,22 @@ fn fuzz_finding_unknown_target_of_a_listing_reads_like_its_save_form() {
     assert_eq!(
         again[0].chain("X").expect("chain X").rules[0].action,
         rule.action
+    );
+}
+
+#[test]
+fn fuzz_finding_a_word_before_cut_counters_is_kept() {
+    // cargo-fuzz (iptables_save): cutting `-c P B` from a rule's text also trimmed the `\r`
+    // word before it (Unicode whitespace to Rust, an ordinary character to iptables).
+    use fwdoctor::model::{Family, Stack};
+    use fwdoctor::parse::iptables_save::{parse, print};
+    let text = std::fs::read_to_string(corpus("fuzz-cr-before-counters.S")).expect("read");
+    let tables = parse(&text, "x.S", Stack::Legacy, Family::Ip).expect("parses");
+    let rule = &tables[0].chain("X").expect("chain X").rules[0];
+    assert_eq!(rule.text, "-A X -p tcp -j ACCEPT \r");
+    let again = parse(&print(&tables), "printed", Stack::Legacy, Family::Ip).expect("parses back");
+    assert_eq!(
+        again[0].chain("X").expect("chain X").rules[0].matches,
+        rule.matches
     );
 }

@@ -1034,9 +1034,10 @@ fn rule_line<'a>(
     };
     let d = decode(line, &words[2..], counters, ctx, table, scratch)?;
     let text = match d.cut {
+        // Only the tokenizer's blanks: a `\r` before `-c` is part of a word, not space.
         Some(cut) => Text::from(format!(
             "{}{}",
-            line[..cut.start].trim_end(),
+            line[..cut.start].trim_end_matches([' ', '\t', '\n']),
             &line[cut.end..]
         )),
         None => ctx.text(line),

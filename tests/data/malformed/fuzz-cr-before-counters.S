@@ -1,0 +1,2 @@
+-N X
+-A X -p tcp -j ACCEPT  -c 1 2
