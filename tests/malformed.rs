@@ -145,14 +145,20 @@ const REJECTED: &[(&str, &[&str])] = &[
         &["fuzz-two-counters.S:2:", "counters given twice"],
     ),
     // Also found by it: `-c P B` cut from between two options of one match joined them into
-    // another match when the rule was read back.
+    // another match when the rule was read back. Counters come last, before `-j` at most.
     (
         "fuzz-counters-inside-match.S",
         &[
             "fuzz-counters-inside-match.S:2:",
-            "inside a match's options",
+            "counters end the matches",
             "--sport",
         ],
+    ),
+    // And: `-c P B` before a lone `-`, which, once the counters were cut, the target before
+    // them took as one of its options.
+    (
+        "fuzz-counters-before-dash.S",
+        &["fuzz-counters-before-dash.S:2:", "counters end the matches"],
     ),
     (
         "counters-prefix-and-c.save",

@@ -1315,15 +1315,18 @@ fn decode(
                     return Err("counters given twice (`-c` or a `[p:b]` prefix)".to_string());
                 }
                 let (p, b) = (value(i + 1)?, value(i + 2)?);
-                // The rule's text is kept without `-c PKTS BYTES`. Cut from between two
-                // options of one match, it would join them into another match on reading back.
-                let next = match words.get(i + 3) {
-                    Some(w) if w.is_bang() => words.get(i + 4),
-                    w => w,
-                };
-                if let Some(w) = next.filter(|w| !w.quoted && w.text.starts_with("--")) {
+                // The rule's text is kept without `-c PKTS BYTES`, so what follows must not be
+                // something the option or target before it would take in once the counters
+                // are cut: only the end of the rule or a short option (`iptables -S -v` prints
+                // ` -c P B` right before ` -j`).
+                if let Some(w) = words.get(i + 3)
+                    && (w.quoted
+                        || w.text.starts_with("--")
+                        || !w.text.starts_with('-')
+                        || w.text.len() < 2)
+                {
                     return Err(format!(
-                        "`-c {p} {b}` inside a match's options (before `{}`)",
+                        "`-c {p} {b}` followed by `{}`: counters end the matches, before `-j`",
                         w.text
                     ));
                 }
