@@ -248,6 +248,7 @@ const ACCEPTED: &[&str] = &[
     "nft-mark-binop.json",
     "fuzz-cr-in-chain-name.S",
     "fuzz-unknown-target-listing.S",
+    "fuzz-goto-missing-with-options.S",
     "fuzz-cr-before-counters.S",
 ];
 
@@ -411,6 +412,16 @@ fn fuzz_finding_unknown_target_of_a_listing_reads_like_its_save_form() {
         again[0].chain("X").expect("chain X").rules[0].action,
         rule.action
     );
+    // Also found: `-g NAME ... --jump ...` (options after a missing chain's name) was cut at
+    // the later `--jump`. Such rules are now read again as the save form reads them.
+    let text = std::fs::read_to_string(corpus("fuzz-goto-missing-with-options.S")).expect("read");
+    let tables = parse(&text, "x.S", Stack::Legacy, Family::Ip).expect("parses");
+    let again = parse(&print(&tables), "printed", Stack::Legacy, Family::Ip).expect("parses back");
+    for (a, b) in tables[0].chains.iter().zip(&again[0].chains) {
+        for (ra, rb) in a.rules.iter().zip(&b.rules) {
+            assert_eq!(ra.action, rb.action);
+        }
+    }
 }
 
 #[test]

@@ -973,7 +973,7 @@ fn finish_listing(mut l: Listing, ctx: &Ctx, tables: &mut Vec<Table>) -> Result<
             });
         }
     }
-    resolve_jumps(&mut l.table);
+    resolve_jumps(&mut l.table, ctx);
     tables.push(l.table);
     Ok(())
 }
@@ -1072,7 +1072,7 @@ fn add_rule(t: &mut Table, r: RuleLine, line: usize) -> Result<(), String> {
 
 /// `-S` form: jumps and gotos were decoded by name while chains were still being declared;
 /// those naming no chain of the finished table become unknown.
-fn resolve_jumps(t: &mut Table) {
+fn resolve_jumps(t: &mut Table, ctx: &Ctx) {
     // The table is complete: give back the growth slack of its vectors (a third of the memory
     // of a big ruleset, where most chains hold two or three rules).
     for c in &mut t.chains {
@@ -1088,30 +1088,41 @@ fn resolve_jumps(t: &mut Table) {
             }
         }
     }
+    // Such a rule is read again as a save dump's rule is, its table known whole: the same
+    // line gives the same rule in both forms.
+    let complete = Ctx {
+        tables_complete: true,
+        ..*ctx
+    };
+    let mut scratch = Vec::new();
+    let mut decoded = Vec::with_capacity(missing.len());
     for (ci, ri) in missing {
+        let r = &t.chains[ci].rules[ri];
+        let line: &str = r.text.as_str();
+        let action = crate::parse::tokenizer::split_words(line)
+            .ok()
+            .and_then(|words| {
+                rule_line(line, &words, None, &complete, t, &mut scratch)
+                    .ok()
+                    .map(|again| again.action)
+            });
+        decoded.push((ci, ri, action));
+    }
+    for (ci, ri, action) in decoded {
         let r = &mut t.chains[ci].rules[ri];
-        let text = match target_text(&r.text) {
-            Some(raw) => Text::from(raw),
+        r.action = match action {
+            Some(a) => a,
             None => match &r.action {
-                Action::Goto { chain } => Text::from(format!("-g {}", quote(chain))),
-                Action::Jump { chain } => Text::from(format!("-j {}", quote(chain))),
+                Action::Goto { chain } => Action::Unknown {
+                    text: Text::from(format!("-g {}", quote(chain.as_str()))),
+                },
+                Action::Jump { chain } => Action::Unknown {
+                    text: Text::from(format!("-j {}", quote(chain.as_str()))),
+                },
                 _ => continue,
             },
         };
-        r.action = Action::Unknown { text };
     }
-}
-
-/// The target (`-j NAME ...` / `-g NAME ...`) as written in a rule's text, quotes included: the
-/// text a save dump's unknown target gets, so that a listing and its save form read the same.
-fn target_text(rule: &str) -> Option<&str> {
-    let words = crate::parse::tokenizer::split_words(rule).ok()?;
-    let at = words
-        .iter()
-        .rposition(|w| ["-j", "--jump", "-g", "--goto"].iter().any(|o| w.is(o)))?;
-    words.get(at + 1)?;
-    let end = target_end(&words, at + 2);
-    Some(&rule[words[at].span.start..words[end - 1].span.end])
 }
 
 struct Decoded {

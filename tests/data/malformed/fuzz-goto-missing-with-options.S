@@ -1,0 +1,3 @@
+ -N Ë
+-A Ë - -N ËAAA - -bbbbbbbbbb________-A ? -g r"-" -- A--T     --jump  0 ?A -A--   - roo cotl  6    --&-ol)      000 -  *_ --pro6-A - 6-A - -   --prot--&-col)      00rotoc-potc  otAc  ol 
+-A Ë -! 
