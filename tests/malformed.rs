@@ -249,6 +249,7 @@ const ACCEPTED: &[&str] = &[
     "fuzz-cr-in-chain-name.S",
     "fuzz-unknown-target-listing.S",
     "fuzz-goto-missing-with-options.S",
+    "fuzz-vertical-tab-before-counters.S",
     "fuzz-cr-before-counters.S",
 ];
 
@@ -439,4 +440,20 @@ fn fuzz_finding_a_word_before_cut_counters_is_kept() {
         again[0].chain("X").expect("chain X").rules[0].matches,
         rule.matches
     );
+}
+
+#[test]
+fn fuzz_finding_a_vertical_tab_ending_a_line_is_part_of_its_last_word() {
+    // cargo-fuzz (iptables_save): `-A X - A \x0b -c 5 1` printed back as `[5:1] -A X - A \x0b`,
+    // whose `\x0b` the line reader then trimmed (Unicode whitespace to Rust, a word character
+    // to iptables).
+    use fwdoctor::model::{Family, Stack};
+    use fwdoctor::parse::iptables_save::{parse, print};
+    let text =
+        std::fs::read_to_string(corpus("fuzz-vertical-tab-before-counters.S")).expect("read");
+    let tables = parse(&text, "x.S", Stack::Legacy, Family::Ip).expect("parses");
+    let printed = print(&tables);
+    let again = parse(&printed, "printed", Stack::Legacy, Family::Ip).expect("parses back");
+    assert_eq!(print(&again), printed);
+    assert!(printed.contains('\u{b}'), "{printed:?}");
 }

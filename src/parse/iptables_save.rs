@@ -198,7 +198,12 @@ impl<'a> Iterator for Lines<'a> {
 
 /// A raw line (without its `\n`) trimmed, unless it is blank or a `#` comment.
 fn significant(raw: &str) -> Option<&str> {
-    let l = raw.strip_suffix('\r').unwrap_or(raw).trim();
+    // Blanks as iptables splits words on them: a vertical tab or a no-break space at the end
+    // of a line is part of its last word, not space to trim.
+    let l = raw
+        .strip_suffix('\r')
+        .unwrap_or(raw)
+        .trim_matches([' ', '\t']);
     (!l.is_empty() && !l.starts_with('#')).then_some(l)
 }
 
