@@ -27,6 +27,9 @@ pub struct SourceText(Backing);
 enum Backing {
     Owned(String),
     Mapped(MappedFile),
+    /// The text of another source, under a reference count of its own (see
+    /// [`SourceText::handle`]).
+    Handle(Source),
 }
 
 impl SourceText {
@@ -38,9 +41,19 @@ impl SourceText {
         }
     }
 
+    /// A new reference-counted handle on the same text, for one thread to cut its
+    /// [`Text`]s from. Every `Text` counts a reference to its source; when two cores cut
+    /// thousands of them from one source, they take turns on that one counter's cache line,
+    /// which cost a 10k-rule parse on two cores as much as it gained. Texts cut from a handle
+    /// count on the handle, and the handle once on the source.
+    pub fn handle(source: &Source) -> Source {
+        Arc::new(SourceText(Backing::Handle(Arc::clone(source))))
+    }
+
     pub fn as_str(&self) -> &str {
         match &self.0 {
             Backing::Owned(s) => s,
+            Backing::Handle(s) => s.as_str(),
             // SAFETY: checked to be UTF-8 when mapped, and the mapping is read-only.
             Backing::Mapped(m) => unsafe { std::str::from_utf8_unchecked(m.bytes()) },
         }
@@ -258,6 +271,23 @@ mod tests {
         let t = Text::slice_of(&source, &source[3..10]);
         assert_eq!(t, "FORWARD");
         assert!(Arc::ptr_eq(&t.buf, &source));
+    }
+
+    #[test]
+    fn a_handle_cuts_texts_of_the_same_source_without_a_copy() {
+        let source: Source = Arc::new("-A FORWARD -j DOCKER".into());
+        let handle = SourceText::handle(&source);
+        assert_eq!(handle.as_ptr(), source.as_ptr());
+        let t = Text::slice_of(&handle, &source[3..10]);
+        assert_eq!(t, "FORWARD");
+        assert!(Arc::ptr_eq(&t.buf, &handle), "counted on the handle");
+        assert_eq!(
+            Arc::strong_count(&source),
+            2,
+            "the handle holds the source once"
+        );
+        drop((source, handle));
+        assert_eq!(t, "FORWARD", "the text keeps both alive");
     }
 
     #[test]

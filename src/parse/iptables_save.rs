@@ -10,7 +10,8 @@
 
 use crate::model::{
     Action, AddrType, BaseChain, Chain, Counters, CtState, Dir, Family, Match, OneOrMore, Policy,
-    Rule, Stack, Table, Text, iptables_base_chain, text::Source,
+    Rule, Stack, Table, Text, iptables_base_chain,
+    text::{Source, SourceText},
 };
 use crate::parse::tokenizer::{Word, quote, split_words_into};
 use crate::parse::{ParseError, parallel};
@@ -114,6 +115,7 @@ pub fn print(tables: &[Table]) -> String {
     out
 }
 
+#[derive(Clone, Copy)]
 struct Ctx<'a> {
     file: &'a str,
     stack: Stack,
@@ -589,6 +591,11 @@ fn rule_block(
 
 /// Decode one piece of a rule block, whose first line is line `first`.
 fn decode_piece(piece: &str, first: usize, ctx: &Ctx, table: &Table) -> Result<Piece, PieceStop> {
+    let handle = SourceText::handle(ctx.source);
+    let ctx = &Ctx {
+        source: &handle,
+        ..*ctx
+    };
     let mut words = Vec::new();
     let mut scratch = Vec::new();
     let mut runs = Vec::new();
@@ -696,6 +703,11 @@ fn decode_rules(
     let mut words = Vec::new();
     let mut scratch = Vec::new();
     let mut out = Vec::with_capacity(pending.len());
+    let handle = SourceText::handle(ctx.source);
+    let ctx = &Ctx {
+        source: &handle,
+        ..*ctx
+    };
     let text: &str = ctx.source;
     for p in pending {
         let n = p.n as usize;
