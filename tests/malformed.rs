@@ -251,6 +251,7 @@ const ACCEPTED: &[&str] = &[
     "fuzz-goto-missing-with-options.S",
     "fuzz-vertical-tab-before-counters.S",
     "fuzz-cr-before-counters.S",
+    "fuzz-cr-ending-a-line.S",
 ];
 
 fn report(path: &Path) -> (i32, serde_json::Value) {
@@ -456,4 +457,28 @@ fn fuzz_finding_a_vertical_tab_ending_a_line_is_part_of_its_last_word() {
     let again = parse(&printed, "printed", Stack::Legacy, Family::Ip).expect("parses back");
     assert_eq!(print(&again), printed);
     assert!(printed.contains('\u{b}'), "{printed:?}");
+}
+
+#[test]
+fn fuzz_finding_a_rule_ending_in_cr_prints_and_parses_back() {
+    // cargo-fuzz (iptables_save): `-A X ... \r ` (a carriage return, then a space) keeps the
+    // `\r` in its last word, as iptables does; printed as `...\r\n`, the reader took it for a
+    // CRLF line end and dropped it. A printed line ending in `\r` now gets a space before `\n`.
+    use fwdoctor::model::{Family, Stack};
+    use fwdoctor::parse::iptables_save::{parse, print};
+    let text = std::fs::read_to_string(corpus("fuzz-cr-ending-a-line.S")).expect("read");
+    let tables = parse(&text, "x.S", Stack::Legacy, Family::Ip).expect("parses");
+    let rule = &tables[0].chain("X").expect("chain X").rules[0];
+    assert_eq!(rule.text, "-A X -p tcp -j ACCEPT \r");
+    let printed = print(&tables);
+    assert!(
+        printed.contains("-A X -p tcp -j ACCEPT \r \n"),
+        "{printed:?}"
+    );
+    let again = parse(&printed, "printed", Stack::Legacy, Family::Ip).expect("parses back");
+    assert_eq!(
+        again[0].chain("X").expect("chain X").rules[0].text,
+        rule.text
+    );
+    assert_eq!(print(&again), printed);
 }

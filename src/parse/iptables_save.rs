@@ -103,16 +103,26 @@ pub fn print(tables: &[Table]) -> String {
                     let _ = write!(out, "[{}:{}] ", k.packets, k.bytes);
                 }
                 if r.text.is_empty() {
-                    let _ = writeln!(out, "-A {}", c.name);
+                    let _ = write!(out, "-A {}", c.name);
                 } else {
                     out.push_str(&r.text);
-                    out.push('\n');
                 }
+                end_line(&mut out);
             }
         }
         out.push_str("COMMIT\n");
     }
     out
+}
+
+/// End a printed line. A line that ends in `\r` gets a space first: the reader takes `\r\n`
+/// for a CRLF line end, where the `\r` was the end of the rule's last word (to iptables too,
+/// which splits words on space, tab and newline only).
+fn end_line(out: &mut String) {
+    if out.ends_with('\r') {
+        out.push(' ');
+    }
+    out.push('\n');
 }
 
 #[derive(Clone, Copy)]
