@@ -3,7 +3,7 @@
 //! commands grouped by purpose instead of one alphabetical list.
 
 use crate::analyze::checks;
-use clap::CommandFactory;
+use clap::Command;
 
 /// One line of the grouped help.
 #[derive(Debug)]
@@ -115,9 +115,8 @@ pub fn resolve(word: &str, candidates: &[String]) -> Resolution {
     }
 }
 
-/// Every subcommand name and alias.
-pub fn command_names() -> Vec<String> {
-    let cmd = crate::cli::args::Cli::command();
+/// Every subcommand name and alias of `cmd` (the CLI's [`clap::Command`]).
+pub fn command_names(cmd: &Command) -> Vec<String> {
     cmd.get_subcommands()
         .flat_map(|s| {
             std::iter::once(s.get_name().to_string()).chain(s.get_all_aliases().map(str::to_string))
@@ -127,9 +126,8 @@ pub fn command_names() -> Vec<String> {
 }
 
 /// The subcommand a name or alias stands for (`ls` -> `checks`).
-pub fn canonical_command(name: &str) -> String {
-    crate::cli::args::Cli::command()
-        .get_subcommands()
+pub fn canonical_command(cmd: &Command, name: &str) -> String {
+    cmd.get_subcommands()
         .find(|s| s.get_name() == name || s.get_all_aliases().any(|a| a == name))
         .map_or_else(|| name.to_string(), |s| s.get_name().to_string())
 }
@@ -137,12 +135,12 @@ pub fn canonical_command(name: &str) -> String {
 /// Resolve a word against the commands and their aliases; a correction or a tie names the
 /// commands themselves, and two aliases of one command are no tie (`lst`: `ls`, `list` ->
 /// `checks`).
-pub fn resolve_command(word: &str) -> Resolution {
-    match resolve(word, &command_names()) {
-        Resolution::Corrected(c) => Resolution::Corrected(canonical_command(&c)),
+pub fn resolve_command(cmd: &Command, word: &str) -> Resolution {
+    match resolve(word, &command_names(cmd)) {
+        Resolution::Corrected(c) => Resolution::Corrected(canonical_command(cmd, &c)),
         Resolution::Ambiguous(v) => {
             let mut commands: Vec<String> = Vec::new();
-            for c in v.iter().map(|c| canonical_command(c)) {
+            for c in v.iter().map(|c| canonical_command(cmd, c)) {
                 if !commands.contains(&c) {
                     commands.push(c);
                 }
@@ -164,7 +162,11 @@ pub fn check_names() -> Vec<String> {
 
 /// Fix typos in argv before clap sees it: the subcommand (`argv[1]`) and check names given to
 /// `check`, `--skip` and `explain`. Notes go to `notes`; an ambiguous word is an error.
-pub fn correct_argv(argv: &mut [String], notes: &mut Vec<String>) -> Result<(), String> {
+pub fn correct_argv(
+    cmd: &Command,
+    argv: &mut [String],
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
     // `trace tcp A -> B:P`: a bare `->` would look like a flag to the parser.
     for a in argv.iter_mut().skip(2) {
         if a == "->" || a == "→" {
@@ -177,8 +179,8 @@ pub fn correct_argv(argv: &mut [String], notes: &mut Vec<String>) -> Result<(), 
     if first.starts_with('-') {
         return Ok(());
     }
-    let canonical = match resolve_command(&first) {
-        Resolution::Exact => canonical_command(&first),
+    let canonical = match resolve_command(cmd, &first) {
+        Resolution::Exact => canonical_command(cmd, &first),
         Resolution::Corrected(c) => {
             notes.push(format!(
                 "fwdoctor: `{first}` is not a command; running `{c}`"
@@ -197,9 +199,7 @@ pub fn correct_argv(argv: &mut [String], notes: &mut Vec<String>) -> Result<(), 
     if !matches!(canonical.as_str(), "check" | "explain") {
         return Ok(());
     }
-    let sub = crate::cli::args::Cli::command()
-        .find_subcommand(&canonical)
-        .cloned();
+    let sub = cmd.find_subcommand(&canonical);
     let names = check_names();
     let mut i = 2;
     while i < argv.len() {
@@ -216,7 +216,7 @@ pub fn correct_argv(argv: &mut [String], notes: &mut Vec<String>) -> Result<(), 
         } else if a.starts_with("--skip=") {
             Some((i, "--skip="))
         } else if a.starts_with('-') {
-            if sub.as_ref().is_some_and(|s| takes_value(s, &a)) {
+            if sub.is_some_and(|s| takes_value(s, &a)) {
                 i += 1;
             }
             None
@@ -276,8 +276,7 @@ pub fn help_width() -> usize {
 }
 
 /// The top-level help: commands grouped by purpose, each with its first example.
-pub fn grouped_help() -> String {
-    let cmd = crate::cli::args::Cli::command();
+pub fn grouped_help(cmd: &Command) -> String {
     let width = help_width();
     const NAME: usize = 22;
     let indent = 4 + NAME + 1;
@@ -347,6 +346,11 @@ pub fn examples(after_help: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
+
+    fn cli() -> Command {
+        crate::cli::args::Cli::command()
+    }
 
     fn names(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
@@ -368,7 +372,7 @@ mod tests {
         );
         // A real tie among fwdoctor's commands: one edit from both.
         assert_eq!(
-            resolve_command("checkz"),
+            resolve_command(&cli(), "checkz"),
             Resolution::Ambiguous(vec!["check".into(), "checks".into()])
         );
     }
@@ -376,14 +380,14 @@ mod tests {
     #[test]
     fn two_aliases_of_one_command_are_no_tie() {
         assert_eq!(
-            resolve_command("lst"),
+            resolve_command(&cli(), "lst"),
             Resolution::Corrected("checks".into())
         );
         assert_eq!(
-            resolve_command("doctr"),
+            resolve_command(&cli(), "doctr"),
             Resolution::Corrected("check".into())
         );
-        assert_eq!(resolve_command("ls"), Resolution::Exact);
+        assert_eq!(resolve_command(&cli(), "ls"), Resolution::Exact);
     }
 
     #[test]
@@ -418,7 +422,7 @@ mod tests {
             .map(String::from)
             .collect();
         let mut notes = Vec::new();
-        let r = correct_argv(&mut argv, &mut notes);
+        let r = correct_argv(&cli(), &mut argv, &mut notes);
         (r, argv[1..].to_vec(), notes)
     }
 
@@ -526,7 +530,7 @@ mod tests {
             let mut argv = words(&e);
             assert_eq!(argv[0], "fwdoctor", "{e}");
             let mut notes = Vec::new();
-            correct_argv(&mut argv, &mut notes).unwrap();
+            correct_argv(&cli(), &mut argv, &mut notes).unwrap();
             assert!(notes.is_empty(), "{e}: {notes:?}");
             if let Err(err) = crate::cli::args::Cli::command().try_get_matches_from(&argv) {
                 panic!("example `{e}` does not parse: {err}");
@@ -536,7 +540,7 @@ mod tests {
 
     #[test]
     fn grouped_help_fits_in_100_columns_except_examples() {
-        let help = grouped_help();
+        let help = grouped_help(&cli());
         for l in help.lines() {
             assert!(
                 l.chars().count() <= 100 || l.trim_start().starts_with("e.g."),

@@ -14,17 +14,19 @@ pub fn main() -> i32 {
 
 /// Run with explicit arguments (`argv[0]` first).
 pub fn run(mut argv: Vec<String>) -> i32 {
+    // Built once: the typo corrections, the grouped help and the parser all read it.
+    let cmd = args::Cli::command();
     let mut notes = Vec::new();
-    if let Err(e) = friendly::correct_argv(&mut argv, &mut notes) {
+    if let Err(e) = friendly::correct_argv(&cmd, &mut argv, &mut notes) {
         eprintln!("fwdoctor: {e}");
         return 3;
     }
     for n in &notes {
         eprintln!("{n}");
     }
-    let cmd = args::Cli::command().help_template(format!(
-        "{{about}}\n\n{{usage-heading}} {{usage}}\n\n{}\nOptions:\n{{options}}{{after-help}}",
-        friendly::grouped_help()
+    let help = friendly::grouped_help(&cmd);
+    let cmd = cmd.help_template(format!(
+        "{{about}}\n\n{{usage-heading}} {{usage}}\n\n{help}\nOptions:\n{{options}}{{after-help}}"
     ));
     let parsed = cmd
         .try_get_matches_from(&argv)
