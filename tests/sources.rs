@@ -230,6 +230,22 @@ fn a_tool_failing_is_unknown_with_its_exit_code_and_stderr() {
 }
 
 #[test]
+fn a_tool_killed_by_a_signal_is_unknown_naming_the_signal() {
+    // Seen for real: iptables-nft-save 1.8.9 (libnftnl 1.2.4) overflowed its stack and died of
+    // SIGSEGV on a 250k-rule table (benches/scale.rs, README "Scale"), after printing part of
+    // the dump. A partial dump must not be read as the ruleset.
+    root();
+    let f = Fakes::new();
+    quiet_extras(&f);
+    f.tool(
+        "iptables-nft-save",
+        "printf '*filter\\n:INPUT ACCEPT [0:0]\\n'; kill -SEGV $$",
+    );
+    let r = live(&f, 5, None, false);
+    assert_unknown_naming(&r, "iptables-nft-save", "killed by signal 11");
+}
+
+#[test]
 fn a_tool_printing_non_utf8_is_unknown() {
     if !root() {
         return;
