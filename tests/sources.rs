@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 /// These tests run fwdoctor live in a private network namespace: they need root and
 /// `unshare -n` (CI has both). Without them they fail rather than skip.
-fn root() -> bool {
+fn root() {
     let ok = nix::unistd::geteuid().is_root()
         && Command::new("unshare")
             .args(["-n", "true"])
@@ -27,7 +27,6 @@ fn root() -> bool {
         ok,
         "these tests need root and `unshare -n` (run them as root, as CI does)"
     );
-    ok
 }
 
 /// A directory of fake tools, placed first on PATH.
@@ -112,6 +111,15 @@ fn live(f: &Fakes, timeout: u64, docker_host: Option<&Path>, as_nobody: bool) ->
 }
 
 /// The `evidence-missing` finding's evidence lines as `location: text`.
+/// A live check (5 s timeout) with `tool` faked by the shell `script`, the other tools quiet.
+fn live_with(tool: &str, script: &str) -> Run {
+    root();
+    let f = Fakes::new();
+    quiet_extras(&f);
+    f.tool(tool, script);
+    live(&f, 5, None, false)
+}
+
 fn missing(r: &Run) -> Vec<String> {
     r.json["findings"]
         .as_array()
@@ -150,9 +158,7 @@ fn assert_names(r: &Run, source: &str, reason: &str) {
 
 #[test]
 fn a_hanging_tool_times_out_and_the_run_takes_the_timeout_not_the_sum() {
-    if !root() {
-        return;
-    }
+    root();
     let f = Fakes::new();
     quiet_extras(&f);
     for t in ["iptables-nft-save", "ip6tables-nft-save", "nft", "ip"] {
@@ -171,9 +177,7 @@ fn a_hanging_tool_times_out_and_the_run_takes_the_timeout_not_the_sum() {
 
 #[test]
 fn slow_sources_run_in_parallel() {
-    if !root() {
-        return;
-    }
+    root();
     let f = Fakes::new();
     quiet_extras(&f);
     // Each prints a valid empty answer after 1 s; the sum would be 4 s.
@@ -192,16 +196,10 @@ fn slow_sources_run_in_parallel() {
 
 #[test]
 fn a_tool_denied_says_so_and_suggests_sudo() {
-    if !root() {
-        return;
-    }
-    let f = Fakes::new();
-    quiet_extras(&f);
-    f.tool(
+    let r = live_with(
         "iptables-nft-save",
         "echo 'iptables-nft-save v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)' >&2; exit 4",
     );
-    let r = live(&f, 5, None, false);
     assert_unknown_naming(&r, "iptables-nft-save", "denied");
     let fix = r.json["findings"]
         .as_array()
@@ -215,16 +213,10 @@ fn a_tool_denied_says_so_and_suggests_sudo() {
 
 #[test]
 fn a_tool_failing_is_unknown_with_its_exit_code_and_stderr() {
-    if !root() {
-        return;
-    }
-    let f = Fakes::new();
-    quiet_extras(&f);
-    f.tool(
+    let r = live_with(
         "nft",
         "echo 'netlink: Error: cache initialization failed: Protocol not supported' >&2; exit 1",
     );
-    let r = live(&f, 5, None, false);
     assert_unknown_naming(&r, "nft-ruleset", "exited with code 1");
     assert_unknown_naming(&r, "nft-ruleset", "Protocol not supported");
 }
@@ -234,41 +226,25 @@ fn a_tool_killed_by_a_signal_is_unknown_naming_the_signal() {
     // Seen for real: iptables-nft-save 1.8.9 (libnftnl 1.2.4) overflowed its stack and died of
     // SIGSEGV on a 250k-rule table (benches/scale.rs, README "Scale"), after printing part of
     // the dump. A partial dump must not be read as the ruleset.
-    root();
-    let f = Fakes::new();
-    quiet_extras(&f);
-    f.tool(
+    let r = live_with(
         "iptables-nft-save",
         "printf '*filter\\n:INPUT ACCEPT [0:0]\\n'; kill -SEGV $$",
     );
-    let r = live(&f, 5, None, false);
     assert_unknown_naming(&r, "iptables-nft-save", "killed by signal 11");
 }
 
 #[test]
 fn a_tool_printing_non_utf8_is_unknown() {
-    if !root() {
-        return;
-    }
-    let f = Fakes::new();
-    quiet_extras(&f);
-    f.tool("iptables-nft-save", "printf '*filter\\n\\377\\376\\n'");
-    let r = live(&f, 5, None, false);
+    let r = live_with("iptables-nft-save", "printf '*filter\\n\\377\\376\\n'");
     assert_unknown_naming(&r, "iptables-nft-save", "not UTF-8");
 }
 
 #[test]
 fn a_tool_printing_garbage_stops_the_check_naming_source_and_line() {
-    if !root() {
-        return;
-    }
-    let f = Fakes::new();
-    quiet_extras(&f);
-    f.tool(
+    let r = live_with(
         "iptables-nft-save",
         "printf '*filter\\n:INPUT ACCEPT [0:0]\\nSegmentation fault (core dumped)\\n'",
     );
-    let r = live(&f, 5, None, false);
     assert_eq!(r.code, 3, "{:#}\n{}", r.json, r.stderr);
     assert!(
         r.stderr.contains("iptables-nft-save.txt:3:"),
@@ -280,9 +256,7 @@ fn a_tool_printing_garbage_stops_the_check_naming_source_and_line() {
 
 #[test]
 fn not_root_is_unknown_and_suggests_sudo() {
-    if !root() {
-        return;
-    }
+    root();
     let f = Fakes::new();
     quiet_extras(&f);
     // The real tools, as nobody, in an empty namespace.
@@ -345,9 +319,7 @@ fn no_rules_tools(f: &Fakes) {
 
 #[test]
 fn docker_answering_500_is_unknown_not_a_verdict() {
-    if !root() {
-        return;
-    }
+    root();
     let dir = tempfile::tempdir().expect("tempdir");
     let sock = fake_docker(dir.path(), |_| {
         http(
@@ -365,9 +337,7 @@ fn docker_answering_500_is_unknown_not_a_verdict() {
 
 #[test]
 fn docker_truncated_body_is_unknown() {
-    if !root() {
-        return;
-    }
+    root();
     let dir = tempfile::tempdir().expect("tempdir");
     let sock = fake_docker(dir.path(), |path| match path {
         "/containers/json" => http(
@@ -399,9 +369,7 @@ fn docker_truncated_body_is_unknown() {
 
 #[test]
 fn docker_chunk_size_overflow_does_not_panic() {
-    if !root() {
-        return;
-    }
+    root();
     let dir = tempfile::tempdir().expect("tempdir");
     let sock = fake_docker(dir.path(), |_| {
         http(
@@ -418,9 +386,7 @@ fn docker_chunk_size_overflow_does_not_panic() {
 
 #[test]
 fn docker_silent_times_out_within_the_timeout() {
-    if !root() {
-        return;
-    }
+    root();
     let dir = tempfile::tempdir().expect("tempdir");
     let sock = fake_docker(dir.path(), |_| {
         thread::sleep(Duration::from_secs(30));
@@ -435,9 +401,7 @@ fn docker_silent_times_out_within_the_timeout() {
 
 #[test]
 fn docker_socket_denied_for_nobody() {
-    if !root() {
-        return;
-    }
+    root();
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let sock = fake_docker(dir.path(), |_| http("200 OK", "", "{}"));
@@ -450,9 +414,7 @@ fn docker_socket_denied_for_nobody() {
 
 #[test]
 fn docker_absent_is_not_an_error() {
-    if !root() {
-        return;
-    }
+    root();
     let f = Fakes::new();
     no_rules_tools(&f);
     let r = live(&f, 5, None, false);
