@@ -373,17 +373,33 @@ fn nft_mark_mask_and_unknown_expressions_do_not_hang() {
     assert!(text.contains("meta mark & 16384"), "{text}");
 }
 
+/// A corpus file read as `stack` (IPv4), printed, and read back: (tables, printed, again).
+/// Printing what was read back gives the same text (as the fuzz target checks).
+fn print_round_trip(
+    name: &str,
+    stack: fwdoctor::model::Stack,
+) -> (
+    Vec<fwdoctor::model::Table>,
+    String,
+    Vec<fwdoctor::model::Table>,
+) {
+    use fwdoctor::model::Family;
+    use fwdoctor::parse::iptables_save::{parse, print};
+    let text = std::fs::read_to_string(corpus(name)).expect("read");
+    let tables = parse(&text, name, stack, Family::Ip).expect("parses");
+    let printed = print(&tables);
+    let again = parse(&printed, "printed", stack, Family::Ip).expect("parses back");
+    assert_eq!(print(&again), printed, "printing is stable");
+    (tables, printed, again)
+}
+
 #[test]
 fn fuzz_finding_cr_in_a_chain_name_prints_and_parses_back() {
     // cargo-fuzz (iptables_save): `-N DOCKER-ISOLATION\rSTAGE-2` parsed, but its printed
     // `:DOCKER-ISOLATION\rSTAGE-2 - [0:0]` did not: chain lines split on every Unicode space,
     // rule lines only on space, tab and newline (as iptables-restore does for both).
-    use fwdoctor::model::{Family, Stack};
-    use fwdoctor::parse::iptables_save::{parse, print};
-    let text = std::fs::read_to_string(corpus("fuzz-cr-in-chain-name.S")).expect("read");
-    let tables = parse(&text, "x.S", Stack::IptablesNft, Family::Ip).expect("parses");
-    let printed = print(&tables);
-    let again = parse(&printed, "printed", Stack::IptablesNft, Family::Ip).expect("parses back");
+    use fwdoctor::model::Stack;
+    let (tables, _, again) = print_round_trip("fuzz-cr-in-chain-name.S", Stack::IptablesNft);
     let names = |t: &[fwdoctor::model::Table]| -> Vec<String> {
         t[0].chains.iter().map(|c| c.name.to_string()).collect()
     };
@@ -398,10 +414,8 @@ fn fuzz_finding_unknown_target_of_a_listing_reads_like_its_save_form() {
     // cargo-fuzz (iptables_save): in an `iptables -S` listing a target that names no chain
     // became `-j "]not-a-chain!"` (quoted anew), in its save form `-j ]not-a-chain!` (as
     // written): printing and reading back changed the rule.
-    use fwdoctor::model::{Action, Family, Stack};
-    use fwdoctor::parse::iptables_save::{parse, print};
-    let text = std::fs::read_to_string(corpus("fuzz-unknown-target-listing.S")).expect("read");
-    let tables = parse(&text, "x.S", Stack::Legacy, Family::Ip).expect("parses");
+    use fwdoctor::model::{Action, Stack};
+    let (tables, _, again) = print_round_trip("fuzz-unknown-target-listing.S", Stack::Legacy);
     let rule = &tables[0].chain("X").expect("chain X").rules[0];
     assert_eq!(
         rule.action,
@@ -409,16 +423,13 @@ fn fuzz_finding_unknown_target_of_a_listing_reads_like_its_save_form() {
             text: "-j ]not-a-chain!".into()
         }
     );
-    let again = parse(&print(&tables), "printed", Stack::Legacy, Family::Ip).expect("parses back");
     assert_eq!(
         again[0].chain("X").expect("chain X").rules[0].action,
         rule.action
     );
     // Also found: `-g NAME ... --jump ...` (options after a missing chain's name) was cut at
     // the later `--jump`. Such rules are now read again as the save form reads them.
-    let text = std::fs::read_to_string(corpus("fuzz-goto-missing-with-options.S")).expect("read");
-    let tables = parse(&text, "x.S", Stack::Legacy, Family::Ip).expect("parses");
-    let again = parse(&print(&tables), "printed", Stack::Legacy, Family::Ip).expect("parses back");
+    let (tables, _, again) = print_round_trip("fuzz-goto-missing-with-options.S", Stack::Legacy);
     for (a, b) in tables[0].chains.iter().zip(&again[0].chains) {
         for (ra, rb) in a.rules.iter().zip(&b.rules) {
             assert_eq!(ra.action, rb.action);
@@ -430,13 +441,10 @@ fn fuzz_finding_unknown_target_of_a_listing_reads_like_its_save_form() {
 fn fuzz_finding_a_word_before_cut_counters_is_kept() {
     // cargo-fuzz (iptables_save): cutting `-c P B` from a rule's text also trimmed the `\r`
     // word before it (Unicode whitespace to Rust, an ordinary character to iptables).
-    use fwdoctor::model::{Family, Stack};
-    use fwdoctor::parse::iptables_save::{parse, print};
-    let text = std::fs::read_to_string(corpus("fuzz-cr-before-counters.S")).expect("read");
-    let tables = parse(&text, "x.S", Stack::Legacy, Family::Ip).expect("parses");
+    use fwdoctor::model::Stack;
+    let (tables, _, again) = print_round_trip("fuzz-cr-before-counters.S", Stack::Legacy);
     let rule = &tables[0].chain("X").expect("chain X").rules[0];
     assert_eq!(rule.text, "-A X -p tcp -j ACCEPT \r");
-    let again = parse(&print(&tables), "printed", Stack::Legacy, Family::Ip).expect("parses back");
     assert_eq!(
         again[0].chain("X").expect("chain X").rules[0].matches,
         rule.matches
@@ -448,14 +456,8 @@ fn fuzz_finding_a_vertical_tab_ending_a_line_is_part_of_its_last_word() {
     // cargo-fuzz (iptables_save): `-A X - A \x0b -c 5 1` printed back as `[5:1] -A X - A \x0b`,
     // whose `\x0b` the line reader then trimmed (Unicode whitespace to Rust, a word character
     // to iptables).
-    use fwdoctor::model::{Family, Stack};
-    use fwdoctor::parse::iptables_save::{parse, print};
-    let text =
-        std::fs::read_to_string(corpus("fuzz-vertical-tab-before-counters.S")).expect("read");
-    let tables = parse(&text, "x.S", Stack::Legacy, Family::Ip).expect("parses");
-    let printed = print(&tables);
-    let again = parse(&printed, "printed", Stack::Legacy, Family::Ip).expect("parses back");
-    assert_eq!(print(&again), printed);
+    use fwdoctor::model::Stack;
+    let (_, printed, _) = print_round_trip("fuzz-vertical-tab-before-counters.S", Stack::Legacy);
     assert!(printed.contains('\u{b}'), "{printed:?}");
 }
 
@@ -464,21 +466,16 @@ fn fuzz_finding_a_rule_ending_in_cr_prints_and_parses_back() {
     // cargo-fuzz (iptables_save): `-A X ... \r ` (a carriage return, then a space) keeps the
     // `\r` in its last word, as iptables does; printed as `...\r\n`, the reader took it for a
     // CRLF line end and dropped it. A printed line ending in `\r` now gets a space before `\n`.
-    use fwdoctor::model::{Family, Stack};
-    use fwdoctor::parse::iptables_save::{parse, print};
-    let text = std::fs::read_to_string(corpus("fuzz-cr-ending-a-line.S")).expect("read");
-    let tables = parse(&text, "x.S", Stack::Legacy, Family::Ip).expect("parses");
+    use fwdoctor::model::Stack;
+    let (tables, printed, again) = print_round_trip("fuzz-cr-ending-a-line.S", Stack::Legacy);
     let rule = &tables[0].chain("X").expect("chain X").rules[0];
     assert_eq!(rule.text, "-A X -p tcp -j ACCEPT \r");
-    let printed = print(&tables);
     assert!(
         printed.contains("-A X -p tcp -j ACCEPT \r \n"),
         "{printed:?}"
     );
-    let again = parse(&printed, "printed", Stack::Legacy, Family::Ip).expect("parses back");
     assert_eq!(
         again[0].chain("X").expect("chain X").rules[0].text,
         rule.text
     );
-    assert_eq!(print(&again), printed);
 }
