@@ -1335,3 +1335,16 @@ fn large_dump_declarations_keep_order_lines_and_first_error() {
     assert_eq!(e.line, late + 1, "{e}");
     assert!(e.message.contains("NUL byte"), "{e}");
 }
+
+#[test]
+fn a_standard_verdict_wins_over_a_chain_of_its_name() {
+    // libiptc maps ACCEPT, DROP, RETURN and QUEUE to verdicts before it looks for a chain (and
+    // refuses to create chains of those names); a dump declaring one does not turn the verdict
+    // into a jump.
+    let t = ok4(
+        "*filter\n:INPUT ACCEPT [0:0]\n:ACCEPT - [0:0]\n:X - [0:0]\n-A INPUT -j ACCEPT\n-A INPUT -j X\nCOMMIT\n",
+    );
+    let r = rules(table(&t, "filter"), "INPUT");
+    assert_eq!(r[0].action, Action::Accept);
+    assert_eq!(r[1].action, jump("X"));
+}

@@ -1644,7 +1644,10 @@ fn decode_module(
 
 fn decode_target(name: &str, opts: &[Word], text: &str, ctx: &Ctx, table: &Table) -> Action {
     let family = ctx.family;
-    if opts.is_empty() && table.chain(name).is_some() {
+    // The standard verdicts come before chains, as in libiptc (`iptcc_map_target`), which
+    // also refuses to create chains of these names.
+    let verdict = matches!(name, "ACCEPT" | "DROP" | "RETURN" | "QUEUE");
+    if opts.is_empty() && !verdict && table.chain(name).is_some() {
         return Action::Jump {
             chain: ctx.text(name),
         };
