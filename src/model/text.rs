@@ -43,9 +43,9 @@ impl SourceText {
 
     /// A new reference-counted handle on the same text, for one thread to cut its
     /// [`Text`]s from. Every `Text` counts a reference to its source; when two cores cut
-    /// thousands of them from one source, they take turns on that one counter's cache line,
-    /// which cost a 10k-rule parse on two cores as much as it gained. Texts cut from a handle
-    /// count on the handle, and the handle once on the source.
+    /// thousands of them from one source, they take turns on that one counter's cache line
+    /// (4.5 % of the CPU of a 10k-rule parse on two cores, next to nothing on one). Texts cut
+    /// from a handle count on the handle, and the handle once on the source.
     pub fn handle(source: &Source) -> Source {
         Arc::new(SourceText(Backing::Handle(Arc::clone(source))))
     }

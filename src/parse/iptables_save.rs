@@ -139,7 +139,19 @@ struct Ctx<'a> {
     tables_complete: bool,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// This context with its texts cut from `handle`, a [`SourceText::handle`] on the same
+    /// source: one per worker thread.
+    fn cutting_from<'b>(&self, handle: &'b Source) -> Ctx<'b>
+    where
+        'a: 'b,
+    {
+        Ctx {
+            source: handle,
+            ..*self
+        }
+    }
+
     /// `part` of the source as a [`Text`] sharing its buffer (copied if it is not a slice of
     /// the source, e.g. a quoted word with escapes).
     fn text(&self, part: &str) -> Text {
@@ -602,10 +614,7 @@ fn rule_block(
 /// Decode one piece of a rule block, whose first line is line `first`.
 fn decode_piece(piece: &str, first: usize, ctx: &Ctx, table: &Table) -> Result<Piece, PieceStop> {
     let handle = SourceText::handle(ctx.source);
-    let ctx = &Ctx {
-        source: &handle,
-        ..*ctx
-    };
+    let ctx = &ctx.cutting_from(&handle);
     let mut words = Vec::new();
     let mut scratch = Vec::new();
     let mut runs = Vec::new();
@@ -714,10 +723,7 @@ fn decode_rules(
     let mut scratch = Vec::new();
     let mut out = Vec::with_capacity(pending.len());
     let handle = SourceText::handle(ctx.source);
-    let ctx = &Ctx {
-        source: &handle,
-        ..*ctx
-    };
+    let ctx = &ctx.cutting_from(&handle);
     let text: &str = ctx.source;
     for p in pending {
         let n = p.n as usize;
