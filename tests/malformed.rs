@@ -5,6 +5,7 @@
 //! Inputs that are not broken but odd (CRLF line ends, an unknown match or target) are here
 //! too, with the verdict they must give.
 
+use fwdoctor::model::{Family, Stack, Table};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -375,15 +376,7 @@ fn nft_mark_mask_and_unknown_expressions_do_not_hang() {
 
 /// A corpus file read as `stack` (IPv4), printed, and read back: (tables, printed, again).
 /// Printing what was read back gives the same text (as the fuzz target checks).
-fn print_round_trip(
-    name: &str,
-    stack: fwdoctor::model::Stack,
-) -> (
-    Vec<fwdoctor::model::Table>,
-    String,
-    Vec<fwdoctor::model::Table>,
-) {
-    use fwdoctor::model::Family;
+fn print_round_trip(name: &str, stack: Stack) -> (Vec<Table>, String, Vec<Table>) {
     use fwdoctor::parse::iptables_save::{parse, print};
     let text = std::fs::read_to_string(corpus(name)).expect("read");
     let tables = parse(&text, name, stack, Family::Ip).expect("parses");
@@ -398,7 +391,6 @@ fn fuzz_finding_cr_in_a_chain_name_prints_and_parses_back() {
     // cargo-fuzz (iptables_save): `-N DOCKER-ISOLATION\rSTAGE-2` parsed, but its printed
     // `:DOCKER-ISOLATION\rSTAGE-2 - [0:0]` did not: chain lines split on every Unicode space,
     // rule lines only on space, tab and newline (as iptables-restore does for both).
-    use fwdoctor::model::Stack;
     let (tables, _, again) = print_round_trip("fuzz-cr-in-chain-name.S", Stack::IptablesNft);
     let names = |t: &[fwdoctor::model::Table]| -> Vec<String> {
         t[0].chains.iter().map(|c| c.name.to_string()).collect()
@@ -414,7 +406,7 @@ fn fuzz_finding_unknown_target_of_a_listing_reads_like_its_save_form() {
     // cargo-fuzz (iptables_save): in an `iptables -S` listing a target that names no chain
     // became `-j "]not-a-chain!"` (quoted anew), in its save form `-j ]not-a-chain!` (as
     // written): printing and reading back changed the rule.
-    use fwdoctor::model::{Action, Stack};
+    use fwdoctor::model::Action;
     let (tables, _, again) = print_round_trip("fuzz-unknown-target-listing.S", Stack::Legacy);
     let rule = &tables[0].chain("X").expect("chain X").rules[0];
     assert_eq!(
@@ -441,7 +433,6 @@ fn fuzz_finding_unknown_target_of_a_listing_reads_like_its_save_form() {
 fn fuzz_finding_a_word_before_cut_counters_is_kept() {
     // cargo-fuzz (iptables_save): cutting `-c P B` from a rule's text also trimmed the `\r`
     // word before it (Unicode whitespace to Rust, an ordinary character to iptables).
-    use fwdoctor::model::Stack;
     let (tables, _, again) = print_round_trip("fuzz-cr-before-counters.S", Stack::Legacy);
     let rule = &tables[0].chain("X").expect("chain X").rules[0];
     assert_eq!(rule.text, "-A X -p tcp -j ACCEPT \r");
@@ -456,7 +447,6 @@ fn fuzz_finding_a_vertical_tab_ending_a_line_is_part_of_its_last_word() {
     // cargo-fuzz (iptables_save): `-A X - A \x0b -c 5 1` printed back as `[5:1] -A X - A \x0b`,
     // whose `\x0b` the line reader then trimmed (Unicode whitespace to Rust, a word character
     // to iptables).
-    use fwdoctor::model::Stack;
     let (_, printed, _) = print_round_trip("fuzz-vertical-tab-before-counters.S", Stack::Legacy);
     assert!(printed.contains('\u{b}'), "{printed:?}");
 }
@@ -466,7 +456,6 @@ fn fuzz_finding_a_rule_ending_in_cr_prints_and_parses_back() {
     // cargo-fuzz (iptables_save): `-A X ... \r ` (a carriage return, then a space) keeps the
     // `\r` in its last word, as iptables does; printed as `...\r\n`, the reader took it for a
     // CRLF line end and dropped it. A printed line ending in `\r` now gets a space before `\n`.
-    use fwdoctor::model::Stack;
     let (tables, printed, again) = print_round_trip("fuzz-cr-ending-a-line.S", Stack::Legacy);
     let rule = &tables[0].chain("X").expect("chain X").rules[0];
     assert_eq!(rule.text, "-A X -p tcp -j ACCEPT \r");
