@@ -405,6 +405,11 @@ fn process_run(file: &Path) -> Option<(Duration, u64)> {
     Some((d, rss))
 }
 
+/// A peak RSS in KiB, in bytes.
+fn bytes(kib: Option<u64>) -> Option<f64> {
+    kib.map(|k| k as f64 * 1024.0)
+}
+
 /// The peak RSS in KiB of `command` (with `stdin` from a file), run under `/usr/bin/time`.
 fn peak_rss_kib(command: &Command, stdin: Option<&Path>) -> Option<u64> {
     let mut c = Command::new("/usr/bin/time");
@@ -591,8 +596,7 @@ fn main() {
                 capture_peak as f64 / s.capture_bytes.max(1) as f64
             );
             let mb = |kib: Option<u64>| {
-                kib.map_or("n/a".to_string(), |k| {
-                    let b = k as f64 * 1024.0;
+                bytes(kib).map_or("n/a".to_string(), |b| {
                     format!("{:.1} MB = {:.2} x input", b / 1e6, b / size as f64)
                 })
             };
@@ -656,7 +660,7 @@ fn main() {
             s(|s| &s.nft_test),
             sys.as_ref().map_or("—".to_string(), |s| {
                 let mb = |kib: Option<u64>| {
-                    kib.map_or("n/a".into(), |k| format!("{:.1}", k as f64 * 1024.0 / 1e6))
+                    bytes(kib).map_or("n/a".into(), |b| format!("{:.1}", b / 1e6))
                 };
                 format!("{}, {} MB", mb(s.legacy_test_rss), mb(s.nft_test_rss))
             }),
