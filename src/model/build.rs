@@ -111,6 +111,7 @@ pub fn build(ev: &Evidence) -> Result<Model, ParseError> {
             m.notes.push(format!("{name}: {}", st.reason));
         }
     }
+    m.unseen = crate::model::coverage::unseen(ev, &m.tables, &m.sysctl);
     m.bridges = bridges(&m);
     m.docker_rules = docker_rules(&m.tables);
     Ok(m)

@@ -5,6 +5,7 @@
 
 pub mod build;
 pub mod chain_index;
+pub mod coverage;
 pub mod docker_layout;
 pub mod host;
 pub mod one_or_more;
@@ -57,6 +58,9 @@ pub struct Model {
     pub origin: String,
     /// Remarks made while building (assumptions, skipped input).
     pub notes: Vec<String>,
+    /// The parts of the firewall the evidence did not show ([`coverage::unseen`]). Empty for
+    /// a model built by hand: it holds every table there is.
+    pub unseen: coverage::Unseen,
 }
 
 impl Model {

@@ -1,0 +1,293 @@
+//! What the evidence did not show: the parts of the firewall that may hold rules nobody read.
+//!
+//! A verdict is only as good as the rules behind it. The kernel runs every base chain on a hook,
+//! from every stack, so a table that was not read could drop what every table that was read
+//! accepts. [`unseen`] lists those parts from the evidence: a stack whose dump is missing (not
+//! root, a partial capture, a paste of one command), a legacy stack that `legacy-tables.txt` or
+//! iptables-nft's own warning says is loaded, an `iptables -S` listing that shows one table of
+//! several. `analyze::needs` decides which of them a given verdict depends on.
+
+use crate::collect::evidence::{Evidence, SourceState, files};
+use crate::model::{Family, Hook, Stack, Table};
+use serde::Serialize;
+
+/// A part of the firewall the evidence did not show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnseenPart {
+    pub stack: Stack,
+    /// The packet family it serves; `None` for native nft tables, which may be of any family
+    /// (`inet` ones serve both).
+    pub family: Option<Family>,
+    /// `None`: the whole stack. `Some`: only these tables of it were not shown (the others
+    /// were, in an `iptables -S` listing of one table).
+    pub tables: Option<Vec<String>>,
+    /// Why it is unseen, in words: "legacy tables are loaded (filter) but
+    /// iptables-legacy-save was not captured".
+    pub why: String,
+    /// The command that shows it.
+    pub read_with: String,
+}
+
+impl UnseenPart {
+    /// `legacy ip`, `iptables-nft ip nat, raw`, `native nft tables`.
+    pub fn describe(&self) -> String {
+        let mut s = match (self.stack, self.family) {
+            (Stack::Nft, _) | (_, None) => "native nft tables".to_string(),
+            (stack, Some(f)) => format!("{stack} {f}"),
+        };
+        if let Some(t) = &self.tables {
+            s.push(' ');
+            s.push_str(&t.join(", "));
+        }
+        s
+    }
+
+    /// Could this part hold a base chain on one of `hooks` for packets of `family`?
+    pub fn touches(&self, family: Family, hooks: &[Hook]) -> bool {
+        if self.family.is_some_and(|f| !f.applies_to(family)) {
+            return false;
+        }
+        match &self.tables {
+            None => true,
+            Some(tables) => tables
+                .iter()
+                .any(|t| table_hooks(t).iter().any(|h| hooks.contains(h))),
+        }
+    }
+}
+
+/// The hooks an iptables table registers base chains on (the kernel's fixed set per table).
+pub fn table_hooks(table: &str) -> &'static [Hook] {
+    use Hook::*;
+    match table {
+        "raw" => &[Prerouting, Output],
+        "nat" => &[Prerouting, Input, Output, Postrouting],
+        "filter" | "security" => &[Input, Forward, Output],
+        _ => &[Prerouting, Input, Forward, Output, Postrouting],
+    }
+}
+
+/// The tables iptables knows; a listing that shows some of them leaves the rest unseen.
+const IPTABLES_TABLES: &[&str] = &["raw", "mangle", "nat", "filter", "security"];
+
+/// The marker iptables-nft prints (on stderr, so it shows in pastes made with `2>&1` and in
+/// meta.json's record) when `/proc/net/ip_tables_names` lists a table.
+const LEGACY_WARNING: &str = "tables-legacy tables present";
+
+/// What the evidence did not show. Empty (the default) for a model built by hand.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Unseen {
+    /// Rulesets: stacks, families, tables.
+    pub rules: Vec<UnseenPart>,
+    /// The forwarding sysctls a forwarded packet's verdict depends on, when not captured.
+    pub sysctls: Vec<&'static str>,
+}
+
+/// The forwarding switches the kernel checks before FORWARD, per family.
+pub fn forwarding_sysctl(family: Family) -> &'static str {
+    if family == Family::Ip6 {
+        "net.ipv6.conf.all.forwarding"
+    } else {
+        "net.ipv4.ip_forward"
+    }
+}
+
+/// Everything the evidence did not show, given the tables parsed from it and the sysctls read.
+pub fn unseen(ev: &Evidence, tables: &[Table], sysctls: &crate::model::Sysctls) -> Unseen {
+    Unseen {
+        rules: unseen_rules(ev, tables),
+        sysctls: [Family::Ip, Family::Ip6]
+            .into_iter()
+            .map(forwarding_sysctl)
+            .filter(|k| !sysctls.contains_key(*k))
+            .collect(),
+    }
+}
+
+/// Every part of the firewall's rules the evidence did not show.
+fn unseen_rules(ev: &Evidence, tables: &[Table]) -> Vec<UnseenPart> {
+    let mut out = Vec::new();
+    for family in [Family::Ip, Family::Ip6] {
+        let v6 = family == Family::Ip6;
+        let legacy = if v6 {
+            files::IP6TABLES_LEGACY
+        } else {
+            files::IPTABLES_LEGACY
+        };
+        let nft = if v6 {
+            files::IP6TABLES_NFT
+        } else {
+            files::IPTABLES_NFT
+        };
+        let tool = if v6 { "ip6tables" } else { "iptables" };
+        if let Some(part) = legacy_unseen(ev, family, legacy, nft, tool) {
+            out.push(part);
+        }
+        if ev.has(nft) {
+            out.extend(listing_unseen(
+                ev,
+                tables,
+                Stack::IptablesNft,
+                family,
+                nft,
+                tool,
+            ));
+        } else if !ev.has(files::NFT_RULESET) {
+            out.push(UnseenPart {
+                stack: Stack::IptablesNft,
+                family: Some(family),
+                tables: None,
+                why: not_read(ev, nft, &format!("{tool}-nft-save")),
+                read_with: format!("sudo {tool}-nft-save"),
+            });
+        }
+        if ev.has(legacy) {
+            out.extend(listing_unseen(
+                ev,
+                tables,
+                Stack::Legacy,
+                family,
+                legacy,
+                tool,
+            ));
+        }
+    }
+    if !ev.has(files::NFT_RULESET) {
+        out.push(UnseenPart {
+            stack: Stack::Nft,
+            family: None,
+            tables: None,
+            why: format!(
+                "{}: native nftables tables (/etc/nftables.conf, firewalld, Docker 29's nftables backend) may drop what iptables accepts",
+                not_read(ev, files::NFT_RULESET, "nft list ruleset")
+            ),
+            read_with: "sudo nft list ruleset".into(),
+        });
+    }
+    out
+}
+
+/// The legacy stack of `family` when its dump is missing and nothing says it is empty.
+fn legacy_unseen(
+    ev: &Evidence,
+    family: Family,
+    legacy: &str,
+    nft: &str,
+    tool: &str,
+) -> Option<UnseenPart> {
+    if ev.has(legacy) {
+        return None;
+    }
+    let names_file = if family == Family::Ip6 {
+        files::LEGACY6_TABLES
+    } else {
+        files::LEGACY_TABLES
+    };
+    let save = format!("{tool}-legacy-save");
+    let why = if let Some(names) = ev.get(names_file) {
+        let loaded: Vec<&str> = names
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        if loaded.is_empty() {
+            return None;
+        }
+        format!(
+            "legacy tables are loaded ({}) but {}",
+            loaded.join(", "),
+            not_read(ev, legacy, &save)
+        )
+    } else if ev
+        .status(legacy)
+        .is_some_and(|s| s.status == SourceState::Missing && s.reason.starts_with("no legacy"))
+    {
+        return None;
+    } else if ev
+        .get(nft)
+        .is_some_and(|t| memchr::memmem::find(t.as_bytes(), LEGACY_WARNING.as_bytes()).is_some())
+        || ev
+            .status(nft)
+            .is_some_and(|s| s.stderr.contains(LEGACY_WARNING))
+    {
+        format!(
+            "{tool}-nft warns \"{tool}-legacy tables present\", but {}",
+            not_read(ev, legacy, &save)
+        )
+    } else {
+        format!(
+            "whether legacy tables are loaded is not known: neither {save} nor /proc/net/{}_tables_names was read",
+            if family == Family::Ip6 { "ip6" } else { "ip" }
+        )
+    };
+    Some(UnseenPart {
+        stack: Stack::Legacy,
+        family: Some(family),
+        tables: None,
+        why,
+        read_with: format!("sudo {save}"),
+    })
+}
+
+/// An `iptables -S` listing (no `*table` line) shows only the tables it lists; a save shows
+/// them all.
+fn listing_unseen(
+    ev: &Evidence,
+    tables: &[Table],
+    stack: Stack,
+    family: Family,
+    file: &str,
+    tool: &str,
+) -> Option<UnseenPart> {
+    let text = ev.get(file)?;
+    let is_save = text.starts_with('*') || memchr::memmem::find(text.as_bytes(), b"\n*").is_some();
+    if is_save {
+        return None;
+    }
+    let shown: Vec<&str> = tables
+        .iter()
+        .filter(|t| t.stack == stack && t.family == family && t.source == file)
+        .map(|t| t.name.as_str())
+        .collect();
+    // No table at all: an empty dump (iptables-nft-save on a host without its tables).
+    if shown.is_empty() {
+        return None;
+    }
+    let missing: Vec<String> = IPTABLES_TABLES
+        .iter()
+        .filter(|t| !shown.contains(t))
+        .map(|t| t.to_string())
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let save = match stack {
+        Stack::Legacy => format!("{tool}-legacy-save"),
+        _ => format!("{tool}-nft-save"),
+    };
+    Some(UnseenPart {
+        stack,
+        family: Some(family),
+        tables: Some(missing),
+        why: format!(
+            "an `{tool} -S` listing shows one table at a time: only {} was shown",
+            shown.join(", ")
+        ),
+        read_with: format!("sudo {save}"),
+    })
+}
+
+/// "iptables-legacy-save was not captured", or its failure: "... was denied (not root)".
+fn not_read(ev: &Evidence, file: &str, command: &str) -> String {
+    match ev.status(file) {
+        Some(s) if s.status != SourceState::Ok => {
+            let detail = [s.reason.as_str(), s.stderr.trim()]
+                .into_iter()
+                .find(|d| !d.is_empty())
+                .map(|d| format!(": {}", d.lines().next().unwrap_or_default()))
+                .unwrap_or_default();
+            format!("{command} was not read ({}{detail})", s.status.as_str())
+        }
+        _ => format!("{command} was not captured"),
+    }
+}
