@@ -4,6 +4,7 @@
 pub mod checks;
 pub mod context;
 pub mod fix;
+pub mod needs;
 pub mod ports;
 pub mod trace;
 

@@ -65,13 +65,76 @@ pub enum PortState {
     Unknown,
 }
 
+/// One reason a path is blocked (DESIGN.md: `blocked_by` on a path is a list): a rule or
+/// policy, or the kernel itself.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Blocker {
+    Rule(BlockedBy),
+    /// `{"kernel": "the kernel does not forward: net.ipv4.ip_forward = 0"}`
+    Kernel {
+        kernel: String,
+    },
+}
+
+impl Blocker {
+    /// `legacy ip filter FORWARD: policy DROP`, or the kernel's reason.
+    pub fn describe(&self) -> String {
+        match self {
+            Blocker::Rule(b) => format!(
+                "{} {} {} {}: {}",
+                b.stack, b.family, b.table, b.chain, b.rule
+            ),
+            Blocker::Kernel { kernel } => kernel.clone(),
+        }
+    }
+
+    /// The blocker a Drop or KernelDrop verdict names.
+    pub fn of(v: &Verdict) -> Option<Blocker> {
+        match v {
+            Verdict::Drop { by } => Some(Blocker::Rule(by.into())),
+            Verdict::KernelDrop { reason } => Some(Blocker::Kernel {
+                kernel: reason.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A path's verdict with every independent reason it is blocked.
+#[derive(Debug, Clone, Serialize)]
+pub struct PathVerdict {
+    pub verdict: PortState,
+    pub blocked_by: Vec<Blocker>,
+}
+
+impl Default for PathVerdict {
+    fn default() -> Self {
+        PathVerdict {
+            verdict: PortState::Unknown,
+            blocked_by: Vec::new(),
+        }
+    }
+}
+
+/// The ways a published port is reached (DESIGN.md `paths`). `outside` is the entry's
+/// `verdict`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Paths {
+    pub outside: PathVerdict,
+    /// The host itself to `127.0.0.1:PORT` (`::1` for IPv6): what `curl localhost` does.
+    pub host_loopback: PathVerdict,
+}
+
 /// One entry of `ports` in the JSON report: the port's fields, then its verdict.
 #[derive(Debug, Clone, Serialize)]
 pub struct PortVerdict {
     #[serde(flatten)]
     pub port: PublishedPort,
     pub verdict: PortState,
+    /// The first rule that blocks it (the headline); `paths.outside.blocked_by` has them all.
     pub blocked_by: Option<BlockedBy>,
+    pub paths: Paths,
     /// How the connection reaches the container: "dnat", "docker-proxy", "none".
     pub path: &'static str,
     /// Why the verdict is what it is, in words.
@@ -213,6 +276,7 @@ fn verdict(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PortVerdict {
         port: p.clone(),
         verdict: PortState::Unknown,
         blocked_by: None,
+        paths: Paths::default(),
         path: "none",
         reason: String::new(),
         trace: None,
@@ -225,6 +289,8 @@ fn verdict(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PortVerdict {
             "published on {} only: reachable from the host itself, by design",
             p.host_ip
         );
+        v.paths.outside.verdict = PortState::Blocked;
+        v.paths.host_loopback = host_loopback(model, net, p);
         return v;
     }
     let mut flow = Flow::from_outside(p.family, &p.proto, p.host_port);
@@ -234,68 +300,77 @@ fn verdict(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PortVerdict {
         .or(outside.as_ref().map(|o| o.1));
     flow.in_iface = outside.map(|o| o.0);
     let trace = net.trace(&flow);
-    match &trace.verdict {
-        Verdict::Drop { by } => {
-            v.verdict = PortState::Blocked;
-            v.blocked_by = Some(by.into());
-            v.reason = format!("dropped by {}", by.describe());
-            v.path = if matches!(trace.route, Some(Route::Forward { .. })) {
-                "dnat"
-            } else {
-                "none"
-            };
-        }
-        Verdict::KernelDrop { reason } => {
-            v.verdict = PortState::Blocked;
-            v.path = "dnat";
-            v.reason = format!("DNAT sends it through FORWARD, but {reason}");
-        }
-        Verdict::Unknown { by, reason } => {
-            v.reason = format!("{}: {}", by.describe(), reason);
-        }
-        Verdict::Accept { .. } => match &trace.route {
-            Some(Route::Forward { out_iface }) => {
-                v.path = "dnat";
-                let (Some(ip), Some(port)) = (
-                    trace.final_dst.and_then(|d| d.0),
-                    trace.final_dst.map(|d| d.1),
-                ) else {
-                    v.verdict = PortState::Reachable;
-                    return v;
-                };
-                let reply = net.trace(&Flow::reply_from(
-                    p.family,
-                    &p.proto,
-                    ip,
-                    port,
-                    out_iface.as_deref(),
-                ));
-                match &reply.verdict {
-                    Verdict::Drop { by } => {
-                        v.verdict = PortState::Blocked;
-                        v.blocked_by = Some(by.into());
-                        v.reason = format!("the reply is dropped by {}", by.describe());
-                    }
-                    Verdict::KernelDrop { reason } => {
-                        v.verdict = PortState::Blocked;
-                        v.reason = format!("the reply is dropped: {reason}");
-                    }
-                    Verdict::Unknown { by, reason } => {
-                        v.reason = format!("reply: {}: {}", by.describe(), reason);
-                    }
-                    Verdict::Accept { .. } => {
-                        v.verdict = PortState::Reachable;
-                        v.reason =
-                            format!("DNAT to {ip}:{port}, forwarded and accepted by every stack");
-                    }
-                }
-                v.reply = Some(reply);
+    let forwarded = matches!(trace.route, Some(Route::Forward { .. }));
+    v.path = if forwarded { "dnat" } else { "none" };
+    let mut blockers: Vec<(Verdict, bool)> =
+        trace.blockers.iter().map(|b| (b.clone(), false)).collect();
+    // What the path ends in once every blocker so far lets it pass.
+    let mut rest = trace
+        .beyond_blockers
+        .as_deref()
+        .unwrap_or(&trace.verdict)
+        .clone();
+    if forwarded
+        && matches!(rest, Verdict::Accept { .. })
+        && let Some((Some(ip), port)) = trace.final_dst
+    {
+        let out_iface = match &trace.route {
+            Some(Route::Forward { out_iface }) => out_iface.as_deref(),
+            _ => None,
+        };
+        let reply = net.trace(&Flow::reply_from(p.family, &p.proto, ip, port, out_iface));
+        // A blocker on the way in that drops the reply too is one reason, not two.
+        for b in &reply.blockers {
+            if !blockers.iter().any(|(seen, _)| seen == b) {
+                blockers.push((b.clone(), true));
             }
-            Some(Route::Local) | None => {
-                let proxy = model.docker.as_ref().is_some_and(|d| {
-                    d.daemon_config.userland_proxy != Some(false) && p.container.is_some()
-                });
-                if proxy {
+        }
+        rest = reply
+            .beyond_blockers
+            .as_deref()
+            .unwrap_or(&reply.verdict)
+            .clone();
+        if matches!(rest, Verdict::Accept { .. }) {
+            v.reason = format!("DNAT to {ip}:{port}, forwarded and accepted by every stack");
+        }
+        v.reply = Some(reply);
+    }
+    v.paths.outside.blocked_by = blockers
+        .iter()
+        .filter_map(|(b, _)| Blocker::of(b))
+        .collect();
+    if !blockers.is_empty() {
+        v.verdict = PortState::Blocked;
+        v.blocked_by = blockers.iter().find_map(|(b, _)| match b {
+            Verdict::Drop { by } => Some(by.into()),
+            _ => None,
+        });
+        let reasons: Vec<String> = blockers
+            .iter()
+            .map(|(b, reply)| blocker_reason(b, *reply, forwarded))
+            .collect();
+        v.reason = reasons.join("; and ");
+    } else {
+        match &rest {
+            Verdict::Unknown { by, reason } => {
+                let on = if v.reply.is_some() { "reply: " } else { "" };
+                v.reason = format!("{on}{}: {}", by.describe(), reason);
+            }
+            Verdict::Unseen { missing } => {
+                v.reason = format!(
+                    "every rule that was read lets it pass, but not all was read: {}",
+                    missing
+                        .iter()
+                        .map(|g| g.describe())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                );
+            }
+            Verdict::Accept { .. } if forwarded => {
+                v.verdict = PortState::Reachable;
+            }
+            Verdict::Accept { .. } => {
+                if docker_proxy_listens(model, p) {
                     v.path = "docker-proxy";
                     v.verdict = PortState::Reachable;
                     v.reason = "no DNAT rule applies; docker-proxy listens on the host port and INPUT accepts".into();
@@ -305,8 +380,66 @@ fn verdict(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PortVerdict {
                         "no DNAT rule sends it to the container and no docker-proxy listens".into();
                 }
             }
-        },
+            Verdict::Drop { .. } | Verdict::KernelDrop { .. } => {}
+        }
     }
+    v.paths.outside.verdict = v.verdict;
+    v.paths.host_loopback = host_loopback(model, net, p);
     v.trace = Some(trace);
     v
+}
+
+/// Does docker-proxy listen on the host port? (Docker's default, unless `userland-proxy` is
+/// off; only known for ports Docker's API listed.)
+fn docker_proxy_listens(model: &Model, p: &PublishedPort) -> bool {
+    model
+        .docker
+        .as_ref()
+        .is_some_and(|d| d.daemon_config.userland_proxy != Some(false) && p.container.is_some())
+}
+
+/// The host's own connection to `127.0.0.1:PORT` (`[::1]:PORT`): through OUTPUT, and either
+/// DNAT to the container or docker-proxy on the host.
+fn host_loopback(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PathVerdict {
+    let lo: IpAddr = if p.family == Family::Ip6 {
+        std::net::Ipv6Addr::LOCALHOST.into()
+    } else {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    };
+    let flow = Flow {
+        src: Some(lo),
+        dst: Some(lo),
+        local_origin: true,
+        ..Flow::from_outside(p.family, &p.proto, p.host_port)
+    };
+    let t = net.trace(&flow);
+    let blocked_by: Vec<Blocker> = t.blockers.iter().filter_map(Blocker::of).collect();
+    let verdict = match (&t.verdict, &t.route) {
+        _ if !blocked_by.is_empty() => PortState::Blocked,
+        (Verdict::Accept { .. }, Some(Route::Forward { .. })) => PortState::Reachable,
+        (Verdict::Accept { .. }, _) if docker_proxy_listens(model, p) => PortState::Reachable,
+        (Verdict::Accept { .. }, _) if model.docker.is_some() => PortState::Blocked,
+        _ => PortState::Unknown,
+    };
+    PathVerdict {
+        verdict,
+        blocked_by,
+    }
+}
+
+/// One blocker in words: "dropped by legacy ip filter FORWARD: policy DROP".
+fn blocker_reason(b: &Verdict, reply: bool, forwarded: bool) -> String {
+    let what = if reply {
+        "the reply is dropped"
+    } else {
+        "dropped"
+    };
+    match b {
+        Verdict::Drop { by } => format!("{what} by {}", by.describe()),
+        Verdict::KernelDrop { reason } if forwarded && !reply => {
+            format!("DNAT sends it through FORWARD, but {reason}")
+        }
+        Verdict::KernelDrop { reason } => format!("{what}: {reason}"),
+        _ => String::new(),
+    }
 }

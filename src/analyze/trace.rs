@@ -11,6 +11,7 @@
 //! both outcomes and only gives a verdict when they agree. Otherwise the verdict is `unknown`
 //! and names the rule. Never a guess.
 
+use crate::analyze::needs;
 use crate::model::{
     Action, AddrType, Chain, ChainRef, ChainType, CtState, Dir, Family, Hook, Match, Model, Policy,
     Rule, Stack, Table, VmapKey,
@@ -147,6 +148,12 @@ pub enum Verdict {
         by: RuleRef,
         reason: String,
     },
+    /// Every rule that was read lets the packet pass, but a part of the firewall it crosses
+    /// was not read ([`needs::missing`]): unknown, never a guessed accept.
+    #[serde(rename = "unknown")]
+    Unseen {
+        missing: Vec<needs::Gap>,
+    },
 }
 
 /// One base chain's part in a trace.
@@ -181,9 +188,18 @@ pub struct Trace {
     pub route: Option<Route>,
     /// Destination after DNAT: (address, port).
     pub final_dst: Option<(Option<IpAddr>, u16)>,
-    /// The overall verdict: Drop if any base chain dropped, Unknown if any could not be
-    /// decided and none dropped, else Accept.
+    /// The overall verdict: Drop if any base chain dropped (the first blocker), Unknown if
+    /// any could not be decided and none dropped, Unseen if the packet got through but the
+    /// evidence lacks what that needs ([`needs::missing`]), else Accept.
     pub verdict: Verdict,
+    /// Every independent reason the packet is dropped (Drop and KernelDrop verdicts), in the
+    /// order it meets them; empty when it is not dropped.
+    pub blockers: Vec<Verdict>,
+    /// Evidence this packet's verdict depends on and did not have.
+    pub missing: Vec<needs::Gap>,
+    /// With blockers: what the walk ends in once every one of them lets the packet pass
+    /// (Accept: fixing them all opens the path).
+    pub beyond_blockers: Option<Box<Verdict>>,
 }
 
 impl Trace {
@@ -294,11 +310,56 @@ impl<'m> Net<'m> {
                 .any(|(_, nets)| nets.iter().any(|n| n.contains(net)))
     }
 
-    /// Trace `flow` through all hooks.
+    /// Trace `flow` through all hooks, and find every independent reason it is dropped: after
+    /// a drop the walk is repeated as if that base chain (or the kernel's forwarding switch)
+    /// let the packet pass, until it gets through or nothing new drops it. The trace's steps
+    /// are those of the last walk, so they show every DROP on the path; its verdict is the
+    /// first blocker, and [`Trace::blockers`] lists them all in the order the packet meets
+    /// them. A trace that gets through is checked against [`needs::missing`]: an ACCEPT from
+    /// partial evidence is [`Verdict::Unseen`].
     pub fn trace(&self, flow: &Flow) -> Trace {
+        let mut waived = Waived::default();
+        let mut blockers = Vec::new();
+        loop {
+            let (mut t, blocker) = self.walk(flow, &waived);
+            let again = match blocker {
+                Some(Blocker::Chain(c)) if !waived.chains.contains(&c) => {
+                    waived.chains.push(c);
+                    true
+                }
+                Some(Blocker::Forwarding) if !waived.forwarding => {
+                    waived.forwarding = true;
+                    true
+                }
+                _ => false,
+            };
+            if again {
+                blockers.push(t.verdict.clone());
+                continue;
+            }
+            if matches!(t.verdict, Verdict::Accept { .. }) && !t.missing.is_empty() {
+                t.verdict = Verdict::Unseen {
+                    missing: t.missing.clone(),
+                };
+            }
+            if let Some(first) = blockers.first() {
+                let rest = std::mem::replace(&mut t.verdict, first.clone());
+                t.beyond_blockers = Some(Box::new(rest));
+            }
+            t.blockers = blockers;
+            return t;
+        }
+    }
+
+    /// One walk of `flow` through the hooks, with the `waived` blockers letting it pass.
+    /// Returns the trace and what dropped it, if anything did.
+    fn walk(&self, flow: &Flow, waived: &Waived) -> (Trace, Option<Blocker>) {
         let mut pkt = Packet::from_flow(flow);
-        let mut steps = Vec::new();
-        let mut pending_unknown: Option<Verdict> = None;
+        let mut walk = Walk {
+            steps: Vec::new(),
+            pending_unknown: None,
+            crossed: Vec::new(),
+        };
         let family = flow.family;
 
         let hooks_before_route: &[Hook] = if flow.local_origin {
@@ -307,9 +368,8 @@ impl<'m> Net<'m> {
             &[Hook::Prerouting]
         };
         for &hook in hooks_before_route {
-            if let Some(v) = self.run_hook(family, hook, &mut pkt, &mut steps, &mut pending_unknown)
-            {
-                return self.finish(steps, None, &pkt, v);
+            if let Some(b) = self.run_hook(family, hook, &mut pkt, &mut walk, waived) {
+                return self.finish(flow, walk, None, &pkt, Some(b));
             }
         }
         let route = if flow.to_outside && pkt.dst.is_none() {
@@ -321,18 +381,24 @@ impl<'m> Net<'m> {
             Route::Local => Some("lo".to_string()).filter(|_| flow.local_origin),
             Route::Forward { out_iface } => out_iface.clone(),
         };
+        // The host's own packet to itself comes in on lo.
+        if flow.local_origin && route == Route::Local {
+            pkt.in_iface = Some("lo".to_string());
+        }
         // The kernel checks forwarding before the FORWARD hook runs.
-        if matches!(route, Route::Forward { .. }) && !flow.local_origin {
-            let key = if family == Family::Ip6 {
-                "net.ipv6.conf.all.forwarding"
-            } else {
-                "net.ipv4.ip_forward"
-            };
+        if matches!(route, Route::Forward { .. }) && !flow.local_origin && !waived.forwarding {
+            let key = crate::model::coverage::forwarding_sysctl(family);
             if self.model.sysctl(key) == Some("0") {
                 let v = Verdict::KernelDrop {
                     reason: format!("the kernel does not forward: {key} = 0"),
                 };
-                return self.finish(steps, Some(route), &pkt, v);
+                return self.finish(
+                    flow,
+                    walk,
+                    Some(route),
+                    &pkt,
+                    Some((v, Blocker::Forwarding)),
+                );
             }
         }
         let next: &[Hook] = match (&route, flow.local_origin) {
@@ -342,28 +408,40 @@ impl<'m> Net<'m> {
             (Route::Forward { .. }, true) => &[Hook::Postrouting],
         };
         for &hook in next {
-            if let Some(v) = self.run_hook(family, hook, &mut pkt, &mut steps, &mut pending_unknown)
-            {
-                return self.finish(steps, Some(route), &pkt, v);
+            if let Some(b) = self.run_hook(family, hook, &mut pkt, &mut walk, waived) {
+                return self.finish(flow, walk, Some(route), &pkt, Some(b));
             }
         }
-        let v = pending_unknown.unwrap_or(Verdict::Accept { by: None });
-        self.finish(steps, Some(route), &pkt, v)
+        self.finish(flow, walk, Some(route), &pkt, None)
     }
 
     fn finish(
         &self,
-        steps: Vec<ChainStep>,
+        flow: &Flow,
+        walk: Walk,
         route: Option<Route>,
         pkt: &Packet,
-        v: Verdict,
-    ) -> Trace {
-        Trace {
-            steps,
+        dropped: Option<(Verdict, Blocker)>,
+    ) -> (Trace, Option<Blocker>) {
+        let forwarded = matches!(route, Some(Route::Forward { .. })) && !flow.local_origin;
+        let missing = needs::missing(self.model, flow.family, &walk.crossed, forwarded);
+        let (verdict, blocker) = match dropped {
+            Some((v, b)) => (v, Some(b)),
+            None => (
+                walk.pending_unknown.unwrap_or(Verdict::Accept { by: None }),
+                None,
+            ),
+        };
+        let trace = Trace {
+            steps: walk.steps,
             route,
             final_dst: Some((pkt.dst, pkt.dport)),
-            verdict: v,
-        }
+            verdict,
+            blockers: Vec::new(),
+            missing,
+            beyond_blockers: None,
+        };
+        (trace, blocker)
     }
 
     fn route(&self, pkt: &Packet) -> Route {
@@ -376,19 +454,21 @@ impl<'m> Net<'m> {
         }
     }
 
-    /// Run every base chain on `hook`. Returns Some(final verdict) when the packet is dropped.
+    /// Run every base chain on `hook`. Returns the first drop by a base chain that is not
+    /// waived, with that chain.
     fn run_hook(
         &self,
         family: Family,
         hook: Hook,
         pkt: &mut Packet,
-        steps: &mut Vec<ChainStep>,
-        pending_unknown: &mut Option<Verdict>,
-    ) -> Option<Verdict> {
+        walk: &mut Walk,
+        waived: &Waived,
+    ) -> Option<(Verdict, Blocker)> {
+        walk.crossed.push(hook);
         let mut nat_done = false;
         // After a drop the remaining base chains of the hook still run here: same-priority order
         // is undefined, so the report shows what every stack says on this hook.
-        let mut dropped: Option<Verdict> = None;
+        let mut dropped: Option<(Verdict, Blocker)> = None;
         for cref in self.hook_chains(family, hook) {
             let table = self.model.table(cref);
             let chain = self.model.chain(cref);
@@ -418,7 +498,7 @@ impl<'m> Net<'m> {
             } else {
                 None
             };
-            steps.push(ChainStep {
+            walk.steps.push(ChainStep {
                 hook,
                 priority: base.priority,
                 stack: table.stack,
@@ -430,13 +510,13 @@ impl<'m> Net<'m> {
             });
             match verdict {
                 Verdict::Drop { .. } | Verdict::KernelDrop { .. } => {
-                    if dropped.is_none() {
-                        dropped = Some(verdict);
+                    if dropped.is_none() && !waived.chains.contains(&cref) {
+                        dropped = Some((verdict, Blocker::Chain(cref)));
                     }
                 }
-                Verdict::Unknown { .. } => {
-                    if pending_unknown.is_none() {
-                        *pending_unknown = Some(verdict);
+                Verdict::Unknown { .. } | Verdict::Unseen { .. } => {
+                    if walk.pending_unknown.is_none() {
+                        walk.pending_unknown = Some(verdict);
                     }
                 }
                 Verdict::Accept { .. } => {}
@@ -444,6 +524,29 @@ impl<'m> Net<'m> {
         }
         dropped
     }
+}
+
+/// What dropped a walk: a base chain, or the kernel's forwarding switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Blocker {
+    Chain(ChainRef),
+    Forwarding,
+}
+
+/// The blockers a walk lets pass, to find the next one.
+#[derive(Debug, Default)]
+struct Waived {
+    chains: Vec<ChainRef>,
+    forwarding: bool,
+}
+
+/// One walk's record as it goes.
+struct Walk {
+    steps: Vec<ChainStep>,
+    /// The first base chain whose verdict could not be decided.
+    pending_unknown: Option<Verdict>,
+    /// The hooks the packet crossed, in order.
+    crossed: Vec<Hook>,
 }
 
 /// The packet as it moves: addresses may be rewritten by DNAT.
@@ -1072,7 +1175,65 @@ mod tests {
             "{:?}",
             t.verdict
         );
-        assert!(t.steps.iter().all(|s| s.hook != Hook::Forward));
+        // The kernel is the only blocker: the FORWARD chains, walked to find any other, accept.
+        assert_eq!(t.blockers.len(), 1, "{:?}", t.blockers);
+        assert!(
+            t.steps
+                .iter()
+                .filter(|s| s.hook == Hook::Forward)
+                .all(|s| matches!(s.verdict, Verdict::Accept { .. }))
+        );
+    }
+
+    #[test]
+    fn every_independent_blocker_is_found_in_the_order_the_packet_meets_them() {
+        let mut m = split_model(Policy::Drop);
+        m.sysctl.insert("net.ipv4.ip_forward".into(), "0".into());
+        let t = Net::new(&m).trace(&Flow::from_outside(Family::Ip, "tcp", 8080));
+        assert!(
+            matches!(&t.verdict, Verdict::KernelDrop { .. }),
+            "{:?}",
+            t.verdict
+        );
+        assert_eq!(t.blockers.len(), 2, "{:?}", t.blockers);
+        match &t.blockers[1] {
+            Verdict::Drop { by } => {
+                assert_eq!((by.stack, by.rule.as_str()), (Stack::Legacy, "policy DROP"))
+            }
+            v => panic!("expected the legacy FORWARD policy, got {v:?}"),
+        }
+        assert!(matches!(
+            t.beyond_blockers.as_deref(),
+            Some(Verdict::Accept { .. })
+        ));
+    }
+
+    #[test]
+    fn an_accept_from_partial_evidence_is_unseen_naming_what_is_missing() {
+        let mut m = split_model(Policy::Accept);
+        m.unseen.rules.push(crate::model::coverage::UnseenPart {
+            stack: Stack::Legacy,
+            family: Some(Family::Ip),
+            tables: None,
+            why: "not captured".into(),
+            read_with: "sudo iptables-legacy-save".into(),
+        });
+        let t = Net::new(&m).trace(&Flow::from_outside(Family::Ip, "tcp", 8080));
+        match &t.verdict {
+            Verdict::Unseen { missing } => {
+                assert_eq!(missing.len(), 1);
+                assert_eq!(missing[0].read_with, "sudo iptables-legacy-save");
+            }
+            v => panic!("expected unseen, got {v:?}"),
+        }
+        // An IPv6 gap does not touch an IPv4 packet.
+        m.unseen.rules[0].family = Some(Family::Ip6);
+        let t = Net::new(&m).trace(&Flow::from_outside(Family::Ip, "tcp", 8080));
+        assert!(
+            matches!(t.verdict, Verdict::Accept { .. }),
+            "{:?}",
+            t.verdict
+        );
     }
 
     #[test]

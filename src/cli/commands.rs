@@ -433,7 +433,7 @@ fn trace(a: TraceArgs) -> Result<i32> {
     Ok(match t.verdict {
         Verdict::Accept { .. } => 0,
         Verdict::Drop { .. } | Verdict::KernelDrop { .. } => 2,
-        Verdict::Unknown { .. } => 3,
+        Verdict::Unknown { .. } | Verdict::Unseen { .. } => 3,
     })
 }
 
@@ -461,6 +461,7 @@ pub fn render_trace(flow: &Flow, t: &Trace) -> String {
             Verdict::Drop { by } => format!("DROP by {}", by.rule),
             Verdict::KernelDrop { reason } => format!("DROP: {reason}"),
             Verdict::Unknown { reason, .. } => format!("unknown: {reason}"),
+            Verdict::Unseen { .. } => "unknown: not all of it was read".to_string(),
         };
         let _ = writeln!(
             out,
@@ -505,7 +506,39 @@ pub fn render_trace(flow: &Flow, t: &Trace) -> String {
             Verdict::Drop { by } => format!("DROPPED by {}", by.describe()),
             Verdict::KernelDrop { reason } => format!("DROPPED: {reason}"),
             Verdict::Unknown { by, reason } => format!("UNKNOWN at {}: {reason}", by.describe()),
+            Verdict::Unseen { .. } =>
+                "UNKNOWN: every rule that was read lets it pass, but not all was read".to_string(),
         }
     );
+    for b in t.blockers.iter().skip(1) {
+        let _ = writeln!(
+            out,
+            "         and, with that fixed, {}",
+            match b {
+                Verdict::Drop { by } => format!("DROPPED by {}", by.describe()),
+                Verdict::KernelDrop { reason } => format!("DROPPED: {reason}"),
+                _ => continue,
+            }
+        );
+    }
+    if !t.missing.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            if matches!(t.verdict, Verdict::Unseen { .. }) {
+                "not read, and needed for a verdict:"
+            } else {
+                "not read (it could drop the packet too):"
+            }
+        );
+        for g in &t.missing {
+            let _ = writeln!(out, "  {}: {}", g.what, g.why);
+        }
+        let _ = writeln!(
+            out,
+            "to read it: {}",
+            crate::analyze::needs::commands(&t.missing).join("; ")
+        );
+    }
     out
 }
