@@ -235,12 +235,15 @@ fn ports_table(input: &ReportInput) -> String {
             (Some(n), _, Some(cp)) => format!("{n} :{cp}"),
             _ => "-".into(),
         };
-        let why = match &p.blocked_by {
-            Some(b) => format!(
-                "{} {} {} {}: {}",
-                b.stack, b.family, b.table, b.chain, b.rule
-            ),
-            None => p.reason.clone(),
+        let blockers = &p.paths.outside.blocked_by;
+        let why = if blockers.is_empty() {
+            p.reason.clone()
+        } else {
+            blockers
+                .iter()
+                .map(|b| b.describe())
+                .collect::<Vec<_>>()
+                .join("; and ")
         };
         t.add_row(vec![
             format!("{}:{}/{}", p.port.host_ip, p.port.host_port, p.port.proto),

@@ -57,6 +57,23 @@ pub fn summary_line(input: &ReportInput) -> String {
     let ports = match a.ports.len() {
         // Nothing read is not nothing published: an unknown run claims no ports either way.
         0 if a.status == crate::analyze::Status::Unknown => "published ports unknown".to_string(),
+        // Say why there is nothing to check, so "ok" is not read as "Docker's ports work".
+        0 if input.model.docker.is_none() && input.model.docker_rules.is_empty() => {
+            let docker =
+                match input
+                    .model
+                    .sources
+                    .get(crate::collect::evidence::files::source_name(
+                        crate::collect::evidence::files::DOCKER_INFO,
+                    )) {
+                    Some(s) if !s.reason.is_empty() => {
+                        format!("no Docker daemon found ({})", s.reason)
+                    }
+                    Some(_) => "no Docker daemon found".to_string(),
+                    None => "Docker's API not captured".to_string(),
+                };
+            format!("{docker} and no Docker rules in any stack: no published ports to check")
+        }
         0 => "no published ports".to_string(),
         n if local > 0 => {
             format!("{blocked} of {n} published ports blocked ({local} host-only by design)")

@@ -2,7 +2,8 @@
 //! purpose.
 
 use crate::analyze::context::Context;
-use crate::analyze::ports::{PortState, PortVerdict};
+use crate::analyze::ports::{BlockedBy, Blocker, PortState, PortVerdict};
+use crate::analyze::trace::RuleRef;
 use crate::analyze::{Check, EvidenceLine, Finding, Fix, Severity};
 use crate::model::Stack;
 
@@ -24,38 +25,60 @@ How to fix
     run,
 };
 
-/// Was this port dropped by a deliberate rule rather than a policy or a stack split?
+/// Is this blocker a deliberate rule rather than a policy or a stack split: a rule in
+/// DOCKER-USER, or in a native nft table of the user's (not Docker 29's own)?
+pub fn rule_on_purpose(b: &BlockedBy) -> bool {
+    !b.rule.starts_with("policy ")
+        && (b.chain == "DOCKER-USER" || (b.stack == Stack::Nft && b.table != "docker-bridges"))
+}
+
+/// [`rule_on_purpose`] for a trace's rule.
+pub fn on_purpose(r: &RuleRef) -> bool {
+    rule_on_purpose(&BlockedBy::from(r))
+}
+
+/// Was this port dropped only by deliberate rules?
 pub fn is_on_purpose(p: &PortVerdict) -> bool {
+    let blockers = &p.paths.outside.blocked_by;
     p.verdict == PortState::Blocked
-        && p.blocked_by.as_ref().is_some_and(|b| {
-            !b.rule.starts_with("policy ")
-                && (b.chain == "DOCKER-USER"
-                    || (b.stack == Stack::Nft && b.table != "docker-bridges"))
-        })
+        && !blockers.is_empty()
+        && blockers
+            .iter()
+            .all(|b| matches!(b, Blocker::Rule(r) if rule_on_purpose(r)))
 }
 
 fn run(ctx: &Context) -> Vec<Finding> {
-    ctx.ports
-        .iter()
-        .filter(|p| is_on_purpose(p))
-        .filter_map(|p| {
-            let b = p.blocked_by.as_ref()?;
-            Some(Finding {
+    let mut out = Vec::new();
+    for p in &ctx.ports {
+        for b in &p.paths.outside.blocked_by {
+            let Blocker::Rule(b) = b else { continue };
+            if !rule_on_purpose(b) {
+                continue;
+            }
+            out.push(Finding {
                 check: CHECK.name,
                 severity: Severity::Info,
                 summary: format!(
                     "port {} is blocked on purpose by a rule in {} {} {}",
                     p.port.label(),
-                    b.stack, b.table, b.chain
+                    b.stack,
+                    b.table,
+                    b.chain
                 ),
-                why: "A rule you (or your tooling) added drops this port; the rest of the path is open.".into(),
+                why: if is_on_purpose(p) {
+                    "A rule you (or your tooling) added drops this port; the rest of the path is open."
+                } else {
+                    "A rule you (or your tooling) added drops this port; other findings name what else blocks it."
+                }
+                .into(),
                 evidence: vec![EvidenceLine {
                     location: format!("{} {} {} {}", b.stack, b.family, b.table, b.chain),
                     text: b.rule.clone(),
                     source: b.source.clone(),
                 }],
                 fix: Fix::default(),
-            })
-        })
-        .collect()
+            });
+        }
+    }
+    out
 }

@@ -1,9 +1,11 @@
 //! `evidence-missing`: a source the verdict needs could not be read.
 
 use crate::analyze::context::Context;
-use crate::analyze::ports::PortState;
+use crate::analyze::needs::{self, Gap};
+use crate::analyze::ports::{PortState, PortVerdict};
 use crate::analyze::{Check, EvidenceLine, Finding, Fix, Severity};
 use crate::collect::evidence::{SourceState, files};
+use crate::model::{Family, Hook};
 
 pub const CHECK: Check = Check {
     name: "evidence-missing",
@@ -12,9 +14,14 @@ pub const CHECK: Check = Check {
     docs: "\
 What it finds
   A ruleset source (iptables-legacy-save, iptables-nft-save, nft, /proc/net/ip_tables_names) or
-  Docker's API failed, was denied (not root), or timed out; or a published port's path crosses a
+  Docker's API failed, was denied (not root), or timed out; a part of the firewall that Docker's
+  traffic crosses was not shown (a partial capture, a paste of one command, a legacy stack that
+  is loaded but was not dumped, an `iptables -S` listing of one table); Docker's published ports
+  cannot be listed (no API, and the nat tables unseen); or a published port's path crosses a
   rule fwdoctor cannot evaluate (an ipset, a mark, an unknown extension), so its verdict is
-  unknown. The finding names the source and its error, or the rule.
+  unknown. The finding names the source and its error, what was not shown and the command that
+  shows it, or the rule. What each verdict needs is listed in the README, under \"Which evidence a
+  verdict needs\".
 
 Why it matters
   fwdoctor never guesses: with half the firewall unread, \"no problem found\" would be a lie. The
@@ -86,6 +93,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
             "no ruleset was read (iptables-legacy-save, iptables-nft-save, nft)",
         ));
     }
+    let sudo_check = || vec!["sudo fwdoctor check".to_string()];
     if !evidence.is_empty() {
         out.push(Finding {
             check: CHECK.name,
@@ -94,13 +102,77 @@ fn run(ctx: &Context) -> Vec<Finding> {
             why: "fwdoctor does not guess: with part of the firewall unread, it cannot say whether published ports work.".into(),
             evidence,
             fix: Fix {
-                immediate: if root { vec!["sudo fwdoctor check".into()] } else { vec!["apt-get install iptables nftables   # if a tool is missing".into()] },
+                immediate: if root { sudo_check() } else { vec!["apt-get install iptables nftables   # if a tool is missing".into()] },
+                lasting: Vec::new(),
+                note: String::new(),
+            },
+        });
+    }
+    if let Some(f) = docker_api_unread(ctx) {
+        out.push(f);
+    }
+    let live = ctx.model.origin == "live host";
+    let gaps = needed_gaps(ctx);
+    if any_ruleset && !gaps.is_empty() {
+        let depends: Vec<String> = ctx
+            .ports
+            .iter()
+            .filter(|p| p.verdict == PortState::Unknown && port_gaps(p).next().is_some())
+            .map(|p| p.port.label())
+            .collect();
+        let mut summary = format!(
+            "not all of the firewall was read: {}",
+            gaps.iter()
+                .map(|g| g.what.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        if !depends.is_empty() {
+            summary.push_str(&format!(
+                "; the verdict of {} depends on it",
+                depends.join(", ")
+            ));
+        } else if ctx.ports.is_empty() {
+            summary.push_str("; whether a stack drops Docker's traffic depends on it");
+        }
+        out.push(Finding {
+            check: CHECK.name,
+            severity: Severity::Unknown,
+            summary,
+            why: "The kernel runs every base chain on a hook, from every stack: a table that was not read could drop what every table that was read accepts. fwdoctor gives no clean verdict from rules it did not see.".into(),
+            evidence: gaps
+                .iter()
+                .map(|g| EvidenceLine::fact(&g.what, format!("{} (shown by `{}`)", g.why, g.read_with)))
+                .collect(),
+            fix: Fix {
+                immediate: if live { sudo_check() } else { crate::analyze::needs::commands(&gaps) },
+                lasting: Vec::new(),
+                note: if live {
+                    String::new()
+                } else {
+                    "Run these on the host and add their output to the capture or paste (or capture everything at once: `sudo fwdoctor capture -o DIR`).".into()
+                },
+            },
+        });
+    }
+    if any_ruleset && ports_unlisted(ctx) {
+        out.push(Finding {
+            check: CHECK.name,
+            severity: Severity::Unknown,
+            summary: "published ports unknown: Docker's API was not read, and Docker's DNAT rules may sit in what was not shown".into(),
+            why: "Without Docker's API, fwdoctor lists published ports from Docker's DNAT rules in the nat table; that table was not part of the evidence.".into(),
+            evidence: vec![EvidenceLine::fact("docker", "no /containers/json, and a nat table was not read")],
+            fix: Fix {
+                immediate: if live { sudo_check() } else { vec!["sudo iptables-save".into(), "docker ps".into()] },
                 lasting: Vec::new(),
                 note: String::new(),
             },
         });
     }
     for p in ctx.ports.iter().filter(|p| p.verdict == PortState::Unknown) {
+        if port_gaps(p).next().is_some() {
+            continue;
+        }
         out.push(Finding {
             check: CHECK.name,
             severity: Severity::Unknown,
@@ -115,6 +187,83 @@ fn run(ctx: &Context) -> Vec<Finding> {
         });
     }
     out
+}
+
+/// What a port's traces (to the container and back) lacked.
+fn port_gaps(p: &PortVerdict) -> impl Iterator<Item = &Gap> {
+    p.trace
+        .iter()
+        .chain(p.reply.iter())
+        .flat_map(|t| t.missing.iter())
+}
+
+/// The evidence Docker's traffic needs and the capture lacks: what each published port's
+/// trace lacked, and what a container's forwarded traffic crosses (for each family Docker's
+/// bridges use), each gap once.
+fn needed_gaps(ctx: &Context) -> Vec<Gap> {
+    let mut gaps: Vec<Gap> = Vec::new();
+    let mut add = |g: &Gap| {
+        if !gaps.contains(g) {
+            gaps.push(g.clone());
+        }
+    };
+    for p in &ctx.ports {
+        port_gaps(p).for_each(&mut add);
+    }
+    let m = ctx.model;
+    let docker_here = !m.bridges.is_empty() || !m.docker_rules.is_empty() || m.docker.is_some();
+    if docker_here {
+        let v6 = m
+            .bridges
+            .iter()
+            .any(|b| b.subnets.iter().any(|n| n.addr().is_ipv6()));
+        let forward = [Hook::Prerouting, Hook::Forward, Hook::Postrouting];
+        for family in [Family::Ip, Family::Ip6] {
+            if family == Family::Ip6 && !v6 {
+                continue;
+            }
+            needs::missing(m, family, &forward, true)
+                .iter()
+                .for_each(&mut add);
+        }
+    }
+    gaps
+}
+
+/// Docker's API is what lists published ports; without it they come from the DNAT rules of
+/// Docker's stack. When no Docker rules were found and a table on PREROUTING was not read,
+/// Docker's DNAT rules may be in it.
+fn ports_unlisted(ctx: &Context) -> bool {
+    let m = ctx.model;
+    m.docker.is_none()
+        && ctx.docker.is_none()
+        && ctx.ports.is_empty()
+        && !needs::missing(m, Family::Ip, &[Hook::Prerouting], false).is_empty()
+}
+
+/// Docker's socket was there but could not be read, or `DOCKER_HOST` names a daemon fwdoctor
+/// cannot read: the containers and their ports are not known. (A failed, denied or timed-out
+/// read is already in the sources finding.)
+fn docker_api_unread(ctx: &Context) -> Option<Finding> {
+    let st = ctx
+        .model
+        .sources
+        .get(files::source_name(files::DOCKER_CONTAINERS))?;
+    if st.status != SourceState::Missing || !st.reason.contains("DOCKER_HOST") {
+        return None;
+    }
+    Some(Finding {
+        check: CHECK.name,
+        severity: Severity::Unknown,
+        summary: format!("Docker's API was not read: {}", st.reason),
+        why: "Without Docker's API, fwdoctor does not know which containers publish ports, and cannot say they work.".into(),
+        evidence: vec![EvidenceLine::fact("docker", st.reason.clone())],
+        fix: Fix {
+            immediate: vec!["sudo env -u DOCKER_HOST fwdoctor check   # read the local daemon's socket".into()],
+            lasting: Vec::new(),
+            note: String::new(),
+        },
+    })
 }
 
 /// "could not read 6 sources: permission denied (not root): iptables-legacy-save, ...; failed:

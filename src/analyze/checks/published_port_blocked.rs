@@ -1,9 +1,11 @@
 //! `published-port-blocked`: a published port a client outside cannot reach.
 
+use crate::analyze::checks::docker_user_blocks::{is_on_purpose, on_purpose};
 use crate::analyze::context::Context;
-use crate::analyze::ports::PortState;
+use crate::analyze::ports::{Blocker, PortState, PortVerdict};
 use crate::analyze::trace::Verdict;
 use crate::analyze::{Check, EvidenceLine, Finding, Fix, Severity, fix};
+use crate::model::coverage::forwarding_sysctl;
 
 pub const CHECK: Check = Check {
     name: "published-port-blocked",
@@ -32,7 +34,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
     ctx.ports
         .iter()
         .filter(|p| p.verdict == PortState::Blocked)
-        .filter(|p| !crate::analyze::checks::docker_user_blocks::is_on_purpose(p))
+        .filter(|p| !is_on_purpose(p))
         .filter(|p| !p.port.is_host_only())
         .map(|p| {
             let target = match (&p.port.container, p.port.container_port) {
@@ -42,16 +44,28 @@ fn run(ctx: &Context) -> Vec<Finding> {
             };
             let mut evidence = Vec::new();
             let mut fix = Fix::default();
-            if let Some(t) = &p.trace
-                && let Verdict::Drop { by } = &t.verdict {
-                    evidence.push(EvidenceLine::rule(by));
-                    fix.immediate = fix::undo(by, &bridges);
+            let traces = [p.trace.as_ref(), p.reply.as_ref()];
+            let mut seen: Vec<&Verdict> = Vec::new();
+            for b in traces.into_iter().flatten().flat_map(|t| &t.blockers) {
+                if seen.contains(&b) {
+                    continue;
                 }
-            if let Some(r) = &p.reply
-                && let Verdict::Drop { by } = &r.verdict {
-                    evidence.push(EvidenceLine::rule(by));
-                    fix.immediate = fix::undo(by, &bridges);
+                seen.push(b);
+                match b {
+                    Verdict::Drop { by } => {
+                        evidence.push(EvidenceLine::rule(by));
+                        if !on_purpose(by) {
+                            fix.immediate.extend(fix::undo(by, &bridges));
+                        }
+                    }
+                    Verdict::KernelDrop { reason } => {
+                        evidence.push(EvidenceLine::fact("kernel", reason.clone()));
+                        let key = forwarding_sysctl(p.port.family);
+                        fix.immediate.push(format!("sudo sysctl -w {key}=1"));
+                    }
+                    _ => {}
                 }
+            }
             if evidence.is_empty() {
                 evidence.push(EvidenceLine::fact("path", p.reason.clone()));
             }
@@ -61,12 +75,40 @@ fn run(ctx: &Context) -> Vec<Finding> {
                 summary: format!(
                     "port {}{} on {} is blocked from outside: {}",
                     p.port.label(),
-                    target, p.port.host_ip, p.reason
+                    target,
+                    p.port.host_ip,
+                    p.reason
                 ),
-                why: "Clients outside the host time out while the container and `curl localhost` work.".into(),
+                why: why(p),
                 evidence,
                 fix,
             }
         })
         .collect()
+}
+
+/// What the operator sees, from the host's own connection to the port: "works on localhost"
+/// only where the host's `curl localhost` does get through.
+fn why(p: &PortVerdict) -> String {
+    let port = p.port.host_port;
+    let lo = &p.paths.host_loopback;
+    match lo.verdict {
+        PortState::Reachable => format!(
+            "Clients outside the host time out, while `curl localhost:{port}` on the host itself works, so nothing looks wrong there."
+        ),
+        PortState::Blocked => {
+            let by: Vec<String> = lo.blocked_by.iter().map(Blocker::describe).collect();
+            if by.is_empty() {
+                format!(
+                    "Clients outside the host time out, and `curl localhost:{port}` on the host fails too: nothing on the host answers for the port."
+                )
+            } else {
+                format!(
+                    "Clients outside the host time out, and `curl localhost:{port}` on the host fails too (dropped by {}).",
+                    by.join("; ")
+                )
+            }
+        }
+        PortState::Unknown => "Clients outside the host cannot connect.".into(),
+    }
 }

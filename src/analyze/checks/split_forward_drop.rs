@@ -1,5 +1,6 @@
 //! `split-forward-drop`: a DROP in one stack kills traffic Docker's rules accept in another.
 
+use crate::analyze::checks::docker_user_blocks::on_purpose;
 use crate::analyze::context::Context;
 use crate::analyze::trace::{Flow, RuleRef, Trace, Verdict};
 use crate::analyze::{Check, EvidenceLine, Finding, Fix, Severity, fix};
@@ -44,7 +45,9 @@ fn run(ctx: &Context) -> Vec<Finding> {
             .iter_mut()
             .find(|f| f.evidence.first() == Some(&first))
         {
-            f.summary.push_str(&format!(", {what}"));
+            if !f.summary.ends_with(&what) && !f.summary.contains(&format!("{what}, ")) {
+                f.summary.push_str(&format!(", {what}"));
+            }
             return;
         }
         let mut evidence = vec![first];
@@ -73,16 +76,20 @@ fn run(ctx: &Context) -> Vec<Finding> {
     };
 
     for p in &ctx.ports {
-        let Some(t) = &p.trace else { continue };
-        for trace in [Some(t), p.reply.as_ref()].into_iter().flatten() {
-            let Verdict::Drop { by } = &trace.verdict else {
-                continue;
-            };
-            if by.stack == docker_stack || !accepted_on_hook(trace, by, docker_stack) {
-                continue;
+        for trace in [p.trace.as_ref(), p.reply.as_ref()].into_iter().flatten() {
+            for blocker in &trace.blockers {
+                let Verdict::Drop { by } = blocker else {
+                    continue;
+                };
+                if by.stack == docker_stack
+                    || on_purpose(by)
+                    || !accepted_on_hook(trace, by, docker_stack)
+                {
+                    continue;
+                }
+                let accepted = docker_accepts(trace, by, docker_stack);
+                add(by, format!("published port {}", p.port.label()), accepted);
             }
-            let accepted = docker_accepts(trace, docker_stack);
-            add(by, format!("published port {}", p.port.label()), accepted);
         }
     }
     // Containers' own traffic out of each bridge: catches the split with no published port.
@@ -109,11 +116,17 @@ fn run(ctx: &Context) -> Vec<Finding> {
             to_outside: false,
         };
         let trace = ctx.net.trace(&flow);
-        if let Verdict::Drop { by } = &trace.verdict
-            && by.stack != docker_stack
-            && accepted_on_hook(&trace, by, docker_stack)
-        {
-            let accepted = docker_accepts(&trace, docker_stack);
+        for blocker in &trace.blockers {
+            let Verdict::Drop { by } = blocker else {
+                continue;
+            };
+            if by.stack == docker_stack
+                || on_purpose(by)
+                || !accepted_on_hook(&trace, by, docker_stack)
+            {
+                continue;
+            }
+            let accepted = docker_accepts(&trace, by, docker_stack);
             add(
                 by,
                 format!("outgoing traffic of containers on {}", b.name),
@@ -124,26 +137,30 @@ fn run(ctx: &Context) -> Vec<Finding> {
     findings
 }
 
-/// Did a base chain of Docker's stack accept the packet on the hook where it was dropped? (The
-/// engine runs every base chain of that hook, even after the drop, since same-priority order is
-/// undefined.)
-fn accepted_on_hook(trace: &Trace, by: &RuleRef, docker_stack: Stack) -> bool {
-    let hook = trace
-        .steps
-        .iter()
-        .rev()
-        .find(|s| s.chain == by.chain && s.stack == by.stack)
-        .map_or(Hook::Forward, |s| s.hook);
-    trace.steps.iter().any(|s| {
-        s.hook == hook && s.stack == docker_stack && matches!(s.verdict, Verdict::Accept { .. })
-    })
-}
-
-fn docker_accepts(trace: &Trace, docker_stack: Stack) -> Vec<EvidenceLine> {
+/// The hook where `by` dropped the packet.
+fn drop_hook(trace: &Trace, by: &RuleRef) -> Hook {
     trace
         .steps
         .iter()
-        .filter(|s| s.stack == docker_stack && s.hook == Hook::Forward)
+        .find(|s| matches!(&s.verdict, Verdict::Drop { by: b } if b == by))
+        .map_or(Hook::Forward, |s| s.hook)
+}
+
+/// Did a rule of Docker's stack accept the packet on the hook where it was dropped? A policy
+/// ACCEPT there is not Docker's rules accepting (a legacy INPUT DROP beside an nft INPUT with
+/// no Docker rule is no split). The engine runs every base chain of that hook, even after the
+/// drop, since same-priority order is undefined.
+fn accepted_on_hook(trace: &Trace, by: &RuleRef, docker_stack: Stack) -> bool {
+    !docker_accepts(trace, by, docker_stack).is_empty()
+}
+
+/// The rules of Docker's stack that accepted the packet on the hook where `by` dropped it.
+fn docker_accepts(trace: &Trace, by: &RuleRef, docker_stack: Stack) -> Vec<EvidenceLine> {
+    let hook = drop_hook(trace, by);
+    trace
+        .steps
+        .iter()
+        .filter(|s| s.stack == docker_stack && s.hook == hook)
         .filter_map(|s| match &s.verdict {
             Verdict::Accept { by: Some(r) } => Some(EvidenceLine::rule(r)),
             _ => None,
