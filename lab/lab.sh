@@ -47,6 +47,7 @@ LAB_SCENARIOS=(
   docker-user-drop
   stale-legacy-docker
   input-drop
+  forward-off-and-legacy-drop
 )
 
 # The docker CLI of the docker.io package matches its daemon; fall back to PATH.
@@ -542,6 +543,14 @@ scenario_input-drop() {
   lab_dockerd_start nft
   lab_container web1 8080
   lab_in_host iptables-legacy -P INPUT DROP
+}
+
+scenario_forward-off-and-legacy-drop() {
+  LAB_DESCRIPTION="Two independent blockers: Docker on iptables-nft, one container -p 8080:80, 'sysctl -w net.ipv4.ip_forward=0' and 'iptables-legacy -P FORWARD DROP' in the host netns. Fixing either alone leaves the port blocked."
+  lab_dockerd_start nft
+  lab_container web1 8080
+  lab_in_host sysctl -q -w net.ipv4.ip_forward=0
+  lab_in_host iptables-legacy -P FORWARD DROP
 }
 
 lab_setup() {

@@ -338,7 +338,9 @@ fn syslog_gets_one_line_per_change_with_its_priority() {
             .any(|l| l.starts_with("<27>") && l.contains("evidence-missing")),
         "unknown: {first:?}"
     );
-    assert_eq!(first.len(), 7, "one line per new finding: {first:?}");
+    // docker-chains-missing, ip-forward-disabled, evidence-missing, snap-docker: with no ruleset
+    // read, the ports are unknown (not "blocked"), so published-port-blocked has nothing to say.
+    assert_eq!(first.len(), 4, "one line per new finding: {first:?}");
 
     run();
     assert!(lines().is_empty(), "no change, no log");

@@ -173,6 +173,20 @@ fn every_fixture_meets_its_expectations() {
                         p["verdict"], p["reason"]
                     ));
                 }
+                if let Some(want) = t["host_loopback"].as_str()
+                    && p["paths"]["host_loopback"]["verdict"] != want
+                {
+                    failures.push(format!(
+                        "{name}: port {port:?}: host_loopback {} but curl from the host to 127.0.0.1 was {want}",
+                        p["paths"]["host_loopback"]["verdict"]
+                    ));
+                }
+                if p["paths"]["outside"]["verdict"] != p["verdict"] {
+                    failures.push(format!(
+                        "{name}: port {port:?}: paths.outside {} differs from the verdict {}",
+                        p["paths"]["outside"]["verdict"], p["verdict"]
+                    ));
+                }
             }
         }
     }
