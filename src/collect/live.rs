@@ -231,10 +231,10 @@ pub fn collect(opts: &Options) -> Evidence {
         ..Evidence::default()
     };
     for c in results {
-        if let Some(note) = c.note {
-            if !evidence.notes.contains(&note) {
-                evidence.notes.push(note);
-            }
+        if let Some(note) = c.note
+            && !evidence.notes.contains(&note)
+        {
+            evidence.notes.push(note);
         }
         evidence
             .meta
@@ -490,7 +490,7 @@ fn ufw_status(conf: &Path, timeout: Duration) -> Collected {
 pub fn ufw_enabled(conf: &str) -> bool {
     conf.lines()
         .filter_map(|line| line.trim().strip_prefix("ENABLED="))
-        .last()
+        .next_back()
         .is_some_and(|value| {
             let value = value.split('#').next().unwrap_or_default().trim();
             value.trim_matches(|c| c == '"' || c == '\'') == "yes"
