@@ -8,7 +8,8 @@
 //! The bodies come from a socket anyone who can bind it controls: a body with more than
 //! [`MAX_JSON_VALUES`] values is refused before it is deserialized (a tiny `{}` would otherwise
 //! become a 100-byte struct), and a published port whose `IP` is not an address or whose `Type`
-//! is not tcp/udp/sctp is left out with a note instead of reaching the report.
+//! is not tcp/udp/sctp, or a bridge whose name is not an interface name (it goes into suggested
+//! `nft`/`iptables` commands), is left out with a note instead of reaching the report.
 
 use crate::model::{DaemonConfig, DockerContainer, DockerFacts, DockerNetwork, PublishedPort};
 use crate::parse::ParseError;
@@ -80,7 +81,12 @@ pub fn parse(inputs: &DockerInputs<'_>) -> Result<DockerFacts, ParseError> {
 
     if let Some(text) = inputs.networks {
         let networks: Vec<Network> = from_json(text, NETWORKS_FILE, "the GET /networks array")?;
-        facts.networks = networks.into_iter().map(convert_network).collect();
+        let mut notes = Vec::new();
+        facts.networks = networks
+            .into_iter()
+            .map(|n| convert_network(n, &mut notes))
+            .collect();
+        facts.notes.extend(notes);
     }
 
     if let Some(text) = inputs.containers {
@@ -118,12 +124,23 @@ pub fn parse_daemon_json(text: &str) -> Result<DaemonConfig, ParseError> {
     })
 }
 
+/// A name the kernel and Docker accept for a bridge, and safe inside a suggested command:
+/// 1 to 15 bytes of letters, digits and `_ . - + @`, not `.` or `..`.
+fn is_interface_name(name: &str) -> bool {
+    (1..=15).contains(&name.len())
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-+@".contains(&b))
+}
+
 /// `SecurityOptions` entries look like `name=rootless` or `name=seccomp,profile=default`.
 fn is_rootless_option(opt: &str) -> bool {
     opt.split(',').any(|kv| kv.trim() == "name=rootless")
 }
 
-fn convert_network(n: Network) -> DockerNetwork {
+fn convert_network(n: Network, notes: &mut Vec<String>) -> DockerNetwork {
     let name = n.name.unwrap_or_default();
     let driver = n.driver.unwrap_or_default();
     let id = n.id.unwrap_or_default();
@@ -142,6 +159,15 @@ fn convert_network(n: Network) -> DockerNetwork {
             } else {
                 None
             }
+        })
+        .filter(|bridge| {
+            let ok = is_interface_name(bridge);
+            if !ok {
+                notes.push(format!(
+                    "{NETWORKS_FILE}: network \"{name}\" names its bridge \"{bridge}\", which is not a Linux interface name; the bridge is left out"
+                ));
+            }
+            ok
         });
     let subnets = n
         .ipam
