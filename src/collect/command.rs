@@ -240,9 +240,9 @@ pub fn command_line(program: &str, args: &[&str]) -> String {
 /// As root (effective uid 0) a program is also only taken when root alone could have put it
 /// there: the file and every directory above it, and above the `PATH` directory it was found
 /// in, are owned by root and not writable by group or others (a sticky directory such as
-/// `/tmp` may be above). So `PATH=/home/alice/bin:...` under `sudo -E` is skipped, while a
-/// directory root made (`/opt/iptables/sbin`, a test's or the lab's directory of fake tools)
-/// still comes first, as `PATH` says.
+/// `/tmp` may be above). So `PATH=/home/alice/bin:...` kept by `su` or
+/// `sudo --preserve-env=PATH` is skipped, while a directory root made (`/opt/iptables/sbin`, a
+/// test's or the lab's directory of fake tools) still comes first, as `PATH` says.
 pub fn find_binary(name: &str) -> Option<PathBuf> {
     find_binary_in(
         name,

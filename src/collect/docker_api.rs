@@ -35,6 +35,7 @@ pub fn max_response(path: &str) -> usize {
         _ => 8 * MIB,
     }
 }
+
 /// Most characters of an error body quoted in a message.
 const EXCERPT_CHARS: usize = 300;
 
@@ -146,9 +147,8 @@ pub fn socket_owner_warning(socket: &Path) -> Option<String> {
 /// The whole exchange, reading and checking the body included, ends by `timeout`: a body that
 /// arrives in time but takes long to check is a timeout too.
 pub fn get(socket: &Path, path: &str, timeout: Duration) -> Result<String, ApiError> {
-    let started = Instant::now();
     // `timeout` comes from the command line: a deadline past what `Instant` holds is "never".
-    let deadline = started.checked_add(timeout);
+    let deadline = Instant::now().checked_add(timeout);
     let where_ = socket.display();
     let mut stream = UnixStream::connect(socket).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => ApiError::Missing(format!("no Docker socket at {where_}")),

@@ -10,8 +10,8 @@
 //! `ufw status verbose` (which runs `iptables -L`) only runs when [`UFW_CONF`] says
 //! `ENABLED=yes`; otherwise ufw-status.txt holds `Status: inactive`, what ufw itself says then.
 //!
-//! A `DOCKER_HOST` socket owned by neither root nor the docker group is read, with a warning in
-//! the report: whoever owns it answers for the Docker daemon.
+//! A Docker socket that is not dockerd's (owner root, group root or docker) is read, with a
+//! warning in meta.json and the report's notes: whoever owns it answers for the Docker daemon.
 
 use crate::collect::command::{self, DEFAULT_TIMEOUT};
 use crate::collect::docker_api;
