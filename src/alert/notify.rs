@@ -1,12 +1,20 @@
 //! `--notify CMD`: run `sh -c CMD` with the change report on stdin (mail, curl to a webhook,
 //! notify-send). Delivery succeeded when the command exits 0 before its deadline.
+//!
+//! The command runs in its own process group: at the deadline the whole group is killed, not
+//! only `sh`, and nothing waits past the deadline for a pipe that a background grandchild holds.
 
 use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 /// Most stderr bytes kept for the failure message.
 const MAX_STDERR: usize = 2048;
+/// After the command failed, how long its stderr may take to reach end-of-file (a background
+/// grandchild may hold it open); what arrived by then is quoted.
+const STDERR_GRACE: Duration = Duration::from_millis(500);
 
 /// Run `cmd` through `/bin/sh -c` with `report` on stdin; `Err` says why delivery failed.
 pub fn deliver(cmd: &str, report: &str, timeout: Duration) -> Result<(), String> {
@@ -16,6 +24,7 @@ pub fn deliver(cmd: &str, report: &str, timeout: Duration) -> Result<(), String>
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .map_err(|e| format!("cannot start /bin/sh -c {cmd:?}: {e}"))?;
     // Feed stdin from a thread: a command that does not read it must not block us. fwdoctor
@@ -32,22 +41,35 @@ pub fn deliver(cmd: &str, report: &str, timeout: Duration) -> Result<(), String>
             }
         });
     }
-    let stderr = child.stderr.take().map(|mut e| {
+    // The reader thread is detached: a grandchild holding stderr open must not hold us. It
+    // keeps what it read so far in `stderr`, and says on `stderr_done` when it saw end-of-file.
+    let stderr = Arc::new(Mutex::new(Vec::new()));
+    let (stderr_done, stderr_rx) = mpsc::channel::<()>();
+    if let Some(mut e) = child.stderr.take() {
+        let kept = Arc::clone(&stderr);
         std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = (&mut e).take(MAX_STDERR as u64).read_to_end(&mut buf);
-            // Drain the rest so the command never blocks on a full pipe.
-            let _ = std::io::copy(&mut e, &mut std::io::sink());
-            String::from_utf8_lossy(&buf).trim().to_string()
-        })
-    });
-    let deadline = Instant::now() + timeout;
+            let mut buf = [0u8; 512];
+            loop {
+                match e.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        // Past MAX_STDERR the rest is drained, so the command never blocks.
+                        let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
+                        let room = MAX_STDERR.saturating_sub(kept.len());
+                        kept.extend_from_slice(&buf[..n.min(room)]);
+                    }
+                }
+            }
+            let _ = stderr_done.send(());
+        });
+    }
+    // A deadline past what `Instant` holds is no deadline (the CLI bounds the timeout anyway).
+    let deadline = Instant::now().checked_add(timeout);
     let status = loop {
         match child.try_wait() {
             Ok(Some(s)) => break s,
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
+            Ok(None) if deadline.is_some_and(|d| Instant::now() >= d) => {
+                kill_group(&mut child);
                 return Err(format!(
                     "notify command {cmd:?} did not finish within {} s and was killed",
                     timeout.as_secs()
@@ -60,7 +82,15 @@ pub fn deliver(cmd: &str, report: &str, timeout: Duration) -> Result<(), String>
     if status.success() {
         return Ok(());
     }
-    let err = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
+    let grace = deadline.map_or(STDERR_GRACE, |d| {
+        d.saturating_duration_since(Instant::now())
+            .min(STDERR_GRACE)
+    });
+    let _ = stderr_rx.recv_timeout(grace);
+    let err = {
+        let kept = stderr.lock().unwrap_or_else(|p| p.into_inner());
+        String::from_utf8_lossy(&kept).trim().to_string()
+    };
     let how = match status.code() {
         Some(c) => format!("exited with {c}"),
         None => "was killed by a signal".to_string(),
@@ -69,6 +99,22 @@ pub fn deliver(cmd: &str, report: &str, timeout: Duration) -> Result<(), String>
         "notify command {cmd:?} {how}{}{err}",
         if err.is_empty() { "" } else { ": " }
     ))
+}
+
+/// SIGKILL the command's process group (its pid is the group id: `process_group(0)`), then reap
+/// `sh`.
+fn kill_group(child: &mut std::process::Child) {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+    match i32::try_from(child.id()) {
+        Ok(pid) => {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        Err(_) => {
+            let _ = child.kill();
+        }
+    }
+    let _ = child.wait();
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
 //! The change report: what appeared, what was resolved, what is still open, as short text (for
 //! cron mail, `--notify` and the journal) or JSON (`--format json`, schema `fwdoctor-alert/1`).
+//! In the text report every piece of evidence text is [`printable`]: a mail client or the
+//! terminal `cron` output lands on never sees a control character from a rule or a container.
 
 use crate::alert::diff::Changes;
 use crate::alert::state::OpenFinding;
 use crate::analyze::{Analysis, Status};
+use crate::report::printable;
 use serde_json::{Value, json};
 use std::fmt::Write;
 
@@ -36,7 +39,7 @@ pub fn text(r: &Report) -> String {
     let _ = writeln!(
         out,
         "fwdoctor on {}: {}{was}: {} new, {} resolved, {} still open",
-        r.host,
+        printable(&r.host),
         r.analysis.status.as_str().to_uppercase(),
         c.new.len(),
         c.resolved.len(),
@@ -51,7 +54,7 @@ pub fn text(r: &Report) -> String {
             .find(|x| crate::alert::key::key(x) == f.key)
         {
             for cmd in &full.fix.immediate {
-                let _ = writeln!(out, "    fix now: {cmd}");
+                let _ = writeln!(out, "    fix now: {}", printable(cmd));
             }
         }
     }
@@ -74,7 +77,7 @@ pub fn text(r: &Report) -> String {
         );
     }
     for n in r.notes {
-        let _ = writeln!(out, "note: {n}");
+        let _ = writeln!(out, "note: {}", printable(n));
     }
     let _ = writeln!(
         out,
@@ -88,7 +91,9 @@ fn line(out: &mut String, what: &str, f: &OpenFinding) {
     let _ = writeln!(
         out,
         "{what:<8} {:<8} {}: {}",
-        f.severity, f.check, f.summary
+        printable(&f.severity),
+        printable(&f.check),
+        printable(&f.summary)
     );
 }
 

@@ -1,7 +1,14 @@
 //! Argument definitions (clap derive).
+//!
+//! Every duration is a whole number of seconds bounded by [`MAX_SECS`] (one day): a deadline is
+//! `now + SECS`, and a value like 18446744073709551615 would overflow `Instant`. A timeout of 0
+//! is refused (nothing could finish); `--lock-wait 0` means "do not wait".
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+
+/// The largest number of seconds any duration option takes: one day.
+pub const MAX_SECS: u64 = 86_400;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -82,8 +89,9 @@ pub struct SourceArgs {
     /// Read a capture directory (or one pasted iptables-save / `iptables -S` file) instead of this host
     #[arg(long, value_name = "PATH")]
     pub from: Option<PathBuf>,
-    /// Seconds each source may take on a live host
-    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    /// Seconds each source may take on a live host (1 to 86400)
+    #[arg(long, default_value_t = 30, value_name = "SECS",
+        value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     pub timeout: u64,
 }
 
@@ -125,14 +133,16 @@ pub struct AlertArgs {
     /// When something changed, run `sh -c CMD` with the report on stdin; the state advances only if it exits 0
     #[arg(long, value_name = "CMD", requires = "cron")]
     pub notify: Option<String>,
-    /// Seconds the --notify command may take
-    #[arg(long, default_value_t = 60, value_name = "SECS", requires = "notify")]
+    /// Seconds the --notify command may take (1 to 86400)
+    #[arg(long, default_value_t = 60, value_name = "SECS", requires = "notify",
+        value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     pub notify_timeout: u64,
     /// Do not log changes to syslog (/dev/log)
     #[arg(long, requires = "cron")]
     pub no_syslog: bool,
-    /// Seconds to wait for another alert run holding the state lock, then exit 3
-    #[arg(long, default_value_t = 60, value_name = "SECS", requires = "cron")]
+    /// Seconds to wait for another alert run holding the state lock, then exit 3 (0 to 86400)
+    #[arg(long, default_value_t = 60, value_name = "SECS", requires = "cron",
+        value_parser = clap::value_parser!(u64).range(0..=MAX_SECS))]
     pub lock_wait: u64,
     /// Also write the Prometheus exposition to DIR/fwdoctor.prom, atomically (node_exporter textfile collector)
     #[arg(long, value_name = "DIR")]
@@ -144,8 +154,9 @@ pub struct CaptureArgs {
     /// Directory to write (created if missing)
     #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,
-    /// Seconds each source may take
-    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    /// Seconds each source may take (1 to 86400)
+    #[arg(long, default_value_t = 30, value_name = "SECS",
+        value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     pub timeout: u64,
 }
 

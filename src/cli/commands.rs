@@ -437,18 +437,21 @@ fn trace(a: TraceArgs) -> Result<i32> {
     })
 }
 
+/// The human trace. Every name and rule from the evidence is shown [`printable`]: a chain name or
+/// rule comment holding escape sequences or newlines cannot reach the terminal as such.
 pub fn render_trace(flow: &Flow, t: &Trace) -> String {
+    use crate::report::printable as p;
     use std::fmt::Write;
     let mut out = String::new();
     let show = |a: Option<IpAddr>, who: &str| a.map_or(who.to_string(), |a| a.to_string());
     let _ = writeln!(
         out,
         "{} {} -> {}:{} in {}",
-        flow.proto,
+        p(&flow.proto),
         show(flow.src, "client-outside"),
         show(flow.dst, "host"),
         flow.dport,
-        flow.in_iface.as_deref().unwrap_or("outside interface")
+        p(flow.in_iface.as_deref().unwrap_or("outside interface"))
     );
     let mut last_hook = None;
     for s in &t.steps {
@@ -458,31 +461,35 @@ pub fn render_trace(flow: &Flow, t: &Trace) -> String {
         }
         let v = match &s.verdict {
             Verdict::Accept { .. } => "accept".to_string(),
-            Verdict::Drop { by } => format!("DROP by {}", by.rule),
-            Verdict::KernelDrop { reason } => format!("DROP: {reason}"),
-            Verdict::Unknown { reason, .. } => format!("unknown: {reason}"),
+            Verdict::Drop { by } => format!("DROP by {}", p(&by.rule)),
+            Verdict::KernelDrop { reason } => format!("DROP: {}", p(reason)),
+            Verdict::Unknown { reason, .. } => format!("unknown: {}", p(reason)),
             Verdict::Unseen { .. } => "unknown: not all of it was read".to_string(),
         };
         let _ = writeln!(
             out,
             "  [{:>4}] {} {} {}: {}",
-            s.priority, s.stack, s.table, s.chain, v
+            s.priority,
+            s.stack,
+            p(&s.table),
+            p(&s.chain),
+            v
         );
         for r in &s.matched {
             let src = if r.line > 0 {
-                format!("  ({}:{})", r.source, r.line)
+                format!("  ({}:{})", p(&r.source), r.line)
             } else {
                 String::new()
             };
             // iptables rules already name their chain (`-A DOCKER ...`); nft rules do not.
             if r.rule.starts_with("-A ") {
-                let _ = writeln!(out, "         {}{}", r.rule, src);
+                let _ = writeln!(out, "         {}{}", p(&r.rule), src);
             } else {
-                let _ = writeln!(out, "         {}: {}{}", r.chain, r.rule, src);
+                let _ = writeln!(out, "         {}: {}{}", p(&r.chain), p(&r.rule), src);
             }
         }
         if let Some(rw) = &s.rewrote {
-            let _ = writeln!(out, "         -> now to {rw}");
+            let _ = writeln!(out, "         -> now to {}", p(rw));
         }
     }
     if let Some(route) = &t.route {
@@ -493,7 +500,7 @@ pub fn render_trace(flow: &Flow, t: &Trace) -> String {
                 Route::Local => "to the host itself (INPUT)".to_string(),
                 Route::Forward { out_iface } => format!(
                     "forwarded out {}",
-                    out_iface.as_deref().unwrap_or("(unknown interface)")
+                    p(out_iface.as_deref().unwrap_or("(unknown interface)"))
                 ),
             }
         );
@@ -503,9 +510,11 @@ pub fn render_trace(flow: &Flow, t: &Trace) -> String {
         "verdict: {}",
         match &t.verdict {
             Verdict::Accept { .. } => "ACCEPTED by every stack".to_string(),
-            Verdict::Drop { by } => format!("DROPPED by {}", by.describe()),
-            Verdict::KernelDrop { reason } => format!("DROPPED: {reason}"),
-            Verdict::Unknown { by, reason } => format!("UNKNOWN at {}: {reason}", by.describe()),
+            Verdict::Drop { by } => format!("DROPPED by {}", p(&by.describe())),
+            Verdict::KernelDrop { reason } => format!("DROPPED: {}", p(reason)),
+            Verdict::Unknown { by, reason } => {
+                format!("UNKNOWN at {}: {}", p(&by.describe()), p(reason))
+            }
             Verdict::Unseen { .. } =>
                 "UNKNOWN: every rule that was read lets it pass, but not all was read".to_string(),
         }
@@ -515,8 +524,8 @@ pub fn render_trace(flow: &Flow, t: &Trace) -> String {
             out,
             "         and, with that fixed, {}",
             match b {
-                Verdict::Drop { by } => format!("DROPPED by {}", by.describe()),
-                Verdict::KernelDrop { reason } => format!("DROPPED: {reason}"),
+                Verdict::Drop { by } => format!("DROPPED by {}", p(&by.describe())),
+                Verdict::KernelDrop { reason } => format!("DROPPED: {}", p(reason)),
                 _ => continue,
             }
         );
@@ -532,12 +541,12 @@ pub fn render_trace(flow: &Flow, t: &Trace) -> String {
             }
         );
         for g in &t.missing {
-            let _ = writeln!(out, "  {}: {}", g.what, g.why);
+            let _ = writeln!(out, "  {}: {}", p(&g.what), p(&g.why));
         }
         let _ = writeln!(
             out,
             "to read it: {}",
-            crate::analyze::needs::commands(&t.missing).join("; ")
+            p(&crate::analyze::needs::commands(&t.missing).join("; "))
         );
     }
     out

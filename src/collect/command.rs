@@ -4,6 +4,10 @@
 //! that), far above the 64 KiB pipe buffer: stdout and stderr are read by their own threads from
 //! the moment the child starts, and the child is killed at the deadline. [`run`] never hangs,
 //! even when a grandchild keeps a pipe open after the child is gone.
+//!
+//! Programs are found by [`find_binary`], which never searches a relative `PATH` entry (empty,
+//! `.`, `bin`: the current directory is often someone else's) and, as root, only directories
+//! that root alone can write to.
 
 use crate::collect::{SourceState, SourceStatus};
 use std::io::{self, Read};
@@ -29,7 +33,14 @@ const KILL_GRACE: Duration = Duration::from_millis(500);
 
 /// Directories searched after `$PATH` by [`find_binary`]: `sudo` and cron often run with a PATH
 /// that lacks the sbin directories where iptables lives.
-pub const FALLBACK_DIRS: &[&str] = &["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
+pub const FALLBACK_DIRS: &[&str] = &[
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
 
 /// Why a command could not be started.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,20 +232,65 @@ pub fn command_line(program: &str, args: &[&str]) -> String {
     line
 }
 
-/// Find a program: `$PATH` first (via `which`), then [`FALLBACK_DIRS`]. A name with a `/` is
-/// taken as a path and only checked.
+/// Find a program: the absolute directories of `$PATH` first, then [`FALLBACK_DIRS`]. A name
+/// with a `/` is taken as a path and only checked.
+///
+/// Relative `PATH` entries (empty, `.`, `bin`) are never searched: they name the current
+/// directory, and a root run started in someone else's directory would execute their `nft`.
+/// As root (effective uid 0) a program is also only taken when root alone could have put it
+/// there: the file and every directory above it, and above the `PATH` directory it was found
+/// in, are owned by root and not writable by group or others (a sticky directory such as
+/// `/tmp` may be above). So `PATH=/home/alice/bin:...` kept by `su` or
+/// `sudo --preserve-env=PATH` is skipped, while a directory root made (`/opt/iptables/sbin`, a
+/// test's or the lab's directory of fake tools) still comes first, as `PATH` says.
 pub fn find_binary(name: &str) -> Option<PathBuf> {
+    find_binary_in(
+        name,
+        std::env::var_os("PATH").as_deref(),
+        nix::unistd::geteuid().is_root(),
+    )
+}
+
+/// [`find_binary`] with its inputs given: the value of `PATH` and whether to apply root's trust
+/// rule.
+pub fn find_binary_in(
+    name: &str,
+    path_var: Option<&std::ffi::OsStr>,
+    as_root: bool,
+) -> Option<PathBuf> {
     if name.contains('/') {
         let path = Path::new(name);
         return is_executable(path).then(|| path.to_path_buf());
     }
-    if let Ok(path) = which::which(name) {
-        return Some(path);
-    }
-    FALLBACK_DIRS
-        .iter()
-        .map(|dir| Path::new(dir).join(name))
-        .find(|path| is_executable(path))
+    let from_path = path_var
+        .map(|p| std::env::split_paths(p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let dirs = from_path
+        .into_iter()
+        .filter(|dir| dir.is_absolute())
+        .chain(FALLBACK_DIRS.iter().map(PathBuf::from))
+        .filter(|dir| !as_root || root_only_writes(dir));
+    let search = std::env::join_paths(dirs).ok()?;
+    // `which` only sees absolute directories, so its working directory is never used.
+    which::which_in_all(name, Some(search), "/")
+        .ok()?
+        .find(|path| !as_root || root_only_writes(path))
+}
+
+/// True when `path`, what it resolves to, and every directory above that are owned by root and
+/// writable by nobody else (a sticky directory, like `/tmp`, may be above: there no one can
+/// rename root's entries).
+fn root_only_writes(path: &Path) -> bool {
+    let Ok(real) = std::fs::canonicalize(path) else {
+        return false;
+    };
+    real.ancestors().enumerate().all(|(depth, p)| {
+        std::fs::metadata(p).is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt;
+            let sticky_above = depth > 0 && m.mode() & 0o1000 != 0;
+            m.uid() == 0 && (m.mode() & 0o022 == 0 || sticky_above)
+        })
+    })
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -306,7 +362,10 @@ fn spawn_reader<R: Read + Send + 'static>(
 pub fn run(program: &str, args: &[&str], timeout: Duration) -> CommandOutcome {
     let mut outcome = CommandOutcome::new(command_line(program, args));
     let start = Instant::now();
-    let deadline = start + timeout;
+    // A timeout past what `Instant` holds (the CLI allows a day) waits about a century instead.
+    let deadline = start
+        .checked_add(timeout)
+        .unwrap_or_else(|| start + Duration::from_secs(u64::from(u32::MAX)));
 
     let mut cmd = Command::new(program);
     cmd.args(args)

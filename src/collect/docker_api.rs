@@ -2,6 +2,9 @@
 //!
 //! No Docker CLI and no async runtime: connect, send `GET {path} HTTP/1.0`, read until the
 //! daemon closes the connection, check the status line, return the body once it parses as JSON.
+//! A hostile or broken socket cannot exhaust memory or time: each body is capped at
+//! [`max_response`] bytes (64 MiB for `/containers/json`), checked without building a JSON tree,
+//! and the check counts against the request's deadline.
 //! Paths are unversioned (`/info`, not `/v1.41/info`): the daemon answers at its own API
 //! version, and Docker 29 rejects client versions below 1.44 (research §4.1).
 
@@ -16,8 +19,23 @@ use std::time::{Duration, Instant};
 /// place on hosts where `/var/run` is a symlink, and a separate one elsewhere.
 pub const DEFAULT_SOCKETS: &[&str] = &["/var/run/docker.sock", "/run/docker.sock"];
 
-/// Most response bytes read (headers and body).
-const MAX_RESPONSE: usize = 256 * 1024 * 1024;
+const MIB: usize = 1024 * 1024;
+
+/// Most response bytes (headers and body) read for `path`; a larger answer is `failed`.
+///
+/// Sized from what dockerd sends, with room to spare: a `/containers/json` entry is 1–2 KiB
+/// (more with many compose labels), so 10 000 containers are about 20 MiB and 64 MiB holds over
+/// 30 000; a `/networks` entry is about 1 KiB (the list carries no containers since API 1.28);
+/// `/info` and `/version` are a few KiB. The four requests run in parallel, so the caps
+/// (64 + 16 + 8 + 8 = 96 MiB) also bound the buffers held at once.
+pub fn max_response(path: &str) -> usize {
+    match path.split('?').next().unwrap_or(path) {
+        "/containers/json" => 64 * MIB,
+        "/networks" => 16 * MIB,
+        _ => 8 * MIB,
+    }
+}
+
 /// Most characters of an error body quoted in a message.
 const EXCERPT_CHARS: usize = 300;
 
@@ -96,13 +114,41 @@ pub fn socket_path_from(
     Err(ApiError::Missing(reason))
 }
 
+/// A warning when the socket at `socket` is not dockerd's `root:docker` (or `root:root`): the
+/// process that bound a socket owns it, so a socket of another user (a `DOCKER_HOST` left
+/// pointing at a user's socket, a rootless daemon's, or a planted one) answers for the Docker
+/// daemon with whatever its owner likes.
+pub fn socket_owner_warning(socket: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(socket).ok()?;
+    let docker_gid = nix::unistd::Group::from_name("docker")
+        .ok()
+        .flatten()
+        .map(|g| g.gid.as_raw());
+    if meta.uid() == 0 && (meta.gid() == 0 || Some(meta.gid()) == docker_gid) {
+        return None;
+    }
+    Some(format!(
+        "the Docker socket {} is owned by uid {} gid {}, not root with group root or docker: \
+         whoever owns it answers for the Docker daemon, so the Docker facts in this report \
+         come from them (check DOCKER_HOST)",
+        socket.display(),
+        meta.uid(),
+        meta.gid()
+    ))
+}
+
 /// `GET path` over the Unix socket at `socket`, with `timeout` for the whole exchange.
 ///
 /// Returns the body when the status is 2xx and the body is valid JSON. Handles
 /// `Transfer-Encoding: chunked` and `Content-Length` although an HTTP/1.0 request normally gets
 /// neither from dockerd.
+///
+/// The whole exchange, reading and checking the body included, ends by `timeout`: a body that
+/// arrives in time but takes long to check is a timeout too.
 pub fn get(socket: &Path, path: &str, timeout: Duration) -> Result<String, ApiError> {
-    let deadline = Instant::now() + timeout;
+    // `timeout` comes from the command line: a deadline past what `Instant` holds is "never".
+    let deadline = Instant::now().checked_add(timeout);
     let where_ = socket.display();
     let mut stream = UnixStream::connect(socket).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => ApiError::Missing(format!("no Docker socket at {where_}")),
@@ -133,6 +179,7 @@ pub fn get(socket: &Path, path: &str, timeout: Duration) -> Result<String, ApiEr
         .map_err(io_failed)?;
     stream.write_all(request.as_bytes()).map_err(io_failed)?;
 
+    let cap = max_response(path);
     let mut response = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -141,10 +188,11 @@ pub fn get(socket: &Path, path: &str, timeout: Duration) -> Result<String, ApiEr
         match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
-                if response.len() + n > MAX_RESPONSE {
+                if response.len() + n > cap {
                     return Err(ApiError::Failed(format!(
-                        "GET {path}: response larger than {} MiB",
-                        MAX_RESPONSE / (1024 * 1024)
+                        "GET {path}: response larger than {} MiB (more than any Docker daemon \
+                         sends; not read further)",
+                        cap / MIB
                     )));
                 }
                 response.extend_from_slice(&buf[..n]);
@@ -153,27 +201,38 @@ pub fn get(socket: &Path, path: &str, timeout: Duration) -> Result<String, ApiEr
             Err(e) => return Err(io_failed(e)),
         }
     }
-    parse_response(path, &response)
+    drop(stream);
+    let body = parse_response(path, response)?;
+    if remaining(deadline).is_none() {
+        return Err(ApiError::Timeout(format!(
+            "GET {path}: answer not read and checked within {timeout:?}"
+        )));
+    }
+    Ok(body)
 }
 
-/// Time left before `deadline`, or `None` when it has passed.
-fn remaining(deadline: Instant) -> Option<Duration> {
+/// Time left before `deadline` (`None`: no deadline), or `None` when it has passed.
+fn remaining(deadline: Option<Instant>) -> Option<Duration> {
+    let Some(deadline) = deadline else {
+        return Some(Duration::MAX);
+    };
     let left = deadline.saturating_duration_since(Instant::now());
     (!left.is_zero()).then_some(left)
 }
 
-/// Check a whole HTTP response and return its JSON body.
-fn parse_response(path: &str, response: &[u8]) -> Result<String, ApiError> {
+/// Check a whole HTTP response and return its JSON body (the response buffer becomes the body,
+/// no copy).
+fn parse_response(path: &str, mut response: Vec<u8>) -> Result<String, ApiError> {
     let fail = |what: String| ApiError::Failed(format!("GET {path}: {what}"));
     if response.is_empty() {
         return Err(fail("empty response (connection closed)".into()));
     }
-    let Some(split) = find(response, b"\r\n\r\n") else {
+    let Some(split) = find(&response, b"\r\n\r\n") else {
         return Err(fail("malformed HTTP response (no end of headers)".into()));
     };
     let head = std::str::from_utf8(&response[..split])
         .map_err(|_| fail("malformed HTTP response (headers not text)".into()))?;
-    let mut body = &response[split + 4..];
+    let body_start = split + 4;
 
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
@@ -204,32 +263,44 @@ fn parse_response(path: &str, response: &[u8]) -> Result<String, ApiError> {
         }
     }
 
-    let dechunked;
-    if chunked {
-        dechunked = decode_chunked(body).map_err(|e| fail(format!("bad chunked body: {e}")))?;
-        body = &dechunked;
-    } else if let Some(len) = content_length {
-        if body.len() < len {
-            return Err(fail(format!(
-                "truncated body: got {} of {len} bytes",
-                body.len()
-            )));
+    let body = if chunked {
+        decode_chunked(&response[body_start..])
+            .map_err(|e| fail(format!("bad chunked body: {e}")))?
+    } else {
+        if let Some(len) = content_length {
+            let got = response.len() - body_start;
+            if got < len {
+                return Err(fail(format!("truncated body: got {got} of {len} bytes")));
+            }
+            response.truncate(body_start + len);
         }
-        body = &body[..len];
-    }
+        response.drain(..body_start);
+        response
+    };
 
-    let text = std::str::from_utf8(body).map_err(|_| fail("body is not UTF-8".into()))?;
+    let text = String::from_utf8(body).map_err(|_| fail("body is not UTF-8".into()))?;
     if !(200..300).contains(&status) {
-        let message = serde_json::from_str::<serde_json::Value>(text)
-            .ok()
-            .and_then(|v| v.get("message")?.as_str().map(str::to_string))
-            .unwrap_or_else(|| excerpt(text.trim()));
-        return Err(ApiError::Http { status, message });
+        return Err(ApiError::Http {
+            status,
+            message: error_message(&text),
+        });
     }
-    if let Err(e) = serde_json::from_str::<serde_json::Value>(text) {
+    // Only "is this whole JSON?": `IgnoredAny` walks the text without building a tree.
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&text) {
         return Err(fail(format!("truncated or invalid JSON: {e}")));
     }
-    Ok(text.to_string())
+    Ok(text)
+}
+
+/// Docker's `{"message": "..."}` of an error body, else an excerpt of the body.
+fn error_message(text: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct DockerError {
+        message: String,
+    }
+    serde_json::from_str::<DockerError>(text)
+        .map(|e| excerpt(&e.message))
+        .unwrap_or_else(|_| excerpt(text.trim()))
 }
 
 /// `HTTP/1.x NNN reason` -> NNN.
@@ -276,7 +347,7 @@ fn decode_chunked(mut body: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(haystack, needle)
 }
 
 fn excerpt(text: &str) -> String {

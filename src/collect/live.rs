@@ -6,19 +6,32 @@
 //!
 //! Reading legacy tables can load the legacy kernel modules and so create the very split
 //! fwdoctor diagnoses: `/proc/net/ip_tables_names` (and its IPv6 twin) is read first, and
-//! `iptables-legacy-save` only runs when a legacy table is already loaded.
+//! `iptables-legacy-save` only runs when a legacy table is already loaded. For the same reason
+//! `ufw status verbose` (which runs `iptables -L`) only runs when [`UFW_CONF`] says
+//! `ENABLED=yes`; otherwise ufw-status.txt holds `Status: inactive`, what ufw itself says then.
+//!
+//! A Docker socket that is not dockerd's (owner root, group root or docker) is read, with a
+//! warning in meta.json and the report's notes: whoever owns it answers for the Docker daemon.
 
 use crate::collect::command::{self, DEFAULT_TIMEOUT};
 use crate::collect::docker_api;
 use crate::collect::evidence::files;
 use crate::collect::{Evidence, Meta, SourceState, SourceStatus};
 use std::io;
+use std::path::Path;
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Every `reason` of an `iptables-legacy-save` / `ip6tables-legacy-save` record that was not run
 /// because no legacy table is loaded starts with this text (status `missing`).
 pub const NO_LEGACY_TABLES: &str = "no legacy tables";
+
+/// ufw's own configuration; `ENABLED=yes` is what `ufw enable` writes and boot obeys.
+pub const UFW_CONF: &str = "/etc/ufw/ufw.conf";
+
+/// Every `reason` of a ufw-status record whose `ufw status verbose` was not run because ufw is
+/// not enabled starts with this text (status `ok`, content `Status: inactive`).
+pub const UFW_NOT_ENABLED: &str = "ufw is not enabled";
 
 /// Where Docker's daemon.json may live: the deb/rpm one, then the snap's.
 pub const DAEMON_JSON_PATHS: &[&str] = &[
@@ -63,6 +76,8 @@ struct Collected {
     file: &'static str,
     status: SourceStatus,
     content: Option<String>,
+    /// A warning for the report's notes (it is in `status.reason` too, so a capture keeps it).
+    note: Option<String>,
 }
 
 impl Collected {
@@ -71,23 +86,22 @@ impl Collected {
             file,
             status,
             content,
+            note: None,
         }
     }
 
     fn not_ok(file: &'static str, state: SourceState, command: &str, reason: String) -> Self {
-        Collected {
-            file,
-            status: status(state, command, reason),
-            content: None,
-        }
+        Collected::new(file, (status(state, command, reason), None))
     }
 
     fn ok(file: &'static str, command: &str, content: String) -> Self {
-        Collected {
+        Collected::new(
             file,
-            status: status(SourceState::Ok, command, String::new()),
-            content: Some(content),
-        }
+            (
+                status(SourceState::Ok, command, String::new()),
+                Some(content),
+            ),
+        )
     }
 }
 
@@ -178,14 +192,7 @@ pub fn collect(opts: &Options) -> Evidence {
         (&[files::SYSCTL], Box::new(|| vec![sysctl()])),
         (
             &[files::UFW_STATUS],
-            Box::new(move || {
-                vec![tool(
-                    files::UFW_STATUS,
-                    "ufw",
-                    &["status", "verbose"],
-                    timeout,
-                )]
-            }),
+            Box::new(move || vec![ufw_status(Path::new(UFW_CONF), timeout)]),
         ),
         (
             &[files::FIREWALLD_STATE],
@@ -224,6 +231,11 @@ pub fn collect(opts: &Options) -> Evidence {
         ..Evidence::default()
     };
     for c in results {
+        if let Some(note) = c.note
+            && !evidence.notes.contains(&note)
+        {
+            evidence.notes.push(note);
+        }
         evidence
             .meta
             .sources
@@ -387,7 +399,8 @@ fn docker(timeout: Duration) -> Vec<Collected> {
         }
     };
     let socket = socket.as_path();
-    thread::scope(|scope| {
+    let warning = docker_api::socket_owner_warning(socket);
+    let mut collected: Vec<Collected> = thread::scope(|scope| {
         let handles: Vec<_> = ENDPOINTS
             .iter()
             .map(|&(file, path)| {
@@ -414,7 +427,74 @@ fn docker(timeout: Duration) -> Vec<Collected> {
                 }
             })
             .collect()
-    })
+    });
+    if let Some(warning) = warning {
+        for c in &mut collected {
+            c.status.reason = match c.status.reason.as_str() {
+                "" => warning.clone(),
+                reason => format!("{reason}; {warning}"),
+            };
+            c.note = Some(warning.clone());
+        }
+    }
+    collected
+}
+
+/// ufw-status.txt: `ufw status verbose`, run only when `conf` (ufw.conf) says `ENABLED=yes`.
+///
+/// `ufw status` lists its chains with `iptables -L`, which on a host whose `iptables` is the
+/// legacy one loads the legacy modules that the `ip_tables_names` check exists to leave alone.
+/// A ufw that is not enabled has no rules loaded at boot: the record is `ok` with the text ufw
+/// prints then (`Status: inactive`), its reason says why nothing was run.
+fn ufw_status(conf: &Path, timeout: Duration) -> Collected {
+    let file = files::UFW_STATUS;
+    let args = ["status", "verbose"];
+    let Some(path) = command::find_binary("ufw") else {
+        return Collected::not_ok(
+            file,
+            SourceState::Missing,
+            &command::command_line("ufw", &args),
+            "ufw not found".into(),
+        );
+    };
+    let cat = format!("cat {}", conf.display());
+    let not_run = |why: String| {
+        let mut entry = Collected::ok(file, &cat, "Status: inactive\n".into());
+        entry.status.reason = format!(
+            "{UFW_NOT_ENABLED} ({why}); `ufw status verbose` not run (it runs iptables -L, which \
+             can load the legacy iptables modules)"
+        );
+        entry
+    };
+    match std::fs::read(conf) {
+        Ok(bytes) if ufw_enabled(&String::from_utf8_lossy(&bytes)) => Collected::new(
+            file,
+            command::run(&path.to_string_lossy(), &args, timeout).into_source(),
+        ),
+        Ok(_) => not_run(format!("{} does not say ENABLED=yes", conf.display())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => not_run(format!("no {}", conf.display())),
+        Err(e) => Collected::not_ok(
+            file,
+            io_state(&e),
+            &cat,
+            format!(
+                "cannot read {}: {e}; `ufw status verbose` not run",
+                conf.display()
+            ),
+        ),
+    }
+}
+
+/// True when ufw.conf text has `ENABLED=yes` (the last assignment wins, quotes allowed, as the
+/// shell that sources it at boot reads it).
+pub fn ufw_enabled(conf: &str) -> bool {
+    conf.lines()
+        .filter_map(|line| line.trim().strip_prefix("ENABLED="))
+        .next_back()
+        .is_some_and(|value| {
+            let value = value.split('#').next().unwrap_or_default().trim();
+            value.trim_matches(|c| c == '"' || c == '\'') == "yes"
+        })
 }
 
 /// docker-daemon.json: the first of [`DAEMON_JSON_PATHS`] that exists, verbatim.

@@ -75,6 +75,7 @@ pub fn build(ev: &Evidence) -> Result<Model, ParseError> {
         if let Some(cmdline) = ev.get(files::DOCKERD_CMDLINE) {
             apply_dockerd_flags(&mut d.daemon_config, cmdline);
         }
+        m.notes.extend(d.notes.iter().cloned());
         m.docker = Some(d);
     }
     if [files::SNAP_SERVICES, files::SNAP_LIST, files::SNAP_CHANGES]

@@ -22,6 +22,9 @@ pub struct DockerFacts {
     pub containers: Vec<DockerContainer>,
     /// daemon.json: `"iptables": false` etc.
     pub daemon_config: DaemonConfig,
+    /// What the parser left out and why (a published port with an invalid address), for the
+    /// report's notes.
+    pub notes: Vec<String>,
 }
 
 /// The daemon.json keys that change the firewall.

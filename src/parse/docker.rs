@@ -4,6 +4,12 @@
 //! (e.g. `FirewallBackend`, API 1.49) simply leaves it `None`. What is *not* tolerated is a body
 //! that is not JSON or has the wrong shape (an object where an array belongs, a string where a
 //! bool belongs); that is a [`ParseError`] naming the capture file and the line serde_json saw.
+//!
+//! The bodies come from a socket anyone who can bind it controls: a body with more than
+//! [`MAX_JSON_VALUES`] values is refused before it is deserialized (a tiny `{}` would otherwise
+//! become a 100-byte struct), and a published port whose `IP` is not an address or whose `Type`
+//! is not tcp/udp/sctp, or a bridge whose name is not an interface name (it goes into suggested
+//! `nft`/`iptables` commands), is left out with a note instead of reaching the report.
 
 use crate::model::{DaemonConfig, DockerContainer, DockerFacts, DockerNetwork, PublishedPort};
 use crate::parse::ParseError;
@@ -22,6 +28,11 @@ pub const CONTAINERS_FILE: &str = "docker-containers.json";
 pub const NETWORKS_FILE: &str = "docker-networks.json";
 /// Capture file name of the daemon's `daemon.json`.
 pub const DAEMON_JSON_FILE: &str = "docker-daemon.json";
+
+/// Most JSON values (an upper bound: commas plus opening brackets and braces) in one body.
+/// A real `/containers/json` entry holds about 80, so this is room for 25 000 containers,
+/// while the deserialized wire types stay well under a few hundred MiB whatever the body.
+pub const MAX_JSON_VALUES: usize = 2_000_000;
 
 /// Option key holding a bridge network's Linux interface name.
 const BRIDGE_NAME_OPTION: &str = "com.docker.network.bridge.name";
@@ -70,13 +81,23 @@ pub fn parse(inputs: &DockerInputs<'_>) -> Result<DockerFacts, ParseError> {
 
     if let Some(text) = inputs.networks {
         let networks: Vec<Network> = from_json(text, NETWORKS_FILE, "the GET /networks array")?;
-        facts.networks = networks.into_iter().map(convert_network).collect();
+        let mut notes = Vec::new();
+        facts.networks = networks
+            .into_iter()
+            .map(|n| convert_network(n, &mut notes))
+            .collect();
+        facts.notes.extend(notes);
     }
 
     if let Some(text) = inputs.containers {
         let containers: Vec<Container> =
             from_json(text, CONTAINERS_FILE, "the GET /containers/json array")?;
-        facts.containers = containers.into_iter().map(convert_container).collect();
+        let mut notes = Vec::new();
+        facts.containers = containers
+            .into_iter()
+            .map(|c| convert_container(c, &mut notes))
+            .collect();
+        facts.notes.extend(notes);
     }
 
     if let Some(text) = inputs.daemon_json {
@@ -103,12 +124,23 @@ pub fn parse_daemon_json(text: &str) -> Result<DaemonConfig, ParseError> {
     })
 }
 
+/// A name the kernel and Docker accept for a bridge, and safe inside a suggested command:
+/// 1 to 15 bytes of letters, digits and `_ . - + @`, not `.` or `..`.
+fn is_interface_name(name: &str) -> bool {
+    (1..=15).contains(&name.len())
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-+@".contains(&b))
+}
+
 /// `SecurityOptions` entries look like `name=rootless` or `name=seccomp,profile=default`.
 fn is_rootless_option(opt: &str) -> bool {
     opt.split(',').any(|kv| kv.trim() == "name=rootless")
 }
 
-fn convert_network(n: Network) -> DockerNetwork {
+fn convert_network(n: Network, notes: &mut Vec<String>) -> DockerNetwork {
     let name = n.name.unwrap_or_default();
     let driver = n.driver.unwrap_or_default();
     let id = n.id.unwrap_or_default();
@@ -127,6 +159,15 @@ fn convert_network(n: Network) -> DockerNetwork {
             } else {
                 None
             }
+        })
+        .filter(|bridge| {
+            let ok = is_interface_name(bridge);
+            if !ok {
+                notes.push(format!(
+                    "{NETWORKS_FILE}: network \"{name}\" names its bridge \"{bridge}\", which is not a Linux interface name; the bridge is left out"
+                ));
+            }
+            ok
         });
     let subnets = n
         .ipam
@@ -146,13 +187,11 @@ fn convert_network(n: Network) -> DockerNetwork {
     }
 }
 
-fn convert_container(c: Container) -> DockerContainer {
+fn convert_container(c: Container, notes: &mut Vec<String>) -> DockerContainer {
     let id = c.id.unwrap_or_default();
     let name = c
         .names
-        .unwrap_or_default()
-        .into_iter()
-        .next()
+        .and_then(|n| n.0)
         .map(|n| n.trim_start_matches('/').to_string())
         .filter(|n| !n.is_empty())
         // No name at all: the short id is what `docker ps` would let the user type.
@@ -182,9 +221,23 @@ fn convert_container(c: Container) -> DockerContainer {
         .filter_map(|p| {
             // Without a PublicPort the port is only exposed, not published.
             let host_port = p.public_port.filter(|&port| port != 0)?;
+            let proto = non_empty(p.kind).unwrap_or_else(|| "tcp".to_string());
+            let host_ip = non_empty(p.ip).unwrap_or_else(|| "0.0.0.0".to_string());
+            let Ok(ip) = host_ip.parse::<IpAddr>() else {
+                notes.push(format!(
+                    "{CONTAINERS_FILE}: container \"{name}\" publishes port {host_port} on \"{host_ip}\", which is not an IP address; that port is left out"
+                ));
+                return None;
+            };
+            if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+                notes.push(format!(
+                    "{CONTAINERS_FILE}: container \"{name}\" publishes port {host_port} with protocol \"{proto}\" (not tcp, udp or sctp); that port is left out"
+                ));
+                return None;
+            }
             Some(PublishedPort {
-                proto: non_empty(p.kind).unwrap_or_else(|| "tcp".to_string()),
-                host_ip: non_empty(p.ip).unwrap_or_else(|| "0.0.0.0".to_string()),
+                proto,
+                host_ip: ip.to_string(),
                 host_port,
                 container_port: p.private_port.unwrap_or(0),
             })
@@ -208,6 +261,17 @@ fn from_json<T: DeserializeOwned>(text: &str, file: &str, what: &str) -> Result<
             file,
             0,
             format!("empty file, expected {what}"),
+        ));
+    }
+    let values = memchr::memchr3_iter(b',', b'{', b'[', text.as_bytes()).count();
+    if values > MAX_JSON_VALUES {
+        return Err(ParseError::new(
+            file,
+            0,
+            format!(
+                "more than {MAX_JSON_VALUES} JSON values ({values} commas and brackets): more \
+                 than any Docker daemon sends, not read"
+            ),
         ));
     }
     serde_json::from_str(text).map_err(|e| {
@@ -309,8 +373,9 @@ struct IpamConfig {
 struct Container {
     #[serde(rename = "Id")]
     id: Option<String>,
+    /// Only the first name is used; the others are skipped unread.
     #[serde(rename = "Names")]
-    names: Option<Vec<String>>,
+    names: Option<FirstName>,
     #[serde(rename = "Ports")]
     ports: Option<Vec<Port>>,
     #[serde(rename = "NetworkSettings")]
@@ -353,4 +418,28 @@ struct DaemonJson {
     userland_proxy: Option<bool>,
     #[serde(rename = "firewall-backend")]
     firewall_backend: Option<String>,
+}
+
+/// The first string of a JSON array (`None` when empty); the rest is skipped without allocating.
+struct FirstName(Option<String>);
+
+impl<'de> Deserialize<'de> for FirstName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = FirstName;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of names")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<FirstName, A::Error> {
+                let first = seq.next_element::<String>()?;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(FirstName(first))
+            }
+        }
+        d.deserialize_seq(Visit)
+    }
 }

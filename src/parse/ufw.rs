@@ -8,7 +8,9 @@
 //! ```
 //!
 //! `ufw status` without `verbose` has no `Default:` line; an inactive ufw prints only
-//! `Status: inactive`. Anything unrecognized is ignored: this parser never fails.
+//! `Status: inactive`. Anything unrecognized is ignored: this parser never fails. A live capture
+//! whose ufw.conf does not say `ENABLED=yes` holds that same `Status: inactive` without running
+//! ufw (`crate::collect::live`), so it reads as an inactive ufw here.
 
 use crate::model::UfwFacts;
 

@@ -2,11 +2,12 @@
 //! what to run; then a ports table and one summary line. `-v` adds the evidence (the exact rules
 //! with stack, table, chain and file:line); `-q` prints the summary line only. Colour only on a
 //! terminal (NO_COLOR honoured by the caller). Prose wraps at the terminal's width (at most
-//! 100 columns); commands never wrap, so they stay copy-pasteable.
+//! 100 columns); commands never wrap, so they stay copy-pasteable. Every piece of evidence text
+//! goes through [`printable`]; the colour codes are added around fwdoctor's own words only.
 
 use crate::analyze::ports::PortState;
 use crate::analyze::{Finding, Severity, Status};
-use crate::report::{ReportInput, Verbosity, summary_line};
+use crate::report::{ReportInput, Verbosity, printable, summary_line};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use std::fmt::Write;
 
@@ -93,12 +94,14 @@ pub fn text_width() -> usize {
 
 /// Greedy word wrap of `text` to `width` columns: the first line indented by `first`, the
 /// others by `rest`; every line ends with a newline. A word longer than a line stays whole.
+/// `text` is one paragraph, shown [`printable`]: a line break in it is data (a chain name, a
+/// comment) and stays visible as `\x0a` rather than starting a line.
 pub fn wrap(text: &str, width: usize, first: usize, rest: usize) -> String {
     let mut out = String::new();
     let mut line = " ".repeat(first);
     let mut len = first;
     let mut empty = true;
-    for word in text.split_whitespace() {
+    for word in printable(text).split_whitespace() {
         let w = word.chars().count();
         if !empty && len + 1 + w > width {
             out.push_str(&line);
@@ -122,7 +125,11 @@ pub fn wrap(text: &str, width: usize, first: usize, rest: usize) -> String {
 
 fn header(input: &ReportInput) -> String {
     let m = input.model;
-    let mut s = format!("fwdoctor {} · {}\n", env!("CARGO_PKG_VERSION"), m.origin);
+    let mut s = format!(
+        "fwdoctor {} · {}\n",
+        env!("CARGO_PKG_VERSION"),
+        printable(&m.origin)
+    );
     let docker = match &m.docker {
         Some(d) => format!(
             "Docker {}{}",
@@ -169,16 +176,12 @@ fn finding(out: &mut String, f: &Finding, verbosity: Verbosity, style: &Style, w
             let src = e
                 .source
                 .as_deref()
-                .map(|s| format!("  ({s})"))
+                .map(|s| format!("  ({})", printable(s)))
                 .unwrap_or_default();
-            // A tool's stderr can span lines: keep them under this evidence line.
-            let text = e
-                .text
-                .trim_end()
-                .lines()
-                .collect::<Vec<_>>()
-                .join("\n      ");
-            let _ = writeln!(out, "    {}: {text}{src}", e.location);
+            // One line, even for a tool's stderr: a newline in evidence text may come from a
+            // rule comment, and would forge a line of the report.
+            let text = printable(e.text.trim_end());
+            let _ = writeln!(out, "    {}: {text}{src}", printable(&e.location));
         }
     }
     fix_lines(out, "fix now:", &f.fix.immediate, width);
@@ -200,7 +203,7 @@ fn fix_lines(out: &mut String, heading: &str, lines: &[String], width: usize) {
         if l.starts_with(|c: char| c.is_ascii_uppercase()) {
             out.push_str(&wrap(l, width, 4, 4));
         } else {
-            let _ = writeln!(out, "    {l}");
+            let _ = writeln!(out, "    {}", printable(l));
         }
     }
 }
@@ -230,23 +233,31 @@ fn ports_table(input: &ReportInput) -> String {
             p.port.container_ip,
             p.port.container_port,
         ) {
-            (Some(n), Some(ip), Some(cp)) => format!("{n} {ip}:{cp}"),
+            (Some(n), Some(ip), Some(cp)) => format!("{} {ip}:{cp}", printable(n)),
             (None, Some(ip), Some(cp)) => format!("{ip}:{cp}"),
-            (Some(n), _, Some(cp)) => format!("{n} :{cp}"),
+            (Some(n), _, Some(cp)) => format!("{} :{cp}", printable(n)),
             _ => "-".into(),
         };
         let blockers = &p.paths.outside.blocked_by;
         let why = if blockers.is_empty() {
-            p.reason.clone()
+            printable(&p.reason).into_owned()
         } else {
-            blockers
-                .iter()
-                .map(|b| b.describe())
-                .collect::<Vec<_>>()
-                .join("; and ")
+            printable(
+                &blockers
+                    .iter()
+                    .map(|b| b.describe())
+                    .collect::<Vec<_>>()
+                    .join("; and "),
+            )
+            .into_owned()
         };
         t.add_row(vec![
-            format!("{}:{}/{}", p.port.host_ip, p.port.host_port, p.port.proto),
+            format!(
+                "{}:{}/{}",
+                printable(&p.port.host_ip),
+                p.port.host_port,
+                printable(&p.port.proto)
+            ),
             container,
             verdict.to_string(),
             why,

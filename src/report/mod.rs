@@ -1,5 +1,9 @@
 //! Report: the human report (comfy-table), JSON (`fwdoctor-report/1`), Nagios plugin output,
 //! Prometheus exposition; exit codes are the status's (0 ok, 1 warning, 2 critical, 3 unknown).
+//!
+//! Text from the evidence (rule comments, chain and container names, Docker's error bodies) is
+//! written through [`printable`] by every text format (human, trace, Nagios, cron mail): a
+//! control character or a bidi override in it is shown as an escape, never sent to the terminal.
 
 pub mod human;
 pub mod json;
@@ -8,6 +12,48 @@ pub mod prometheus;
 
 use crate::analyze::Analysis;
 use crate::model::Model;
+use std::borrow::Cow;
+use std::fmt::Write;
+
+/// `text` as it may be shown on a terminal or in a mail: every character that could steer the
+/// terminal or start a new line is replaced by a visible escape, the rest is unchanged.
+///
+/// Escaped: C0 controls including tab and newline (a newline inside one field forges a line of
+/// output, e.g. a second Nagios status line), DEL and C1 controls as `\xNN`; the Unicode line
+/// and paragraph separators and the bidi controls (which reorder what the reader sees) as
+/// `\u{NNNN}`. Sanitize each piece of data, not the rendered report: fwdoctor's own colour codes
+/// and newlines are not data.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if !needs_escape(c) {
+            out.push(c);
+        } else if u32::from(c) < 0x100 {
+            let _ = write!(out, "\\x{:02x}", u32::from(c));
+        } else {
+            let _ = write!(out, "\\u{{{:04x}}}", u32::from(c));
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// True for the characters [`printable`] escapes.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
 
 /// How much the human report shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,5 +153,23 @@ pub fn failed_analysis(error: &str) -> Analysis {
         findings,
         ports: Vec::new(),
         status: Status::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn printable_escapes_controls_and_bidi_and_keeps_the_rest() {
+        assert_eq!(printable("web-1 ✓ 10.0.0.2"), "web-1 ✓ 10.0.0.2");
+        assert!(matches!(printable("plain"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(
+            printable("a\x1b]0;pwned\x07b\x1b[2J\nc\td\x7f"),
+            "a\\x1b]0;pwned\\x07b\\x1b[2J\\x0ac\\x09d\\x7f"
+        );
+        assert_eq!(printable("\u{9b}31m"), "\\x9b31m");
+        assert_eq!(printable("abc\u{202e}fed"), "abc\\u{202e}fed");
+        assert_eq!(printable("x\u{2028}y"), "x\\u{2028}y");
     }
 }

@@ -1,10 +1,11 @@
 //! `--format nagios`: the Nagios/Icinga plugin output. One status line
 //! `FWDOCTOR CRITICAL - <counts> | perfdata`, then one long-output line per finding; stdout only,
-//! no colour; the exit code is the status's.
+//! no colour; the exit code is the status's. Every piece of evidence text is one line without
+//! `|` ([`crate::report::printable`]), so the data can never forge a status line or perfdata.
 
 use crate::analyze::ports::PortState;
 use crate::analyze::{Severity, Status};
-use crate::report::ReportInput;
+use crate::report::{ReportInput, printable};
 use std::fmt::Write;
 
 /// Render the plugin output (ends with a newline).
@@ -67,9 +68,9 @@ pub fn render(input: &ReportInput) -> String {
         let _ = writeln!(
             out,
             "port {}:{}/{} {}: {}",
-            p.port.host_ip,
+            clean(&p.port.host_ip),
             p.port.host_port,
-            p.port.proto,
+            clean(&p.port.proto),
             match p.verdict {
                 PortState::Blocked => "blocked",
                 _ => "unknown",
@@ -92,11 +93,5 @@ pub fn word(s: Status) -> &'static str {
 
 /// One line, and no `|` (it starts perfdata in any line of plugin output).
 fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '|' => '/',
-            c if c.is_control() => ' ',
-            c => c,
-        })
-        .collect()
+    printable(s).replace('|', "/")
 }
