@@ -5,6 +5,7 @@ pub mod checks;
 pub mod context;
 pub mod fix;
 pub mod ports;
+pub mod shell;
 pub mod trace;
 
 pub use context::Context;
