@@ -265,7 +265,7 @@ fn a_drop_rule_whose_comment_is_a_command_substitution_is_deleted_word_for_word(
 }
 
 #[test]
-fn nft_fix_lines_quote_the_bridge_and_name_a_rule_by_its_handle() {
+fn nft_fix_lines_quote_the_bridge_and_name_a_rule_by_the_captures_handle() {
     require_root();
     let d = tempfile::tempdir().unwrap();
     let cap = copy_capture("nft-native-forward-drop", d.path());
@@ -318,11 +318,12 @@ fn nft_fix_lines_quote_the_bridge_and_name_a_rule_by_its_handle() {
         "sudo", "nft", "-a", "list", "chain", "inet", "filter", "forward",
     ]);
     assert!(calls.contains(&list), "{list:?} not in {calls:#?}");
+    let delete = words(&[
+        "sudo", "nft", "delete", "rule", "inet", "filter", "forward", "handle", "42",
+    ]);
     assert!(
-        calls.iter().any(|c| c.starts_with(&words(&[
-            "sudo", "nft", "delete", "rule", "inet", "filter", "forward", "handle"
-        ]))),
-        "no delete by handle in {calls:#?}"
+        calls.contains(&delete),
+        "not deleted by the capture's handle: {calls:#?}"
     );
     assert!(!pwned.exists(), "pasting ran the rule's comment");
 }

@@ -47,7 +47,8 @@ pub fn undo(r: &RuleRef, bridges: &[String]) -> Vec<String> {
             }
             match delete_spec(&r.rule) {
                 Some(words) => vec![format!("{cmd} -D {}", shell::join(&words))],
-                // Not iptables-save text (an iptables-nft rule read from `nft -j`): by number.
+                // Not iptables-save text: an iptables-nft rule read from `nft -j`.
+                None if r.handle.is_some() => delete_by_handle(r),
                 None => vec![
                     format!("{cmd} -L {} --line-numbers", shell::quote(&r.chain)),
                     format!(
@@ -58,12 +59,7 @@ pub fn undo(r: &RuleRef, bridges: &[String]) -> Vec<String> {
             }
         }
         Stack::Nft => {
-            let chain = format!(
-                "{} {} {}",
-                r.family.as_str(),
-                shell::quote(&r.table),
-                shell::quote(&r.chain)
-            );
+            let chain = nft_chain(r);
             if r.is_policy() {
                 bridges
                     .iter()
@@ -77,14 +73,38 @@ pub fn undo(r: &RuleRef, bridges: &[String]) -> Vec<String> {
                     })
                     .collect()
             } else {
-                vec![
-                    format!("sudo nft -a list chain {chain}"),
-                    format!(
-                        "sudo nft delete rule {chain} handle HANDLE   # HANDLE: the number after `# handle` on the rule's line above"
-                    ),
-                ]
+                delete_by_handle(r)
             }
         }
+    }
+}
+
+/// `nft FAMILY TABLE CHAIN`, each name shell-quoted.
+fn nft_chain(r: &RuleRef) -> String {
+    format!(
+        "{} {} {}",
+        r.family.as_str(),
+        shell::quote(&r.table),
+        shell::quote(&r.chain)
+    )
+}
+
+/// Delete an nft rule by its handle, never by its text: the capture's handle when it had one
+/// (after a listing to check it still names that rule: a reloaded ruleset renumbers), else
+/// the listing that shows it.
+fn delete_by_handle(r: &RuleRef) -> Vec<String> {
+    let chain = nft_chain(r);
+    match r.handle {
+        Some(h) => vec![
+            format!("sudo nft -a list chain {chain}   # check that handle {h} is the rule above"),
+            format!("sudo nft delete rule {chain} handle {h}"),
+        ],
+        None => vec![
+            format!("sudo nft -a list chain {chain}"),
+            format!(
+                "sudo nft delete rule {chain} handle HANDLE   # HANDLE: the number after `# handle` on the rule's line above"
+            ),
+        ],
     }
 }
 
@@ -218,4 +238,79 @@ pub fn align_stacks(ctx: &Context, dropping: &RuleRef) -> Vec<String> {
         steps.push("firewalld is running: make sure its backend (FirewallBackend in /etc/firewalld/firewalld.conf) matches Docker's, then `sudo firewall-cmd --reload` and restart Docker.".into());
     }
     steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(stack: Stack, table: &str, chain: &str, rule: &str, handle: Option<u64>) -> RuleRef {
+        RuleRef {
+            stack,
+            family: Family::Ip,
+            table: table.into(),
+            chain: chain.into(),
+            rule: rule.into(),
+            source: "test".into(),
+            line: 1,
+            handle,
+        }
+    }
+
+    #[test]
+    fn an_iptables_rule_is_deleted_with_its_words_decoded_then_shell_quoted() {
+        let r = rule(
+            Stack::IptablesNft,
+            "filter",
+            "DOCKER-USER",
+            r#"-A DOCKER-USER ! -s 10.0.0.0/8 -m comment --comment "it's \"$(id)\"" -j DROP"#,
+            None,
+        );
+        assert_eq!(
+            undo(&r, &[]),
+            [
+                r#"sudo iptables-nft -t filter -D DOCKER-USER '!' -s 10.0.0.0/8 -m comment --comment 'it'\''s "$(id)"' -j DROP"#
+            ]
+        );
+        let p = rule(Stack::Legacy, "filter", "FORWARD", "policy DROP", None);
+        assert_eq!(
+            undo(&p, &[]),
+            ["sudo iptables-legacy -t filter -P FORWARD ACCEPT"]
+        );
+    }
+
+    #[test]
+    fn rules_without_iptables_text_are_named_by_handle_or_number() {
+        let nft = rule(Stack::Nft, "my fw", "fwd", "ip saddr 1.2.3.4 drop", Some(7));
+        assert_eq!(
+            undo(&nft, &[])[1],
+            "sudo nft delete rule ip 'my fw' fwd handle 7"
+        );
+        let from_json = rule(
+            Stack::IptablesNft,
+            "filter",
+            "FORWARD",
+            "xt match \"comment\" drop",
+            Some(9),
+        );
+        assert_eq!(
+            undo(&from_json, &[])[1],
+            "sudo nft delete rule ip filter FORWARD handle 9"
+        );
+        let no_handle = rule(
+            Stack::IptablesNft,
+            "filter",
+            "FORWARD",
+            "counter drop",
+            None,
+        );
+        assert!(
+            undo(&no_handle, &[])[1].starts_with("sudo iptables-nft -t filter -D FORWARD NUMBER")
+        );
+        let policy = rule(Stack::Nft, "filter", "forward", "policy drop", None);
+        assert_eq!(
+            undo(&policy, &["br-x".into()])[0],
+            r#"sudo nft insert rule ip filter forward oifname '"br-x"' accept"#
+        );
+    }
 }
