@@ -110,9 +110,14 @@ fn delete_by_handle(r: &RuleRef) -> Vec<String> {
 
 /// The words after `-D` that delete the rule an iptables-save line (`-A CHAIN ...`) adds: the
 /// line split with iptables-restore's own tokenizer, so the shell hands iptables the argv that
-/// iptables-restore saw. `None` when the text is not such a line.
+/// iptables-restore saw. `None` when the text is not such a line, or when a word holds a
+/// control character (no POSIX quoting can show it on a terminal): such a rule is named by
+/// its number instead.
 fn delete_spec(rule: &str) -> Option<Vec<String>> {
     let mut words = tokenizer::split(rule).ok()?;
+    if words.iter().any(|w| w.contains(char::is_control)) {
+        return None;
+    }
     match words.first().map(String::as_str) {
         Some("-A" | "--append") if words.len() >= 2 => {
             words.remove(0);
@@ -296,6 +301,20 @@ mod tests {
         assert_eq!(
             undo(&from_json, &[])[1],
             "sudo nft delete rule ip filter FORWARD handle 9"
+        );
+        let escape = rule(
+            Stack::Legacy,
+            "filter",
+            "FORWARD",
+            "-A FORWARD -m comment --comment \"\x1b]0;owned\x07\" -j DROP",
+            None,
+        );
+        assert_eq!(
+            undo(&escape, &[]),
+            [
+                "sudo iptables-legacy -t filter -L FORWARD --line-numbers",
+                "sudo iptables-legacy -t filter -D FORWARD NUMBER   # NUMBER: the rule's number in the listing above"
+            ]
         );
         let no_handle = rule(
             Stack::IptablesNft,
