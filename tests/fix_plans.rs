@@ -356,7 +356,7 @@ const PLAN_FAKES: &[(&str, &str)] = &[
 
 /// Runs `plan` (every command line of one lasting fix) in a fresh network namespace loaded
 /// with the capture's legacy save files, in a private mount namespace with a tmpfs on /root
-/// (for the plan's backup copy), and returns `iptables-legacy-save` then
+/// (for the plan's backup copy and the xtables lock), and returns `iptables-legacy-save` then
 /// `ip6tables-legacy-save` after it. Both namespaces end with the process.
 fn run_in_netns(cap: &Path, plan: &[String]) -> (String, String) {
     let fakes = tempfile::tempdir().unwrap();
@@ -365,8 +365,10 @@ fn run_in_netns(cap: &Path, plan: &[String]) -> (String, String) {
         fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
     }
+    // A lock of our own: /run/xtables.lock is shared by every namespace, and iptables without
+    // -w fails at once when another test (or the host) holds it.
     let mut script = format!(
-        "set -e\n'{}' -t tmpfs fwdoctor-test /root\n",
+        "set -e\n'{}' -t tmpfs fwdoctor-test /root\nexport XTABLES_LOCKFILE=/root/xtables.lock\n",
         system_binary("mount").display()
     );
     for (tool, file) in [
