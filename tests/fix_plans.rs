@@ -48,7 +48,7 @@ fn check(cap: &Path, args: &[&str]) -> String {
         .output()
         .unwrap();
     assert!(
-        matches!(out.status.code(), Some(0..=2)),
+        matches!(out.status.code(), Some(0..=3)) && !out.stdout.is_empty(),
         "fwdoctor check failed: {out:?}"
     );
     String::from_utf8(out.stdout).unwrap()
@@ -202,6 +202,14 @@ fn paste_every_command(cap: &Path) -> Vec<Vec<String>> {
         assert_bash_syntax(c);
         fakes.run(c);
     }
+    let written: Vec<_> = fs::read_dir(fakes.dir.path().join("work"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        written.is_empty(),
+        "pasting the commands wrote {written:?} (an unquoted `>`?)"
+    );
     fakes.invocations()
 }
 
@@ -326,6 +334,23 @@ fn nft_fix_lines_quote_the_bridge_and_name_a_rule_by_the_captures_handle() {
         "not deleted by the capture's handle: {calls:#?}"
     );
     assert!(!pwned.exists(), "pasting ran the rule's comment");
+}
+
+#[test]
+fn the_trace_suggested_for_an_unknown_verdict_redirects_nothing() {
+    require_root();
+    let d = tempfile::tempdir().unwrap();
+    let cap = copy_capture("report-bug", d.path());
+    // A rule on the outside interface's name: the verdict is unknown, the fix is a trace.
+    fs::write(
+        cap.join("iptables-legacy-save.txt"),
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+         -A FORWARD -o eth0 -j DROP\nCOMMIT\n",
+    )
+    .unwrap();
+    let calls = paste_every_command(&cap);
+    let trace = words(&["fwdoctor", "trace", "tcp", "any", "->", "host:8080"]);
+    assert!(calls.contains(&trace), "{trace:?} not in {calls:#?}");
 }
 
 /// `(family tool, table)` of every `-t TABLE -F` in the plan.

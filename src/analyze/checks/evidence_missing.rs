@@ -2,7 +2,7 @@
 
 use crate::analyze::context::Context;
 use crate::analyze::ports::PortState;
-use crate::analyze::{Check, EvidenceLine, Finding, Fix, Severity};
+use crate::analyze::{Check, EvidenceLine, Finding, Fix, Severity, shell};
 use crate::collect::evidence::{SourceState, files};
 
 pub const CHECK: Check = Check {
@@ -108,7 +108,8 @@ fn run(ctx: &Context) -> Vec<Finding> {
             why: "A rule on the path uses a match or target fwdoctor does not model, and the outcome depends on it.".into(),
             evidence: vec![EvidenceLine::fact("trace", p.reason.clone())],
             fix: Fix {
-                immediate: vec![format!("fwdoctor trace {} any -> host:{}", p.port.proto, p.port.host_port)],
+                // `->` quoted: bare, the shell reads `>` as a redirection.
+                immediate: vec![shell::join(&["fwdoctor", "trace", p.port.proto.as_str(), "any", "->", &format!("host:{}", p.port.host_port)])],
                 lasting: Vec::new(),
                 note: String::new(),
             },
