@@ -128,6 +128,8 @@ const FAKED: &[&str] = &[
     "tee",
     "ufw",
     "fwdoctor",
+    "grep",
+    "apt-get",
 ];
 
 /// A directory of fake programs that append their argv (NUL-separated, count first) to a log
