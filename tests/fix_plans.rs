@@ -339,6 +339,24 @@ fn nft_fix_lines_quote_the_bridge_and_name_a_rule_by_the_captures_handle() {
 }
 
 #[test]
+fn every_lab_captures_commands_are_valid_shell_and_write_nothing() {
+    require_root();
+    let mut fixtures: Vec<PathBuf> = fs::read_dir(LAB)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    fixtures.sort();
+    assert!(fixtures.len() >= 10, "{fixtures:?}");
+    for cap in fixtures {
+        if all_commands(&report(&cap)).is_empty() {
+            continue; // a healthy capture suggests nothing
+        }
+        paste_every_command(&cap);
+    }
+}
+
+#[test]
 fn the_trace_suggested_for_an_unknown_verdict_redirects_nothing() {
     require_root();
     let d = tempfile::tempdir().unwrap();
