@@ -154,13 +154,13 @@ fn failed_notify_is_reported_and_the_alert_is_sent_again() {
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("alert delivery failed"), "{}", r.stdout);
+    assert!(r.stderr.contains("alert delivery failed"), "{}", r.stderr);
     assert!(
-        r.stdout.contains("exited with 75: smtp down"),
+        r.stderr.contains("exited with 75: smtp down"),
         "{}",
-        r.stdout
+        r.stderr
     );
-    assert_eq!(r.code, 2, "critical beats unknown");
+    assert_eq!(r.code, 3, "a lost alert exits 3 whatever the findings");
 
     // Next run: the same alert again, now delivered.
     let r = cron(&cap, &state, &["--notify", &ok]);
@@ -170,7 +170,7 @@ fn failed_notify_is_reported_and_the_alert_is_sent_again() {
         "{}",
         r.stdout
     );
-    assert!(!r.stdout.contains("delivery failed"));
+    assert!(!r.stderr.contains("delivery failed"));
     assert!(
         fs::read_to_string(&got)
             .unwrap()
@@ -189,7 +189,7 @@ fn failed_delivery_with_status_ok_exits_unknown() {
     let state = d.path().join("state");
     let r = cron(&cap, &state, &["--notify", "exit 1"]);
     assert_eq!(r.code, 3, "{}", r.stdout);
-    assert!(r.stdout.contains("delivery failed"));
+    assert!(r.stderr.contains("delivery failed"));
     assert!(!state.join("state.json").exists(), "state not advanced");
 }
 

@@ -347,7 +347,11 @@ fn textfile_in_a_missing_directory_is_an_error_not_a_crash() {
         .arg(d.path().join("nope"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "critical stays critical");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a lost textfile is a lost alert"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write the textfile"));
     assert!(!Path::new(&d.path().join("nope")).exists());
 }

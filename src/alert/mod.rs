@@ -10,8 +10,9 @@
 //!
 //! Output and exit code: nothing and exit 0 when nothing changed; otherwise the report on
 //! stdout and the status's exit code (0 ok, 1 warning, 2 critical, 3 unknown). When delivery
-//! or the state write fails, the failure is reported on stdout and in syslog, and the exit code
-//! is at least 3 (unknown) -- 2 stays 2.
+//! or the state write fails, the failure is reported on stderr and in syslog, and the exit code
+//! is 3 whatever the findings ([`DELIVERY_FAILED`]): the systemd unit counts 1 and 2 as success,
+//! so only 3 shows a lost alert as a failed unit.
 
 pub mod atomic;
 pub mod diff;
@@ -22,7 +23,7 @@ pub mod render;
 pub mod state;
 pub mod syslog;
 
-use crate::analyze::{Analysis, Status};
+use crate::analyze::Analysis;
 use anyhow::{Context as _, Result};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -44,11 +45,17 @@ pub struct Options {
     pub json: bool,
 }
 
+/// The exit code of a run whose alert (or state, or textfile) could not be written or
+/// delivered, whatever the findings: `unknown`, the one code the systemd unit counts as failed.
+pub const DELIVERY_FAILED: i32 = 3;
+
 /// What an alert run produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     /// What to print on stdout (empty when nothing changed).
     pub stdout: String,
+    /// What to print on stderr: why delivery or the state write failed (empty when all went well).
+    pub stderr: String,
     /// The process's exit code.
     pub exit_code: i32,
 }
@@ -89,14 +96,16 @@ pub fn run(opts: &Options, analysis: &Analysis, host: &str) -> Result<Outcome> {
         return Ok(match state::save(&opts.state_dir, &next) {
             Ok(()) => Outcome {
                 stdout: String::new(),
+                stderr: String::new(),
                 exit_code: 0,
             },
             Err(e) => Outcome {
-                stdout: format!(
+                stdout: String::new(),
+                stderr: format!(
                     "fwdoctor: cannot write {}: {e}\n",
                     state::path(&opts.state_dir).display()
                 ),
-                exit_code: worse(analysis.status, Status::Unknown).exit_code(),
+                exit_code: DELIVERY_FAILED,
             },
         });
     }
@@ -108,7 +117,7 @@ pub fn run(opts: &Options, analysis: &Analysis, host: &str) -> Result<Outcome> {
         host: host.to_string(),
         notes: &notes,
     };
-    let mut stdout = if opts.json {
+    let stdout = if opts.json {
         let mut s = serde_json::to_string_pretty(&render::json(&report))?;
         s.push('\n');
         s
@@ -136,15 +145,20 @@ pub fn run(opts: &Options, analysis: &Analysis, host: &str) -> Result<Outcome> {
             state::path(&opts.state_dir).display()
         ));
     }
-    let mut exit_code = analysis.status.exit_code();
-    if let Some(f) = failure {
-        if let Some(log) = &log {
-            log.send(syslog::Priority::Err, &f);
+    let (stderr, exit_code) = match failure {
+        Some(f) => {
+            if let Some(log) = &log {
+                log.send(syslog::Priority::Err, &f);
+            }
+            (format!("fwdoctor: {f}\n"), DELIVERY_FAILED)
         }
-        stdout.push_str(&format!("fwdoctor: {f}\n"));
-        exit_code = worse(analysis.status, Status::Unknown).exit_code();
-    }
-    Ok(Outcome { stdout, exit_code })
+        None => (String::new(), analysis.status.exit_code()),
+    };
+    Ok(Outcome {
+        stdout,
+        stderr,
+        exit_code,
+    })
 }
 
 fn log_changes(log: &syslog::Syslog, changes: &diff::Changes) {
@@ -162,17 +176,6 @@ fn log_changes(log: &syslog::Syslog, changes: &diff::Changes) {
             &format!("resolved {} {}: {}", f.severity, f.check, f.summary),
         );
     }
-}
-
-/// The worse of two statuses: critical beats unknown beats warning beats ok.
-pub fn worse(a: Status, b: Status) -> Status {
-    let rank = |s: Status| match s {
-        Status::Ok => 0,
-        Status::Warning => 1,
-        Status::Unknown => 2,
-        Status::Critical => 3,
-    };
-    if rank(a) >= rank(b) { a } else { b }
 }
 
 /// The name of this host for the report (`/proc/sys/kernel/hostname`), or `localhost`.

@@ -1,9 +1,12 @@
 //! Fix commands tailored to the host: snap or apt Docker, ufw, firewalld, and the stack a rule
 //! lives in.
 
+use crate::analyze::checks::mixed_backends::has_state;
 use crate::analyze::context::Context;
+use crate::analyze::shell;
 use crate::analyze::trace::RuleRef;
-use crate::model::{Family, Stack};
+use crate::model::{Family, Policy, Stack};
+use crate::parse::tokenizer;
 
 /// The command that restarts Docker on this host.
 pub fn restart_docker(ctx: &Context) -> &'static str {
@@ -28,46 +31,99 @@ pub fn iptables_cmd(stack: Stack, family: Family) -> String {
 }
 
 /// The command that takes away what `r` (a policy or rule) does, right now.
+///
+/// Every word taken from the evidence is shell-quoted ([`shell::quote`]): pasting the line runs
+/// exactly the command shown, whatever a rule's comment or a chain's name holds.
 pub fn undo(r: &RuleRef, bridges: &[String]) -> Vec<String> {
     match r.stack {
         Stack::Legacy | Stack::IptablesNft => {
-            let cmd = iptables_cmd(r.stack, r.family);
+            let cmd = format!(
+                "sudo {} -t {}",
+                iptables_cmd(r.stack, r.family),
+                shell::quote(&r.table)
+            );
             if r.is_policy() {
-                vec![format!("sudo {cmd} -t {} -P {} ACCEPT", r.table, r.chain)]
-            } else if let Some(rest) = r.rule.strip_prefix("-A ") {
-                vec![format!("sudo {cmd} -t {} -D {rest}", r.table)]
-            } else {
-                vec![format!(
-                    "sudo {cmd} -t {} -S {}   # then delete the rule: {}",
-                    r.table, r.chain, r.rule
-                )]
+                return vec![format!("{cmd} -P {} ACCEPT", shell::quote(&r.chain))];
+            }
+            match delete_spec(&r.rule) {
+                Some(words) => vec![format!("{cmd} -D {}", shell::join(&words))],
+                // Not iptables-save text: an iptables-nft rule read from `nft -j`.
+                None if r.handle.is_some() => delete_by_handle(r),
+                None => vec![
+                    format!("{cmd} -L {} --line-numbers", shell::quote(&r.chain)),
+                    format!(
+                        "{cmd} -D {} NUMBER   # NUMBER: the rule's number in the listing above",
+                        shell::quote(&r.chain)
+                    ),
+                ],
             }
         }
         Stack::Nft => {
-            let fam = r.family.as_str();
+            let chain = nft_chain(r);
             if r.is_policy() {
                 bridges
                     .iter()
                     .flat_map(|b| {
+                        // nft's own quotes around the name, inside the shell's.
+                        let name = shell::quote(&format!("\"{b}\"")).into_owned();
                         [
-                            format!(
-                                "sudo nft insert rule {fam} {} {} oifname \"{b}\" accept",
-                                r.table, r.chain
-                            ),
-                            format!(
-                                "sudo nft insert rule {fam} {} {} iifname \"{b}\" accept",
-                                r.table, r.chain
-                            ),
+                            format!("sudo nft insert rule {chain} oifname {name} accept"),
+                            format!("sudo nft insert rule {chain} iifname {name} accept"),
                         ]
                     })
                     .collect()
             } else {
-                vec![format!(
-                    "sudo nft -a list chain {fam} {} {}   # find the handle of: {}, then: sudo nft delete rule {fam} {} {} handle N",
-                    r.table, r.chain, r.rule, r.table, r.chain
-                )]
+                delete_by_handle(r)
             }
         }
+    }
+}
+
+/// `nft FAMILY TABLE CHAIN`, each name shell-quoted.
+fn nft_chain(r: &RuleRef) -> String {
+    format!(
+        "{} {} {}",
+        r.family.as_str(),
+        shell::quote(&r.table),
+        shell::quote(&r.chain)
+    )
+}
+
+/// Delete an nft rule by its handle, never by its text: the capture's handle when it had one
+/// (after a listing to check it still names that rule: a reloaded ruleset renumbers), else
+/// the listing that shows it.
+fn delete_by_handle(r: &RuleRef) -> Vec<String> {
+    let chain = nft_chain(r);
+    match r.handle {
+        Some(h) => vec![
+            format!("sudo nft -a list chain {chain}   # check that handle {h} is the rule above"),
+            format!("sudo nft delete rule {chain} handle {h}"),
+        ],
+        None => vec![
+            format!("sudo nft -a list chain {chain}"),
+            format!(
+                "sudo nft delete rule {chain} handle HANDLE   # HANDLE: the number after `# handle` on the rule's line above"
+            ),
+        ],
+    }
+}
+
+/// The words after `-D` that delete the rule an iptables-save line (`-A CHAIN ...`) adds: the
+/// line split with iptables-restore's own tokenizer, so the shell hands iptables the argv that
+/// iptables-restore saw. `None` when the text is not such a line, or when a word holds a
+/// control character (no POSIX quoting can show it on a terminal): such a rule is named by
+/// its number instead.
+fn delete_spec(rule: &str) -> Option<Vec<String>> {
+    let mut words = tokenizer::split(rule).ok()?;
+    if words.iter().any(|w| w.contains(char::is_control)) {
+        return None;
+    }
+    match words.first().map(String::as_str) {
+        Some("-A" | "--append") if words.len() >= 2 => {
+            words.remove(0);
+            Some(words)
+        }
+        _ => None,
     }
 }
 
@@ -80,11 +136,58 @@ pub fn bridge_names(ctx: &Context) -> Vec<String> {
     v
 }
 
+/// How to empty the legacy stack of `families` for good, without locking anyone out: a copy of
+/// each family's rules, then per table one line that first sets every built-in chain whose
+/// policy is not ACCEPT to ACCEPT and only then (`&&`) flushes the rules and deletes the user
+/// chains, so there is never a moment with a DROP policy and its ACCEPT rules gone (INPUT
+/// DROP with `-i lo -j ACCEPT` flushed is a remote host lost). When Docker's own rules are in
+/// the legacy stack, Docker is restarted last so it re-creates them. Families whose legacy
+/// tables hold nothing get no lines.
+pub fn flush_legacy(ctx: &Context, families: &[Family]) -> Vec<String> {
+    let mut backups = Vec::new();
+    let mut flushes = Vec::new();
+    for &family in families {
+        let cmd = format!("sudo {}", iptables_cmd(Stack::Legacy, family));
+        let before = flushes.len();
+        let tables = ctx.model.tables.iter();
+        for t in tables.filter(|t| t.stack == Stack::Legacy && t.family == family && has_state(t)) {
+            let table = format!("{cmd} -t {}", shell::quote(&t.name));
+            let mut line: Vec<String> = t
+                .chains
+                .iter()
+                .filter(|c| c.base.as_ref().is_some_and(|b| b.policy != Policy::Accept))
+                .map(|c| format!("{table} -P {} ACCEPT", shell::quote(&c.name)))
+                .collect();
+            line.push(format!("{table} -F"));
+            line.push(format!("{table} -X"));
+            flushes.push(line.join(" && "));
+        }
+        if flushes.len() > before {
+            let save = iptables_cmd(Stack::Legacy, family);
+            backups.push(format!(
+                "sudo {save}-save > /root/{save}.before-fwdoctor   # keep a copy"
+            ));
+        }
+    }
+    if flushes.is_empty() {
+        return Vec::new();
+    }
+    let mut steps = backups;
+    steps.push("Move what you still need to nf_tables, then flush the legacy tables, one line per table: each sets the table's DROP policies to ACCEPT before it removes the rules, so no chain is left dropping with its ACCEPT rules gone.".into());
+    steps.extend(flushes);
+    if ctx.docker_stack() == Some(Stack::Legacy) {
+        steps.push(format!(
+            "{}   # Docker's own rules were in the flushed tables: it re-creates them",
+            restart_docker(ctx)
+        ));
+    }
+    steps
+}
+
 /// How to make Docker and the rest of the host use one stack, for good.
 pub fn align_stacks(ctx: &Context, dropping: &RuleRef) -> Vec<String> {
     let mut steps = Vec::new();
     let docker_stack = ctx.docker_stack();
-    let restart = restart_docker(ctx);
     match (dropping.stack, docker_stack) {
         (Stack::Legacy, Some(s)) if s.is_nf_tables() => {
             if ctx.model.system_iptables == Some(Stack::Legacy) {
@@ -96,14 +199,10 @@ pub fn align_stacks(ctx: &Context, dropping: &RuleRef) -> Vec<String> {
                 steps.push("sudo update-alternatives --set iptables /usr/sbin/iptables-nft && sudo update-alternatives --set ip6tables /usr/sbin/ip6tables-nft".into());
             }
             steps.push(
-                "sudo iptables-legacy-save > /root/iptables-legacy.before-fwdoctor   # keep a copy"
-                    .into(),
-            );
-            steps.push(
                 "Find what still writes legacy rules and stop it: an old Docker snap revision, iptables-persistent (/etc/iptables/rules.v4 restored by netfilter-persistent), a firewall script calling iptables-legacy; `update-alternatives --display iptables` must point at iptables-nft."
                     .into(),
             );
-            steps.push("for t in filter nat mangle raw; do sudo iptables-legacy -t $t -F; sudo iptables-legacy -t $t -X; done; sudo iptables-legacy -P FORWARD ACCEPT".into());
+            steps.extend(flush_legacy(ctx, &[Family::Ip, Family::Ip6]));
             steps
                 .push("A reboot also clears the legacy tables if nothing loads them again.".into());
             if ctx.model.docker_is_snap() {
@@ -116,10 +215,9 @@ pub fn align_stacks(ctx: &Context, dropping: &RuleRef) -> Vec<String> {
             } else {
                 steps.push("sudo update-alternatives --set iptables /usr/sbin/iptables-nft && sudo update-alternatives --set ip6tables /usr/sbin/ip6tables-nft".into());
             }
-            steps.push(format!(
-                "{restart}   # Docker re-creates its rules in nf_tables"
-            ));
-            steps.push("for t in filter nat mangle raw; do sudo iptables-legacy -t $t -F; sudo iptables-legacy -t $t -X; done   # drop Docker's stale legacy rules (or reboot)".into());
+            // Flush first, then restart: Docker re-creates its rules wherever it now writes,
+            // even if that is still legacy.
+            steps.extend(flush_legacy(ctx, &[Family::Ip, Family::Ip6]));
             if dropping.stack == Stack::Nft {
                 steps.push(format!(
                     "Or keep Docker where it is and accept Docker's bridges in {} {} {} (edit /etc/nftables.conf, then `sudo systemctl reload nftables`).",
@@ -145,4 +243,93 @@ pub fn align_stacks(ctx: &Context, dropping: &RuleRef) -> Vec<String> {
         steps.push("firewalld is running: make sure its backend (FirewallBackend in /etc/firewalld/firewalld.conf) matches Docker's, then `sudo firewall-cmd --reload` and restart Docker.".into());
     }
     steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(stack: Stack, table: &str, chain: &str, rule: &str, handle: Option<u64>) -> RuleRef {
+        RuleRef {
+            stack,
+            family: Family::Ip,
+            table: table.into(),
+            chain: chain.into(),
+            rule: rule.into(),
+            source: "test".into(),
+            line: 1,
+            handle,
+        }
+    }
+
+    #[test]
+    fn an_iptables_rule_is_deleted_with_its_words_decoded_then_shell_quoted() {
+        let r = rule(
+            Stack::IptablesNft,
+            "filter",
+            "DOCKER-USER",
+            r#"-A DOCKER-USER ! -s 10.0.0.0/8 -m comment --comment "it's \"$(id)\"" -j DROP"#,
+            None,
+        );
+        assert_eq!(
+            undo(&r, &[]),
+            [
+                r#"sudo iptables-nft -t filter -D DOCKER-USER '!' -s 10.0.0.0/8 -m comment --comment 'it'\''s "$(id)"' -j DROP"#
+            ]
+        );
+        let p = rule(Stack::Legacy, "filter", "FORWARD", "policy DROP", None);
+        assert_eq!(
+            undo(&p, &[]),
+            ["sudo iptables-legacy -t filter -P FORWARD ACCEPT"]
+        );
+    }
+
+    #[test]
+    fn rules_without_iptables_text_are_named_by_handle_or_number() {
+        let nft = rule(Stack::Nft, "my fw", "fwd", "ip saddr 1.2.3.4 drop", Some(7));
+        assert_eq!(
+            undo(&nft, &[])[1],
+            "sudo nft delete rule ip 'my fw' fwd handle 7"
+        );
+        let from_json = rule(
+            Stack::IptablesNft,
+            "filter",
+            "FORWARD",
+            "xt match \"comment\" drop",
+            Some(9),
+        );
+        assert_eq!(
+            undo(&from_json, &[])[1],
+            "sudo nft delete rule ip filter FORWARD handle 9"
+        );
+        let escape = rule(
+            Stack::Legacy,
+            "filter",
+            "FORWARD",
+            "-A FORWARD -m comment --comment \"\x1b]0;owned\x07\" -j DROP",
+            None,
+        );
+        assert_eq!(
+            undo(&escape, &[]),
+            [
+                "sudo iptables-legacy -t filter -L FORWARD --line-numbers",
+                "sudo iptables-legacy -t filter -D FORWARD NUMBER   # NUMBER: the rule's number in the listing above"
+            ]
+        );
+        let no_handle = rule(
+            Stack::IptablesNft,
+            "filter",
+            "FORWARD",
+            "counter drop",
+            None,
+        );
+        assert!(
+            undo(&no_handle, &[])[1].starts_with("sudo iptables-nft -t filter -D FORWARD NUMBER")
+        );
+        let policy = rule(Stack::Nft, "filter", "forward", "policy drop", None);
+        assert_eq!(
+            undo(&policy, &["br-x".into()])[0],
+            r#"sudo nft insert rule ip filter forward oifname '"br-x"' accept"#
+        );
+    }
 }

@@ -6,6 +6,7 @@ pub mod context;
 pub mod fix;
 pub mod needs;
 pub mod ports;
+pub mod shell;
 pub mod trace;
 
 pub use context::Context;

@@ -93,6 +93,9 @@ pub struct RuleRef {
     /// File and line it came from.
     pub source: String,
     pub line: usize,
+    /// nft's handle of the rule, when the evidence had one (`nft -j`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handle: Option<u64>,
 }
 
 impl RuleRef {
@@ -105,6 +108,7 @@ impl RuleRef {
             rule: r.text.to_string(),
             source: t.source.clone(),
             line: r.line,
+            handle: r.handle,
         }
     }
     fn policy(t: &Table, c: &Chain, p: Policy) -> RuleRef {
@@ -116,6 +120,7 @@ impl RuleRef {
             rule: format!("policy {p}"),
             source: t.source.clone(),
             line: c.line,
+            handle: None,
         }
     }
     /// `legacy ip filter FORWARD: policy DROP`
@@ -1022,6 +1027,7 @@ mod tests {
             matches,
             action,
             counters: None,
+            handle: None,
         }
     }
 

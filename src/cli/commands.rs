@@ -298,6 +298,7 @@ fn check(a: CheckArgs) -> Result<i32> {
         };
         let out = alert::run(&opts, &analysis, &host)?;
         print!("{}", out.stdout);
+        eprint!("{}", out.stderr);
         exit = out.exit_code;
     } else {
         match a.format {
@@ -324,7 +325,8 @@ fn check(a: CheckArgs) -> Result<i32> {
         }
     }
     if textfile_failed {
-        exit = exit.max(alert::worse(analysis.status, analyze::Status::Unknown).exit_code());
+        // A lost textfile is a lost alert: exit 3 whatever the findings (see alert::DELIVERY_FAILED).
+        exit = alert::DELIVERY_FAILED;
     }
     // The process ends right after this: freeing a 100k-rule model rule by rule would cost about
     // a third of the run, for memory the kernel takes back anyway.

@@ -344,6 +344,10 @@ pub struct Rule {
     pub matches: Vec<Match>,
     pub action: Action,
     pub counters: Option<Counters>,
+    /// nft's handle of the rule (`nft -j` input only), which names it in
+    /// `nft delete rule FAMILY TABLE CHAIN handle N`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handle: Option<u64>,
 }
 
 /// A chain: base (registered on a hook) or regular (only reached by jump/goto).

@@ -675,6 +675,7 @@ fn decode_piece(piece: &str, first: usize, ctx: &Ctx, table: &Table) -> Result<P
             matches: r.matches,
             action: r.action,
             counters: r.counters,
+            handle: None,
         });
     }
     end_run(run_chain, &mut run, &mut runs);
@@ -755,6 +756,7 @@ fn decode_rules(
                 matches: r.matches,
                 action: r.action,
                 counters: r.counters,
+                handle: None,
             },
         ));
     }
@@ -1099,6 +1101,7 @@ fn add_rule(t: &mut Table, r: RuleLine, line: usize) -> Result<(), String> {
         matches: r.matches,
         action: r.action,
         counters: r.counters,
+        handle: None,
     });
     Ok(())
 }

@@ -557,7 +557,8 @@ impl<'f, 'a> Builder<'f, 'a> {
         let comment = body.str_field("comment");
         let info = &self.infos[t];
         let shaped = info.rules_iptables_shaped && exprs.iter().all(iptables_shaped);
-        let rule = convert_rule(exprs, comment, &info.sets);
+        let mut rule = convert_rule(exprs, comment, &info.sets);
+        rule.handle = body.get("handle").and_then(J::as_u64);
         self.infos[t].rules_iptables_shaped = shaped;
         if let Some(c) = self.tables[t].chain_mut(chain) {
             c.rules.push(rule);
@@ -845,6 +846,7 @@ fn convert_rule(exprs: &[J<'_>], comment: Option<&str>, sets: &Sets<'_>) -> Rule
             name: side_effect.map(Text::from),
         }),
         counters,
+        handle: None,
     }
 }
 

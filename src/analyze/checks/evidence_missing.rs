@@ -3,7 +3,7 @@
 use crate::analyze::context::Context;
 use crate::analyze::needs::{self, Gap};
 use crate::analyze::ports::{PortState, PortVerdict};
-use crate::analyze::{Check, EvidenceLine, Finding, Fix, Severity};
+use crate::analyze::{Check, EvidenceLine, Finding, Fix, Severity, shell};
 use crate::collect::evidence::{SourceState, files};
 use crate::model::{Family, Hook};
 
@@ -180,7 +180,8 @@ fn run(ctx: &Context) -> Vec<Finding> {
             why: "A rule on the path uses a match or target fwdoctor does not model, and the outcome depends on it.".into(),
             evidence: vec![EvidenceLine::fact("trace", p.reason.clone())],
             fix: Fix {
-                immediate: vec![format!("fwdoctor trace {} any -> host:{}", p.port.proto, p.port.host_port)],
+                // `->` quoted: bare, the shell reads `>` as a redirection.
+                immediate: vec![shell::join(&["fwdoctor", "trace", p.port.proto.as_str(), "any", "->", &format!("host:{}", p.port.host_port)])],
                 lasting: Vec::new(),
                 note: String::new(),
             },

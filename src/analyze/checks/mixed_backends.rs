@@ -1,7 +1,7 @@
 //! `mixed-backends`: legacy xtables and nf_tables both hold state in one family.
 
 use crate::analyze::context::Context;
-use crate::analyze::{Check, EvidenceLine, Finding, Fix, Severity};
+use crate::analyze::{Check, EvidenceLine, Finding, Fix, Severity, fix};
 use crate::model::{Family, Policy, Stack, Table};
 
 pub const CHECK: Check = Check {
@@ -89,10 +89,9 @@ fn run(ctx: &Context) -> Vec<Finding> {
             evidence,
             fix: Fix {
                 immediate: vec![format!("sudo {v}-legacy-save   # review what the legacy stack still holds")],
-                lasting: vec![
-                    format!("sudo update-alternatives --set {v} /usr/sbin/{v}-nft"),
-                    format!("for t in filter nat mangle raw; do sudo {v}-legacy -t $t -F; sudo {v}-legacy -t $t -X; done; sudo {v}-legacy -P FORWARD ACCEPT   # after moving what you need"),
-                ],
+                lasting: std::iter::once(format!("sudo update-alternatives --set {v} /usr/sbin/{v}-nft"))
+                    .chain(fix::flush_legacy(ctx, &[family]))
+                    .collect(),
                 note: String::new(),
             },
         });
