@@ -292,20 +292,13 @@ fn nft_fix_lines_quote_the_bridge_and_name_a_rule_by_the_captures_handle() {
         .expect("the default bridge network");
     default["Options"]["com.docker.network.bridge.name"] = bridge.clone().into();
     fs::write(cap.join("docker-networks.json"), networks.to_string()).unwrap();
+    // A bridge name that is no interface name is left out of the evidence (parse/docker.rs), so
+    // no suggested command carries it; the accepts name the bridges that are real.
     let calls = paste_every_command(&cap);
-    let accept = words(&[
-        "sudo",
-        "nft",
-        "insert",
-        "rule",
-        "inet",
-        "filter",
-        "forward",
-        "oifname",
-        &format!("\"{bridge}\""),
-        "accept",
-    ]);
-    assert!(calls.contains(&accept), "{accept:?} not in {calls:#?}");
+    assert!(
+        calls.iter().flatten().all(|w| !w.contains("touch")),
+        "a suggested command carries the bridge name: {calls:#?}"
+    );
     assert!(!pwned.exists(), "pasting ran the bridge name");
 
     // A drop rule instead of the policy: named by handle, never by its text.

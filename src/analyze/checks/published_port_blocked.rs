@@ -34,7 +34,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
     ctx.ports
         .iter()
         .filter(|p| p.verdict == PortState::Blocked)
-        .filter(|p| !is_on_purpose(p))
+        .filter(|p| !is_on_purpose(ctx, p))
         .filter(|p| !p.port.is_host_only())
         .map(|p| {
             let target = match (&p.port.container, p.port.container_port) {
@@ -54,7 +54,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
                 match b {
                     Verdict::Drop { by } => {
                         evidence.push(EvidenceLine::rule(by));
-                        if !on_purpose(by) {
+                        if !on_purpose(ctx, by) {
                             fix.immediate.extend(fix::undo(by, &bridges));
                         }
                     }

@@ -82,7 +82,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
                     continue;
                 };
                 if by.stack == docker_stack
-                    || on_purpose(by)
+                    || on_purpose(ctx, by)
                     || !accepted_on_hook(trace, by, docker_stack)
                 {
                     continue;
@@ -121,7 +121,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
                 continue;
             };
             if by.stack == docker_stack
-                || on_purpose(by)
+                || on_purpose(ctx, by)
                 || !accepted_on_hook(&trace, by, docker_stack)
             {
                 continue;
