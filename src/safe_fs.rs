@@ -293,7 +293,7 @@ fn refused_dir(shown: &Path, real: &Path, why: &str) -> io::Error {
         io::ErrorKind::PermissionDenied,
         format!(
             "refusing to write in {}{resolved}: {why}; another user could redirect what fwdoctor \
-             writes there as root",
+             writes there",
             shown.display()
         ),
     )
@@ -311,8 +311,8 @@ fn refusal_of_open(e: io::Error, path: &Path) -> io::Error {
     if e.raw_os_error() == Some(nix::libc::ELOOP) {
         return refused(
             path,
-            "it is a symbolic link (fwdoctor does not follow links it did not make; \
-             give the file itself)",
+            "it is a symbolic link, not followed here since it could point anywhere \
+             (put the file itself in its place)",
         );
     }
     e
