@@ -12,7 +12,9 @@
 //! the caller and not writable by group or others, and so must every directory above it, up to
 //! `/`, except that an ancestor writable by others is accepted when it is sticky (`/tmp`): there
 //! only the owner of an entry can rename or remove it, and the entries on our path are checked
-//! to be owned by root or the caller. A refused directory is named with the reason.
+//! to be owned by root or the caller. Every symbolic link met while resolving the path must be
+//! owned by root or the caller as well: another user's link would choose where root writes.
+//! A refused directory is named with the reason.
 //!
 //! In a trusted directory a file is replaced atomically ([`TrustedDir::replace`]): a
 //! temporary file under an unpredictable name, created with `O_CREAT|O_EXCL|O_NOFOLLOW` (so
@@ -51,6 +53,7 @@ pub struct TrustedDir {
 impl TrustedDir {
     /// An existing directory, checked.
     pub fn existing(path: &Path) -> io::Result<TrustedDir> {
+        check_links(path)?;
         let real = fs::canonicalize(path).map_err(|e| with_path(e, "cannot open", path))?;
         check_chain(&real, path)?;
         Ok(TrustedDir { path: real })
@@ -260,6 +263,57 @@ fn check_chain(real: &Path, shown: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Every symbolic link met while resolving `path` (links to links too) must be owned by root
+/// or the caller: a link another user owns would choose where fwdoctor writes. A missing
+/// component ends the walk (creating or opening it reports that).
+fn check_links(path: &Path) -> io::Result<()> {
+    const MAX_LINKS: u32 = 40;
+    let me = nix::unistd::geteuid().as_raw();
+    let absolute = std::env::current_dir()?.join(path);
+    let mut todo: Vec<std::ffi::OsString> = absolute
+        .components()
+        .rev()
+        .map(|c| c.as_os_str().to_owned())
+        .collect();
+    let mut at = PathBuf::from("/");
+    let mut links = 0;
+    while let Some(part) = todo.pop() {
+        match part.as_bytes() {
+            b"/" | b"." => continue,
+            b".." => {
+                at.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let next = at.join(&part);
+        let Ok(meta) = fs::symlink_metadata(&next) else {
+            return Ok(());
+        };
+        if !meta.file_type().is_symlink() {
+            at = next;
+            continue;
+        }
+        links += 1;
+        if links > MAX_LINKS {
+            return Err(refused(path, "too many levels of symbolic links"));
+        }
+        if let Err(why) = check_owner(&meta, me) {
+            return Err(refused_dir(
+                path,
+                path,
+                &format!("the symbolic link {} on its path: {why}", next.display()),
+            ));
+        }
+        let target = fs::read_link(&next)?;
+        if target.is_absolute() {
+            at = PathBuf::from("/");
+        }
+        todo.extend(target.components().rev().map(|c| c.as_os_str().to_owned()));
+    }
+    Ok(())
+}
+
 fn check_owner(meta: &fs::Metadata, me: u32) -> Result<(), String> {
     if meta.uid() == 0 || meta.uid() == me {
         return Ok(());
@@ -449,6 +503,24 @@ mod tests {
         let err = dir.open_lock("fifo").unwrap_err().to_string();
         assert!(err.contains("a FIFO"), "{err}");
         assert_eq!(fs::read_to_string(&victim).unwrap(), "keep\n");
+    }
+
+    #[test]
+    fn a_link_on_the_path_must_be_owned_by_root_or_the_caller() {
+        let d = private_dir();
+        let real = d.path().join("real");
+        fs::create_dir(&real).unwrap();
+        let link = d.path().join("link");
+        symlink("real", &link).unwrap();
+        let ok = TrustedDir::existing(&link.join("..").join("link")).unwrap();
+        assert_eq!(ok.path(), fs::canonicalize(&real).unwrap());
+        // Needs root, as the tests run in CI: a link given to nobody.
+        std::os::unix::fs::lchown(&link, Some(65534), None).unwrap();
+        let err = TrustedDir::existing(&link).unwrap_err().to_string();
+        assert!(
+            err.contains("symbolic link") && err.contains("65534"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -591,3 +591,30 @@ fn a_link_named_on_the_command_line_is_followed() {
     let r = fwdoctor(&["check", "--format", "json", "--from", s(&file_link)]);
     assert!(r.stdout.contains("fwdoctor-report/1"), "{}", r.stderr);
 }
+
+/// A link another user owns must not choose where fwdoctor writes: `--textfile` through a
+/// link in nobody's directory to an empty directory of root's is refused.
+#[test]
+fn a_link_another_user_owns_does_not_choose_where_fwdoctor_writes() {
+    root();
+    let d = base();
+    let cap = capture(d.path());
+    let roots = d.path().join("roots");
+    std::fs::create_dir(&roots).unwrap();
+    chmod(&roots, 0o700);
+    let theirs = d.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    chown_to_nobody(&theirs);
+    let link = theirs.join("metrics");
+    symlink(&roots, &link).unwrap();
+    chown_to_nobody(&link);
+    let r = fwdoctor(&["check", "--from", s(&cap), "--textfile", s(&link)]);
+    assert!(
+        r.stderr.contains("refusing to write in")
+            && r.stderr
+                .contains(&format!("the symbolic link {}", link.display())),
+        "{}",
+        r.stderr
+    );
+    assert!(std::fs::read_dir(&roots).unwrap().next().is_none());
+}
