@@ -223,7 +223,10 @@ fn check_chain(real: &Path, shown: &Path) -> io::Result<()> {
     let me = nix::unistd::geteuid().as_raw();
     let meta = fs::symlink_metadata(real).map_err(|e| with_path(e, "cannot open", shown))?;
     if !meta.is_dir() {
-        return Err(refused_dir(shown, real, "it is not a directory"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a directory", shown.display()),
+        ));
     }
     check_owner(&meta, me).map_err(|why| refused_dir(shown, real, &why))?;
     if meta.mode() & 0o022 != 0 {
