@@ -63,6 +63,8 @@ impl TrustedDir {
     /// mode, itself with `mode`, e.g. `0o700`), then checked like [`TrustedDir::existing`].
     /// A directory that already exists keeps its mode.
     pub fn create(path: &Path, mode: u32) -> io::Result<TrustedDir> {
+        // Before creating anything: another user's link must not choose where it is made.
+        check_links(path)?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs::create_dir_all(parent).map_err(|e| with_path(e, "cannot create", parent))?;
         }
@@ -272,7 +274,11 @@ fn check_chain(real: &Path, shown: &Path) -> io::Result<()> {
 fn check_links(path: &Path) -> io::Result<()> {
     const MAX_LINKS: u32 = 40;
     let me = nix::unistd::geteuid().as_raw();
-    let absolute = std::env::current_dir()?.join(path);
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(path)
+    };
     let mut todo: Vec<std::ffi::OsString> = absolute
         .components()
         .rev()
