@@ -67,6 +67,22 @@ put() {
     say "installed $1"
 }
 
+# The --textfile directory goes verbatim into the cron line and the unit file: only a plain
+# absolute path (letters, digits, / . _ -) is accepted, so it cannot add a command or a word.
+valid_textfile_dir() {
+    case "$1" in
+        /*) ;;
+        *) err "--textfile: give an absolute directory (starting with /), not '$1'" ;;
+    esac
+    case "$1" in
+        *[!A-Za-z0-9/._-]*)
+            err "--textfile: only letters, digits and / . _ - are allowed in the directory (it goes into the cron line and the systemd unit)" ;;
+    esac
+    case "/$1/" in
+        */../*|*/./*) err "--textfile: no '.' or '..' components in the directory, please" ;;
+    esac
+}
+
 have_systemd() { [ -z "$DESTDIR" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; }
 
 build() {
@@ -170,9 +186,7 @@ main() {
         esac
         shift
     done
-    case "$TEXTFILE" in
-        *"|"*|*" "*) err "--textfile: no spaces or '|' in the directory, please" ;;
-    esac
+    [ -z "$TEXTFILE" ] || valid_textfile_dir "$TEXTFILE"
     EXTRA_ARGS="" RW_PATHS=""
     if [ -n "$TEXTFILE" ]; then
         EXTRA_ARGS=" --textfile $TEXTFILE"

@@ -82,3 +82,59 @@ fn no_docs_installs_only_the_binary() {
     assert!(d.path().join(FILES[0]).is_file());
     assert!(!d.path().join("opt/fw/share").exists());
 }
+
+/// `--textfile` goes verbatim into the cron line and the unit: anything but a plain absolute
+/// path is refused before a file is written (on main, `;touch FILE` ran from root's cron).
+#[test]
+fn textfile_with_shell_syntax_is_refused_and_a_plain_path_is_installed() {
+    let bin = assert_cmd::cargo::cargo_bin("fwdoctor");
+    for bad in [
+        "/var/lib/node;id>/tmp/fwdoctor-pwned",
+        "/var/lib/$(id)",
+        "/var/lib/`id`",
+        "/var/lib/a b",
+        "/var/lib/a'b",
+        "/var/lib/a\"b",
+        "/var/lib/a\nb",
+        "/var/lib/a|b",
+        "/var/lib/a&b",
+        "relative/dir",
+        "/var/lib/../../etc",
+    ] {
+        let d = tempfile::tempdir().unwrap();
+        let out = Command::new("sh")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/install.sh"))
+            .args(["--prefix", "/opt/fw", "--no-docs", "--cron", "--timer"])
+            .args(["--binary", bin.to_str().unwrap(), "--textfile", bad])
+            .env("DESTDIR", d.path())
+            .env_remove("PREFIX")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{bad:?} was accepted");
+        assert!(stderr.contains("--textfile"), "{bad:?}: {stderr}");
+        assert!(
+            std::fs::read_dir(d.path()).unwrap().next().is_none(),
+            "{bad:?}: nothing is installed"
+        );
+    }
+    let d = tempfile::tempdir().unwrap();
+    install_sh(
+        d.path(),
+        &[
+            "--prefix",
+            "/opt/fw",
+            "--no-docs",
+            "--cron",
+            "--binary",
+            bin.to_str().unwrap(),
+            "--textfile",
+            "/var/lib/prometheus/node-exporter",
+        ],
+    );
+    let cron = std::fs::read_to_string(d.path().join("etc/cron.d/fwdoctor")).unwrap();
+    assert!(
+        cron.contains("--textfile /var/lib/prometheus/node-exporter"),
+        "{cron}"
+    );
+}

@@ -3,11 +3,15 @@
 //! `--lock-wait` seconds) and then gives up with a clear error (exit 3). The lock dies with
 //! the process, so a killed run never leaves a stale lock; the file keeps the holder's pid for
 //! the message.
+//!
+//! The file is opened through [`TrustedDir::open_lock`]: never through a symbolic link, never
+//! truncated before the lock is held, and only when it is a regular file.
 
+use crate::safe_fs::{self, TrustedDir};
 use nix::fcntl::{Flock, FlockArg};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// The lock file's name inside the state directory.
@@ -22,13 +26,13 @@ pub struct StateLock {
 /// Why the lock was not taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    /// The lock file could not be opened.
-    #[error("cannot open the lock file {path}: {source}")]
+    /// The lock file could not be opened (or was refused: a link, not a regular file).
+    #[error("cannot open the lock file {path}: {error}")]
     Open {
         /// The lock file.
         path: PathBuf,
-        /// The error.
-        source: std::io::Error,
+        /// The error (not a `source`: it is part of the message, said once).
+        error: std::io::Error,
     },
     /// Another run held the lock for the whole wait.
     #[error("another fwdoctor run{holder} holds {path}; gave up after {waited} s (--lock-wait)")]
@@ -51,10 +55,13 @@ pub enum LockError {
 }
 
 /// Take the lock of state directory `dir`, waiting up to `wait`.
-pub fn acquire(dir: &Path, wait: Duration) -> Result<StateLock, LockError> {
+pub fn acquire(dir: &TrustedDir, wait: Duration) -> Result<StateLock, LockError> {
     let path = dir.join(FILE);
     let deadline = Instant::now() + wait;
-    let mut file = open(&path)?;
+    let mut file = dir.open_lock(FILE).map_err(|error| LockError::Open {
+        path: path.clone(),
+        error,
+    })?;
     loop {
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(mut lock) => {
@@ -79,22 +86,11 @@ pub fn acquire(dir: &Path, wait: Duration) -> Result<StateLock, LockError> {
     }
 }
 
-fn open(path: &Path) -> Result<File, LockError> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|source| LockError::Open {
-            path: path.to_path_buf(),
-            source,
-        })
-}
-
-fn holder(path: &Path) -> String {
+/// ` (pid N)` from the lock file, read without following a link and at most a few bytes.
+fn holder(path: &std::path::Path) -> String {
     let mut s = String::new();
-    let _ = File::open(path).and_then(|mut f| f.read_to_string(&mut s));
+    let _ = safe_fs::open_input(path, safe_fs::Links::Refuse, 64)
+        .and_then(|(f, _)| f.take(64).read_to_string(&mut s));
     match s.trim().parse::<u32>() {
         Ok(pid) => format!(" (pid {pid})"),
         Err(_) => String::new(),
@@ -108,8 +104,9 @@ mod tests {
     #[test]
     fn second_lock_waits_then_fails_and_works_after_release() {
         let d = tempfile::tempdir().unwrap();
-        let first = acquire(d.path(), Duration::ZERO).unwrap();
-        let err = acquire(d.path(), Duration::from_millis(250)).err().unwrap();
+        let d = TrustedDir::existing(d.path()).unwrap();
+        let first = acquire(&d, Duration::ZERO).unwrap();
+        let err = acquire(&d, Duration::from_millis(250)).err().unwrap();
         assert!(err.to_string().contains("another fwdoctor run"), "{err}");
         assert!(
             err.to_string()
@@ -117,6 +114,6 @@ mod tests {
             "{err}"
         );
         drop(first);
-        assert!(acquire(d.path(), Duration::ZERO).is_ok());
+        assert!(acquire(&d, Duration::ZERO).is_ok());
     }
 }

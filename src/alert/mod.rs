@@ -5,16 +5,17 @@
 //! read the last state ([`state`]; missing or corrupt = first run, with a note) -> compare by
 //! stable keys ([`key`], [`diff`]) -> when something changed (or on a first run): render the
 //! change report ([`render`]), log one syslog line per change ([`syslog`]), run `--notify`
-//! ([`notify`]) -> write the new state atomically ([`atomic`]) unless delivery failed, so a
-//! failed alert is sent again next run.
+//! ([`notify`]) -> write the new state atomically ([`crate::safe_fs::TrustedDir::replace`])
+//! unless delivery failed, so a failed alert is sent again next run.
 //!
 //! Output and exit code: nothing and exit 0 when nothing changed; otherwise the report on
 //! stdout and the status's exit code (0 ok, 1 warning, 2 critical, 3 unknown). When delivery
 //! or the state write fails, the failure is reported on stderr and in syslog, and the exit code
 //! is 3 whatever the findings ([`DELIVERY_FAILED`]): the systemd unit counts 1 and 2 as success,
-//! so only 3 shows a lost alert as a failed unit.
+//! so only 3 shows a lost alert as a failed unit. A state directory that cannot be used
+//! (read-only, refused as writable by another user, its lock file refused) is such a failure
+//! too: the report of every open finding is still printed, with the reason once.
 
-pub mod atomic;
 pub mod diff;
 pub mod key;
 pub mod lock;
@@ -24,7 +25,8 @@ pub mod state;
 pub mod syslog;
 
 use crate::analyze::Analysis;
-use anyhow::{Context as _, Result};
+use crate::safe_fs::TrustedDir;
+use anyhow::Result;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -61,26 +63,40 @@ pub struct Outcome {
 }
 
 /// Run one alert cycle for `analysis`; `host` names the host (or capture) in the report.
+/// Fails only when another run holds the state directory's lock for the whole wait.
 pub fn run(opts: &Options, analysis: &Analysis, host: &str) -> Result<Outcome> {
-    std::fs::create_dir_all(&opts.state_dir).with_context(|| {
-        format!(
-            "cannot create the state directory {} (run as root, or choose one with --state-dir)",
-            opts.state_dir.display()
-        )
-    })?;
-    let _lock = lock::acquire(&opts.state_dir, opts.lock_wait)?;
-
     let mut notes = Vec::new();
-    let (previous, before) = match state::load(&opts.state_dir) {
-        state::Loaded::Found(s) => (state::status(&s.status), s.findings),
-        state::Loaded::Missing => {
+    let mut failures = Vec::new();
+    // The state directory, created when missing and checked, with its lock held. When it
+    // cannot be used the report still goes out, with the reason said once.
+    let held = match TrustedDir::create(&opts.state_dir, 0o755) {
+        Ok(dir) => match lock::acquire(&dir, opts.lock_wait) {
+            Ok(lock) => Ok((dir, lock)),
+            Err(e @ lock::LockError::Busy { .. }) => return Err(e.into()),
+            Err(e) => Err(e.to_string()),
+        },
+        Err(e) => Err(e.to_string()),
+    };
+    let held = match held {
+        Ok(held) => Some(held),
+        Err(why) => {
+            failures.push(format!(
+                "{why}; no state is kept, so every open finding is reported, and again next run"
+            ));
+            None
+        }
+    };
+    let (previous, before) = match held.as_ref().map(|(dir, _)| state::load(dir)) {
+        None => (None, Vec::new()),
+        Some(state::Loaded::Found(s)) => (state::status(&s.status), s.findings),
+        Some(state::Loaded::Missing) => {
             notes.push(format!(
                 "first run: no state in {} yet; every open finding is reported as new",
                 opts.state_dir.display()
             ));
             (None, Vec::new())
         }
-        state::Loaded::Corrupt(why) => {
+        Some(state::Loaded::Corrupt(why)) => {
             notes.push(format!("{why}; handled as a first run"));
             (None, Vec::new())
         }
@@ -91,9 +107,12 @@ pub fn run(opts: &Options, analysis: &Analysis, host: &str) -> Result<Outcome> {
     let next = state::State::of(analysis, now);
     let changes = diff::compare(&before, &next.findings);
 
-    if previous.is_some() && !changes.any() {
+    if let Some((dir, _)) = &held
+        && previous.is_some()
+        && !changes.any()
+    {
         // Same findings: stay silent, but remember the run (and the newest summaries).
-        return Ok(match state::save(&opts.state_dir, &next) {
+        return Ok(match state::save(dir, &next) {
             Ok(()) => Outcome {
                 stdout: String::new(),
                 stderr: String::new(),
@@ -101,10 +120,7 @@ pub fn run(opts: &Options, analysis: &Analysis, host: &str) -> Result<Outcome> {
             },
             Err(e) => Outcome {
                 stdout: String::new(),
-                stderr: format!(
-                    "fwdoctor: cannot write {}: {e}\n",
-                    state::path(&opts.state_dir).display()
-                ),
+                stderr: format!("fwdoctor: {e}\n"),
                 exit_code: DELIVERY_FAILED,
             },
         });
@@ -129,31 +145,28 @@ pub fn run(opts: &Options, analysis: &Analysis, host: &str) -> Result<Outcome> {
         log_changes(log, &changes);
     }
 
-    let mut failure = None;
     if let Some(cmd) = &opts.notify
         && let Err(e) = notify::deliver(cmd, &stdout, opts.notify_timeout)
     {
-        failure = Some(format!(
+        failures.push(format!(
             "alert delivery failed: {e}; the state was not advanced, so this alert is sent again next run"
         ));
     }
-    if failure.is_none()
-        && let Err(e) = state::save(&opts.state_dir, &next)
+    if failures.is_empty()
+        && let Some((dir, _)) = &held
+        && let Err(e) = state::save(dir, &next)
     {
-        failure = Some(format!(
-            "cannot write {}: {e}; this alert is sent again next run",
-            state::path(&opts.state_dir).display()
-        ));
+        failures.push(format!("{e}; this alert is sent again next run"));
     }
-    let (stderr, exit_code) = match failure {
-        Some(f) => {
-            if let Some(log) = &log {
-                log.send(syslog::Priority::Err, &f);
-            }
-            (format!("fwdoctor: {f}\n"), DELIVERY_FAILED)
+    let mut stderr = String::new();
+    let mut exit_code = analysis.status.exit_code();
+    for f in failures {
+        if let Some(log) = &log {
+            log.send(syslog::Priority::Err, &f);
         }
-        None => (String::new(), analysis.status.exit_code()),
-    };
+        stderr.push_str(&format!("fwdoctor: {f}\n"));
+        exit_code = DELIVERY_FAILED;
+    }
     Ok(Outcome {
         stdout,
         stderr,

@@ -1,8 +1,10 @@
 //! The alert state: the findings that were open after the last delivered run, kept as JSON in
-//! `STATE_DIR/state.json` (schema `fwdoctor-state/1`), replaced atomically.
+//! `STATE_DIR/state.json` (schema `fwdoctor-state/1`), replaced atomically through
+//! [`TrustedDir::replace`] and read without following a link.
 
-use crate::alert::{atomic, key};
+use crate::alert::key;
 use crate::analyze::{Analysis, Severity, Status};
+use crate::safe_fs::{self, TrustedDir};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,8 @@ pub const SCHEMA: &str = "fwdoctor-state/1";
 pub const FILE: &str = "state.json";
 /// The default state directory (FHS `/var/lib` for state).
 pub const DEFAULT_DIR: &str = "/var/lib/fwdoctor";
+/// The largest state file read: far above any real one (a few hundred bytes per finding).
+const MAX_LEN: u64 = 16 << 20;
 
 /// One open finding as remembered between runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,12 +86,20 @@ pub fn path(dir: &Path) -> PathBuf {
     dir.join(FILE)
 }
 
-/// Read the state file; never fails: a missing or unusable file is reported as such.
-pub fn load(dir: &Path) -> Loaded {
-    let p = path(dir);
-    let text = match std::fs::read_to_string(&p) {
+/// Read the state file; never fails: a missing or unusable file (a link, a FIFO, too big)
+/// is reported as such.
+pub fn load(dir: &TrustedDir) -> Loaded {
+    let p = dir.join(FILE);
+    let read = safe_fs::open_input(&p, safe_fs::Links::Refuse, MAX_LEN).and_then(|(f, _)| {
+        let mut text = String::new();
+        io::Read::read_to_string(&mut io::Read::take(f, MAX_LEN), &mut text).map(|_| text)
+    });
+    let text = match read {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Loaded::Missing,
+        Err(e) if e.to_string().contains(&p.display().to_string()) => {
+            return Loaded::Corrupt(e.to_string());
+        }
         Err(e) => return Loaded::Corrupt(format!("cannot read {}: {e}", p.display())),
     };
     match serde_json::from_str::<State>(&text) {
@@ -102,10 +114,10 @@ pub fn load(dir: &Path) -> Loaded {
 }
 
 /// Write the state file atomically (mode 0644).
-pub fn save(dir: &Path, state: &State) -> io::Result<()> {
+pub fn save(dir: &TrustedDir, state: &State) -> io::Result<()> {
     let mut text = serde_json::to_string_pretty(state).map_err(io::Error::other)?;
     text.push('\n');
-    atomic::write(&path(dir), text.as_bytes(), 0o644)
+    dir.replace(FILE, text.as_bytes(), 0o644).map(drop)
 }
 
 /// Parse a severity name as stored in the state file.
@@ -136,23 +148,30 @@ mod tests {
 
     #[test]
     fn round_trip_and_bad_files() {
-        let d = tempfile::tempdir().unwrap();
-        assert!(matches!(load(d.path()), Loaded::Missing));
+        let tmp = tempfile::tempdir().unwrap();
+        let d = TrustedDir::existing(tmp.path()).unwrap();
+        assert!(matches!(load(&d), Loaded::Missing));
         let s = State {
             schema: SCHEMA.into(),
             status: "ok".into(),
             updated_at: 1,
             findings: vec![],
         };
-        save(d.path(), &s).unwrap();
-        assert!(matches!(load(d.path()), Loaded::Found(ref t) if *t == s));
+        save(&d, &s).unwrap();
+        assert!(matches!(load(&d), Loaded::Found(ref t) if *t == s));
         std::fs::write(path(d.path()), "{not json").unwrap();
-        assert!(matches!(load(d.path()), Loaded::Corrupt(_)));
+        assert!(matches!(load(&d), Loaded::Corrupt(_)));
         std::fs::write(
             path(d.path()),
             r#"{"schema":"other/9","status":"ok","updated_at":1,"findings":[]}"#,
         )
         .unwrap();
-        assert!(matches!(load(d.path()), Loaded::Corrupt(_)));
+        assert!(matches!(load(&d), Loaded::Corrupt(_)));
+        std::fs::remove_file(path(d.path())).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", path(d.path())).unwrap();
+        assert!(
+            matches!(load(&d), Loaded::Corrupt(ref why) if why.contains("symbolic link")),
+            "a link is not followed"
+        );
     }
 }

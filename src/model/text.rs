@@ -18,8 +18,9 @@ use std::sync::Arc;
 /// A whole evidence file, shared by every [`Text`] cut from it.
 pub type Source = Arc<SourceText>;
 
-/// The text of an evidence file: a string moved in without a copy, or a big file mapped
-/// ([`MappedFile`]) and checked to be UTF-8.
+/// The text of an evidence file: a string moved in without a copy, or a big file read into
+/// memory of its own ([`MappedFile`]) and checked to be UTF-8 once: that memory is private and
+/// read-only, so the check holds for as long as the text lives.
 #[derive(Debug)]
 pub struct SourceText(Backing);
 
@@ -33,7 +34,7 @@ enum Backing {
 }
 
 impl SourceText {
-    /// The mapped file's text, or the file back with the error when it is not UTF-8.
+    /// The file's text, or the file back with the error when it is not UTF-8.
     pub fn mapped(file: MappedFile) -> Result<SourceText, (MappedFile, std::str::Utf8Error)> {
         match std::str::from_utf8(file.bytes()) {
             Ok(_) => Ok(SourceText(Backing::Mapped(file))),
@@ -54,7 +55,8 @@ impl SourceText {
         match &self.0 {
             Backing::Owned(s) => s,
             Backing::Handle(s) => s.as_str(),
-            // SAFETY: checked to be UTF-8 when mapped, and the mapping is read-only.
+            // SAFETY: checked to be UTF-8 in `mapped`; the bytes are a private read-only copy
+            // (not a mapping of the file), so no other process can change them since.
             Backing::Mapped(m) => unsafe { std::str::from_utf8_unchecked(m.bytes()) },
         }
     }

@@ -11,6 +11,7 @@
 use crate::analyze::checks;
 use crate::analyze::ports::{PortState, PortVerdict};
 use crate::report::ReportInput;
+use crate::safe_fs::TrustedDir;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
@@ -124,6 +125,8 @@ pub fn render(input: &ReportInput, now: f64) -> String {
 }
 
 /// Write the exposition to `DIR/fwdoctor.prom`, atomically (mode 0644); returns the path.
+/// `DIR` must exist and be trusted ([`TrustedDir`]: owned by root or the caller, not writable
+/// by anyone else), or it is refused with the reason.
 pub fn write_textfile(dir: &Path, exposition: &str) -> std::io::Result<PathBuf> {
     if !dir.is_dir() {
         return Err(std::io::Error::new(
@@ -134,9 +137,7 @@ pub fn write_textfile(dir: &Path, exposition: &str) -> std::io::Result<PathBuf> 
             ),
         ));
     }
-    let path = dir.join(TEXTFILE);
-    crate::alert::atomic::write(&path, exposition.as_bytes(), 0o644)?;
-    Ok(path)
+    TrustedDir::existing(dir)?.replace(TEXTFILE, exposition.as_bytes(), 0o644)
 }
 
 fn port_labels(p: &PortVerdict, verdict: Option<&str>) -> String {
