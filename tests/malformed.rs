@@ -308,9 +308,30 @@ fn unknown_target_on_the_path_is_unknown_naming_the_rule() {
     assert!(reason.contains("FROBNICATE"), "{reason}");
 }
 
+/// A capture holding `save` as the legacy stack's dump and every other part of the firewall
+/// empty (an empty iptables-nft dump, no native nft table, forwarding on): a verdict from it
+/// needs nothing the capture lacks.
+fn complete_capture_of(save: &Path, dir: &Path) -> PathBuf {
+    let cap = dir.join("capture");
+    std::fs::create_dir(&cap).expect("capture dir");
+    std::fs::copy(save, cap.join("iptables-legacy-save.txt")).expect("copy");
+    for (file, text) in [
+        ("iptables-nft-save.txt", ""),
+        ("nft-ruleset.json", r#"{"nftables": []}"#),
+        ("sysctl.txt", "net.ipv4.ip_forward = 1\n"),
+    ] {
+        std::fs::write(cap.join(file), text).expect("write");
+    }
+    cap
+}
+
 #[test]
 fn unknown_module_off_the_path_does_not_change_the_verdict() {
-    let (code, r) = report(&corpus("unknown-module-off-path.save"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, r) = report(&complete_capture_of(
+        &corpus("unknown-module-off-path.save"),
+        dir.path(),
+    ));
     let port = &r["ports"][0];
     assert_eq!(port["host_port"], 8080);
     assert_eq!(port["verdict"], "reachable", "{r:#}");

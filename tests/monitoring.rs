@@ -149,7 +149,7 @@ fn nagios_output_parses_with_status_line_perfdata_and_long_output() {
         v["summary"]
             .as_str()
             .unwrap()
-            .starts_with("FWDOCTOR CRITICAL - 5 critical, 1 unknown, 1 warning")
+            .starts_with("FWDOCTOR CRITICAL - 2 critical, 1 unknown, 1 warning")
     );
     let perf: Vec<(String, f64)> = v["perfdata"]
         .as_array()
@@ -163,11 +163,14 @@ fn nagios_output_parses_with_status_line_perfdata_and_long_output() {
         })
         .collect();
     for (label, value) in [
-        ("critical", 5.0),
+        // No ruleset was read: the three ports published on all addresses are unknown, not
+        // blocked; the one on 127.0.0.1 is host-only by design.
+        ("critical", 2.0),
         ("unknown", 1.0),
         ("warning", 1.0),
         ("info", 0.0),
-        ("ports_blocked", 4.0),
+        ("ports_blocked", 1.0),
+        ("ports_unknown", 3.0),
         ("ports_total", 4.0),
     ] {
         assert!(
@@ -250,7 +253,8 @@ fn prometheus_exposition_parses_and_has_the_metrics() {
                 ("severity", "critical")
             ]
         ),
-        3.0
+        0.0,
+        "no ruleset read: no port is blocked on that evidence"
     );
     assert_eq!(
         value(
@@ -272,10 +276,14 @@ fn prometheus_exposition_parses_and_has_the_metrics() {
         ("host_port", "8080"),
         ("container", "web"),
     ];
-    assert_eq!(value("fwdoctor_port_reachable", &port), 0.0);
-    let mut blocked = port.to_vec();
-    blocked.push(("verdict", "blocked"));
-    assert_eq!(value("fwdoctor_port_verdict", &blocked), 1.0);
+    // An unknown port has no 0/1 reachability: only its verdict series says it is unknown.
+    assert!(
+        sample(&s, "fwdoctor_port_reachable", &port).is_none(),
+        "{text}"
+    );
+    let mut unknown = port.to_vec();
+    unknown.push(("verdict", "unknown"));
+    assert_eq!(value("fwdoctor_port_verdict", &unknown), 1.0);
     assert!(value("fwdoctor_last_run_timestamp_seconds", &[]) > 1.6e9);
     assert_eq!(
         value(

@@ -192,15 +192,18 @@ fn a_state_directory_another_user_owns_is_refused_and_the_report_still_printed()
         s(&theirs),
     ]);
     victim.assert_untouched();
+    // A failure to keep the alert's state is said on stderr and exits 3 (the one code the
+    // systemd unit counts as failed), while the report still goes to stdout.
     assert!(
-        r.stdout
+        r.stderr
             .contains(&format!("refusing to write in {}", theirs.display())),
         "{}\n{}",
         r.stdout,
         r.stderr
     );
-    assert!(r.stdout.contains("no state is kept"), "{}", r.stdout);
-    assert!(r.code >= 2, "{}", r.code);
+    assert!(r.stderr.contains("no state is kept"), "{}", r.stderr);
+    assert!(!r.stdout.is_empty(), "the report is printed");
+    assert_eq!(r.code, 3, "{}", r.code);
 }
 
 #[test]
@@ -238,7 +241,7 @@ fn a_lock_file_that_is_a_fifo_or_a_link_is_refused_without_hanging() {
             r.elapsed
         );
         assert!(
-            r.stdout.contains("cannot open the lock file") && r.stdout.contains(what),
+            r.stderr.contains("cannot open the lock file") && r.stderr.contains(what),
             "{what}: {}\n{}",
             r.stdout,
             r.stderr
@@ -273,7 +276,7 @@ fn a_read_only_state_directory_prints_the_report_and_the_error_once() {
     assert_eq!(out.status.code(), Some(3), "{both}");
     assert_eq!(both.matches("Permission denied").count(), 1, "{both}");
     assert!(
-        stdout.contains(&format!("{}", state.join("lock").display())),
+        stderr.contains(&format!("{}", state.join("lock").display())),
         "{both}"
     );
     assert!(

@@ -591,10 +591,9 @@ fn hostile_capture(dir: &Path) -> PathBuf {
             if obj["family"] == "inet" && obj["table"] == "filter" {
                 let key = if kind == "chain" { "name" } else { "chain" };
                 if obj[key] == "forward" {
+                    // The chain keeps the fixture's policy drop: behind the hostile rule (a
+                    // deliberate drop, docker-user-blocks) it is a second, critical blocker.
                     obj[key] = chain.clone().into();
-                    if kind == "chain" {
-                        obj["policy"] = "accept".into();
-                    }
                 }
             }
         }
