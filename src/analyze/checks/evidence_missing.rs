@@ -232,14 +232,16 @@ fn needed_gaps(ctx: &Context) -> Vec<Gap> {
 }
 
 /// Docker's API is what lists published ports; without it they come from the DNAT rules of
-/// Docker's stack. When no Docker rules were found and a table on PREROUTING was not read,
-/// Docker's DNAT rules may be in it.
+/// Docker's stack. When that stack's nat table (or, with no Docker rules found, any table on
+/// PREROUTING) was not read, Docker's DNAT rules may be in it.
 fn ports_unlisted(ctx: &Context) -> bool {
     let m = ctx.model;
+    let docker_stack = ctx.docker_stack();
     m.docker.is_none()
-        && ctx.docker.is_none()
         && ctx.ports.is_empty()
-        && !needs::missing(m, Family::Ip, &[Hook::Prerouting], false).is_empty()
+        && m.unseen.rules.iter().any(|p| {
+            docker_stack.is_none_or(|s| s == p.stack) && p.touches(Family::Ip, &[Hook::Prerouting])
+        })
 }
 
 /// Docker's socket was there but could not be read, or `DOCKER_HOST` names a daemon fwdoctor
