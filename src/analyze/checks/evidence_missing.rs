@@ -181,13 +181,30 @@ fn run(ctx: &Context) -> Vec<Finding> {
             evidence: vec![EvidenceLine::fact("trace", p.reason.clone())],
             fix: Fix {
                 // `->` quoted: bare, the shell reads `>` as a redirection.
-                immediate: vec![shell::join(&["fwdoctor", "trace", p.port.proto.as_str(), "any", "->", &format!("host:{}", p.port.host_port)])],
+                immediate: vec![trace_command(ctx, p)],
                 lasting: Vec::new(),
                 note: String::new(),
             },
         });
     }
     out
+}
+
+/// The `fwdoctor trace` that shows a port's path, on the same evidence (`--from` a capture).
+fn trace_command(ctx: &Context, p: &PortVerdict) -> String {
+    let dst = format!("host:{}", p.port.host_port);
+    let mut words = vec![
+        "fwdoctor",
+        "trace",
+        p.port.proto.as_str(),
+        "any",
+        "->",
+        &dst,
+    ];
+    if ctx.model.origin != "live host" {
+        words.extend(["--from", ctx.model.origin.as_str()]);
+    }
+    shell::join(&words)
 }
 
 /// What a port's traces (to the container and back) lacked.
