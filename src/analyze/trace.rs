@@ -18,7 +18,7 @@ use crate::model::{
 use ipnet::IpNet;
 use serde::Serialize;
 use std::cell::Cell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 
 /// A packet to trace.
@@ -209,7 +209,7 @@ pub struct Net<'m> {
     /// ruleset the kernel loaded: it refuses loops).
     loops: Vec<TableLoops<'m>>,
     /// The long chains' rules by destination (see [`RuleIndex`]), by chain address.
-    indexes: std::collections::HashMap<*const Chain, RuleIndex>,
+    indexes: HashMap<*const Chain, RuleIndex>,
     /// Rule evaluations the current trace has made (see [`STEP_BUDGET`]).
     steps_made: Cell<u64>,
 }
@@ -613,7 +613,7 @@ struct Walk<'a> {
     fork_nesting: usize,
     /// For each long chain entered, the positions of the rules this packet may match
     /// ([`RuleIndex::candidates`]: the packet's destination only changes at a final verdict).
-    candidates: std::collections::HashMap<*const Chain, Vec<u32>>,
+    candidates: HashMap<*const Chain, Vec<u32>>,
 }
 
 /// Runs one base chain. The call stack of jumps is explicit, so an undecidable match can be
@@ -1061,9 +1061,9 @@ struct RuleIndex {
     /// Rules that need none of the keys below, by position.
     unkeyed: Vec<u32>,
     /// Rules with a destination match on one host address (`-d 172.17.0.2/32`).
-    by_addr: std::collections::HashMap<IpAddr, Vec<u32>>,
+    by_addr: HashMap<IpAddr, Vec<u32>>,
     /// Rules without one but with a destination port match on one port (`--dport 8080`).
-    by_port: std::collections::HashMap<u16, Vec<u32>>,
+    by_port: HashMap<u16, Vec<u32>>,
 }
 
 /// Chains shorter than this are walked whole: the index would not pay for itself.
@@ -1168,8 +1168,8 @@ impl<'m> TableLoops<'m> {
     fn describe(&self, chain: usize) -> Option<String> {
         let component = self.component(chain)?;
         // Breadth first from `chain` within its component, back to `chain`.
-        let mut came_from: std::collections::HashMap<usize, usize> = Default::default();
-        let mut queue = std::collections::VecDeque::from([chain]);
+        let mut came_from: HashMap<usize, usize> = Default::default();
+        let mut queue = VecDeque::from([chain]);
         let mut last = None;
         'search: while let Some(at) = queue.pop_front() {
             for r in &self.table.chains[at].rules {
