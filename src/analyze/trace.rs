@@ -657,13 +657,13 @@ impl<'a> ChainRun<'a, '_> {
         }
     }
 
-    /// One more rule evaluation, or the verdict that the trace has made too many.
-    fn spend_step(&self, chain: &Chain, rule: &Rule) -> Result<(), Verdict> {
+    /// Count one more rule evaluation; the verdict to end with when the trace has made too many.
+    fn spend_step(&self, chain: &Chain, rule: &Rule) -> Option<Verdict> {
         let made = self.net.steps_made.get();
         if made >= STEP_BUDGET {
             // One past the budget marks the trace as stopped (see `out_of_steps`).
             self.net.steps_made.set(STEP_BUDGET + 1);
-            return Err(Verdict::Unknown {
+            return Some(Verdict::Unknown {
                 by: RuleRef::rule(self.table, chain, rule),
                 reason: format!(
                     "the trace stopped after {STEP_BUDGET} rule evaluations: the jumps from here \
@@ -672,7 +672,7 @@ impl<'a> ChainRun<'a, '_> {
             });
         }
         self.net.steps_made.set(made + 1);
-        Ok(())
+        None
     }
 
     /// The trace ran out of rule evaluations: every verdict from here on says so.
@@ -709,7 +709,7 @@ impl<'a> ChainRun<'a, '_> {
             if let Some(top) = stack.last_mut() {
                 top.next = at + 1;
             }
-            if let Err(v) = self.spend_step(chain, rule) {
+            if let Some(v) = self.spend_step(chain, rule) {
                 return v;
             }
             match self.eval_matches(rule, pkt) {
@@ -1562,5 +1562,130 @@ mod tests {
             "{:?}",
             t.verdict
         );
+    }
+
+    #[test]
+    fn a_long_chain_is_walked_only_where_the_packet_may_match() {
+        // 2000 published ports: each trace evaluates the DNAT rule of its own port, not all.
+        let mut m = split_model(Policy::Accept);
+        let dnat = &mut m.tables[1].chain_mut("DOCKER").unwrap().rules;
+        for i in 0..2000u16 {
+            let port = 10000 + i;
+            dnat.push(rule(
+                vec![
+                    Match::Proto {
+                        negated: false,
+                        proto: "tcp".into(),
+                    },
+                    Match::Port {
+                        dir: Dir::Dst,
+                        negated: false,
+                        ranges: vec![(port, port)].into(),
+                    },
+                ],
+                Action::Dnat {
+                    addr: Some("172.17.0.3".parse().unwrap()),
+                    port: Some((i, i)),
+                },
+                "-A DOCKER -p tcp -m tcp --dport PORT -j DNAT --to-destination 172.17.0.3:I",
+            ));
+        }
+        let net = Net::new(&m);
+        let t = net.trace(&Flow::from_outside(Family::Ip, "tcp", 11234));
+        assert_eq!(
+            t.final_dst,
+            Some((Some("172.17.0.3".parse().unwrap()), 1234))
+        );
+        assert!(net.last_trace_steps() < 20, "{}", net.last_trace_steps());
+        let t = net.trace(&Flow::from_outside(Family::Ip, "tcp", 8080));
+        assert_eq!(t.final_dst, Some((Some("172.17.0.2".parse().unwrap()), 80)));
+        let t = net.trace(&Flow::from_outside(Family::Ip, "udp", 11234));
+        assert_eq!(t.route, Some(Route::Local));
+    }
+
+    #[test]
+    fn a_chain_that_returned_is_not_walked_again_for_the_same_packet() {
+        // FORWARD jumps to L0 twice; L0 jumps to L1 twice, ... 30 levels: 2^30 walks of L30
+        // if each call were walked, 31 chains when a return is remembered.
+        let mut m = split_model(Policy::Accept);
+        let filter = &mut m.tables[2];
+        for i in 0..=30 {
+            let next = format!("L{}", i + 1);
+            let rules = if i == 30 {
+                Vec::new()
+            } else {
+                vec![
+                    rule(
+                        vec![],
+                        Action::Jump {
+                            chain: next.as_str().into(),
+                        },
+                        "-A L -j L",
+                    ),
+                    rule(
+                        vec![],
+                        Action::Jump {
+                            chain: next.as_str().into(),
+                        },
+                        "-A L -j L",
+                    ),
+                ]
+            };
+            filter.add_chain(Chain {
+                name: format!("L{i}").as_str().into(),
+                base: None,
+                rules,
+                line: 20 + i,
+            });
+        }
+        filter.chain_mut("FORWARD").unwrap().rules.insert(
+            0,
+            rule(
+                vec![],
+                Action::Jump { chain: "L0".into() },
+                "-A FORWARD -j L0",
+            ),
+        );
+        let net = Net::new(&m);
+        let t = net.trace(&Flow::from_outside(Family::Ip, "tcp", 8080));
+        assert!(
+            matches!(t.verdict, Verdict::Accept { .. }),
+            "{:?}",
+            t.verdict
+        );
+        assert!(net.last_trace_steps() < 200, "{}", net.last_trace_steps());
+    }
+
+    #[test]
+    fn a_goto_loop_is_unknown_naming_the_loop() {
+        let mut m = split_model(Policy::Accept);
+        let filter = &mut m.tables[2];
+        for (name, to) in [("A", "B"), ("B", "A")] {
+            filter.add_chain(Chain {
+                name: name.into(),
+                base: None,
+                rules: vec![rule(vec![], Action::Goto { chain: to.into() }, "-A X -g Y")],
+                line: 30,
+            });
+        }
+        filter.chain_mut("FORWARD").unwrap().rules.insert(
+            0,
+            rule(
+                vec![],
+                Action::Goto { chain: "A".into() },
+                "-A FORWARD -g A",
+            ),
+        );
+        let t = Net::new(&m).trace(&Flow::from_outside(Family::Ip, "tcp", 8080));
+        match t.verdict {
+            Verdict::Unknown { by, reason } => {
+                assert_eq!(by.chain, "FORWARD");
+                assert!(
+                    reason.contains("chain A is on a loop of jumps (A -> B -> A)"),
+                    "{reason}"
+                );
+            }
+            v => panic!("expected unknown, got {v:?}"),
+        }
     }
 }
