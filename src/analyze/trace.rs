@@ -562,11 +562,17 @@ const MAX_DEPTH: usize = 64;
 const MAX_FORK_NESTING: usize = 64;
 
 /// Rule evaluations one trace may make, across every base chain and both ways of every
-/// undecidable rule. A trace of a Docker port through a 250k-rule kube-proxy ruleset makes
-/// about 34k walking every rule, far fewer with [`RuleIndex`] (the scale benchmark prints the
-/// count), so this is far above what a real ruleset needs, and bounds a hostile one (a tree of
-/// undecidable jumps that doubles at each level) to about a second.
+/// undecidable rule (each counting [`FORK_STEPS`]). A trace of a Docker port through a
+/// 250k-rule kube-proxy ruleset makes about 34k walking every rule, far fewer with
+/// [`RuleIndex`] (the scale benchmark prints the count), so this is far above what a real
+/// ruleset needs, and bounds a hostile one (a tree of undecidable jumps that doubles at each
+/// level) to tens of milliseconds.
 pub const STEP_BUDGET: u64 = 1_000_000;
+
+/// What following an undecidable rule both ways counts against [`STEP_BUDGET`]: it copies the
+/// walk (the call stack and the packet) for each way, which costs about as much as this many
+/// rule evaluations. So the budget bounds time, whether a ruleset walks long chains or forks.
+const FORK_STEPS: u64 = 50;
 
 /// One chain being run: the chain and the index of its next rule.
 #[derive(Clone, Copy)]
@@ -657,10 +663,11 @@ impl<'a> ChainRun<'a, '_> {
         }
     }
 
-    /// Count one more rule evaluation; the verdict to end with when the trace has made too many.
-    fn spend_step(&self, chain: &Chain, rule: &Rule) -> Option<Verdict> {
-        let made = self.net.steps_made.get();
-        if made >= STEP_BUDGET {
+    /// Count `steps` more rule evaluations at `rule`; the verdict to end with when the trace
+    /// has made too many.
+    fn spend_steps(&self, steps: u64, chain: &Chain, rule: &Rule) -> Option<Verdict> {
+        let made = self.net.steps_made.get() + steps;
+        if made > STEP_BUDGET {
             // One past the budget marks the trace as stopped (see `out_of_steps`).
             self.net.steps_made.set(STEP_BUDGET + 1);
             return Some(Verdict::Unknown {
@@ -671,7 +678,7 @@ impl<'a> ChainRun<'a, '_> {
                 ),
             });
         }
-        self.net.steps_made.set(made + 1);
+        self.net.steps_made.set(made);
         None
     }
 
@@ -709,7 +716,7 @@ impl<'a> ChainRun<'a, '_> {
             if let Some(top) = stack.last_mut() {
                 top.next = at + 1;
             }
-            if let Some(v) = self.spend_step(chain, rule) {
+            if let Some(v) = self.spend_steps(1, chain, rule) {
                 return v;
             }
             match self.eval_matches(rule, pkt) {
@@ -746,6 +753,9 @@ impl<'a> ChainRun<'a, '_> {
         };
         if self.walk.fork_nesting >= MAX_FORK_NESTING {
             return unknown();
+        }
+        if let Some(v) = self.spend_steps(FORK_STEPS, chain, rule) {
+            return v;
         }
         // The chains under way return, if they do, only on one of the two outcomes.
         for f in &mut stack {
@@ -1060,7 +1070,10 @@ impl<'a> ChainRun<'a, '_> {
 struct RuleIndex {
     /// Rules that need none of the keys below, by position.
     unkeyed: Vec<u32>,
-    /// Rules with a destination match on one host address (`-d 172.17.0.2/32`).
+    /// Rules with a destination match on one host address and one on one port (Docker's
+    /// `-d 172.17.0.2/32 ... --dport 80 -j ACCEPT`).
+    by_addr_port: HashMap<(IpAddr, u16), Vec<u32>>,
+    /// Rules with a destination match on one host address, and none on one port.
     by_addr: HashMap<IpAddr, Vec<u32>>,
     /// Rules without one but with a destination port match on one port (`--dport 8080`).
     by_port: HashMap<u16, Vec<u32>>,
@@ -1073,6 +1086,7 @@ impl RuleIndex {
     fn build(chain: &Chain) -> RuleIndex {
         let mut index = RuleIndex {
             unkeyed: Vec::new(),
+            by_addr_port: Default::default(),
             by_addr: Default::default(),
             by_port: Default::default(),
         };
@@ -1097,7 +1111,8 @@ impl RuleIndex {
                 _ => None,
             });
             match (addr, port) {
-                (Some(a), _) => index.by_addr.entry(a).or_default().push(at),
+                (Some(a), Some(p)) => index.by_addr_port.entry((a, p)).or_default().push(at),
+                (Some(a), None) => index.by_addr.entry(a).or_default().push(at),
                 (None, Some(p)) => index.by_port.entry(p).or_default().push(at),
                 (None, None) => index.unkeyed.push(at),
             }
@@ -1109,13 +1124,28 @@ impl RuleIndex {
     /// is false for it (another destination address or port), so the walk skips it.
     fn candidates(&self, pkt: &Packet) -> Vec<u32> {
         let mut out = self.unkeyed.clone();
-        match pkt.dst {
-            Some(a) => out.extend(self.by_addr.get(&a).into_iter().flatten()),
-            // The host's outside address: which one is symbolic, so every address rule may.
-            None => out.extend(self.by_addr.values().flatten()),
-        }
         // A port match is false for a protocol without ports.
-        if matches!(pkt.proto.as_str(), "tcp" | "udp" | "sctp" | "udplite") {
+        let ports = matches!(pkt.proto.as_str(), "tcp" | "udp" | "sctp" | "udplite");
+        match pkt.dst {
+            Some(a) => {
+                out.extend(self.by_addr.get(&a).into_iter().flatten());
+                if ports {
+                    out.extend(self.by_addr_port.get(&(a, pkt.dport)).into_iter().flatten());
+                }
+            }
+            // The host's outside address: which one is symbolic, so every address rule may.
+            None => {
+                out.extend(self.by_addr.values().flatten());
+                if ports {
+                    let on_port = self
+                        .by_addr_port
+                        .iter()
+                        .filter(|((_, p), _)| *p == pkt.dport);
+                    out.extend(on_port.flat_map(|(_, rules)| rules));
+                }
+            }
+        }
+        if ports {
             out.extend(self.by_port.get(&pkt.dport).into_iter().flatten());
         }
         out.sort_unstable();
