@@ -5,6 +5,7 @@
 //! cargo bench --bench scale                       # fwdoctor only
 //! sudo cargo bench --bench scale -- --system      # + iptables-*-restore --test, *-save, live check
 //! cargo bench --bench scale -- --rules 100000 --repeat 7
+//! cargo bench --bench scale -- --worst-case            # hostile rulesets, many ports
 //! sudo cargo bench --bench scale -- --system --rules 250000 --live-repeat 1   # nft -j takes minutes
 //! ```
 //!
@@ -32,6 +33,8 @@
 
 #[path = "common/kube.rs"]
 mod kube;
+#[path = "common/worst.rs"]
+mod worst;
 
 use fwdoctor::analyze::{self, trace};
 use fwdoctor::collect::capture;
@@ -52,6 +55,8 @@ struct Args {
     /// Runs of the live check (each waits for `nft -j list ruleset`: minutes at 250k rules).
     live_repeat: usize,
     out: Option<PathBuf>,
+    /// Time the trace engine's worst cases instead (see [`worst_case`]).
+    worst_case: bool,
     netns_worker: Option<(PathBuf, usize, usize)>,
 }
 
@@ -62,6 +67,7 @@ fn parse_args() -> Args {
         system: false,
         live_repeat: 3,
         out: None,
+        worst_case: false,
         netns_worker: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -80,6 +86,7 @@ fn parse_args() -> Args {
                 a.repeat = argv[i].parse().expect("--repeat N");
             }
             "--system" => a.system = true,
+            "--worst-case" => a.worst_case = true,
             "--live-repeat" => {
                 i += 1;
                 a.live_repeat = argv[i].parse().expect("--live-repeat N");
@@ -436,6 +443,8 @@ struct Measured {
     trace: Vec<Duration>,
     total: Vec<Duration>,
     verdict: String,
+    /// Rule evaluations the per-port trace made (against [`trace::STEP_BUDGET`]).
+    trace_steps: u64,
 }
 
 fn in_process(name: &str, text: &str, repeat: usize, with_ip_addr: bool) -> Measured {
@@ -445,6 +454,7 @@ fn in_process(name: &str, text: &str, repeat: usize, with_ip_addr: bool) -> Meas
         trace: Vec::new(),
         total: Vec::new(),
         verdict: String::new(),
+        trace_steps: 0,
     };
     for _ in 0..repeat {
         let t0 = Instant::now();
@@ -470,6 +480,7 @@ fn in_process(name: &str, text: &str, repeat: usize, with_ip_addr: bool) -> Meas
         }
         let (t, d) = timed(|| net.trace(&flow));
         m.trace.push(d);
+        m.trace_steps = net.last_trace_steps();
         let port = analysis
             .ports
             .iter()
@@ -488,10 +499,70 @@ fn in_process(name: &str, text: &str, repeat: usize, with_ip_addr: bool) -> Meas
     m
 }
 
+/// `fwdoctor check --from` on the trace engine's worst cases: a loop of gotos, trees of jumps
+/// that double at each level (through undecidable matches, 24 levels as the legacy kernel
+/// accepts and 64; decidable, 24 levels), and captures with 16k and 32k published ports.
+/// Prints the wall time (min..max of `repeat` runs), the peak RSS and the exit code of each.
+fn worst_case(repeat: usize) {
+    let bin = env!("CARGO_BIN_EXE_fwdoctor");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut cases: Vec<(String, PathBuf)> = Vec::new();
+    for (name, text) in [
+        ("goto ring (L0 -g L1, L1 -g L0)", worst::goto_ring()),
+        ("undecidable diamond, 24 levels", worst::diamond(24, true)),
+        ("undecidable diamond, 64 levels", worst::diamond(64, true)),
+        ("decidable diamond, 24 levels", worst::diamond(24, false)),
+        ("linear chain of jumps, 30 deep", worst::linear(30)),
+    ] {
+        let file = dir.path().join(format!("case-{}.save", cases.len()));
+        std::fs::write(&file, text).expect("write ruleset");
+        cases.push((name.to_string(), file));
+    }
+    for ports in [16_000, 32_000] {
+        let capture = dir.path().join(format!("ports-{ports}"));
+        worst::many_ports_capture(&capture, ports);
+        cases.push((format!("{ports} published ports (capture)"), capture));
+    }
+    println!("fwdoctor trace worst cases: `fwdoctor check --from`, {repeat} runs each\n");
+    println!("| case | time | peak RSS | exit |");
+    println!("|---|---|---|---|");
+    for (name, path) in &cases {
+        let mut times = Vec::new();
+        let mut code = None;
+        for _ in 0..repeat {
+            let t = Instant::now();
+            let status = Command::new(bin)
+                .args(["check", "--format", "json", "--from"])
+                .arg(path)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("run fwdoctor");
+            times.push(t.elapsed());
+            code = status.code();
+        }
+        let args = ["check", "--format", "json", "--from"];
+        let rss = peak_rss_kib(Command::new(bin).args(args).arg(path), None);
+        println!(
+            "| {name} | {} | {} | {} |",
+            range(&times),
+            rss.map_or("n/a".into(), |k| format!(
+                "{:.1} MB",
+                k as f64 * 1024.0 / 1e6
+            )),
+            code.map_or("killed".into(), |c| c.to_string())
+        );
+    }
+}
+
 fn main() {
     let args = parse_args();
     if let Some((file, repeat, live_repeat)) = &args.netns_worker {
         netns_worker(file, *repeat, *live_repeat);
+        return;
+    }
+    if args.worst_case {
+        worst_case(args.repeat);
         return;
     }
     let root = nix::unistd::geteuid().is_root();
@@ -556,7 +627,12 @@ fn main() {
         println!("  fwdoctor parse+model     {}", range(&m.parse));
         println!("  fwdoctor analyze         {}", range(&m.analyze));
         println!("  fwdoctor in-process      {}", range(&m.total));
-        println!("  per-port trace (:8080)   {}", range(&m.trace));
+        println!(
+            "  per-port trace (:8080)   {}, {} rule evaluations (budget {})",
+            range(&m.trace),
+            m.trace_steps,
+            trace::STEP_BUDGET
+        );
         println!("  fwdoctor process         {}", range(&proc_times));
         let peak = rss.iter().max().copied().unwrap_or(0) * 1024;
         println!(

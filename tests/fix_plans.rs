@@ -362,7 +362,17 @@ fn the_trace_suggested_for_an_unknown_verdict_redirects_nothing() {
     )
     .unwrap();
     let calls = paste_every_command(&cap);
-    let trace = words(&["fwdoctor", "trace", "tcp", "any", "->", "host:8080"]);
+    // On a capture, the trace reads the same capture.
+    let trace = words(&[
+        "fwdoctor",
+        "trace",
+        "tcp",
+        "any",
+        "->",
+        "host:8080",
+        "--from",
+        cap.to_str().unwrap(),
+    ]);
     assert!(calls.contains(&trace), "{trace:?} not in {calls:#?}");
 }
 

@@ -62,7 +62,8 @@ fn the_report_on_screen_shows_the_finding_the_blamed_rule_and_the_fix() {
 
     let deadline = Instant::now() + Duration::from_secs(20);
     let screen = loop {
-        let out = tmux(&["capture-pane", "-p", "-J", "-t", &name]);
+        // From the start of the scrollback: the report is taller than the pane.
+        let out = tmux(&["capture-pane", "-p", "-J", "-S", "-", "-t", &name]);
         let screen = String::from_utf8_lossy(&out.stdout).into_owned();
         if screen.contains("critical: ") && screen.contains("published ports blocked") {
             break screen;

@@ -1,6 +1,7 @@
 //! What changed between the last run's open findings and this run's.
 
 use crate::alert::state::OpenFinding;
+use std::collections::HashSet;
 
 /// The comparison of two runs. A finding whose severity changed counts as resolved at the old
 /// severity and new at the new one.
@@ -21,19 +22,26 @@ impl Changes {
     }
 }
 
-/// Compare `before` (the last state) with `now`.
+/// What makes two runs' findings the same finding.
+fn identity(f: &OpenFinding) -> (&str, &str) {
+    (f.key.as_str(), f.severity.as_str())
+}
+
+/// Compare `before` (the last state) with `now`: linear, so a host with thousands of published
+/// ports (one finding each) costs the cron run no more than its check.
 pub fn compare(before: &[OpenFinding], now: &[OpenFinding]) -> Changes {
-    let same = |a: &OpenFinding, b: &OpenFinding| a.key == b.key && a.severity == b.severity;
+    let before_ids: HashSet<(&str, &str)> = before.iter().map(identity).collect();
+    let now_ids: HashSet<(&str, &str)> = now.iter().map(identity).collect();
     let mut c = Changes::default();
     for f in now {
-        if before.iter().any(|b| same(b, f)) {
+        if before_ids.contains(&identity(f)) {
             c.still_open.push(f.clone());
         } else {
             c.new.push(f.clone());
         }
     }
     for b in before {
-        if !now.iter().any(|f| same(b, f)) {
+        if !now_ids.contains(&identity(b)) {
             c.resolved.push(b.clone());
         }
     }

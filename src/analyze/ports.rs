@@ -218,6 +218,10 @@ pub fn published(model: &Model) -> Vec<PublishedPort> {
     if let Some(d) = &model.docker {
         let mut out: Vec<PublishedPort> = Vec::new();
         for c in &d.containers {
+            let ipv4: std::collections::HashSet<(u16, &str)> = (c.ports.iter())
+                .filter(|q| !q.host_ip.contains(':'))
+                .map(|q| (q.host_port, q.proto.as_str()))
+                .collect();
             for p in &c.ports {
                 let family = if p.host_ip.contains(':') {
                     Family::Ip6
@@ -225,11 +229,7 @@ pub fn published(model: &Model) -> Vec<PublishedPort> {
                     Family::Ip
                 };
                 // Docker lists "0.0.0.0" and "::" for one -p; the IPv4 entry speaks for both.
-                if family == Family::Ip6
-                    && c.ports.iter().any(|q| {
-                        q.host_port == p.host_port && q.proto == p.proto && !q.host_ip.contains(':')
-                    })
-                {
+                if family == Family::Ip6 && ipv4.contains(&(p.host_port, p.proto.as_str())) {
                     continue;
                 }
                 let container_ip = c

@@ -18,6 +18,8 @@ use crate::model::{
 };
 use ipnet::IpNet;
 use serde::Serialize;
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 
 /// A packet to trace.
@@ -172,6 +174,9 @@ pub struct ChainStep {
     pub verdict: Verdict,
     /// Rules that matched on the way (jumps, DNAT, the deciding rule), in order.
     pub matched: Vec<RuleRef>,
+    /// Drops this walk let pass to find the next blocker (each is one of [`Trace::blockers`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub passed: Vec<RuleRef>,
     /// The packet after this chain when it changed it (DNAT): `172.17.0.2:80`.
     pub rewrote: Option<String>,
 }
@@ -224,6 +229,13 @@ pub struct Net<'m> {
     /// The base chains of every (family, hook), in kernel order, found once: a trace then
     /// never walks the chains of a big ruleset to find them.
     hooks: Vec<((Family, Hook), Vec<ChainRef>)>,
+    /// The chains that sit on a loop of jumps or gotos, per table that has any (none in a
+    /// ruleset the kernel loaded: it refuses loops).
+    loops: Vec<TableLoops<'m>>,
+    /// The long chains' rules by destination (see [`RuleIndex`]), by chain address.
+    indexes: HashMap<*const Chain, RuleIndex>,
+    /// Rule evaluations the current trace has made (see [`STEP_BUDGET`]).
+    steps_made: Cell<u64>,
 }
 
 impl<'m> Net<'m> {
@@ -257,7 +269,25 @@ impl<'m> Net<'m> {
             bridges,
             local_addrs,
             hooks,
+            loops: model.tables.iter().filter_map(TableLoops::find).collect(),
+            indexes: (model.tables.iter())
+                .flat_map(|t| &t.chains)
+                .filter(|c| c.rules.len() >= INDEXED_FROM)
+                .map(|c| (c as *const Chain, RuleIndex::build(c)))
+                .collect(),
+            steps_made: Cell::new(0),
         }
+    }
+
+    /// Rule evaluations the last [`Net::trace`] made, forks' work included.
+    pub fn last_trace_steps(&self) -> u64 {
+        self.steps_made.get().min(STEP_BUDGET)
+    }
+
+    /// The loop `table`'s chain `chain` (an index) is on, when it is on one.
+    fn loop_through(&self, table: &Table, chain: usize) -> Option<String> {
+        let loops = self.loops.iter().find(|l| std::ptr::eq(l.table, table))?;
+        loops.describe(chain)
     }
 
     fn hook_chains(&self, family: Family, hook: Hook) -> Vec<ChainRef> {
@@ -323,21 +353,28 @@ impl<'m> Net<'m> {
     /// them. A trace that gets through is checked against [`needs::missing`]: an ACCEPT from
     /// partial evidence is [`Verdict::Unseen`].
     pub fn trace(&self, flow: &Flow) -> Trace {
+        // One budget for the whole trace, the walks past each blocker included.
+        self.steps_made.set(0);
         let mut waived = Waived::default();
         let mut blockers = Vec::new();
         loop {
             let (mut t, blocker) = self.walk(flow, &waived);
-            let again = match blocker {
-                Some(Blocker::Chain(c)) if !waived.chains.contains(&c) => {
-                    waived.chains.push(c);
-                    true
-                }
-                Some(Blocker::Forwarding) if !waived.forwarding => {
-                    waived.forwarding = true;
-                    true
-                }
-                _ => false,
-            };
+            let again = blockers.len() < MAX_BLOCKERS
+                && match blocker {
+                    Some(Blocker::Rule(r)) if !waived.rules.contains(&r) => {
+                        waived.rules.push(r);
+                        true
+                    }
+                    Some(Blocker::Policy(c)) if !waived.policies.contains(&c) => {
+                        waived.policies.push(c);
+                        true
+                    }
+                    Some(Blocker::Forwarding) if !waived.forwarding => {
+                        waived.forwarding = true;
+                        true
+                    }
+                    _ => false,
+                };
             if again {
                 blockers.push(t.verdict.clone());
                 continue;
@@ -360,7 +397,7 @@ impl<'m> Net<'m> {
     /// Returns the trace and what dropped it, if anything did.
     fn walk(&self, flow: &Flow, waived: &Waived) -> (Trace, Option<Blocker>) {
         let mut pkt = Packet::from_flow(flow);
-        let mut walk = Walk {
+        let mut walk = PathWalk {
             steps: Vec::new(),
             pending_unknown: None,
             crossed: Vec::new(),
@@ -423,7 +460,7 @@ impl<'m> Net<'m> {
     fn finish(
         &self,
         flow: &Flow,
-        walk: Walk,
+        walk: PathWalk,
         route: Option<Route>,
         pkt: &Packet,
         dropped: Option<(Verdict, Blocker)>,
@@ -466,7 +503,7 @@ impl<'m> Net<'m> {
         family: Family,
         hook: Hook,
         pkt: &mut Packet,
-        walk: &mut Walk,
+        walk: &mut PathWalk,
         waived: &Waived,
     ) -> Option<(Verdict, Blocker)> {
         walk.crossed.push(hook);
@@ -489,7 +526,10 @@ impl<'m> Net<'m> {
                 base: chain,
                 policy: base.policy,
                 matched: Vec::new(),
-                forks_left: 64,
+                walk: Walk::default(),
+                waived,
+                policy_waived: waived.policies.contains(&cref),
+                passed: Vec::new(),
             };
             let verdict = run.base_chain(pkt);
             let rewrote = if (pkt.dst, pkt.dport) != before {
@@ -511,14 +551,21 @@ impl<'m> Net<'m> {
                 chain: chain.name.to_string(),
                 verdict: verdict.clone(),
                 matched: run.matched,
+                passed: run.passed,
                 rewrote,
             });
             match verdict {
-                Verdict::Drop { .. } | Verdict::KernelDrop { .. } => {
-                    if dropped.is_none() && !waived.chains.contains(&cref) {
-                        dropped = Some((verdict, Blocker::Chain(cref)));
+                Verdict::Drop { ref by } => {
+                    if dropped.is_none() {
+                        let blocker = if by.is_policy() {
+                            Blocker::Policy(cref)
+                        } else {
+                            Blocker::Rule(by.clone())
+                        };
+                        dropped = Some((verdict, blocker));
                     }
                 }
+                Verdict::KernelDrop { .. } => {}
                 Verdict::Unknown { .. } | Verdict::Unseen { .. } => {
                     if walk.pending_unknown.is_none() {
                         walk.pending_unknown = Some(verdict);
@@ -531,22 +578,29 @@ impl<'m> Net<'m> {
     }
 }
 
-/// What dropped a walk: a base chain, or the kernel's forwarding switch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What dropped a walk: a rule, a base chain's policy, or the kernel's forwarding switch.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Blocker {
-    Chain(ChainRef),
+    Rule(RuleRef),
+    Policy(ChainRef),
     Forwarding,
 }
 
-/// The blockers a walk lets pass, to find the next one.
+/// The blockers a walk lets pass, to find the next one: a waived rule is walked past as if it
+/// did not match, a waived policy accepts.
 #[derive(Debug, Default)]
 struct Waived {
-    chains: Vec<ChainRef>,
+    rules: Vec<RuleRef>,
+    policies: Vec<ChainRef>,
     forwarding: bool,
 }
 
-/// One walk's record as it goes.
-struct Walk {
+/// How many blockers one trace names at most; a ruleset with more drops on one path gets the
+/// first ones (the walk past each costs a walk).
+const MAX_BLOCKERS: usize = 16;
+
+/// One walk's record as it goes, hook after hook.
+struct PathWalk {
     steps: Vec<ChainStep>,
     /// The first base chain whose verdict could not be decided.
     pending_unknown: Option<Verdict>,
@@ -611,10 +665,10 @@ enum Why<'r> {
 }
 
 impl Why<'_> {
-    fn text(self) -> String {
+    fn text(&self) -> String {
         match self {
             Why::Unmodelled(t) => format!("match `{t}` is not modelled"),
-            Why::Said(s) => s,
+            Why::Said(s) => s.clone(),
         }
     }
 }
@@ -637,11 +691,45 @@ impl<'r> Tri<'r> {
 
 const MAX_DEPTH: usize = 64;
 
+/// How deep undecidable rules may nest: each one the engine follows both ways is a recursion of
+/// [`ChainRun::run`], so this bounds the thread's stack, as [`MAX_DEPTH`] bounds the jumps.
+const MAX_FORK_NESTING: usize = 64;
+
+/// Rule evaluations one trace may make, across every base chain and both ways of every
+/// undecidable rule (each counting [`FORK_STEPS`]). A trace of a Docker port through a
+/// 250k-rule kube-proxy ruleset makes about 34k walking every rule, far fewer with
+/// [`RuleIndex`] (the scale benchmark prints the count), so this is far above what a real
+/// ruleset needs, and bounds a hostile one (a tree of undecidable jumps that doubles at each
+/// level) to tens of milliseconds.
+pub const STEP_BUDGET: u64 = 1_000_000;
+
+/// What following an undecidable rule both ways counts against [`STEP_BUDGET`]: it copies the
+/// walk (the call stack and the packet) for each way, which costs about as much as this many
+/// rule evaluations. So the budget bounds time, whether a ruleset walks long chains or forks.
+const FORK_STEPS: u64 = 50;
+
 /// One chain being run: the chain and the index of its next rule.
 #[derive(Clone, Copy)]
 struct Frame<'a> {
     chain: &'a Chain,
     next: usize,
+    /// The chain a jump entered: differs from `chain` after a goto, whose chain returns on
+    /// the jumped-to chain's behalf.
+    entry: &'a Chain,
+    /// The chain was entered at its first rule and has followed no undecidable rule both ways
+    /// since: if it returns, it returns for every packet like this one (see [`Walk::returns`]).
+    clean: bool,
+}
+
+impl<'a> Frame<'a> {
+    fn enter(chain: &'a Chain) -> Frame<'a> {
+        Frame {
+            chain,
+            next: 0,
+            entry: chain,
+            clean: true,
+        }
+    }
 }
 
 /// What a matched rule's action does to the walk.
@@ -652,6 +740,22 @@ enum Step {
     Done(Verdict),
 }
 
+/// The state of one base chain's walk that outlives a single rule.
+#[derive(Default)]
+struct Walk<'a> {
+    /// The rules that matched on the way, as [`ChainStep::matched`] lists them.
+    hits: Vec<(&'a Chain, &'a Rule)>,
+    /// Chains (by address) whose walk returned, with no undecidable rule on the way: called
+    /// again, they return again (the packet only changes at a final verdict), so the walk
+    /// skips them. A chain called twice per level of a tree of jumps is walked once.
+    returns: HashSet<*const Chain>,
+    /// Undecidable rules being followed both ways, one inside the other.
+    fork_nesting: usize,
+    /// For each long chain entered, the positions of the rules this packet may match
+    /// ([`RuleIndex::candidates`]: the packet's destination only changes at a final verdict).
+    candidates: HashMap<*const Chain, Vec<u32>>,
+}
+
 /// Runs one base chain. The call stack of jumps is explicit, so an undecidable match can be
 /// followed both ways to the end of the *base* chain, where the two outcomes are compared.
 struct ChainRun<'a, 'm> {
@@ -659,40 +763,108 @@ struct ChainRun<'a, 'm> {
     table: &'a Table,
     base: &'a Chain,
     policy: Policy,
+    /// Filled from [`Walk::hits`] when the base chain's verdict is known.
     matched: Vec<RuleRef>,
-    forks_left: u32,
+    walk: Walk<'a>,
+    /// The blockers earlier walks found, which this one walks past.
+    waived: &'a Waived,
+    policy_waived: bool,
+    /// The waived drops this run met.
+    passed: Vec<RuleRef>,
 }
 
 impl<'a> ChainRun<'a, '_> {
     fn base_chain(&mut self, pkt: &mut Packet) -> Verdict {
-        let stack = vec![Frame {
-            chain: self.base,
-            next: 0,
-        }];
-        self.run(stack, pkt)
+        let stack = vec![Frame::enter(self.base)];
+        let verdict = self.run(stack, pkt);
+        self.matched = (self.walk.hits.iter())
+            .map(|&(chain, rule)| RuleRef::rule(self.table, chain, rule))
+            .collect();
+        verdict
     }
 
-    fn policy_verdict(&self) -> Verdict {
+    fn policy_verdict(&mut self) -> Verdict {
         match self.policy {
             Policy::Accept => Verdict::Accept { by: None },
+            Policy::Drop if self.policy_waived => {
+                let by = RuleRef::policy(self.table, self.base, Policy::Drop);
+                if !self.passed.contains(&by) {
+                    self.passed.push(by);
+                }
+                Verdict::Accept { by: None }
+            }
             Policy::Drop => Verdict::Drop {
                 by: RuleRef::policy(self.table, self.base, Policy::Drop),
             },
         }
     }
 
+    /// The top chain returns to its caller; remembered when it returns for every such packet.
+    fn pop(&mut self, stack: &mut Vec<Frame<'a>>) {
+        if let Some(f) = stack.pop()
+            && f.clean
+        {
+            self.walk.returns.insert(f.chain);
+            self.walk.returns.insert(f.entry);
+        }
+    }
+
+    /// Count `steps` more rule evaluations at `rule`; the verdict to end with when the trace
+    /// has made too many.
+    fn spend_steps(&self, steps: u64, chain: &Chain, rule: &Rule) -> Option<Verdict> {
+        let made = self.net.steps_made.get() + steps;
+        if made > STEP_BUDGET {
+            // One past the budget marks the trace as stopped (see `out_of_steps`).
+            self.net.steps_made.set(STEP_BUDGET + 1);
+            return Some(Verdict::Unknown {
+                by: RuleRef::rule(self.table, chain, rule),
+                reason: format!(
+                    "the trace stopped after {STEP_BUDGET} rule evaluations: the jumps from here \
+                     branch into more paths than fwdoctor follows"
+                ),
+            });
+        }
+        self.net.steps_made.set(made);
+        None
+    }
+
+    /// The trace ran out of rule evaluations: every verdict from here on says so.
+    fn out_of_steps(&self) -> bool {
+        self.net.steps_made.get() > STEP_BUDGET
+    }
+
+    /// The position of the first rule from `next` on in `chain` that `pkt` may match.
+    fn next_candidate(&mut self, chain: &Chain, next: usize, pkt: &Packet) -> usize {
+        if chain.rules.len() < INDEXED_FROM {
+            return next;
+        }
+        let Some(index) = self.net.indexes.get(&(chain as *const Chain)) else {
+            return next;
+        };
+        let candidates = (self.walk.candidates)
+            .entry(chain)
+            .or_insert_with(|| index.candidates(pkt));
+        let i = candidates.partition_point(|&c| (c as usize) < next);
+        candidates.get(i).map_or(chain.rules.len(), |&c| c as usize)
+    }
+
     /// Walk from the top frame until the base chain's verdict is known.
     fn run(&mut self, mut stack: Vec<Frame<'a>>, pkt: &mut Packet) -> Verdict {
         loop {
-            let Some(top) = stack.last_mut() else {
+            let Some(&Frame { chain, next, .. }) = stack.last() else {
                 return self.policy_verdict();
             };
-            let Some(rule) = top.chain.rules.get(top.next) else {
-                stack.pop();
+            let at = self.next_candidate(chain, next, pkt);
+            let Some(rule) = chain.rules.get(at) else {
+                self.pop(&mut stack);
                 continue;
             };
-            let chain = top.chain;
-            top.next += 1;
+            if let Some(top) = stack.last_mut() {
+                top.next = at + 1;
+            }
+            if let Some(v) = self.spend_steps(1, chain, rule) {
+                return v;
+            }
             match self.eval_matches(rule, pkt) {
                 Tri::No => {}
                 Tri::Yes => {
@@ -704,7 +876,7 @@ impl<'a> ChainRun<'a, '_> {
                     if matches!(rule.action, Action::Continue { .. }) {
                         continue;
                     }
-                    return self.fork(chain, rule, stack, pkt, reason.text());
+                    return self.fork(chain, rule, stack, pkt, reason);
                 }
             }
         }
@@ -716,28 +888,45 @@ impl<'a> ChainRun<'a, '_> {
         &mut self,
         chain: &'a Chain,
         rule: &'a Rule,
-        stack: Vec<Frame<'a>>,
+        mut stack: Vec<Frame<'a>>,
         pkt: &mut Packet,
-        reason: String,
+        reason: Why<'a>,
     ) -> Verdict {
-        let unknown = Verdict::Unknown {
-            by: RuleRef::rule(self.table, chain, rule),
-            reason,
+        let table = self.table;
+        let unknown = || Verdict::Unknown {
+            by: RuleRef::rule(table, chain, rule),
+            reason: reason.text(),
         };
-        if self.forks_left == 0 {
-            return unknown;
+        if self.walk.fork_nesting >= MAX_FORK_NESTING {
+            return unknown();
         }
-        self.forks_left -= 1;
-        let mark = self.matched.len();
+        if let Some(v) = self.spend_steps(FORK_STEPS, chain, rule) {
+            return v;
+        }
+        // The chains under way return, if they do, only on one of the two outcomes.
+        for f in &mut stack {
+            f.clean = false;
+        }
+        self.walk.fork_nesting += 1;
+        let mark = self.walk.hits.len();
         let mut taken_pkt = pkt.clone();
         let mut taken_stack = stack.clone();
         let taken = match self.apply(&rule.action, chain, rule, &mut taken_stack, &mut taken_pkt) {
             Step::Done(v) => v,
             Step::Next => self.run(taken_stack, &mut taken_pkt),
         };
-        self.matched.truncate(mark);
+        self.walk.hits.truncate(mark);
+        // Out of steps: the verdict says so, not that this rule was undecidable.
+        if self.out_of_steps() {
+            self.walk.fork_nesting -= 1;
+            return taken;
+        }
         let mut skipped_pkt = pkt.clone();
         let skipped = self.run(stack, &mut skipped_pkt);
+        self.walk.fork_nesting -= 1;
+        if self.out_of_steps() {
+            return skipped;
+        }
         let agree = match (&taken, &skipped) {
             (Verdict::Accept { .. }, Verdict::Accept { .. }) => true,
             (a, b) => a == b,
@@ -746,8 +935,8 @@ impl<'a> ChainRun<'a, '_> {
             *pkt = skipped_pkt;
             skipped
         } else {
-            self.matched.truncate(mark);
-            unknown
+            self.walk.hits.truncate(mark);
+            unknown()
         }
     }
 
@@ -764,44 +953,68 @@ impl<'a> ChainRun<'a, '_> {
         match action {
             Action::Continue { .. } => Step::Next,
             Action::Accept | Action::Snat | Action::Masquerade => {
-                self.matched.push(here());
+                self.walk.hits.push((chain, rule));
                 Step::Done(Verdict::Accept { by: Some(here()) })
             }
             Action::Drop | Action::Reject => {
-                self.matched.push(here());
-                Step::Done(Verdict::Drop { by: here() })
+                let by = here();
+                if self.waived.rules.contains(&by) {
+                    if !self.passed.contains(&by) {
+                        self.passed.push(by);
+                    }
+                    return Step::Next;
+                }
+                self.walk.hits.push((chain, rule));
+                Step::Done(Verdict::Drop { by })
             }
             Action::Return => {
-                self.matched.push(here());
-                stack.pop();
+                self.walk.hits.push((chain, rule));
+                self.pop(stack);
                 Step::Next
             }
             Action::Jump { chain: target } | Action::Goto { chain: target } => {
-                self.matched.push(here());
-                let Some(callee) = self.table.chain(target) else {
+                self.walk.hits.push((chain, rule));
+                let Some(index) = self.table.chain_index(target) else {
                     return Step::Done(Verdict::Unknown {
                         by: here(),
                         reason: format!("jump to chain {target}, which the capture does not have"),
                     });
                 };
+                if let Some(cycle) = self.net.loop_through(self.table, index) {
+                    return Step::Done(Verdict::Unknown {
+                        by: here(),
+                        reason: format!(
+                            "chain {target} is on a loop of jumps ({cycle}): the kernel refuses \
+                             to load such a ruleset, so this evidence is malformed"
+                        ),
+                    });
+                }
+                let callee = &self.table.chains[index];
+                let goto = matches!(action, Action::Goto { .. });
+                if self.walk.returns.contains(&(callee as *const Chain)) {
+                    // It returns: a jump goes on here, a goto returns from this chain too.
+                    if goto {
+                        self.pop(stack);
+                    }
+                    return Step::Next;
+                }
                 if stack.len() > MAX_DEPTH {
                     return Step::Done(Verdict::Unknown {
                         by: here(),
-                        reason: format!("jumps nest deeper than {MAX_DEPTH} (a loop?)"),
+                        reason: format!("jumps nest deeper than {MAX_DEPTH}"),
                     });
                 }
+                let mut frame = Frame::enter(callee);
                 // A goto's chain returns to our caller, not to us.
-                if matches!(action, Action::Goto { .. }) {
-                    stack.pop();
+                if goto && let Some(replaced) = stack.pop() {
+                    frame.entry = replaced.entry;
+                    frame.clean = replaced.clean;
                 }
-                stack.push(Frame {
-                    chain: callee,
-                    next: 0,
-                });
+                stack.push(frame);
                 Step::Next
             }
             Action::Dnat { addr, port } => {
-                self.matched.push(here());
+                self.walk.hits.push((chain, rule));
                 if let Some(a) = addr {
                     pkt.dst = Some(*a);
                 }
@@ -812,7 +1025,7 @@ impl<'a> ChainRun<'a, '_> {
                 Step::Done(Verdict::Accept { by: Some(here()) })
             }
             Action::Redirect { port } => {
-                self.matched.push(here());
+                self.walk.hits.push((chain, rule));
                 pkt.dst = None;
                 if let Some((p, _)) = port {
                     pkt.dport = *p;
@@ -1001,6 +1214,247 @@ impl<'a> ChainRun<'a, '_> {
             }
         }
     }
+}
+
+/// A long chain's rules by what a packet must be to match them, so that a trace of one packet
+/// evaluates only the rules that can match it: Docker's `DOCKER` chains hold one rule per
+/// published port, kube-proxy's `KUBE-SERVICES` one per service, and a check traces every
+/// port, so walking them whole would cost ports × rules.
+struct RuleIndex {
+    /// Rules that need none of the keys below, by position.
+    unkeyed: Vec<u32>,
+    /// Rules with a destination match on one host address and one on one port (Docker's
+    /// `-d 172.17.0.2/32 ... --dport 80 -j ACCEPT`).
+    by_addr_port: HashMap<(IpAddr, u16), Vec<u32>>,
+    /// Rules with a destination match on one host address, and none on one port.
+    by_addr: HashMap<IpAddr, Vec<u32>>,
+    /// Rules without one but with a destination port match on one port (`--dport 8080`).
+    by_port: HashMap<u16, Vec<u32>>,
+}
+
+/// Chains shorter than this are walked whole: the index would not pay for itself.
+const INDEXED_FROM: usize = 32;
+
+impl RuleIndex {
+    fn build(chain: &Chain) -> RuleIndex {
+        let mut index = RuleIndex {
+            unkeyed: Vec::new(),
+            by_addr_port: Default::default(),
+            by_addr: Default::default(),
+            by_port: Default::default(),
+        };
+        for (at, rule) in chain.rules.iter().enumerate() {
+            let at = at as u32;
+            let addr = rule.matches.iter().find_map(|m| match m {
+                Match::Addr {
+                    dir: Dir::Dst,
+                    negated: false,
+                    nets,
+                } if nets.len() == 1 && nets[0].prefix_len() == nets[0].max_prefix_len() => {
+                    Some(nets[0].addr())
+                }
+                _ => None,
+            });
+            let port = rule.matches.iter().find_map(|m| match m {
+                Match::Port {
+                    dir: Dir::Dst,
+                    negated: false,
+                    ranges,
+                } if ranges.len() == 1 && ranges[0].0 == ranges[0].1 => Some(ranges[0].0),
+                _ => None,
+            });
+            match (addr, port) {
+                (Some(a), Some(p)) => index.by_addr_port.entry((a, p)).or_default().push(at),
+                (Some(a), None) => index.by_addr.entry(a).or_default().push(at),
+                (None, Some(p)) => index.by_port.entry(p).or_default().push(at),
+                (None, None) => index.unkeyed.push(at),
+            }
+        }
+        index
+    }
+
+    /// The positions of the rules `pkt` may match, in order: every other rule has a match that
+    /// is false for it (another destination address or port), so the walk skips it.
+    fn candidates(&self, pkt: &Packet) -> Vec<u32> {
+        let mut out = self.unkeyed.clone();
+        // A port match is false for a protocol without ports.
+        let ports = matches!(pkt.proto.as_str(), "tcp" | "udp" | "sctp" | "udplite");
+        match pkt.dst {
+            Some(a) => {
+                out.extend(self.by_addr.get(&a).into_iter().flatten());
+                if ports {
+                    out.extend(self.by_addr_port.get(&(a, pkt.dport)).into_iter().flatten());
+                }
+            }
+            // The host's outside address: which one is symbolic, so every address rule may.
+            None => {
+                out.extend(self.by_addr.values().flatten());
+                if ports {
+                    let on_port = self
+                        .by_addr_port
+                        .iter()
+                        .filter(|((_, p), _)| *p == pkt.dport);
+                    out.extend(on_port.flat_map(|(_, rules)| rules));
+                }
+            }
+        }
+        if ports {
+            out.extend(self.by_port.get(&pkt.dport).into_iter().flatten());
+        }
+        out.sort_unstable();
+        out
+    }
+}
+
+/// The chains of one table that sit on a loop of jumps or gotos: the strongly connected
+/// components of its jump graph with more than one chain, or a chain that jumps to itself.
+struct TableLoops<'m> {
+    table: &'m Table,
+    /// (chain index, component), sorted by chain index.
+    on_loop: Vec<(usize, usize)>,
+}
+
+impl<'m> TableLoops<'m> {
+    /// The table's loops, or `None` when it has none (every table the kernel loaded).
+    fn find(table: &'m Table) -> Option<TableLoops<'m>> {
+        let edges: Vec<Vec<usize>> = table
+            .chains
+            .iter()
+            .map(|c| {
+                let mut to = Vec::new();
+                for r in &c.rules {
+                    jump_targets(&r.action, &mut |name| to.extend(table.chain_index(name)));
+                }
+                to
+            })
+            .collect();
+        let component = strongly_connected(&edges);
+        let mut size = vec![0usize; edges.len()];
+        for &c in &component {
+            size[c] += 1;
+        }
+        let on_loop: Vec<(usize, usize)> = (0..edges.len())
+            .filter(|&i| size[component[i]] > 1 || edges[i].contains(&i))
+            .map(|i| (i, component[i]))
+            .collect();
+        (!on_loop.is_empty()).then_some(TableLoops { table, on_loop })
+    }
+
+    fn component(&self, chain: usize) -> Option<usize> {
+        self.on_loop
+            .binary_search_by_key(&chain, |&(i, _)| i)
+            .ok()
+            .map(|at| self.on_loop[at].1)
+    }
+
+    /// `A -> B -> A`: the shortest loop through `chain`, when it is on one.
+    fn describe(&self, chain: usize) -> Option<String> {
+        let component = self.component(chain)?;
+        // Breadth first from `chain` within its component, back to `chain`.
+        let mut came_from: HashMap<usize, usize> = Default::default();
+        let mut queue = VecDeque::from([chain]);
+        let mut last = None;
+        'search: while let Some(at) = queue.pop_front() {
+            for r in &self.table.chains[at].rules {
+                let mut next = Vec::new();
+                jump_targets(&r.action, &mut |name| {
+                    next.extend(self.table.chain_index(name))
+                });
+                for n in next {
+                    if n == chain {
+                        last = Some(at);
+                        break 'search;
+                    }
+                    if self.component(n) == Some(component) && !came_from.contains_key(&n) {
+                        came_from.insert(n, at);
+                        queue.push_back(n);
+                    }
+                }
+            }
+        }
+        let mut path = vec![chain];
+        let mut at = last?;
+        while at != chain {
+            path.push(at);
+            at = came_from[&at];
+        }
+        path.push(chain);
+        let middle = path.len() - 1;
+        path[1..middle].reverse();
+        let names: Vec<&str> = path
+            .iter()
+            .map(|&i| self.table.chains[i].name.as_ref())
+            .collect();
+        Some(names.join(" -> "))
+    }
+}
+
+/// The chains an action may jump or go to (a verdict map's entries included).
+fn jump_targets<'a>(action: &'a Action, found: &mut impl FnMut(&'a str)) {
+    match action {
+        Action::Jump { chain } | Action::Goto { chain } => found(chain),
+        Action::VerdictMap { entries, .. } => {
+            for (_, a) in entries {
+                jump_targets(a, found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Tarjan's strongly connected components, without recursion (a chain of jumps may be as long
+/// as the table): each node's component number.
+fn strongly_connected(edges: &[Vec<usize>]) -> Vec<usize> {
+    const UNSEEN: usize = usize::MAX;
+    let n = edges.len();
+    let mut index = vec![UNSEEN; n];
+    let mut low = vec![0; n];
+    let mut on_stack = vec![false; n];
+    let mut component = vec![UNSEEN; n];
+    let mut stack = Vec::new();
+    let mut next_index = 0;
+    let mut components = 0;
+    // (node, next edge to follow)
+    let mut work: Vec<(usize, usize)> = Vec::new();
+    for root in 0..n {
+        if index[root] != UNSEEN {
+            continue;
+        }
+        work.push((root, 0));
+        while let Some(&mut (v, ref mut edge)) = work.last_mut() {
+            if *edge == 0 && index[v] == UNSEEN {
+                index[v] = next_index;
+                low[v] = next_index;
+                next_index += 1;
+                stack.push(v);
+                on_stack[v] = true;
+            }
+            if let Some(&w) = edges[v].get(*edge) {
+                *edge += 1;
+                if index[w] == UNSEEN {
+                    work.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(parent, _)) = work.last() {
+                low[parent] = low[parent].min(low[v]);
+            }
+            if low[v] == index[v] {
+                while let Some(w) = stack.pop() {
+                    on_stack[w] = false;
+                    component[w] = components;
+                    if w == v {
+                        break;
+                    }
+                }
+                components += 1;
+            }
+        }
+    }
+    component
 }
 
 fn in_ranges(p: u16, ranges: &[(u16, u16)]) -> bool {
@@ -1215,6 +1669,36 @@ mod tests {
     }
 
     #[test]
+    fn a_drop_rule_and_the_policy_behind_it_in_one_chain_are_two_blockers() {
+        let mut m = split_model(Policy::Drop);
+        m.tables[0].chain_mut("FORWARD").unwrap().rules.push(rule(
+            vec![],
+            Action::Drop,
+            "-A FORWARD -j DROP",
+        ));
+        let t = Net::new(&m).trace(&Flow::from_outside(Family::Ip, "tcp", 8080));
+        let rules: Vec<&str> = t
+            .blockers
+            .iter()
+            .map(|b| match b {
+                Verdict::Drop { by } => by.rule.as_str(),
+                v => panic!("{v:?}"),
+            })
+            .collect();
+        assert_eq!(rules, ["-A FORWARD -j DROP", "policy DROP"]);
+        let legacy = t
+            .steps
+            .iter()
+            .find(|s| s.stack == Stack::Legacy && s.hook == Hook::Forward)
+            .unwrap();
+        assert_eq!(
+            legacy.passed.len(),
+            2,
+            "the last walk passed both: {legacy:?}"
+        );
+    }
+
+    #[test]
     fn an_accept_from_partial_evidence_is_unseen_naming_what_is_missing() {
         let mut m = split_model(Policy::Accept);
         m.unseen.rules.push(crate::model::coverage::UnseenPart {
@@ -1350,5 +1834,130 @@ mod tests {
             "{:?}",
             t.verdict
         );
+    }
+
+    #[test]
+    fn a_long_chain_is_walked_only_where_the_packet_may_match() {
+        // 2000 published ports: each trace evaluates the DNAT rule of its own port, not all.
+        let mut m = split_model(Policy::Accept);
+        let dnat = &mut m.tables[1].chain_mut("DOCKER").unwrap().rules;
+        for i in 0..2000u16 {
+            let port = 10000 + i;
+            dnat.push(rule(
+                vec![
+                    Match::Proto {
+                        negated: false,
+                        proto: "tcp".into(),
+                    },
+                    Match::Port {
+                        dir: Dir::Dst,
+                        negated: false,
+                        ranges: vec![(port, port)].into(),
+                    },
+                ],
+                Action::Dnat {
+                    addr: Some("172.17.0.3".parse().unwrap()),
+                    port: Some((i, i)),
+                },
+                "-A DOCKER -p tcp -m tcp --dport PORT -j DNAT --to-destination 172.17.0.3:I",
+            ));
+        }
+        let net = Net::new(&m);
+        let t = net.trace(&Flow::from_outside(Family::Ip, "tcp", 11234));
+        assert_eq!(
+            t.final_dst,
+            Some((Some("172.17.0.3".parse().unwrap()), 1234))
+        );
+        assert!(net.last_trace_steps() < 20, "{}", net.last_trace_steps());
+        let t = net.trace(&Flow::from_outside(Family::Ip, "tcp", 8080));
+        assert_eq!(t.final_dst, Some((Some("172.17.0.2".parse().unwrap()), 80)));
+        let t = net.trace(&Flow::from_outside(Family::Ip, "udp", 11234));
+        assert_eq!(t.route, Some(Route::Local));
+    }
+
+    #[test]
+    fn a_chain_that_returned_is_not_walked_again_for_the_same_packet() {
+        // FORWARD jumps to L0 twice; L0 jumps to L1 twice, ... 30 levels: 2^30 walks of L30
+        // if each call were walked, 31 chains when a return is remembered.
+        let mut m = split_model(Policy::Accept);
+        let filter = &mut m.tables[2];
+        for i in 0..=30 {
+            let next = format!("L{}", i + 1);
+            let rules = if i == 30 {
+                Vec::new()
+            } else {
+                vec![
+                    rule(
+                        vec![],
+                        Action::Jump {
+                            chain: next.as_str().into(),
+                        },
+                        "-A L -j L",
+                    ),
+                    rule(
+                        vec![],
+                        Action::Jump {
+                            chain: next.as_str().into(),
+                        },
+                        "-A L -j L",
+                    ),
+                ]
+            };
+            filter.add_chain(Chain {
+                name: format!("L{i}").as_str().into(),
+                base: None,
+                rules,
+                line: 20 + i,
+            });
+        }
+        filter.chain_mut("FORWARD").unwrap().rules.insert(
+            0,
+            rule(
+                vec![],
+                Action::Jump { chain: "L0".into() },
+                "-A FORWARD -j L0",
+            ),
+        );
+        let net = Net::new(&m);
+        let t = net.trace(&Flow::from_outside(Family::Ip, "tcp", 8080));
+        assert!(
+            matches!(t.verdict, Verdict::Accept { .. }),
+            "{:?}",
+            t.verdict
+        );
+        assert!(net.last_trace_steps() < 200, "{}", net.last_trace_steps());
+    }
+
+    #[test]
+    fn a_goto_loop_is_unknown_naming_the_loop() {
+        let mut m = split_model(Policy::Accept);
+        let filter = &mut m.tables[2];
+        for (name, to) in [("A", "B"), ("B", "A")] {
+            filter.add_chain(Chain {
+                name: name.into(),
+                base: None,
+                rules: vec![rule(vec![], Action::Goto { chain: to.into() }, "-A X -g Y")],
+                line: 30,
+            });
+        }
+        filter.chain_mut("FORWARD").unwrap().rules.insert(
+            0,
+            rule(
+                vec![],
+                Action::Goto { chain: "A".into() },
+                "-A FORWARD -g A",
+            ),
+        );
+        let t = Net::new(&m).trace(&Flow::from_outside(Family::Ip, "tcp", 8080));
+        match t.verdict {
+            Verdict::Unknown { by, reason } => {
+                assert_eq!(by.chain, "FORWARD");
+                assert!(
+                    reason.contains("chain A is on a loop of jumps (A -> B -> A)"),
+                    "{reason}"
+                );
+            }
+            v => panic!("expected unknown, got {v:?}"),
+        }
     }
 }

@@ -490,6 +490,13 @@ pub fn render_trace(flow: &Flow, t: &Trace) -> String {
                 let _ = writeln!(out, "         {}: {}{}", p(&r.chain), p(&r.rule), src);
             }
         }
+        for r in &s.passed {
+            let _ = writeln!(
+                out,
+                "         DROP by {} (walked past, to find what else drops it)",
+                p(&r.rule)
+            );
+        }
         if let Some(rw) = &s.rewrote {
             let _ = writeln!(out, "         -> now to {}", p(rw));
         }
