@@ -138,3 +138,43 @@ fn textfile_with_shell_syntax_is_refused_and_a_plain_path_is_installed() {
         "{cron}"
     );
 }
+
+/// The unit that `--timer` installs bounds a run's memory and time, and `systemd-analyze
+/// security` rates its exposure at most 5.0 ("OK"; `--threshold` counts tenths; the README
+/// quotes the number).
+#[test]
+fn the_timer_unit_is_bounded_and_locked_down() {
+    let bin = assert_cmd::cargo::cargo_bin("fwdoctor");
+    let d = tempfile::tempdir().unwrap();
+    install_sh(
+        d.path(),
+        &[
+            "--prefix",
+            "/opt/fw",
+            "--no-docs",
+            "--timer",
+            "--binary",
+            bin.to_str().unwrap(),
+        ],
+    );
+    let unit = d.path().join("etc/systemd/system/fwdoctor.service");
+    let text = std::fs::read_to_string(&unit).unwrap_or_else(|e| panic!("{}: {e}", unit.display()));
+    for key in ["MemoryMax=", "TimeoutStartSec=", "NoNewPrivileges=yes"] {
+        assert!(text.lines().any(|l| l.starts_with(key)), "{key} in\n{text}");
+    }
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=true", "--threshold=50"])
+        .arg(&unit)
+        .output()
+        .expect("systemd-analyze (Debian's systemd package)");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exposure above 5: {report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        report.contains("Overall exposure level for fwdoctor.service"),
+        "{report}"
+    );
+}

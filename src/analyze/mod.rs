@@ -81,7 +81,7 @@ impl Status {
 }
 
 /// One line of evidence: a rule, a policy, a fact, with where it came from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct EvidenceLine {
     /// "legacy ip filter FORWARD" or a fact's source ("sysctl", "docker", "snap").
     pub location: String,

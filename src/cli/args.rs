@@ -33,7 +33,7 @@ pub enum Command {
     /// Save the evidence (rulesets, Docker API, sysctls) to a directory for `check --from`
     #[command(
         visible_alias = "snapshot",
-        after_help = "Example:\n  sudo fwdoctor capture -o /tmp/fw-capture && tar czf fw.tgz -C /tmp fw-capture"
+        after_help = "Example:\n  sudo fwdoctor capture -o /tmp/fw-capture && sudo tar czf fw.tgz -C /tmp fw-capture"
     )]
     Capture(CaptureArgs),
     /// Follow one packet through every hook and base chain: which rule accepts or drops it

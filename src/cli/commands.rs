@@ -272,10 +272,8 @@ fn check(a: CheckArgs) -> Result<i32> {
         && let Err(e) =
             report::prometheus::write_textfile(dir, &report::prometheus::render(&input, now))
     {
-        eprintln!(
-            "fwdoctor: cannot write the textfile in {}: {e}",
-            dir.display()
-        );
+        // The writer's error names the directory and why.
+        eprintln!("fwdoctor: cannot write the textfile: {e}");
         textfile_failed = true;
     }
     if a.alert.cron {

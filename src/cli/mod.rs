@@ -45,7 +45,9 @@ pub fn run(mut argv: Vec<String>) -> i32 {
     match commands::dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("fwdoctor: {e:#}");
+            // An error may quote the evidence (a parse error shows the line): no escape
+            // sequence from it reaches the terminal.
+            eprintln!("fwdoctor: {}", crate::report::printable(&format!("{e:#}")));
             3
         }
     }

@@ -163,9 +163,11 @@ fn labels(pairs: &[(&str, &str)]) -> String {
     format!("{{{inner}}}")
 }
 
-/// Label value escaping of the text format: backslash, double quote, newline.
+/// Label value escaping of the text format (backslash, double quote, newline), after the
+/// other control characters from the evidence are made visible ([`crate::report::printable`]
+/// turns a newline into `\x0a` too, so none is left to escape).
 fn escape(v: &str) -> String {
-    v.replace('\\', r"\\")
+    crate::report::printable(v)
+        .replace('\\', r"\\")
         .replace('"', "\\\"")
-        .replace('\n', r"\n")
 }

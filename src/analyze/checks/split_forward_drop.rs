@@ -5,6 +5,7 @@ use crate::analyze::context::Context;
 use crate::analyze::trace::{Flow, RuleRef, Trace, Verdict};
 use crate::analyze::{Check, EvidenceLine, Finding, Fix, Severity, fix};
 use crate::model::{Family, Hook, Stack};
+use std::collections::{HashMap, HashSet};
 
 pub const CHECK: Check = Check {
     name: "split-forward-drop",
@@ -39,17 +40,21 @@ fn run(ctx: &Context) -> Vec<Finding> {
         return Vec::new();
     };
     let mut findings: Vec<Finding> = Vec::new();
+    // Per finding (one per dropping rule), what it drops, each once; found by the rule's
+    // evidence line, so many ports cost a lookup each, not a scan of the findings.
+    let mut index: HashMap<EvidenceLine, usize> = HashMap::new();
+    let mut dropped: Vec<(Vec<String>, HashSet<String>)> = Vec::new();
     let mut add = |by: &RuleRef, what: String, accepted_by: Vec<EvidenceLine>| {
         let first = EvidenceLine::rule(by);
-        if let Some(f) = findings
-            .iter_mut()
-            .find(|f| f.evidence.first() == Some(&first))
-        {
-            if !f.summary.ends_with(&what) && !f.summary.contains(&format!("{what}, ")) {
-                f.summary.push_str(&format!(", {what}"));
+        if let Some(&i) = index.get(&first) {
+            let (list, seen) = &mut dropped[i];
+            if seen.insert(what.clone()) {
+                list.push(what);
             }
             return;
         }
+        index.insert(first.clone(), findings.len());
+        dropped.push((vec![what.clone()], HashSet::from([what])));
         let mut evidence = vec![first];
         evidence.extend(accepted_by);
         let bridges = fix::bridge_names(ctx);
@@ -57,10 +62,9 @@ fn run(ctx: &Context) -> Vec<Finding> {
             check: CHECK.name,
             severity: Severity::Critical,
             summary: format!(
-                "{} drops traffic that Docker's rules in {} accept: {}",
+                "{} drops traffic that Docker's rules in {} accept",
                 by.describe(),
                 docker_stack,
-                what
             ),
             why: format!(
                 "Docker writes its rules to {docker_stack}, but the {} stack runs on the same hook and its DROP is final: an ACCEPT only ends its own chain.",
@@ -134,8 +138,25 @@ fn run(ctx: &Context) -> Vec<Finding> {
             );
         }
     }
+    for (f, (what, _)) in findings.iter_mut().zip(dropped) {
+        f.summary.push_str(": ");
+        f.summary.push_str(&listing(&what));
+    }
     findings
 }
+
+/// `published port 8080/tcp, outgoing traffic of containers on docker0`; past
+/// [`LISTED`] items, how many more.
+fn listing(what: &[String]) -> String {
+    let mut s = what[..what.len().min(LISTED)].join(", ");
+    if what.len() > LISTED {
+        s.push_str(&format!(" and {} more", what.len() - LISTED));
+    }
+    s
+}
+
+/// How many dropped things a split's summary names.
+const LISTED: usize = 12;
 
 /// The hook where `by` dropped the packet.
 fn drop_hook(trace: &Trace, by: &RuleRef) -> Hook {
