@@ -61,6 +61,32 @@ fn verdicts(r: &Value) -> Vec<String> {
         .collect()
 }
 
+/// `fwdoctor ARGS` live, in a network namespace of its own (`unshare -n`: nothing of this
+/// machine's firewall is read), as root or, with `as_nobody`, as uid 65534.
+fn live(args: &[&str], env: &[(&str, &str)], as_nobody: bool) -> Output {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test needs root (unshare -n, setpriv)"
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.arg("-n");
+    if as_nobody {
+        cmd.args([
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ]);
+    }
+    cmd.arg(FWDOCTOR)
+        .args(args)
+        .envs(env.iter().copied())
+        .env("COLUMNS", "300")
+        .current_dir("/")
+        .output()
+        .unwrap()
+}
+
 fn text(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -178,27 +204,7 @@ fn an_iptables_s_listing_of_the_filter_table_says_nat_was_not_shown() {
 
 #[test]
 fn trace_as_an_ordinary_user_is_unknown_not_accepted() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "this test needs root to run fwdoctor as nobody (unshare -n, setpriv)"
-    );
-    let out = Command::new("unshare")
-        .args([
-            "-n",
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            FWDOCTOR,
-            "trace",
-            "tcp",
-            "any",
-            "to",
-            "host:22",
-        ])
-        .current_dir("/")
-        .output()
-        .unwrap();
+    let out = live(&["trace", "tcp", "any", "to", "host:22"], &[], true);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(3), "{t}");
     assert!(!t.contains("ACCEPTED"), "{t}");
@@ -318,17 +324,11 @@ fn a_legacy_input_drop_is_not_called_a_split_of_docker_s_rules() {
 
 #[test]
 fn docker_host_over_tcp_is_unknown_and_says_why() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "needs root for unshare -n"
+    let out = live(
+        &["check"],
+        &[("DOCKER_HOST", "tcp://127.0.0.1:2375")],
+        false,
     );
-    let out = Command::new("unshare")
-        .args(["-n", FWDOCTOR, "check"])
-        .env("DOCKER_HOST", "tcp://127.0.0.1:2375")
-        .env("COLUMNS", "200")
-        .current_dir("/")
-        .output()
-        .unwrap();
     let t = text(&out);
     assert_eq!(out.status.code(), Some(3), "{t}");
     assert!(t.contains("Docker's API was not read"), "{t}");
@@ -337,20 +337,14 @@ fn docker_host_over_tcp_is_unknown_and_says_why() {
 
 #[test]
 fn no_docker_daemon_says_what_was_and_was_not_checked() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "needs root for unshare -n"
-    );
-    let out = Command::new("unshare")
-        .args(["-n", FWDOCTOR, "check"])
-        .env(
+    let out = live(
+        &["check"],
+        &[(
             "DOCKER_HOST",
             "unix:///nonexistent/fwdoctor-test/docker.sock",
-        )
-        .env("COLUMNS", "300")
-        .current_dir("/")
-        .output()
-        .unwrap();
+        )],
+        false,
+    );
     let t = text(&out);
     let last = t.lines().last().unwrap_or_default();
     assert!(

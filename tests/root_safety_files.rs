@@ -6,10 +6,12 @@
 //! The attacker is `nobody` (uid 65534): directories are chowned to it, or fwdoctor runs as
 //! it through `setpriv`. These tests need root (as CI runs them); without it they fail.
 
+mod common;
+
 use assert_cmd::Command;
-use std::io::{Read, Write};
+use common::Fakes;
+use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
-use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -285,64 +287,22 @@ fn a_read_only_state_directory_prints_the_report_and_the_error_once() {
     );
 }
 
-/// A directory of fake tools, placed first on PATH (as in tests/sources.rs).
-struct Fakes {
-    dir: tempfile::TempDir,
-}
-
-impl Fakes {
-    fn new() -> Fakes {
-        Fakes {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn tool(&self, name: &str, script: &str) -> &Self {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
-        chmod(&path, 0o755);
-        self
-    }
-
-    fn path_env(&self) -> String {
-        format!(
-            "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            self.dir.path().display()
-        )
-    }
-}
-
 /// A fake Docker daemon on a Unix socket answering every request with `reply(path)`.
 fn fake_docker(dir: &Path, reply: fn(&str) -> String) -> PathBuf {
-    let path = dir.join("docker.sock");
-    let listener = UnixListener::bind(&path).unwrap();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { break };
-            std::thread::spawn(move || {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !req.ends_with(b"\r\n\r\n") {
-                    match conn.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let text = String::from_utf8_lossy(&req);
-                let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let body = reply(&path);
-                let _ = conn.write_all(
-                    format!(
-                        "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\
-                         Content-Length: {}\r\n\r\n{body}",
-                        body.len()
-                    )
-                    .as_bytes(),
-                );
-            });
-        }
-    });
-    path
+    common::fake_docker(
+        dir,
+        move |path: &str, conn: &mut std::os::unix::net::UnixStream| {
+            let body = reply(path);
+            let _ = conn.write_all(
+                format!(
+                    "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        },
+    )
 }
 
 const SECRET: &str = "hunter2-s3cret";

@@ -8,17 +8,18 @@
 //! touched; fake tools are shell scripts in directories the test creates. The live tests need
 //! root and fail without it (CI runs them as root).
 
+mod common;
+
+use common::{Fakes, write_tool};
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 const FWDOCTOR: &str = env!("CARGO_BIN_EXE_fwdoctor");
-const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// These tests run fwdoctor live in private namespaces: they need root and `unshare`.
 fn root() {
@@ -31,34 +32,6 @@ fn root() {
         ok,
         "these tests need root and `unshare -n -m` (run them as root, as CI does)"
     );
-}
-
-/// A directory of fake tools (root-owned, 0700: a directory root alone writes to).
-struct Fakes {
-    dir: tempfile::TempDir,
-}
-
-impl Fakes {
-    fn new() -> Fakes {
-        Fakes {
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-
-    fn tool(&self, name: &str, script: &str) -> &Self {
-        write_tool(self.dir.path(), name, script);
-        self
-    }
-
-    fn path_env(&self) -> String {
-        format!("{}:{SYSTEM_PATH}", self.dir.path().display())
-    }
-}
-
-fn write_tool(dir: &Path, name: &str, script: &str) {
-    let path = dir.join(name);
-    fs::write(&path, format!("#!/bin/sh\n{script}\n")).expect("write fake");
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod");
 }
 
 /// Every ruleset tool answers "no rules"; snap, ufw and firewall-cmd are absent.
@@ -159,48 +132,33 @@ enum Reply {
 
 /// A fake dockerd answering every request with `reply(path)`, until the test ends.
 fn fake_docker(dir: &Path, reply: fn(&str) -> Reply) -> PathBuf {
-    let path = dir.join("docker.sock");
-    let listener = UnixListener::bind(&path).expect("bind");
-    thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { break };
-            thread::spawn(move || {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !req.ends_with(b"\r\n\r\n") {
-                    match conn.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
+    common::fake_docker(
+        dir,
+        move |path: &str, conn: &mut std::os::unix::net::UnixStream| {
+            let head = "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n";
+            let _ = conn.write_all(head.as_bytes());
+            match reply(path) {
+                Reply::Small(body) => {
+                    let _ = conn.write_all(body.as_bytes());
                 }
-                let text = String::from_utf8_lossy(&req);
-                let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let head = "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n";
-                let _ = conn.write_all(head.as_bytes());
-                match reply(&path) {
-                    Reply::Small(body) => {
-                        let _ = conn.write_all(body.as_bytes());
-                    }
-                    Reply::Endless => {
-                        let chunk = "{\"Id\":\"x\"},".repeat(64 * 1024);
-                        let _ = conn.write_all(b"[");
-                        // Stops when fwdoctor closes the connection, or after 4 GiB.
-                        for _ in 0..6_000 {
-                            if conn.write_all(chunk.as_bytes()).is_err() {
-                                break;
-                            }
+                Reply::Endless => {
+                    let chunk = "{\"Id\":\"x\"},".repeat(64 * 1024);
+                    let _ = conn.write_all(b"[");
+                    // Stops when fwdoctor closes the connection, or after 4 GiB.
+                    for _ in 0..6_000 {
+                        if conn.write_all(chunk.as_bytes()).is_err() {
+                            break;
                         }
                     }
-                    Reply::ManyObjects(n) => {
-                        let mut body = "{},".repeat(n / 3);
-                        body.pop();
-                        let _ = conn.write_all(format!("[{body}]").as_bytes());
-                    }
                 }
-            });
-        }
-    });
-    path
+                Reply::ManyObjects(n) => {
+                    let mut body = "{},".repeat(n / 3);
+                    body.pop();
+                    let _ = conn.write_all(format!("[{body}]").as_bytes());
+                }
+            }
+        },
+    )
 }
 
 const INFO: &str = "{\"ServerVersion\":\"27.0.1\"}";

@@ -7,9 +7,11 @@
 //! own firewall is neither read nor touched; the fake tools are shell scripts first on `PATH`.
 //! They need root (as CI runs); without it each test says so and passes.
 
-use std::io::{Read, Write};
+mod common;
+
+use common::Fakes;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
@@ -27,33 +29,6 @@ fn root() {
         ok,
         "these tests need root and `unshare -n` (run them as root, as CI does)"
     );
-}
-
-/// A directory of fake tools, placed first on PATH.
-struct Fakes {
-    dir: tempfile::TempDir,
-}
-
-impl Fakes {
-    fn new() -> Fakes {
-        Fakes {
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-
-    fn tool(&self, name: &str, script: &str) -> &Self {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).expect("write fake");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        self
-    }
-
-    fn path_env(&self) -> String {
-        format!(
-            "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            self.dir.path().display()
-        )
-    }
 }
 
 const HANG: &str = "exec sleep 1000";
@@ -279,29 +254,15 @@ fn not_root_is_unknown_and_suggests_sudo() {
 // ---------------------------------------------------------------------------------------------
 // Docker's socket
 
-/// A fake dockerd answering every request with `reply(path)`, until the test ends.
+/// A fake dockerd answering every request with `reply(path)`, reachable by nobody too.
 fn fake_docker(dir: &Path, reply: fn(&str) -> Vec<u8>) -> PathBuf {
-    let path = dir.join("docker.sock");
-    let listener = UnixListener::bind(&path).expect("bind");
+    let path = common::fake_docker(
+        dir,
+        move |p: &str, conn: &mut std::os::unix::net::UnixStream| {
+            let _ = conn.write_all(&reply(p));
+        },
+    );
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).expect("chmod");
-    thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { break };
-            thread::spawn(move || {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !req.ends_with(b"\r\n\r\n") {
-                    match conn.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let text = String::from_utf8_lossy(&req);
-                let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let _ = conn.write_all(&reply(&path));
-            });
-        }
-    });
     path
 }
 
