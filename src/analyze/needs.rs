@@ -30,13 +30,6 @@ pub struct Gap {
     pub read_with: String,
 }
 
-impl Gap {
-    /// `legacy ip (legacy tables are loaded (filter) but ...)`
-    pub fn describe(&self) -> String {
-        format!("{} ({})", self.what, self.why)
-    }
-}
-
 /// The evidence a verdict for a packet of `family` that crossed `hooks` (forwarded or not)
 /// depends on but did not have.
 pub fn missing(model: &Model, family: Family, hooks: &[Hook], forwarded: bool) -> Vec<Gap> {

@@ -357,11 +357,12 @@ fn verdict(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PortVerdict {
                 v.reason = format!("{on}{}: {}", by.describe(), reason);
             }
             Verdict::Unseen { missing } => {
+                // The what only: evidence-missing says why and how to read each.
                 v.reason = format!(
-                    "every rule that was read lets it pass, but not all was read: {}",
+                    "every rule that was read lets it pass; not read: {}",
                     missing
                         .iter()
-                        .map(|g| g.describe())
+                        .map(|g| g.what.as_str())
                         .collect::<Vec<_>>()
                         .join("; ")
                 );

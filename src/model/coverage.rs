@@ -138,7 +138,7 @@ fn unseen_rules(ev: &Evidence, tables: &[Table]) -> Vec<UnseenPart> {
                 family: Some(family),
                 tables: None,
                 why: not_read(ev, nft, &format!("{tool}-nft-save")),
-                read_with: format!("sudo {tool}-nft-save"),
+                read_with: read_with(ev, nft, &format!("{tool}-nft-save"), "iptables"),
             });
         }
         if ev.has(legacy) {
@@ -161,7 +161,7 @@ fn unseen_rules(ev: &Evidence, tables: &[Table]) -> Vec<UnseenPart> {
                 "{}: native nftables tables (/etc/nftables.conf, firewalld, Docker 29's nftables backend) may drop what iptables accepts",
                 not_read(ev, files::NFT_RULESET, "nft list ruleset")
             ),
-            read_with: "sudo nft list ruleset".into(),
+            read_with: read_with(ev, files::NFT_RULESET, "nft list ruleset", "nftables"),
         });
     }
     out
@@ -225,7 +225,7 @@ fn legacy_unseen(
         family: Some(family),
         tables: None,
         why,
-        read_with: format!("sudo {save}"),
+        read_with: read_with(ev, legacy, &save, "iptables"),
     })
 }
 
@@ -275,6 +275,17 @@ fn listing_unseen(
         ),
         read_with: format!("sudo {save}"),
     })
+}
+
+/// The command that shows a source: `command`, or, where the tool is not installed, how to
+/// install it first (Debian's package names).
+fn read_with(ev: &Evidence, file: &str, command: &str, package: &str) -> String {
+    match ev.status(file) {
+        Some(s) if s.status == SourceState::Missing && s.reason.ends_with("not found") => {
+            format!("sudo apt-get install {package} && sudo {command}")
+        }
+        _ => format!("sudo {command}"),
+    }
 }
 
 /// "iptables-legacy-save was not captured", or its failure: "... was denied (not root)".

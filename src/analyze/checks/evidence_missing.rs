@@ -145,7 +145,15 @@ fn run(ctx: &Context) -> Vec<Finding> {
                 .map(|g| EvidenceLine::fact(&g.what, format!("{} (shown by `{}`)", g.why, g.read_with)))
                 .collect(),
             fix: Fix {
-                immediate: if live { sudo_check() } else { crate::analyze::needs::commands(&gaps) },
+                immediate: if live && root {
+                    sudo_check()
+                } else if live {
+                    let mut steps = needs::commands(&gaps);
+                    steps.push("sudo fwdoctor check".into());
+                    steps
+                } else {
+                    needs::commands(&gaps)
+                },
                 lasting: Vec::new(),
                 note: if live {
                     String::new()
