@@ -105,6 +105,12 @@ fn a_capture_without_the_loaded_legacy_stacks_dump_is_unknown_and_says_what_to_p
         "{findings}"
     );
     assert!(findings.contains("sudo iptables-legacy-save"), "{findings}");
+    let unseen = &r["host"]["unseen"]["rules"];
+    assert_eq!(unseen[0]["stack"], "legacy", "{unseen}");
+    assert_eq!(
+        unseen[0]["read_with"], "sudo iptables-legacy-save",
+        "{unseen}"
+    );
 
     let human = text(&run(&["check"], &cap));
     assert!(!human.contains("✓ ok"), "{human}");

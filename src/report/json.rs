@@ -47,6 +47,8 @@ pub fn render(input: &ReportInput) -> Value {
             "firewalld_running": m.firewalld_running,
             "tables": tables,
             "sources": sources,
+            // What the evidence did not show (README: which evidence a verdict needs).
+            "unseen": m.unseen,
         },
         "notes": m.notes,
     })
