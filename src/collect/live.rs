@@ -1,7 +1,10 @@
-//! Collect every source on the live host, in parallel, each with a timeout.
+//! Collect every source on the live host, in parallel, each with a timeout for hangs.
 //!
 //! Every source of DESIGN.md's capture table runs on its own thread (`std::thread::scope`), so
-//! the wall time is about that of the slowest source. A source that is missing, denied, failed
+//! the wall time is about that of the slowest source. Each rule is read once: native nft
+//! tables come from the per-table form, not from `nft -j list ruleset`, which would print
+//! iptables-nft's tables again ([`nft_sources`]). A source is killed when it prints nothing for
+//! the timeout, not when it is merely big ([`command::Limits`]). A source that is missing, denied, failed
 //! or timed out is recorded in meta.json with its reason; nothing here is fatal.
 //!
 //! Reading legacy tables can load the legacy kernel modules and so create the very split
@@ -59,7 +62,9 @@ const SYSCTLS: &[(&str, &str)] = &[
 /// How to collect.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Deadline of each source (command or Docker request); sources run in parallel.
+    /// How long a command may print nothing before it counts as hung (its overall cap is
+    /// [`command::DEFAULT_TOTAL_CAP`], or this when longer), and the deadline of a Docker
+    /// request; sources run in parallel.
     pub timeout: Duration,
 }
 

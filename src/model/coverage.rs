@@ -5,7 +5,8 @@
 //! accepts. [`unseen`] lists those parts from the evidence: a stack whose dump is missing (not
 //! root, a partial capture, a paste of one command), a legacy stack that `legacy-tables.txt` or
 //! iptables-nft's own warning says is loaded, an `iptables -S` listing that shows one table of
-//! several. `analyze::needs` decides which of them a given verdict depends on.
+//! several, a table `nft-chains.json` lists whose per-table file is not there. `analyze::needs`
+//! decides which of them a given verdict depends on.
 
 use crate::collect::evidence::{Evidence, SourceState, files};
 use crate::model::{Family, Hook, Stack, Table};
@@ -154,10 +155,11 @@ fn unseen_rules(ev: &Evidence, tables: &[Table]) -> Vec<UnseenPart> {
             ));
         }
     }
-    if ev.has(files::NFT_RULESET) {
-    } else if let Some(listing) = ev.get(files::NFT_CHAINS) {
+    // Native nft: the whole ruleset, or the per-table form (DESIGN.md's capture table).
+    let whole_ruleset = ev.has(files::NFT_RULESET);
+    if let Some(listing) = ev.get(files::NFT_CHAINS).filter(|_| !whole_ruleset) {
         out.extend(per_table_unseen(ev, listing));
-    } else {
+    } else if !whole_ruleset {
         out.push(UnseenPart {
             stack: Stack::Nft,
             family: None,
