@@ -510,22 +510,23 @@ fn classify(part: &str) -> Section {
 /// dump has hundreds of thousands of `:` tokens (ports, comments) that are not addresses.
 fn has_ipv6(text: &str) -> bool {
     let bytes = text.as_bytes();
-    let first_address = [" -s ", " -d "]
-        .iter()
-        .filter_map(|flag| {
-            memchr::memmem::find_iter(bytes, flag.as_bytes()).find_map(|at| {
-                let value = &text[at + flag.len()..];
-                let end = value
-                    .find(|c: char| c.is_ascii_whitespace())
-                    .unwrap_or(value.len());
-                let addr = value[..end].split('/').next().unwrap_or_default();
-                addr.parse::<std::net::IpAddr>()
-                    .ok()
-                    .map(|ip| (at, ip.is_ipv6()))
-            })
+    // The first `FLAG ADDRESS` in `text[..within]`, and whether the address is IPv6.
+    let first = |flag: &str, within: usize| {
+        memchr::memmem::find_iter(&bytes[..within], flag.as_bytes()).find_map(|at| {
+            let value = &text[at + flag.len()..];
+            let end = value
+                .find(|c: char| c.is_ascii_whitespace())
+                .unwrap_or(value.len());
+            let addr = value[..end].split('/').next().unwrap_or_default();
+            addr.parse::<std::net::IpAddr>()
+                .ok()
+                .map(|ip| (at, ip.is_ipv6()))
         })
-        .min_by_key(|(at, _)| *at);
-    if let Some((_, v6)) = first_address {
+    };
+    let destination = first(" -d ", bytes.len());
+    // A source address only decides when it comes first: look no further than the first `-d`.
+    let source = first(" -s ", destination.map_or(bytes.len(), |(at, _)| at));
+    if let Some((_, v6)) = source.or(destination) {
         return v6;
     }
     ["ipv6-icmp", "icmpv6"]
