@@ -5,9 +5,9 @@
 //! the moment the child starts. [`run`] never hangs, even when a grandchild keeps a pipe open
 //! after the child is gone.
 //!
-//! A timeout is for hangs, not for size: a command still printing is not hung. The child is
-//! killed when it has printed nothing (on stdout or stderr) for the idle timeout, or at a
-//! generous overall cap ([`Limits`]); a 250k-rule dump that takes a minute and a half but
+//! A timeout is for hangs, not for size: a command still printing, or still using CPU, is not
+//! hung. The child is killed when it has printed nothing (on stdout or stderr) and used no CPU
+//! for the idle timeout, or at a generous overall cap ([`Limits`]); a 250k-rule dump that takes a minute and a half but
 //! prints all along is read whole with the defaults.
 //!
 //! Programs are found by [`find_binary`], which never searches a relative `PATH` entry (empty,
@@ -36,7 +36,7 @@ pub const DEFAULT_TOTAL_CAP: Duration = Duration::from_secs(15 * 60);
 /// When a command counts as hung.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Killed after this long without a byte on stdout or stderr.
+    /// Killed after this long without a byte on stdout or stderr and without using CPU.
     pub idle: Duration,
     /// Killed after this long in all, even while printing.
     pub total: Duration,
@@ -107,8 +107,8 @@ pub struct CommandOutcome {
     pub signal: Option<i32>,
     /// True when a limit passed (the process was killed).
     pub timed_out: bool,
-    /// With `timed_out`: the limit that passed was the idle one (it printed nothing for that
-    /// long), not the overall cap.
+    /// With `timed_out`: the limit that passed was the idle one (it printed nothing and used
+    /// no CPU for that long), not the overall cap.
     pub stalled: bool,
     /// The limits it ran under.
     pub limits: Limits,
@@ -187,8 +187,8 @@ impl CommandOutcome {
             status.status = SourceState::Timeout;
             status.reason = if self.stalled {
                 format!(
-                    "{program} printed nothing for {:.1} s (hung? killed after {:.1} s; \
-                     raise --timeout if it is only slow)",
+                    "{program} printed nothing for {:.1} s and used no CPU (hung? killed after \
+                     {:.1} s; raise --timeout if it is only slow)",
                     self.limits.idle.as_secs_f64(),
                     self.elapsed.as_secs_f64()
                 )
@@ -569,6 +569,7 @@ fn wait_until(
     idle: Duration,
 ) -> Result<ExitStatus, bool> {
     let mut pause = Duration::from_millis(1);
+    let mut cpu = None;
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return Ok(status),
@@ -579,6 +580,15 @@ fn wait_until(
         if now >= deadline {
             return Err(false);
         }
+        // Working is progress too: iptables-nft-save fetches a whole big ruleset from the
+        // kernel (a minute at 250k rules) before it prints its first line.
+        let used = cpu_ticks(child.id());
+        if used.is_some() && used != cpu {
+            if cpu.is_some() {
+                progress.touch();
+            }
+            cpu = used;
+        }
         let silent = progress.silent_for();
         if silent >= idle {
             return Err(true);
@@ -586,6 +596,18 @@ fn wait_until(
         thread::sleep(pause.min(deadline - now).min(idle - silent));
         pause = (pause * 2).min(Duration::from_millis(25));
     }
+}
+
+/// The CPU time (user + system, in clock ticks) process `pid` has used, from
+/// `/proc/PID/stat`; `None` when it cannot be read.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the `(comm)` field, which may hold spaces: state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
 }
 
 fn set_exit(outcome: &mut CommandOutcome, status: ExitStatus) {
