@@ -302,6 +302,23 @@ fn netns_worker(file: &Path, repeat: usize, live_repeat: usize) {
             .stderr(Stdio::null())
             .output();
         let d = t.elapsed();
+        if let Ok(o) = &out {
+            // Which sources the check read, and how (a save that died or hung shows here).
+            let report: serde_json::Value =
+                serde_json::from_slice(&o.stdout).unwrap_or_default();
+            if let Some(sources) = report["host"]["sources"].as_object() {
+                let not_ok: Vec<String> = sources
+                    .iter()
+                    .filter(|(_, st)| *st != "ok" && *st != "missing")
+                    .map(|(name, st)| format!("{name} {st}"))
+                    .collect();
+                eprintln!(
+                    "live check in {:.1} s; sources not read: {}",
+                    d.as_secs_f64(),
+                    if not_ok.is_empty() { "none".to_string() } else { not_ok.join(", ") }
+                );
+            }
+        }
         match out {
             Ok(o) if o.status.code().is_some_and(|c| c <= 2) => report("live-check", Some(d)),
             Ok(o) => eprintln!(
