@@ -304,8 +304,7 @@ fn netns_worker(file: &Path, repeat: usize, live_repeat: usize) {
         let d = t.elapsed();
         if let Ok(o) = &out {
             // Which sources the check read, and how (a save that died or hung shows here).
-            let report: serde_json::Value =
-                serde_json::from_slice(&o.stdout).unwrap_or_default();
+            let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
             if let Some(sources) = report["host"]["sources"].as_object() {
                 let not_ok: Vec<String> = sources
                     .iter()
@@ -315,7 +314,11 @@ fn netns_worker(file: &Path, repeat: usize, live_repeat: usize) {
                 eprintln!(
                     "live check in {:.1} s; sources not read: {}",
                     d.as_secs_f64(),
-                    if not_ok.is_empty() { "none".to_string() } else { not_ok.join(", ") }
+                    if not_ok.is_empty() {
+                        "none".to_string()
+                    } else {
+                        not_ok.join(", ")
+                    }
                 );
             }
         }
