@@ -314,7 +314,7 @@ fn nft_sources(timeout: Duration) -> Vec<Collected> {
         let skipped: Vec<String> = listed
             .split_off(listed.len().min(MAX_NFT_TABLES))
             .iter()
-            .map(|(f, t)| format!("{f} {t}"))
+            .map(|(f, t)| format!("{f:?} {t:?}"))
             .collect();
         let maybe_iptables = |(family, name): &(String, String)| {
             matches!(family.as_str(), "ip" | "ip6") && IPTABLES_TABLE_NAMES.contains(&name.as_str())
