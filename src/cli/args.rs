@@ -89,7 +89,7 @@ pub struct SourceArgs {
     /// Read a capture directory (or one pasted iptables-save / `iptables -S` file) instead of this host
     #[arg(long, value_name = "PATH")]
     pub from: Option<PathBuf>,
-    /// Seconds each source may take on a live host (1 to 86400)
+    /// Seconds a source on a live host may print nothing before it counts as hung (1 to 86400)
     #[arg(long, default_value_t = 30, value_name = "SECS",
         value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     pub timeout: u64,
@@ -154,7 +154,7 @@ pub struct CaptureArgs {
     /// Directory to write (created if missing)
     #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,
-    /// Seconds each source may take (1 to 86400)
+    /// Seconds a source may print nothing before it counts as hung (1 to 86400)
     #[arg(long, default_value_t = 30, value_name = "SECS",
         value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     pub timeout: u64,

@@ -44,7 +44,7 @@ pub const STACK_UNKNOWN: &str = "stack unknown: assumed iptables-nft";
 /// capture is refused. Every file is written mode 0600, redacted ([`redact::for_capture`]).
 pub fn write(dir: &Path, evidence: &Evidence) -> anyhow::Result<()> {
     for name in evidence.files.keys() {
-        if !files::ALL.contains(&name.as_str()) {
+        if !files::is_capture_file(name) {
             bail!("refusing to write unknown capture file name {name:?}");
         }
     }
@@ -68,6 +68,11 @@ pub fn write(dir: &Path, evidence: &Evidence) -> anyhow::Result<()> {
         for name in files::ALL {
             if !evidence.files.contains_key(*name) {
                 target.remove(name)?;
+            }
+        }
+        for name in per_table_files(target.path())? {
+            if !evidence.files.contains_key(&name) {
+                target.remove(&name)?;
             }
         }
     }
@@ -203,6 +208,15 @@ fn read_dir(dir: &Path) -> anyhow::Result<Evidence> {
         };
         evidence.insert(name, text);
     }
+    for name in per_table_files(dir)? {
+        let path = dir.join(&name);
+        let text = match read_text(&path, Links::Refuse)? {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_error(e, &path, "cannot read ")),
+        };
+        evidence.insert(&name, text);
+    }
     if !has_meta && evidence.files.is_empty() {
         bail!(
             "{} is not a capture: it holds no {META_FILE} and none of {}",
@@ -212,10 +226,20 @@ fn read_dir(dir: &Path) -> anyhow::Result<Evidence> {
     }
 
     // A source meta.json calls ok whose file is gone cannot be trusted as ok.
-    for name in files::ALL {
-        if let Some(status) = meta.sources.get_mut(files::source_name(name))
+    let per_table_sources: Vec<String> = meta
+        .sources
+        .keys()
+        .filter(|source| source.starts_with(files::NFT_TABLE_PREFIX))
+        .map(|source| format!("{source}.json"))
+        .collect();
+    for name in files::ALL
+        .iter()
+        .map(|name| name.to_string())
+        .chain(per_table_sources)
+    {
+        if let Some(status) = meta.sources.get_mut(files::source_name(&name))
             && status.status == SourceState::Ok
-            && !evidence.files.contains_key(*name)
+            && !evidence.files.contains_key(&name)
         {
             status.status = SourceState::Missing;
             status.reason = format!("{META_FILE} says ok, but {name} is not in the capture");
@@ -224,6 +248,33 @@ fn read_dir(dir: &Path) -> anyhow::Result<Evidence> {
     evidence.meta = std::mem::take(&mut meta);
     evidence.origin = dir.display().to_string();
     Ok(evidence)
+}
+
+/// Most directory entries looked at for per-table files (`nft-table-FAMILY-NAME.json`).
+const MAX_DIR_ENTRIES: usize = 65_536;
+
+/// The per-table nft files ([`files::parse_nft_table`]) in capture directory `dir`, sorted.
+/// The walk is bounded: a directory with more than [`MAX_DIR_ENTRIES`] entries is an error.
+fn per_table_files(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    for (seen, entry) in entries.enumerate() {
+        if seen >= MAX_DIR_ENTRIES {
+            bail!(
+                "{}: more than {MAX_DIR_ENTRIES} entries; not a capture directory",
+                dir.display()
+            );
+        }
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        if let Some(name) = entry.file_name().to_str()
+            && files::parse_nft_table(name).is_some()
+        {
+            names.push(name.to_string());
+        }
+    }
+    names.sort();
+    Ok(names)
 }
 
 /// `PATH:LINE: not UTF-8 ...`, pointing at the line and column of the first invalid byte.
@@ -452,16 +503,33 @@ fn classify(part: &str) -> Section {
     })
 }
 
-/// True when a rule names an IPv6 address or ICMPv6: then the text is ip6tables output.
+/// True when the text is ip6tables output: decided by the first `-s` / `-d` address of a rule
+/// (a dump holds one family), or, in a text without addresses, by an ICMPv6 name.
+///
+/// Only the places that decide are looked at, each found by a vectorised search: a 100k-rule
+/// dump has hundreds of thousands of `:` tokens (ports, comments) that are not addresses.
 fn has_ipv6(text: &str) -> bool {
-    text.lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .flat_map(str::split_whitespace)
-        .any(|token| {
-            if matches!(token, "ipv6-icmp" | "icmpv6" | "--icmpv6-type") {
-                return true;
-            }
-            let addr = token.split('/').next().unwrap_or(token);
-            addr.contains(':') && addr.parse::<std::net::Ipv6Addr>().is_ok()
+    let bytes = text.as_bytes();
+    // The first `FLAG ADDRESS` in `text[..within]`, and whether the address is IPv6.
+    let first = |flag: &str, within: usize| {
+        memchr::memmem::find_iter(&bytes[..within], flag.as_bytes()).find_map(|at| {
+            let value = &text[at + flag.len()..];
+            let end = value
+                .find(|c: char| c.is_ascii_whitespace())
+                .unwrap_or(value.len());
+            let addr = value[..end].split('/').next().unwrap_or_default();
+            addr.parse::<std::net::IpAddr>()
+                .ok()
+                .map(|ip| (at, ip.is_ipv6()))
         })
+    };
+    let destination = first(" -d ", bytes.len());
+    // A source address only decides when it comes first: look no further than the first `-d`.
+    let source = first(" -s ", destination.map_or(bytes.len(), |(at, _)| at));
+    if let Some((_, v6)) = source.or(destination) {
+        return v6;
+    }
+    ["ipv6-icmp", "icmpv6"]
+        .iter()
+        .any(|name| memchr::memmem::find(bytes, name.as_bytes()).is_some())
 }

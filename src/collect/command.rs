@@ -2,8 +2,13 @@
 //!
 //! A big ruleset is megabytes (an 80k-rule `iptables-save` is 11.7 MB, `nft -j` three times
 //! that), far above the 64 KiB pipe buffer: stdout and stderr are read by their own threads from
-//! the moment the child starts, and the child is killed at the deadline. [`run`] never hangs,
-//! even when a grandchild keeps a pipe open after the child is gone.
+//! the moment the child starts. [`run`] never hangs, even when a grandchild keeps a pipe open
+//! after the child is gone.
+//!
+//! A timeout is for hangs, not for size: a command still printing, or still using CPU, is not
+//! hung. The child is killed when it has printed nothing (on stdout or stderr) and used no CPU
+//! for the idle timeout, or at a generous overall cap ([`Limits`]); a 250k-rule dump that takes a minute and a half but
+//! prints all along is read whole with the defaults.
 //!
 //! Programs are found by [`find_binary`], which never searches a relative `PATH` entry (empty,
 //! `.`, `bin`: the current directory is often someone else's) and, as root, only directories
@@ -15,12 +20,44 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The default timeout of one source (DESIGN.md, research §3.2).
+/// The default idle timeout of one source: how long it may print nothing before it counts as
+/// hung (DESIGN.md, research §3.2).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The overall cap of one source with the default limits, however steadily it prints.
+pub const DEFAULT_TOTAL_CAP: Duration = Duration::from_secs(15 * 60);
+
+/// When a command counts as hung.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Killed after this long without a byte on stdout or stderr and without using CPU.
+    pub idle: Duration,
+    /// Killed after this long in all, even while printing.
+    pub total: Duration,
+}
+
+impl Limits {
+    /// An idle timeout of `idle` under the overall cap [`DEFAULT_TOTAL_CAP`] (or `idle`, when
+    /// that is longer).
+    pub fn idle(idle: Duration) -> Self {
+        Limits {
+            idle,
+            total: idle.max(DEFAULT_TOTAL_CAP),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::idle(DEFAULT_TIMEOUT)
+    }
+}
 
 /// Most stdout bytes kept; a larger output is drained, then reported as failed.
 pub const MAX_STDOUT: usize = 256 * 1024 * 1024;
@@ -68,8 +105,13 @@ pub struct CommandOutcome {
     pub exit_code: Option<i32>,
     /// The signal that ended the process, if any.
     pub signal: Option<i32>,
-    /// True when the deadline passed (the process was killed).
+    /// True when a limit passed (the process was killed).
     pub timed_out: bool,
+    /// With `timed_out`: the limit that passed was the idle one (it printed nothing and used
+    /// no CPU for that long), not the overall cap.
+    pub stalled: bool,
+    /// The limits it ran under.
+    pub limits: Limits,
     /// Set when the process could not be started at all.
     pub spawn_error: Option<SpawnError>,
     /// Wall time from spawn to the end of the output.
@@ -86,6 +128,8 @@ impl CommandOutcome {
             exit_code: None,
             signal: None,
             timed_out: false,
+            stalled: false,
+            limits: Limits::default(),
             spawn_error: None,
             elapsed: Duration::ZERO,
         }
@@ -141,10 +185,19 @@ impl CommandOutcome {
         }
         if self.timed_out {
             status.status = SourceState::Timeout;
-            status.reason = format!(
-                "{program} did not finish within {:.1} s (killed)",
-                self.elapsed.as_secs_f64()
-            );
+            status.reason = if self.stalled {
+                format!(
+                    "{program} printed nothing for {:.1} s and used no CPU (hung? killed after \
+                     {:.1} s; raise --timeout if it is only slow)",
+                    self.limits.idle.as_secs_f64(),
+                    self.elapsed.as_secs_f64()
+                )
+            } else {
+                format!(
+                    "{program} did not finish within {:.1} s (killed)",
+                    self.elapsed.as_secs_f64()
+                )
+            };
             return (status, None);
         }
         if let Some(sig) = self.signal {
@@ -302,6 +355,34 @@ enum Stream {
     Stderr,
 }
 
+/// When a child last printed, shared by its pipe readers and the waiting thread: milliseconds
+/// since the start of the run.
+#[derive(Clone)]
+struct Progress {
+    start: Instant,
+    last_ms: Arc<AtomicU64>,
+}
+
+impl Progress {
+    fn new(start: Instant) -> Self {
+        Progress {
+            start,
+            last_ms: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// How long since the last byte (or since the start, before any).
+    fn silent_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(last)
+    }
+}
+
 struct Captured {
     stream: Stream,
     bytes: Vec<u8>,
@@ -311,11 +392,13 @@ struct Captured {
 /// Read `reader` to its end on a detached thread, keeping at most `cap` bytes and draining the
 /// rest. The thread is detached (not joined) so a pipe held open by a grandchild cannot hang
 /// the caller.
+/// Every read that returns bytes stores the milliseconds since `start` in `progress`.
 fn spawn_reader<R: Read + Send + 'static>(
     reader: Option<R>,
     stream: Stream,
     cap: usize,
     tx: mpsc::Sender<Captured>,
+    progress: Progress,
 ) {
     let Some(mut reader) = reader else {
         let _ = tx.send(Captured {
@@ -335,6 +418,7 @@ fn spawn_reader<R: Read + Send + 'static>(
                 match reader.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => {
+                        progress.touch();
                         let room = cap.saturating_sub(bytes.len());
                         if n > room {
                             truncated = true;
@@ -355,17 +439,29 @@ fn spawn_reader<R: Read + Send + 'static>(
     drop(spawned);
 }
 
-/// Run `program` with `args`, stdin from /dev/null, `LC_ALL=C`, and a deadline of `timeout`.
-///
-/// Stdout and stderr are drained while waiting. At the deadline the child is killed and the
-/// outcome says `timed_out`. Never panics, never hangs much past the deadline.
+/// Run `program` with `args`, stdin from /dev/null, `LC_ALL=C`, killed when it prints nothing
+/// for `timeout` ([`Limits::idle`]).
 pub fn run(program: &str, args: &[&str], timeout: Duration) -> CommandOutcome {
+    run_limited(program, args, Limits::idle(timeout))
+}
+
+/// Run `program` with `args`, stdin from /dev/null, `LC_ALL=C`, under `limits`.
+///
+/// Stdout and stderr are drained while waiting. When the child prints nothing for
+/// `limits.idle`, or runs past `limits.total`, it is killed and the outcome says `timed_out`
+/// (and `stalled` for the first). Never panics, never hangs much past a limit.
+pub fn run_limited(program: &str, args: &[&str], limits: Limits) -> CommandOutcome {
     let mut outcome = CommandOutcome::new(command_line(program, args));
+    outcome.limits = limits;
     let start = Instant::now();
-    // A timeout past what `Instant` holds (the CLI allows a day) waits about a century instead.
-    let deadline = start
-        .checked_add(timeout)
-        .unwrap_or_else(|| start + Duration::from_secs(u64::from(u32::MAX)));
+    // A limit past what `Instant` holds (the CLI allows a day) waits about a century instead.
+    let far = |d: Duration| {
+        start
+            .checked_add(d)
+            .unwrap_or_else(|| start + Duration::from_secs(u64::from(u32::MAX)))
+    };
+    let deadline = far(limits.total);
+    let progress = Progress::new(start);
 
     let mut cmd = Command::new(program);
     cmd.args(args)
@@ -387,25 +483,50 @@ pub fn run(program: &str, args: &[&str], timeout: Duration) -> CommandOutcome {
     };
 
     let (tx, rx) = mpsc::channel();
-    spawn_reader(child.stdout.take(), Stream::Stdout, MAX_STDOUT, tx.clone());
-    spawn_reader(child.stderr.take(), Stream::Stderr, MAX_STDERR, tx);
+    spawn_reader(
+        child.stdout.take(),
+        Stream::Stdout,
+        MAX_STDOUT,
+        tx.clone(),
+        progress.clone(),
+    );
+    spawn_reader(
+        child.stderr.take(),
+        Stream::Stderr,
+        MAX_STDERR,
+        tx,
+        progress.clone(),
+    );
 
-    let status = wait_until(&mut child, deadline);
-    let readers_deadline = match status {
-        Some(_) => deadline,
-        None => {
+    let status = wait_until(&mut child, deadline, &progress, limits.idle);
+    let killed = match status {
+        Ok(_) => false,
+        Err(stalled) => {
             outcome.timed_out = true;
+            outcome.stalled = stalled;
             let _ = child.kill();
             let _ = child.wait();
-            Instant::now() + KILL_GRACE
+            true
         }
     };
+    let grace_end = Instant::now() + KILL_GRACE;
 
-    // Collect both streams; a pipe still open past the deadline (a grandchild holds it) counts
-    // as a timeout.
+    // Collect both streams. After a kill the readers get a short grace; after an exit, a pipe
+    // still open (a grandchild holds it) is waited for under the same limits as the child.
     let mut pending = 2;
     while pending > 0 {
-        let left = readers_deadline.saturating_duration_since(Instant::now());
+        let now = Instant::now();
+        let left = if killed {
+            grace_end.saturating_duration_since(now)
+        } else {
+            let silent = progress.silent_for();
+            if silent >= limits.idle || now >= deadline {
+                outcome.timed_out = true;
+                outcome.stalled = silent >= limits.idle;
+                break;
+            }
+            (limits.idle - silent).min(deadline - now)
+        };
         match rx.recv_timeout(left) {
             Ok(captured) => {
                 pending -= 1;
@@ -419,6 +540,7 @@ pub fn run(program: &str, args: &[&str], timeout: Duration) -> CommandOutcome {
                     }
                 }
             }
+            Err(mpsc::RecvTimeoutError::Timeout) if !killed => {}
             Err(_) => {
                 outcome.timed_out = true;
                 break;
@@ -426,7 +548,7 @@ pub fn run(program: &str, args: &[&str], timeout: Duration) -> CommandOutcome {
         }
     }
 
-    if let Some(status) = status {
+    if let Ok(status) = status {
         set_exit(&mut outcome, status);
     }
     if outcome.timed_out {
@@ -438,22 +560,54 @@ pub fn run(program: &str, args: &[&str], timeout: Duration) -> CommandOutcome {
     outcome
 }
 
-/// Poll the child until it exits or the deadline passes; `None` at the deadline.
-fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
+/// Poll the child until it exits, prints nothing for `idle`, or the deadline passes. The
+/// error says whether it was the idle limit (`true`) that ended the wait.
+fn wait_until(
+    child: &mut Child,
+    deadline: Instant,
+    progress: &Progress,
+    idle: Duration,
+) -> Result<ExitStatus, bool> {
     let mut pause = Duration::from_millis(1);
+    let mut cpu = None;
     loop {
         match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
+            Ok(Some(status)) => return Ok(status),
             Ok(None) => {}
-            Err(_) => return None,
+            Err(_) => return Err(false),
         }
         let now = Instant::now();
         if now >= deadline {
-            return None;
+            return Err(false);
         }
-        thread::sleep(pause.min(deadline - now));
+        // Working is progress too: iptables-nft-save fetches a whole big ruleset from the
+        // kernel (a minute at 250k rules) before it prints its first line.
+        let used = cpu_ticks(child.id());
+        if used.is_some() && used != cpu {
+            if cpu.is_some() {
+                progress.touch();
+            }
+            cpu = used;
+        }
+        let silent = progress.silent_for();
+        if silent >= idle {
+            return Err(true);
+        }
+        thread::sleep(pause.min(deadline - now).min(idle - silent));
         pause = (pause * 2).min(Duration::from_millis(25));
     }
+}
+
+/// The CPU time (user + system, in clock ticks) process `pid` has used, from
+/// `/proc/PID/stat`; `None` when it cannot be read.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the `(comm)` field, which may hold spaces: state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
 }
 
 fn set_exit(outcome: &mut CommandOutcome, status: ExitStatus) {

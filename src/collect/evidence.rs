@@ -89,6 +89,13 @@ pub mod files {
     pub const IP6TABLES_LEGACY: &str = "ip6tables-legacy-save.txt";
     pub const IP6TABLES_NFT: &str = "ip6tables-nft-save.txt";
     pub const NFT_RULESET: &str = "nft-ruleset.json";
+    /// Per-table form, step 1: `nft -j list chains`, which tells which tables exist.
+    pub const NFT_CHAINS: &str = "nft-chains.json";
+    /// Per-table form, step 2: `nft -j list table FAMILY NAME` is filed as
+    /// `nft-table-FAMILY-NAME.json` ([`nft_table`]).
+    pub const NFT_TABLE_PREFIX: &str = "nft-table-";
+    /// The nft families a per-table file may name.
+    pub const NFT_FAMILIES: &[&str] = &["ip", "ip6", "inet", "arp", "bridge", "netdev"];
     pub const IPTABLES_ALTERNATIVE: &str = "iptables-alternative.txt";
     pub const LEGACY_TABLES: &str = "legacy-tables.txt";
     pub const LEGACY6_TABLES: &str = "legacy6-tables.txt";
@@ -113,6 +120,7 @@ pub mod files {
         IP6TABLES_LEGACY,
         IP6TABLES_NFT,
         NFT_RULESET,
+        NFT_CHAINS,
         IPTABLES_ALTERNATIVE,
         LEGACY_TABLES,
         LEGACY6_TABLES,
@@ -131,10 +139,80 @@ pub mod files {
         DOCKERD_CMDLINE,
     ];
 
+    /// The per-table file of nft table `name` in `family`: `nft-table-FAMILY-NAME.json`.
+    /// `None` for a family nft does not have, or a name that is not a plain file name part
+    /// (letters, digits, `_`, `-`, `.`; not starting with `.`): such a table has no file, and
+    /// counts as unseen.
+    pub fn nft_table(family: &str, name: &str) -> Option<String> {
+        let plain = !name.is_empty()
+            && !name.starts_with('.')
+            && name.len() <= 200
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+        (NFT_FAMILIES.contains(&family) && plain)
+            .then(|| format!("{NFT_TABLE_PREFIX}{family}-{name}.json"))
+    }
+
+    /// The (family, name) of a per-table file name made by [`nft_table`]; `None` for any other
+    /// name.
+    pub fn parse_nft_table(file: &str) -> Option<(&str, &str)> {
+        let rest = file.strip_prefix(NFT_TABLE_PREFIX)?.strip_suffix(".json")?;
+        let (family, name) = rest.split_once('-')?;
+        (nft_table(family, name).as_deref() == Some(file)).then_some((family, name))
+    }
+
+    /// True for the names a capture directory may hold: [`ALL`] and the per-table files.
+    pub fn is_capture_file(name: &str) -> bool {
+        ALL.contains(&name) || parse_nft_table(name).is_some()
+    }
+
     /// meta.json source name for a file name: the name without its extension.
     pub fn source_name(file: &str) -> &str {
         file.rsplit_once('.').map_or(file, |(stem, _)| stem)
     }
+}
+
+/// The tables `nft -j list chains` output names, as (family, table), each once, in order.
+pub fn nft_chain_tables(json: &str) -> Result<Vec<(String, String)>, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Listing {
+        nftables: Vec<Item>,
+    }
+    #[derive(Deserialize)]
+    struct Item {
+        chain: Option<ChainRef>,
+    }
+    #[derive(Deserialize)]
+    struct ChainRef {
+        family: String,
+        table: String,
+    }
+    let listing: Listing = serde_json::from_str(json)?;
+    let mut tables: Vec<(String, String)> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for chain in listing.nftables.into_iter().filter_map(|i| i.chain) {
+        let key = (chain.family, chain.table);
+        if seen.insert(key.clone()) {
+            tables.push(key);
+        }
+    }
+    Ok(tables)
+}
+
+/// The tables an `iptables-save` text holds: its `*TABLE` lines.
+pub fn saved_tables(save: &str) -> Vec<&str> {
+    let starts = save
+        .starts_with('*')
+        .then_some(0)
+        .into_iter()
+        .chain(memchr::memmem::find_iter(save.as_bytes(), b"\n*").map(|at| at + 1));
+    starts
+        .map(|at| {
+            let line = &save[at + 1..];
+            line[..line.find('\n').unwrap_or(line.len())].trim_end()
+        })
+        .collect()
 }
 
 /// All evidence of one run: file contents by file name, and meta.json.

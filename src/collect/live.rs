@@ -1,7 +1,10 @@
-//! Collect every source on the live host, in parallel, each with a timeout.
+//! Collect every source on the live host, in parallel, each with a timeout for hangs.
 //!
 //! Every source of DESIGN.md's capture table runs on its own thread (`std::thread::scope`), so
-//! the wall time is about that of the slowest source. A source that is missing, denied, failed
+//! the wall time is about that of the slowest source. Each rule is read once: native nft
+//! tables come from the per-table form, not from `nft -j list ruleset`, which would print
+//! iptables-nft's tables again ([`nft_sources`]). A source is killed when it prints nothing for
+//! the timeout, not when it is merely big ([`command::Limits`]). A source that is missing, denied, failed
 //! or timed out is recorded in meta.json with its reason; nothing here is fatal.
 //!
 //! Reading legacy tables can load the legacy kernel modules and so create the very split
@@ -59,7 +62,9 @@ const SYSCTLS: &[(&str, &str)] = &[
 /// How to collect.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Deadline of each source (command or Docker request); sources run in parallel.
+    /// How long a command may print nothing before it counts as hung (its overall cap is
+    /// [`command::DEFAULT_TOTAL_CAP`], or this when longer), and the deadline of a Docker
+    /// request; sources run in parallel.
     pub timeout: Duration,
 }
 
@@ -73,7 +78,7 @@ impl Default for Options {
 
 /// One source's result: the meta.json record and, when `ok`, the file content.
 struct Collected {
-    file: &'static str,
+    file: String,
     status: SourceStatus,
     content: Option<String>,
     /// A warning for the report's notes (it is in `status.reason` too, so a capture keeps it).
@@ -81,20 +86,20 @@ struct Collected {
 }
 
 impl Collected {
-    fn new(file: &'static str, (status, content): (SourceStatus, Option<String>)) -> Self {
+    fn new(file: impl Into<String>, (status, content): (SourceStatus, Option<String>)) -> Self {
         Collected {
-            file,
+            file: file.into(),
             status,
             content,
             note: None,
         }
     }
 
-    fn not_ok(file: &'static str, state: SourceState, command: &str, reason: String) -> Self {
+    fn not_ok(file: impl Into<String>, state: SourceState, command: &str, reason: String) -> Self {
         Collected::new(file, (status(state, command, reason), None))
     }
 
-    fn ok(file: &'static str, command: &str, content: String) -> Self {
+    fn ok(file: impl Into<String>, command: &str, content: String) -> Self {
         Collected::new(
             file,
             (
@@ -134,30 +139,12 @@ pub fn collect(opts: &Options) -> Evidence {
             Box::new(move || legacy(Family::V6, timeout)),
         ),
         (
-            &[files::IPTABLES_NFT],
-            Box::new(move || vec![tool(files::IPTABLES_NFT, "iptables-nft-save", &[], timeout)]),
-        ),
-        (
-            &[files::IP6TABLES_NFT],
-            Box::new(move || {
-                vec![tool(
-                    files::IP6TABLES_NFT,
-                    "ip6tables-nft-save",
-                    &[],
-                    timeout,
-                )]
-            }),
-        ),
-        (
-            &[files::NFT_RULESET],
-            Box::new(move || {
-                vec![tool(
-                    files::NFT_RULESET,
-                    "nft",
-                    &["-j", "list", "ruleset"],
-                    timeout,
-                )]
-            }),
+            &[
+                files::IPTABLES_NFT,
+                files::IP6TABLES_NFT,
+                files::NFT_RULESET,
+            ],
+            Box::new(move || nft_sources(timeout)),
         ),
         (
             &[files::IPTABLES_ALTERNATIVE],
@@ -215,7 +202,7 @@ pub fn collect(opts: &Options) -> Evidence {
                 Ok(collected) => results.extend(collected),
                 Err(_) => results.extend(names.iter().map(|file| {
                     Collected::not_ok(
-                        file,
+                        *file,
                         SourceState::Failed,
                         "",
                         "internal error while reading this source".into(),
@@ -239,16 +226,16 @@ pub fn collect(opts: &Options) -> Evidence {
         evidence
             .meta
             .sources
-            .insert(files::source_name(c.file).to_string(), c.status);
+            .insert(files::source_name(&c.file).to_string(), c.status);
         if let Some(content) = c.content {
-            evidence.insert(c.file, content);
+            evidence.insert(&c.file, content);
         }
     }
     evidence
 }
 
 /// Find `program` and run it; missing binary -> `missing` without running anything.
-fn tool(file: &'static str, program: &str, args: &[&str], timeout: Duration) -> Collected {
+fn tool(file: impl Into<String>, program: &str, args: &[&str], timeout: Duration) -> Collected {
     let Some(path) = command::find_binary(program) else {
         return Collected::not_ok(
             file,
@@ -259,6 +246,172 @@ fn tool(file: &'static str, program: &str, args: &[&str], timeout: Duration) -> 
     };
     let path = path.to_string_lossy();
     Collected::new(file, command::run(&path, args, timeout).into_source())
+}
+
+/// The `reason` of a per-table source read by nft in place of a failed `iptables-nft-save`
+/// (or its IPv6 twin) starts with this text; the model turns it into a note of the report.
+pub const NFT_FALLBACK: &str = "read by nft -j in place of";
+
+/// What nft's JSON loses of a table iptables-nft wrote: `xt` matches and targets come without
+/// their options, so the rules that use them are judged unknown.
+pub const NFT_FALLBACK_LOSES: &str = "nft -j shows iptables-nft's xt matches and targets \
+    without their options (-m comment, -m conntrack --ctstate, -m statistic, -m set, \
+    -j DNAT --to-destination, ...): rules that use them are judged unknown";
+
+/// The tables iptables-nft may own: `iptables-nft-save` prints them (when they are its own).
+const IPTABLES_TABLE_NAMES: &[&str] = &["filter", "nat", "mangle", "raw", "security"];
+
+/// Most nft tables dumped one by one (a walk over what the kernel lists is bounded too).
+const MAX_NFT_TABLES: usize = 512;
+
+/// iptables-nft-save, ip6tables-nft-save and the native nft tables, each rule read once.
+///
+/// `nft -j list ruleset` would print iptables-nft's tables a second time, in a form that loses
+/// their xt options, and at 250k rules it takes 40 times as long as `iptables-nft-save`. So:
+/// `nft -j list chains` tells which tables exist (nft-chains.json); a table that cannot be
+/// iptables-nft's (another family or name) is dumped with `nft -j list table` at once; one
+/// that can be is dumped only when the save of its family did not print it (the save failed,
+/// or the table is not compatible with iptables). A listing that fails is recorded under
+/// `nft-ruleset`, the source that stands for "the native nft tables", as before.
+fn nft_sources(timeout: Duration) -> Vec<Collected> {
+    thread::scope(|scope| {
+        let save4 =
+            scope.spawn(move || tool(files::IPTABLES_NFT, "iptables-nft-save", &[], timeout));
+        let save6 =
+            scope.spawn(move || tool(files::IP6TABLES_NFT, "ip6tables-nft-save", &[], timeout));
+        let join_save = |handle: thread::ScopedJoinHandle<'_, Collected>, file: &str| {
+            handle.join().unwrap_or_else(|_| {
+                Collected::not_ok(file, SourceState::Failed, "", "internal error".into())
+            })
+        };
+        let mut chains = tool(files::NFT_CHAINS, "nft", &["-j", "list", "chains"], timeout);
+        let listed = match chains
+            .content
+            .as_deref()
+            .map(crate::collect::evidence::nft_chain_tables)
+        {
+            Some(Ok(tables)) => tables,
+            Some(Err(e)) => {
+                chains = Collected::not_ok(
+                    files::NFT_RULESET,
+                    SourceState::Failed,
+                    &chains.status.command,
+                    format!("nft -j list chains printed what is not nft JSON: {e}"),
+                );
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        if chains.content.is_none() {
+            chains.file = files::NFT_RULESET.to_string();
+            return vec![
+                join_save(save4, files::IPTABLES_NFT),
+                join_save(save6, files::IP6TABLES_NFT),
+                chains,
+            ];
+        }
+        let mut listed = listed;
+        let skipped: Vec<String> = listed
+            .split_off(listed.len().min(MAX_NFT_TABLES))
+            .iter()
+            .map(|(f, t)| format!("{f:?} {t:?}"))
+            .collect();
+        let maybe_iptables = |(family, name): &(String, String)| {
+            matches!(family.as_str(), "ip" | "ip6") && IPTABLES_TABLE_NAMES.contains(&name.as_str())
+        };
+        let (candidates, native): (Vec<_>, Vec<_>) = listed.into_iter().partition(maybe_iptables);
+        let native_dumps = scope.spawn(move || {
+            native
+                .into_iter()
+                .map(|(family, name)| dump_table(&family, &name, None, timeout))
+                .collect::<Vec<_>>()
+        });
+        let save4 = join_save(save4, files::IPTABLES_NFT);
+        let save6 = join_save(save6, files::IP6TABLES_NFT);
+        let mut by_save = Vec::new();
+        let mut by_nft: Vec<String> = Vec::new();
+        let mut out = Vec::new();
+        for (family, name) in candidates {
+            let save = if family == "ip" { &save4 } else { &save6 };
+            let tool_name = if family == "ip" {
+                "iptables-nft-save"
+            } else {
+                "ip6tables-nft-save"
+            };
+            match &save.content {
+                Some(text)
+                    if crate::collect::evidence::saved_tables(text).contains(&name.as_str()) =>
+                {
+                    by_save.push(format!("{family} {name}"));
+                }
+                Some(_) => out.push(dump_table(&family, &name, None, timeout)),
+                None => {
+                    let why = format!(
+                        "{NFT_FALLBACK} {tool_name}, which was not read ({}{}); {NFT_FALLBACK_LOSES}",
+                        save.status.status.as_str(),
+                        match save.status.reason.as_str() {
+                            "" => String::new(),
+                            r => format!(": {r}"),
+                        }
+                    );
+                    out.push(dump_table(&family, &name, Some(why), timeout));
+                }
+            }
+        }
+        out.extend(native_dumps.join().unwrap_or_default());
+        for c in &out {
+            if let Some((family, name)) = files::parse_nft_table(&c.file) {
+                by_nft.push(format!("{family} {name}"));
+            }
+        }
+        let mut how = vec![format!(
+            "per-table form: tables read by iptables-nft-save / ip6tables-nft-save: {}; by nft -j list table: {}",
+            list_or_none(&by_save),
+            list_or_none(&by_nft)
+        )];
+        if !skipped.is_empty() {
+            how.push(format!(
+                "more than {MAX_NFT_TABLES} tables: not read: {}",
+                skipped.join(", ")
+            ));
+        }
+        chains.status.reason = how.join("; ");
+        let mut all = vec![save4, save6, chains];
+        all.extend(out);
+        all
+    })
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// `nft -j list table FAMILY NAME` into its per-table file; `why` is put in its reason.
+/// A table whose name can have no file ([`files::nft_table`]) is not read, and says so.
+fn dump_table(family: &str, name: &str, why: Option<String>, timeout: Duration) -> Collected {
+    let args = ["-j", "list", "table", family, name];
+    let Some(file) = files::nft_table(family, name) else {
+        let mut c = Collected::not_ok(
+            files::NFT_RULESET,
+            SourceState::Failed,
+            &command::command_line("nft", &args),
+            format!("table {family} {name:?} has a name fwdoctor cannot file; not read"),
+        );
+        c.note = Some(c.status.reason.clone());
+        return c;
+    };
+    let mut c = tool(file, "nft", &args, timeout);
+    if let Some(why) = why {
+        c.status.reason = match c.status.reason.as_str() {
+            "" => why,
+            r => format!("{r}; {why}"),
+        };
+    }
+    c
 }
 
 #[derive(Clone, Copy)]
@@ -393,7 +546,7 @@ fn docker(timeout: Duration) -> Vec<Collected> {
             return ENDPOINTS
                 .iter()
                 .map(|(file, path)| {
-                    Collected::not_ok(file, e.state(), &format!("GET {path}"), e.to_string())
+                    Collected::not_ok(*file, e.state(), &format!("GET {path}"), e.to_string())
                 })
                 .collect();
         }

@@ -25,8 +25,13 @@ pub fn build(ev: &Evidence) -> Result<Model, ParseError> {
             )?);
         }
     }
-    if let Some(text) = ev.get(files::NFT_RULESET) {
-        for t in parse::nft_json::parse(text, files::NFT_RULESET)? {
+    // The whole ruleset in one file, or the per-table form (one file per table not in a save).
+    let nft_files = ev.files.keys().filter(|name| {
+        name.as_str() == files::NFT_RULESET || files::parse_nft_table(name).is_some()
+    });
+    for file in nft_files {
+        let text = ev.get(file).unwrap_or_default();
+        for t in parse::nft_json::parse(text, file)? {
             // iptables-nft-save shows its own tables with every option; nft -j loses xt options.
             let saved = match t.family {
                 Family::Ip => ev.has(files::IPTABLES_NFT),
@@ -108,7 +113,9 @@ pub fn build(ev: &Evidence) -> Result<Model, ParseError> {
     }
 
     for (name, st) in &ev.meta.sources {
-        if st.reason.starts_with("stack unknown") {
+        let fallback = st.reason.contains(crate::collect::live::NFT_FALLBACK)
+            && ev.has(&format!("{name}.json"));
+        if st.reason.starts_with("stack unknown") || fallback {
             m.notes.push(format!("{name}: {}", st.reason));
         }
     }

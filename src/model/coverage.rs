@@ -5,7 +5,8 @@
 //! accepts. [`unseen`] lists those parts from the evidence: a stack whose dump is missing (not
 //! root, a partial capture, a paste of one command), a legacy stack that `legacy-tables.txt` or
 //! iptables-nft's own warning says is loaded, an `iptables -S` listing that shows one table of
-//! several. `analyze::needs` decides which of them a given verdict depends on.
+//! several, a table `nft-chains.json` lists whose per-table file is not there. `analyze::needs`
+//! decides which of them a given verdict depends on.
 
 use crate::collect::evidence::{Evidence, SourceState, files};
 use crate::model::{Family, Hook, Stack, Table};
@@ -132,7 +133,9 @@ fn unseen_rules(ev: &Evidence, tables: &[Table]) -> Vec<UnseenPart> {
                 nft,
                 tool,
             ));
-        } else if !ev.has(files::NFT_RULESET) {
+        } else if !ev.has(files::NFT_RULESET) && !ev.has(files::NFT_CHAINS) {
+            // With the per-table form, iptables-nft's tables whose save failed were dumped by
+            // nft; any that were not are unseen tables below.
             out.push(UnseenPart {
                 stack: Stack::IptablesNft,
                 family: Some(family),
@@ -152,7 +155,11 @@ fn unseen_rules(ev: &Evidence, tables: &[Table]) -> Vec<UnseenPart> {
             ));
         }
     }
-    if !ev.has(files::NFT_RULESET) {
+    // Native nft: the whole ruleset, or the per-table form (DESIGN.md's capture table).
+    let whole_ruleset = ev.has(files::NFT_RULESET);
+    if let Some(listing) = ev.get(files::NFT_CHAINS).filter(|_| !whole_ruleset) {
+        out.extend(per_table_unseen(ev, listing));
+    } else if !whole_ruleset {
         out.push(UnseenPart {
             stack: Stack::Nft,
             family: None,
@@ -162,6 +169,73 @@ fn unseen_rules(ev: &Evidence, tables: &[Table]) -> Vec<UnseenPart> {
                 not_read(ev, files::NFT_RULESET, "nft list ruleset")
             ),
             read_with: read_with(ev, files::NFT_RULESET, "nft list ruleset", "nftables"),
+        });
+    }
+    out
+}
+
+/// The per-table form (DESIGN.md): every table `nft -j list chains` names is shown by the save
+/// of its family (a `*TABLE` line) or by its own `nft-table-FAMILY-NAME.json`; any other is
+/// unseen, with the command that shows it.
+fn per_table_unseen(ev: &Evidence, listing: &str) -> Vec<UnseenPart> {
+    let tables = match crate::collect::evidence::nft_chain_tables(listing) {
+        Ok(tables) => tables,
+        Err(e) => {
+            return vec![UnseenPart {
+                stack: Stack::Nft,
+                family: None,
+                tables: None,
+                why: format!(
+                    "{} is not `nft -j list chains` output ({e})",
+                    files::NFT_CHAINS
+                ),
+                read_with: "sudo nft list ruleset".into(),
+            }];
+        }
+    };
+    let saved = |file: &str| {
+        ev.get(file)
+            .map(crate::collect::evidence::saved_tables)
+            .unwrap_or_default()
+    };
+    let (saved4, saved6) = (saved(files::IPTABLES_NFT), saved(files::IP6TABLES_NFT));
+    let mut out = Vec::new();
+    for (family, name) in &tables {
+        let in_save = match family.as_str() {
+            "ip" => saved4.contains(&name.as_str()),
+            "ip6" => saved6.contains(&name.as_str()),
+            _ => false,
+        };
+        let file = files::nft_table(family, name);
+        if in_save || file.as_deref().is_some_and(|f| ev.has(f)) {
+            continue;
+        }
+        let command = format!(
+            "nft list table {} {}",
+            crate::analyze::shell::quote(family),
+            crate::analyze::shell::quote(name)
+        );
+        let why = match &file {
+            Some(f) => format!(
+                "{} lists table {family} {name}, but {}",
+                files::NFT_CHAINS,
+                not_read(ev, f, &command)
+            ),
+            None => format!(
+                "{} lists table {family} {name:?}, whose name fwdoctor cannot file",
+                files::NFT_CHAINS
+            ),
+        };
+        out.push(UnseenPart {
+            stack: Stack::Nft,
+            family: match family.as_str() {
+                "ip" => Some(Family::Ip),
+                "ip6" => Some(Family::Ip6),
+                _ => None,
+            },
+            tables: Some(vec![format!("{family} {name}")]),
+            why,
+            read_with: format!("sudo {command}"),
         });
     }
     out

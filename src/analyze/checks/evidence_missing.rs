@@ -53,7 +53,20 @@ fn unread<'c>(
     NEEDED.iter().filter_map(|file| {
         let name = files::source_name(file);
         let st = ctx.model.sources.get(name)?;
-        (!matches!(st.status, SourceState::Ok | SourceState::Missing)).then_some((name, st))
+        (!matches!(st.status, SourceState::Ok | SourceState::Missing)
+            && !replaced_by_nft(ctx, name))
+        .then_some((name, st))
+    })
+}
+
+/// True when the tables of the failed save `source` were read by nft instead (the per-table
+/// form's fallback): they are judged from that, and the model's notes say what it loses.
+fn replaced_by_nft(ctx: &Context, source: &str) -> bool {
+    let fallback = format!("{} {source},", crate::collect::live::NFT_FALLBACK);
+    ctx.model.sources.iter().any(|(name, st)| {
+        st.status == SourceState::Ok
+            && st.reason.contains(&fallback)
+            && ctx.model.has(&format!("{name}.json"))
     })
 }
 
