@@ -159,6 +159,11 @@ fn the_timer_unit_is_bounded_and_locked_down() {
     );
     let unit = d.path().join("etc/systemd/system/fwdoctor.service");
     let text = std::fs::read_to_string(&unit).unwrap_or_else(|e| panic!("{}: {e}", unit.display()));
+    // The man page install.sh puts in man1.
+    assert!(
+        text.lines().any(|l| l == "Documentation=man:fwdoctor(1)"),
+        "{text}"
+    );
     for key in ["MemoryMax=", "TimeoutStartSec=", "NoNewPrivileges=yes"] {
         assert!(text.lines().any(|l| l.starts_with(key)), "{key} in\n{text}");
     }
