@@ -49,6 +49,9 @@ LAB_SCENARIOS=(
   input-drop
   forward-off-and-legacy-drop
 )
+LAB_EXTRA_NETNS=()      # further namespaces of this run (layouts.sh's container netns)
+# Docker 28/29 layouts built by hand (no daemon): appends its scenarios to LAB_SCENARIOS.
+source "$LAB_ROOT/layouts.sh"
 
 # The docker CLI of the docker.io package matches its daemon; fall back to PATH.
 if [[ -x /usr/bin/docker ]]; then LAB_DOCKER_CLI=/usr/bin/docker; else LAB_DOCKER_CLI=docker; fi
@@ -291,6 +294,7 @@ json_str() {
 
 # Write truth.json: what curl really did for every published port.
 lab_truth() {
+  if [[ -n "$LAB_LAYOUT" ]]; then layout_truth "$@"; return; fi
   local name=$1 out=$2 ver full p proto hport cport cname o h l ip st first=1
   full=$(lab_docker version --format '{{.Server.Version}}' 2>/dev/null || echo unknown)
   ver=${full%%+*}
@@ -362,6 +366,8 @@ lab_run_pids() {
     lab_pids_with "$LAB_EXEC_ROOT"
     [[ -n "$LAB_HOST" ]] && ip netns pids "$LAB_HOST" 2>/dev/null
     [[ -n "$LAB_CLIENT" ]] && ip netns pids "$LAB_CLIENT" 2>/dev/null
+    local ns
+    for ns in "${LAB_EXTRA_NETNS[@]}"; do ip netns pids "$ns" 2>/dev/null; done
     if [[ -n "$cg" && -d "$cg$LAB_CGROUP_PARENT" ]]; then
       find "$cg$LAB_CGROUP_PARENT" -name cgroup.procs -exec cat {} + 2>/dev/null
     fi
@@ -428,6 +434,8 @@ lab_teardown() {
   lab_shim_sockets_rm
   [[ -n "$LAB_HOST" ]] && ip netns del "$LAB_HOST" 2>/dev/null
   [[ -n "$LAB_CLIENT" ]] && ip netns del "$LAB_CLIENT" 2>/dev/null
+  local ns
+  for ns in "${LAB_EXTRA_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
   # Mounts under our temp dir (none are expected: dockerd's live in its private namespace).
   local m
   for m in $(awk -v t="$LAB_TMP" 'index($2, t) == 1 { print $2 }' /proc/self/mounts | sort -r); do
