@@ -3,6 +3,7 @@
 
 pub mod checks;
 pub mod context;
+pub mod decided;
 pub mod fix;
 pub mod needs;
 pub mod ports;

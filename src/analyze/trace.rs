@@ -9,9 +9,12 @@
 //! symbolic: `None` means "a client outside" / "the host's outside interface". A match that
 //! depends on them, or that the model does not understand, is *unknown*; the engine then tries
 //! both outcomes and only gives a verdict when they agree. Otherwise the verdict is `unknown`
-//! and names the rule. Never a guess.
+//! and names the rule. Never a guess. A match the model does not understand but that tests a
+//! header or family the packet does not have (`icmpv6 type …` on IPv4 TCP, `meta l4proto udp`
+//! on TCP, `ip6 saddr …` on IPv4, iptables `-m icmp6 …`) is decided false: the full list is
+//! in [`crate::analyze::decided`].
 
-use crate::analyze::needs;
+use crate::analyze::{decided, needs};
 use crate::model::{
     Action, AddrType, Chain, ChainRef, ChainType, CtState, Dir, Family, Hook, Match, Model, Policy,
     Rule, Stack, Table, VmapKey,
@@ -611,6 +614,8 @@ struct PathWalk {
 /// The packet as it moves: addresses may be rewritten by DNAT.
 #[derive(Debug, Clone, PartialEq)]
 struct Packet {
+    /// `Ip` or `Ip6`: decides matches that test the other family's header.
+    family: Family,
     proto: String,
     src: Option<IpAddr>,
     dst: Option<IpAddr>,
@@ -629,6 +634,7 @@ struct Packet {
 impl Packet {
     fn from_flow(f: &Flow) -> Packet {
         Packet {
+            family: f.family,
             proto: f.proto.to_ascii_lowercase(),
             src: f.src,
             dst: f.dst,
@@ -1087,6 +1093,11 @@ impl<'a> ChainRun<'a, '_> {
     fn eval<'r>(&self, m: &'r Match, pkt: &Packet) -> Tri<'r> {
         match m {
             Match::Comment { .. } => Tri::Yes,
+            // Some unmodelled matches test a header this packet does not have: decided false
+            // (the list is in analyze::decided).
+            Match::Unknown { text } if decided::cannot_apply(text, pkt.family, &pkt.proto) => {
+                Tri::No
+            }
             Match::Unknown { text } => Tri::Unknown(Why::Unmodelled(text)),
             Match::Proto { negated, proto } => Tri::from_bool(
                 proto.eq_ignore_ascii_case("all")
@@ -1766,6 +1777,30 @@ mod tests {
         match t.verdict {
             Verdict::Unknown { by, .. } => assert!(by.rule.contains("match-set")),
             v => panic!("expected unknown, got {v:?}"),
+        }
+    }
+
+    #[test]
+    fn a_match_on_another_protocols_header_is_decided_false() {
+        // With FORWARD policy DROP, an undecided accept would make the verdict unknown. An
+        // icmpv6 (or udp) header match can never hold for an IPv4 TCP packet: blocked.
+        for text in [
+            "icmpv6 type { nd-router-advert, nd-neighbor-solicit }",
+            "meta l4proto udp",
+            "ip6 saddr fe80::/64",
+        ] {
+            let mut m = split_model(Policy::Drop);
+            m.tables[0].chain_mut("FORWARD").unwrap().rules.push(rule(
+                vec![Match::Unknown { text: text.into() }],
+                Action::Accept,
+                text,
+            ));
+            let t = Net::new(&m).trace(&Flow::from_outside(Family::Ip, "tcp", 8080));
+            assert!(
+                matches!(t.verdict, Verdict::Drop { .. }),
+                "{text}: {:?}",
+                t.verdict
+            );
         }
     }
 
