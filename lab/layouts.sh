@@ -27,6 +27,7 @@ LAB_LAYOUT_DIR="$LAB_ROOT/layouts"
 LAB_LAYOUT_SCENARIOS=(
   "docker28.0.0 healthy"
   "docker28.0.0 legacy-forward-drop"
+  "docker28.0.0 host-reject-before-docker"
   "docker28.0.0 tailscale-after-docker"
   "docker28.0.1 healthy"
   "docker28.0.1 legacy-forward-drop"
@@ -235,7 +236,7 @@ layout_truth() {
     printf '(192.0.2.1/24), the container `c1` as a network namespace with a veth into `bridge1`\n'
     printf '(192.0.2.2/24, default route via 192.0.2.1) running busybox httpd on port 80,\n'
     [[ "$LAB_LAYOUT" == docker28.0.0 ]] &&
-      printf 'the ipset `docker-ext-bridges-v4` (hash:net: 172.17.0.0/16, 192.0.2.0/24),\n'
+      printf 'the ipset `docker-ext-bridges-v4` (hash:net: 172.17.0.0/16, 192.0.2.0/24; the capture'"'"'s `ipset-save.txt`),\n'
     printf '`net.ipv4.ip_forward=1`, and Debian'"'"'s `docker-proxy -proto tcp -host-ip 0.0.0.0 -host-port 8080\n'
     printf -- '-container-ip 192.0.2.2 -container-port 80` as dockerd starts it. An outside client netns\n'
     printf '(10.99.0.2) reaches the host at 10.99.0.1.\n\n'

@@ -1098,7 +1098,10 @@ impl<'a> ChainRun<'a, '_> {
             Match::Unknown { text } if decided::cannot_apply(text, pkt.family, &pkt.proto) => {
                 Tri::No
             }
-            Match::Unknown { text } => Tri::Unknown(Why::Unmodelled(text)),
+            Match::Unknown { text } => match self.ipset_match(text, pkt) {
+                Some(t) => t,
+                None => Tri::Unknown(Why::Unmodelled(text)),
+            },
             Match::Proto { negated, proto } => Tri::from_bool(
                 proto.eq_ignore_ascii_case("all")
                     || *proto == "0"
@@ -1206,6 +1209,32 @@ impl<'a> ChainRun<'a, '_> {
                 Tri::from_bool(hit).negate_if(*negated)
             }
         }
+    }
+
+    /// `-m set [!] --match-set NAME src|dst` on an address set `ipset-save.txt` showed:
+    /// judged like `-s`/`-d` with the set's entries. None when it is not that form, or the set
+    /// was not captured or holds more than addresses.
+    fn ipset_match(&self, text: &str, pkt: &Packet) -> Option<Tri<'static>> {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let (negated, name, dir) = match words.as_slice() {
+            ["-m", "set", "--match-set", name, dir] => (false, *name, *dir),
+            ["-m", "set", "!", "--match-set", name, dir] => (true, *name, *dir),
+            _ => return None,
+        };
+        let set = self
+            .net
+            .model
+            .ipsets
+            .as_ref()?
+            .iter()
+            .find(|s| s.name == name && s.addresses)?;
+        let (value, client) = match dir {
+            "src" => (pkt.src, !pkt.dst_outside),
+            "dst" => (pkt.dst, pkt.dst_outside),
+            _ => return None,
+        };
+        let who = if client { Dir::Src } else { Dir::Dst };
+        Some(self.addr_in(value, &set.entries, who).negate_if(negated))
     }
 
     fn addr_in(&self, value: Option<IpAddr>, nets: &[IpNet], dir: Dir) -> Tri<'static> {
@@ -1801,6 +1830,36 @@ mod tests {
                 "{text}: {:?}",
                 t.verdict
             );
+        }
+    }
+
+    #[test]
+    fn an_ipset_match_is_judged_from_the_captured_set() {
+        // Docker 28.0.0: `-m set --match-set docker-ext-bridges-v4 dst -j ACCEPT` under a
+        // legacy-style FORWARD policy DROP. With the set read, the DNATed 172.17.0.2 is in it
+        // (accepted); a set without it leaves the packet to the policy (dropped).
+        let text = "-m set --match-set docker-ext-bridges-v4 dst";
+        for (entry, want_accept) in [("172.17.0.0/16", true), ("192.0.2.0/24", false)] {
+            let mut m = split_model(Policy::Drop);
+            m.tables[0].chain_mut("FORWARD").unwrap().rules.push(rule(
+                vec![Match::Unknown { text: text.into() }],
+                Action::Accept,
+                text,
+            ));
+            m.ipsets = Some(vec![crate::model::IpSet {
+                name: "docker-ext-bridges-v4".into(),
+                kind: "hash:net".into(),
+                addresses: true,
+                entries: vec![entry.parse().unwrap()],
+            }]);
+            let t = Net::new(&m).trace(&Flow::from_outside(Family::Ip, "tcp", 8080));
+            assert_eq!(
+                matches!(t.verdict, Verdict::Accept { .. }),
+                want_accept,
+                "{entry}: {:?}",
+                t.verdict
+            );
+            assert!(!matches!(t.verdict, Verdict::Unknown { .. }), "{entry}");
         }
     }
 

@@ -112,6 +112,9 @@ pub mod files {
     pub const FIREWALLD_STATE: &str = "firewalld-state.txt";
     pub const IP_ADDR: &str = "ip-addr.json";
     pub const DOCKERD_CMDLINE: &str = "dockerd-cmdline.txt";
+    /// `ipset save`: the sets `-m set --match-set` rules test (Docker 28.0.0's
+    /// `docker-ext-bridges-v4`).
+    pub const IPSET_SAVE: &str = "ipset-save.txt";
 
     /// All files, in the order a capture lists them.
     pub const ALL: &[&str] = &[
@@ -137,6 +140,7 @@ pub mod files {
         FIREWALLD_STATE,
         IP_ADDR,
         DOCKERD_CMDLINE,
+        IPSET_SAVE,
     ];
 
     /// The per-table file of nft table `name` in `family`: `nft-table-FAMILY-NAME.json`.

@@ -189,6 +189,10 @@ pub fn collect(opts: &Options) -> Evidence {
             &[files::IP_ADDR],
             Box::new(move || vec![tool(files::IP_ADDR, "ip", &["-j", "addr", "show"], timeout)]),
         ),
+        (
+            &[files::IPSET_SAVE],
+            Box::new(move || vec![tool(files::IPSET_SAVE, "ipset", &["save"], timeout)]),
+        ),
     ];
 
     let mut results = Vec::new();

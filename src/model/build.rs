@@ -111,6 +111,9 @@ pub fn build(ev: &Evidence) -> Result<Model, ParseError> {
     if let Some(text) = ev.get(files::IP_ADDR) {
         m.interfaces = Some(parse::ip_addr::parse(text, files::IP_ADDR)?);
     }
+    if let Some(text) = ev.get(files::IPSET_SAVE) {
+        m.ipsets = Some(parse::ipset::parse(text, files::IPSET_SAVE)?);
+    }
 
     for (name, st) in &ev.meta.sources {
         let fallback = st.reason.contains(crate::collect::live::NFT_FALLBACK)

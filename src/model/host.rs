@@ -131,3 +131,15 @@ pub struct Bridge {
     pub name: String,
     pub subnets: Vec<ipnet::IpNet>,
 }
+
+/// One ipset of the host (`ipset save`), for `-m set --match-set NAME dst|src`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct IpSet {
+    pub name: String,
+    /// `hash:net`, `hash:ip`, `hash:ip,port`, ...
+    pub kind: String,
+    /// The set is a plain list of addresses/networks fwdoctor can look a packet's address up
+    /// in (`hash:net` / `hash:ip` without `nomatch` entries); else its entries are not kept.
+    pub addresses: bool,
+    pub entries: Vec<ipnet::IpNet>,
+}

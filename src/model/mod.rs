@@ -44,6 +44,9 @@ pub struct Model {
     /// Legacy tables loaded in the kernel (`/proc/net/ip_tables_names`), when read.
     pub legacy_tables_loaded: Option<Vec<String>>,
     pub legacy6_tables_loaded: Option<Vec<String>>,
+    /// The host's ipsets (`ipset-save.txt`), when captured: `-m set` matches on address sets
+    /// are judged from them.
+    pub ipsets: Option<Vec<IpSet>>,
     /// The host's interfaces and addresses (`ip-addr.json`), when captured.
     pub interfaces: Option<Vec<Interface>>,
     /// Docker bridges and their subnets.
