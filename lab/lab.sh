@@ -52,6 +52,8 @@ LAB_SCENARIOS=(
 LAB_EXTRA_NETNS=()      # further namespaces of this run (layouts.sh's container netns)
 # Docker 28/29 layouts built by hand (no daemon): appends its scenarios to LAB_SCENARIOS.
 source "$LAB_ROOT/layouts.sh"
+# Debian's real ufw in a private mount namespace: appends its scenarios.
+source "$LAB_ROOT/ufw.sh"
 
 # The docker CLI of the docker.io package matches its daemon; fall back to PATH.
 if [[ -x /usr/bin/docker ]]; then LAB_DOCKER_CLI=/usr/bin/docker; else LAB_DOCKER_CLI=docker; fi
@@ -84,8 +86,14 @@ lab_die() { printf '[lab] ERROR: %s\n' "$*" >&2; exit 125; }
 # Run a command inside the host namespace, with the docker socket and the PATH whose
 # `iptables` is this host's "system alternative".
 lab_in_host() {
-  ip netns exec "$LAB_HOST" env DOCKER_HOST="unix://$LAB_SOCK" \
-    PATH="$(lab_system_path)" "$@"
+  if [[ -n "${LAB_HOLDER_PID:-}" ]]; then
+    # ufw.sh's holder: the host netns plus the private mount namespace with the lab's /etc/ufw.
+    nsenter -t "$LAB_HOLDER_PID" -m -n env DOCKER_HOST="unix://$LAB_SOCK" \
+      PATH="$(lab_system_path)" "$@"
+  else
+    ip netns exec "$LAB_HOST" env DOCKER_HOST="unix://$LAB_SOCK" \
+      PATH="$(lab_system_path)" "$@"
+  fi
 }
 lab_in_client() { ip netns exec "$LAB_CLIENT" "$@"; }
 
@@ -426,6 +434,7 @@ lab_teardown() {
   # our exec-root), docker-proxy and anything else living in our namespaces, and container
   # processes in our cgroup parent.
   lab_reap TERM TERM KILL KILL
+  lab_ufw_verify || rc=125
   local cg
   cg=$(lab_cgroup2_root)
   if [[ -n "$cg" && -d "$cg$LAB_CGROUP_PARENT" ]]; then

@@ -189,3 +189,81 @@ fn lab_healthy_is_ok() {
         run.context()
     );
 }
+
+/// Every file under `dir` (or `dir` itself) with its content, sorted by path.
+fn file_contents(dir: &std::path::Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+    if dir.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.expect("readable entry").path())
+            .collect();
+        entries.sort();
+        for e in entries {
+            file_contents(&e, out);
+        }
+    } else if let Ok(bytes) = std::fs::read(dir) {
+        out.push((dir.to_path_buf(), bytes));
+    }
+}
+
+fn machine_ufw_files() -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    file_contents(std::path::Path::new("/etc/ufw"), &mut out);
+    file_contents(std::path::Path::new("/etc/default/ufw"), &mut out);
+    assert!(
+        !out.is_empty(),
+        "/etc/ufw is empty or absent: scripts/deps.sh installs ufw"
+    );
+    out
+}
+
+/// Debian's real ufw enabled in the lab's private copy of /etc/ufw, then dockerd publishing a
+/// port: reachable from outside, `ufw-docker-bypass`; the machine's ufw files never change.
+#[test]
+fn lab_real_ufw_is_bypassed_and_the_machines_ufw_files_stay_unchanged() {
+    let before = machine_ufw_files();
+    let run = lab_run_fwdoctor("ufw-enabled-docker-publish", &["check", "--format", "json"]);
+    assert_eq!(
+        machine_ufw_files(),
+        before,
+        "the machine's /etc/ufw or /etc/default/ufw changed\n{}",
+        run.context()
+    );
+    assert_eq!(
+        run.truth_port(8080)["outside"],
+        "reachable",
+        "{}",
+        run.truth
+    );
+    let report = run.report();
+    let checks: Vec<&str> = findings(&report, &run)
+        .iter()
+        .filter_map(|f| f["check"].as_str())
+        .collect();
+    assert!(
+        checks.contains(&"ufw-docker-bypass"),
+        "{checks:?}\n{}",
+        run.context()
+    );
+    assert_eq!(report_port(&report, 8080, &run)["verdict"], "reachable");
+}
+
+/// Docker 28.0.0's layout loaded by hand (lab/layouts.sh) with a host REJECT the daemon
+/// appended below: curl is blocked (the reply meets the REJECT) and fwdoctor names that rule.
+#[test]
+fn lab_docker28_0_0_host_reject_is_blocked_by_the_reply() {
+    let run = lab_run_fwdoctor(
+        "docker28.0.0-host-reject-before-docker",
+        &["check", "--format", "json"],
+    );
+    assert_eq!(run.truth_port(8080)["outside"], "blocked", "{}", run.truth);
+    let report = run.report();
+    let port = report_port(&report, 8080, &run);
+    assert_eq!(port["verdict"], "blocked", "{port:#}\n{}", run.context());
+    assert!(
+        port["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("-A FORWARD -j REJECT")),
+        "{port:#}"
+    );
+}

@@ -2,6 +2,7 @@
 
 use crate::analyze::context::Context;
 use crate::analyze::ports::PortState;
+use crate::analyze::trace::Flow;
 use crate::analyze::{Check, EvidenceLine, Finding, Fix, Severity};
 
 pub const CHECK: Check = Check {
@@ -11,7 +12,10 @@ pub const CHECK: Check = Check {
     docs: "\
 What it finds
   ufw is active with a restrictive incoming policy, and Docker publishes ports on all addresses
-  (0.0.0.0 / ::) that clients outside can reach.
+  (0.0.0.0 / ::) that clients outside can reach without any of ufw's rules seeing the traffic.
+  The path is followed: a port that reaches a ufw chain on its way (ufw-docker's
+  `-A DOCKER-USER -j ufw-user-forward`, then a `ufw route allow` rule) is allowed by ufw's own
+  rules and is not reported.
 
 Why it matters
   Docker DNATs published ports in nat PREROUTING and accepts them in FORWARD; ufw's rules sit
@@ -35,6 +39,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
         .ports
         .iter()
         .filter(|p| p.verdict == PortState::Reachable)
+        .filter(|p| !ufw_sees(ctx, &p.port))
         .filter(|p| {
             p.port
                 .host_ip
@@ -61,4 +66,40 @@ fn run(ctx: &Context) -> Vec<Finding> {
             note: String::new(),
         },
     }]
+}
+
+/// The new connection to `port` from outside passes a ufw chain (`ufw-…`) on its way: ufw's
+/// rules decide it, whatever they decide.
+fn ufw_sees(ctx: &Context, port: &crate::analyze::ports::PublishedPort) -> bool {
+    let flow = Flow::from_outside(port.family, &port.proto, port.host_port);
+    ctx.net.trace(&flow).steps.iter().any(|s| {
+        s.matched
+            .iter()
+            .any(|r| r.chain.starts_with("ufw-") || jumps_to_ufw(&r.rule))
+    })
+}
+
+fn jumps_to_ufw(rule: &str) -> bool {
+    let mut words = rule.split_whitespace();
+    while let Some(w) = words.next() {
+        if (w == "-j" || w == "-g" || w == "jump" || w == "goto")
+            && words.next().is_some_and(|t| t.starts_with("ufw-"))
+        {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jumps_to_ufw;
+
+    #[test]
+    fn jumps_into_ufw_chains_are_recognised() {
+        assert!(jumps_to_ufw("-A DOCKER-USER -j ufw-user-forward"));
+        assert!(jumps_to_ufw("jump ufw-user-forward"));
+        assert!(!jumps_to_ufw("-A DOCKER-USER -j RETURN"));
+        assert!(!jumps_to_ufw("-A FORWARD -j DOCKER-USER"));
+    }
 }
