@@ -326,6 +326,26 @@ impl<'m> Net<'m> {
             .map(|(name, _)| name.as_str())
     }
 
+    /// The interface a forwarded packet to `addr` leaves by: a Docker bridge, else the host
+    /// interface (`ip-addr.json`) whose connected subnet holds it — Podman's `cni-podman0`,
+    /// `lxdbr0`, `virbr0`, ... — else unknown.
+    fn out_iface_for(&self, addr: IpAddr) -> Option<String> {
+        if let Some(b) = self.bridge_for(addr) {
+            return Some(b.to_string());
+        }
+        self.model
+            .interfaces
+            .iter()
+            .flatten()
+            .filter(|i| i.name != "lo")
+            .find(|i| {
+                i.addrs
+                    .iter()
+                    .any(|n| n.prefix_len() < n.max_prefix_len() && n.contains(&addr))
+            })
+            .map(|i| i.name.clone())
+    }
+
     fn is_bridge_iface(&self, name: &str) -> bool {
         self.bridges.iter().any(|(b, _)| b == name)
             || name == "docker0"
@@ -494,7 +514,7 @@ impl<'m> Net<'m> {
             None => Route::Local,
             Some(a) if self.is_local(a) => Route::Local,
             Some(a) => Route::Forward {
-                out_iface: self.bridge_for(a).map(str::to_string),
+                out_iface: self.out_iface_for(a),
             },
         }
     }
@@ -1831,6 +1851,22 @@ mod tests {
                 t.verdict
             );
         }
+    }
+
+    #[test]
+    fn a_forward_to_a_non_docker_bridge_names_its_interface() {
+        // Podman's CNI bridge from ip-addr.json: the route names it, not "unknown interface".
+        let mut m = split_model(Policy::Accept);
+        m.interfaces = Some(vec![crate::model::Interface {
+            name: "cni-podman0".into(),
+            addrs: vec!["10.88.0.1/16".parse().unwrap()],
+        }]);
+        let net = Net::new(&m);
+        assert_eq!(
+            net.out_iface_for("10.88.0.5".parse().unwrap()).as_deref(),
+            Some("cni-podman0")
+        );
+        assert_eq!(net.out_iface_for("10.89.0.5".parse().unwrap()), None);
     }
 
     #[test]
