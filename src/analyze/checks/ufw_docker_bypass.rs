@@ -35,7 +35,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
     if !ufw.active || ufw.default_incoming.as_deref() == Some("allow") {
         return Vec::new();
     }
-    let open: Vec<String> = ctx
+    let bypassing: Vec<&crate::analyze::ports::PublishedPort> = ctx
         .ports
         .iter()
         .filter(|p| p.verdict == PortState::Reachable)
@@ -46,23 +46,40 @@ fn run(ctx: &Context) -> Vec<Finding> {
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|a| a.is_unspecified())
         })
-        .map(|p| p.port.label())
+        .map(|p| &p.port)
         .collect();
+    let mut open: Vec<String> = bypassing.iter().map(|p| p.label()).collect();
+    open.dedup();
+    let mut lasting = vec![
+        "# publish on 127.0.0.1 only (-p 127.0.0.1:PORT:PORT) behind a reverse proxy, or let only TRUSTED_NET in through DOCKER-USER:".to_string(),
+    ];
+    for p in &bypassing {
+        let cmd = format!(
+            "sudo iptables -I DOCKER-USER -p {} -m conntrack --ctorigdstport {} ! -s TRUSTED_NET -j DROP",
+            crate::analyze::shell::quote(&p.proto),
+            p.host_port
+        );
+        if !lasting.contains(&cmd) {
+            lasting.push(cmd);
+        }
+    }
     if open.is_empty() {
         return Vec::new();
     }
     vec![Finding {
         check: CHECK.name,
         severity: Severity::Warning,
-        summary: format!("ufw is active (incoming: {}), but Docker's published ports {} are reachable from outside, bypassing ufw", ufw.default_incoming.as_deref().unwrap_or("deny"), open.join(", ")),
-        why: "Docker's DNAT and FORWARD rules run before ufw's INPUT rules ever see the traffic.".into(),
+        summary: format!(
+            "ufw is active (incoming: {}), but Docker's published ports {} are reachable from outside, bypassing ufw",
+            ufw.default_incoming.as_deref().unwrap_or("deny"),
+            open.join(", ")
+        ),
+        why: "Docker's DNAT and FORWARD rules run before ufw's INPUT rules ever see the traffic."
+            .into(),
         evidence: vec![EvidenceLine::fact("ufw status", "Status: active")],
         fix: Fix {
             immediate: Vec::new(),
-            lasting: vec![
-                "Publish on 127.0.0.1 only (-p 127.0.0.1:PORT:PORT) behind a reverse proxy, or".into(),
-                "filter in DOCKER-USER: sudo iptables -I DOCKER-USER -p tcp -m conntrack --ctorigdstport PORT ! -s TRUSTED_NET -j DROP".into(),
-            ],
+            lasting,
             note: String::new(),
         },
     }]
