@@ -4,6 +4,7 @@ pub mod docker;
 pub mod ip_addr;
 pub mod iptables_save;
 pub mod nft_json;
+pub mod nft_text;
 pub mod parallel;
 pub mod snap;
 pub mod sysctl;
