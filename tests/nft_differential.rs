@@ -156,6 +156,10 @@ fn assert_same(name: &str, from_text: &[Table], from_json: &[Table]) -> (usize, 
 fn differential(name: &str, load: &str) -> (usize, usize) {
     let dir = tempfile::tempdir().unwrap();
     let dumps = load_and_dump(load, dir.path());
+    differential_of(name, &dumps)
+}
+
+fn differential_of(name: &str, dumps: &Dumps) -> (usize, usize) {
     let json = normalized(nft_json::parse(&dumps.json, "json").unwrap(), false);
     let text = nft_text::parse(&dumps.text, "text")
         .unwrap_or_else(|e| panic!("{name}: {e}\n{}", dumps.text));
@@ -291,14 +295,81 @@ fn every_lab_capture_parses_the_same_as_text_and_json() {
             fs::write(&p, native).unwrap();
             load.push_str(&format!("nft -j -f {}\n", p.display()));
         }
-        let (e, x) = differential(&cap.display().to_string(), &load);
+        let dumps = load_and_dump(&load, tmp.path());
+        let (e, x) = differential_of(&cap.display().to_string(), &dumps);
         exact += e;
         xt += x;
+        // The whole report is the same with the ruleset as text (nft-ruleset.txt) as with the
+        // JSON dump of the same kernel ruleset.
+        let as_text = copy_capture(cap, &tmp.path().join("cap-text"));
+        fs::remove_file(as_text.join("nft-ruleset.json")).unwrap();
+        fs::write(as_text.join("nft-ruleset.txt"), &dumps.text).unwrap();
+        let as_json = copy_capture(cap, &tmp.path().join("cap-json"));
+        fs::write(as_json.join("nft-ruleset.json"), &dumps.json).unwrap();
+        assert_eq!(
+            report(&as_text),
+            report(&as_json),
+            "{}: the report from text differs",
+            cap.display()
+        );
     }
     assert!(
         exact > 50 && xt > 20,
         "compared {exact} exactly, {xt} xt rules"
     );
+}
+
+fn copy_capture(from: &Path, to: &Path) -> PathBuf {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+    to.to_path_buf()
+}
+
+/// `check --from DIR --format json`, without what names the input.
+fn report(cap: &Path) -> serde_json::Value {
+    let out = assert_cmd::Command::cargo_bin("fwdoctor")
+        .unwrap()
+        .args(["check", "--format", "json", "--from"])
+        .arg(cap)
+        .output()
+        .unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0..=2)),
+        "{}: {}",
+        cap.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout)
+        .unwrap()
+        .replace(files_text(), "nft-ruleset.json");
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["origin"] = serde_json::Value::Null;
+    drop_nft_lines(&mut v);
+    v
+}
+
+/// Text gives evidence a line (`nft-ruleset.txt:65`), JSON none: drop those sources.
+fn drop_nft_lines(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            if m.get("source")
+                .and_then(|s| s.as_str())
+                .is_some_and(|s| s.starts_with("nft-ruleset.json:"))
+            {
+                m.remove("source");
+            }
+            m.values_mut().for_each(drop_nft_lines);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(drop_nft_lines),
+        _ => {}
+    }
+}
+
+fn files_text() -> &'static str {
+    fwdoctor::collect::evidence::files::NFT_RULESET_TEXT
 }
 
 /// Text nft -f refuses: the parser refuses it too, naming the file and the line.
@@ -353,4 +424,22 @@ fn what_nft_rejects_the_parser_rejects_with_file_and_line() {
             "{text:?}: {e}"
         );
     }
+}
+
+/// `check --from FILE` with nft text (a `#` comment, then `table`) files it as nft-ruleset.txt
+/// and reads Docker 29's table from it; no root needed.
+#[test]
+fn check_from_a_single_nft_text_file() {
+    let out = assert_cmd::Command::cargo_bin("fwdoctor")
+        .unwrap()
+        .args(["check", "--format", "json", "--from"])
+        .arg(Path::new(ROOT).join("tests/data/nft/docker29-portmap.nft"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["host"]["sources"]["nft-ruleset"], "ok");
+    assert_eq!(v["host"]["tables"][0]["table"], "docker-bridges");
+    assert_eq!(v["host"]["tables"][0]["rules"], 21);
+    assert_eq!(v["host"]["docker_rules"][0]["layout"], "docker29-nftables");
 }

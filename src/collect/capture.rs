@@ -340,6 +340,15 @@ impl Section {
 ///   or IPv6 addresses in the rules -> the IPv6 file.
 /// * Text with no header (`iptables -S` output, or a save with its comments stripped) ->
 ///   the nft file, with the reason [`STACK_UNKNOWN`].
+/// `nft list ruleset` text: the first line that is not blank or a `#` comment starts with
+/// `table ` or is `flush ruleset`.
+fn looks_like_nft_text(text: &str) -> bool {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .is_some_and(|l| l.starts_with("table ") || l == "flush ruleset")
+}
+
 pub fn read_single_text(name: &str, text: &str) -> anyhow::Result<Evidence> {
     read_single(name, text.into())
 }
@@ -404,6 +413,15 @@ pub fn read_single(name: &str, text: SourceText) -> anyhow::Result<Evidence> {
             );
         }
         put(files::NFT_RULESET, text, "single nft JSON file".into());
+        return Ok(evidence);
+    }
+
+    if looks_like_nft_text(&text) {
+        put(
+            files::NFT_RULESET_TEXT,
+            text,
+            "single nft list ruleset text".into(),
+        );
         return Ok(evidence);
     }
 

@@ -89,6 +89,8 @@ pub mod files {
     pub const IP6TABLES_LEGACY: &str = "ip6tables-legacy-save.txt";
     pub const IP6TABLES_NFT: &str = "ip6tables-nft-save.txt";
     pub const NFT_RULESET: &str = "nft-ruleset.json";
+    /// Exact `nft list ruleset` text (a paste, a file given to `check --from`).
+    pub const NFT_RULESET_TEXT: &str = "nft-ruleset.txt";
     /// Per-table form, step 1: `nft -j list chains`, which tells which tables exist.
     pub const NFT_CHAINS: &str = "nft-chains.json";
     /// Per-table form, step 2: `nft -j list table FAMILY NAME` is filed as
@@ -120,6 +122,7 @@ pub mod files {
         IP6TABLES_LEGACY,
         IP6TABLES_NFT,
         NFT_RULESET,
+        NFT_RULESET_TEXT,
         NFT_CHAINS,
         IPTABLES_ALTERNATIVE,
         LEGACY_TABLES,

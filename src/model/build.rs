@@ -27,11 +27,18 @@ pub fn build(ev: &Evidence) -> Result<Model, ParseError> {
     }
     // The whole ruleset in one file, or the per-table form (one file per table not in a save).
     let nft_files = ev.files.keys().filter(|name| {
-        name.as_str() == files::NFT_RULESET || files::parse_nft_table(name).is_some()
+        name.as_str() == files::NFT_RULESET
+            || name.as_str() == files::NFT_RULESET_TEXT
+            || files::parse_nft_table(name).is_some()
     });
     for file in nft_files {
         let text = ev.get(file).unwrap_or_default();
-        for t in parse::nft_json::parse(text, file)? {
+        let parsed = if file.as_str() == files::NFT_RULESET_TEXT {
+            parse::nft_text::parse(text, file)?
+        } else {
+            parse::nft_json::parse(text, file)?
+        };
+        for t in parsed {
             // iptables-nft-save shows its own tables with every option; nft -j loses xt options.
             let saved = match t.family {
                 Family::Ip => ev.has(files::IPTABLES_NFT),
