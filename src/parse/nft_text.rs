@@ -326,17 +326,22 @@ fn s(v: &str) -> J<'static> {
     J::S(Cow::Owned(v.to_string()))
 }
 
-fn obj(fields: Vec<(&str, J<'static>)>) -> J<'static> {
+/// A string nft's grammar fixes (a key, a family): no copy.
+fn st(v: &'static str) -> J<'static> {
+    J::S(Cow::Borrowed(v))
+}
+
+fn obj(fields: Vec<(&'static str, J<'static>)>) -> J<'static> {
     J::O(
         fields
             .into_iter()
-            .map(|(k, v)| (Cow::Owned(k.to_string()), v))
+            .map(|(k, v)| (Cow::Borrowed(k), v))
             .collect(),
     )
 }
 
 fn single(kind: &str, body: J<'static>) -> J<'static> {
-    obj(vec![(kind, body)])
+    J::O(vec![(Cow::Owned(kind.to_string()), body)])
 }
 
 impl<'t> Parser<'t> {
@@ -490,7 +495,7 @@ impl<'t> Parser<'t> {
         self.add(
             "table",
             line,
-            obj(vec![("family", s(family.as_str())), ("name", s(name))]),
+            obj(vec![("family", st(family.as_str())), ("name", s(name))]),
         )
     }
 
@@ -526,7 +531,7 @@ impl<'t> Parser<'t> {
                                 kind,
                                 line,
                                 obj(vec![
-                                    ("family", s(family.as_str())),
+                                    ("family", st(family.as_str())),
                                     ("table", s(name)),
                                     ("name", s(obj_name)),
                                 ]),
@@ -659,7 +664,7 @@ impl<'t> Parser<'t> {
         h: &ChainHeader,
     ) -> Result<(), ParseError> {
         let mut fields = vec![
-            ("family", s(family.as_str())),
+            ("family", st(family.as_str())),
             ("table", s(table)),
             ("name", s(name)),
         ];
@@ -728,7 +733,7 @@ impl<'t> Parser<'t> {
         }
         .all()?;
         let mut fields = vec![
-            ("family", s(family.as_str())),
+            ("family", st(family.as_str())),
             ("table", s(table)),
             ("chain", s(chain)),
         ];
@@ -821,7 +826,7 @@ impl<'t> Parser<'t> {
             return Err(self.err(format!("map {name}: no `type KEY : VALUE`")));
         }
         let mut fields = vec![
-            ("family", s(family.as_str())),
+            ("family", st(family.as_str())),
             ("name", s(name)),
             ("table", s(table)),
             ("type", ty.unwrap_or_else(|| s(""))),
@@ -1140,7 +1145,7 @@ impl<'t> Stmts<'t> {
                         Some(k @ ("level" | "group" | "snaplen" | "queue-threshold")) => {
                             self.pos += 1;
                             let v = self.word()?;
-                            fields.push((k, value_word(v)));
+                            fields.push((known(k), value_word(v)));
                         }
                         Some("flags") => return None,
                         _ => break,
@@ -1336,7 +1341,11 @@ impl<'t> Stmts<'t> {
                 }
                 Some(single(
                     "match",
-                    obj(vec![("op", s(op)), ("left", left), ("right", right)]),
+                    obj(vec![
+                        ("op", st(known(op))),
+                        ("left", left),
+                        ("right", right),
+                    ]),
                 ))
             }
         }
@@ -1538,7 +1547,7 @@ impl<'t> Stmts<'t> {
                 continue;
             }
             let v = self.word_or_str()?;
-            fields.push((k, s(v)));
+            fields.push((known(k), s(v)));
         }
         if fields.is_empty() {
             return Some(val);
@@ -1547,6 +1556,26 @@ impl<'t> Stmts<'t> {
         all.extend(fields);
         Some(single("elem", obj(all)))
     }
+}
+
+/// The static copy of a keyword already matched against these.
+fn known(k: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "level",
+        "group",
+        "snaplen",
+        "queue-threshold",
+        "timeout",
+        "expires",
+        "comment",
+        "==",
+        "!=",
+        "<",
+        ">",
+        "<=",
+        ">=",
+    ];
+    KNOWN.iter().find(|w| **w == k).copied().unwrap_or("?")
 }
 
 /// A bare word as nft -j writes it: numbers as numbers, `a-b` ranges, `addr/len` prefixes,
