@@ -210,6 +210,24 @@ const REJECTED: &[(&str, &[&str])] = &[
         "dir-daemon-json-wrong",
         &["dir-daemon-json-wrong/docker-daemon.json"],
     ),
+    (
+        "nft-text-unclosed.nft",
+        &[
+            "nft-text-unclosed.nft:5:",
+            "table inet filter is not closed",
+        ],
+    ),
+    (
+        "nft-text-bad-hook.nft",
+        &["nft-text-bad-hook.nft:4:", "unknown hook `sideways`"],
+    ),
+    (
+        "nft-text-undefined-variable.nft",
+        &[
+            "nft-text-undefined-variable.nft:4:",
+            "undefined variable $PORTS",
+        ],
+    ),
 ];
 
 #[test]
@@ -243,6 +261,7 @@ fn every_corpus_entry_is_covered() {
 
 /// Odd but valid: they give a report, and it must be the right one.
 const ACCEPTED: &[&str] = &[
+    "nft-text-opaque-statements.nft",
     "crlf-valid.save",
     "unknown-target-on-path.save",
     "unknown-module-off-path.save",
@@ -488,4 +507,25 @@ fn fuzz_finding_a_rule_ending_in_cr_prints_and_parses_back() {
         again[0].chain("X").expect("chain X").rules[0].text,
         rule.text
     );
+}
+
+/// nft statements the text parser does not know are kept whole: the rule whose verdict is
+/// inside one has an unknown action, the one with a verdict after it keeps the verdict.
+#[test]
+fn nft_text_statements_it_does_not_know_are_opaque() {
+    let path = corpus("nft-text-opaque-statements.nft");
+    let text = std::fs::read_to_string(&path).expect("read");
+    let tables = fwdoctor::parse::nft_text::parse(&text, "x.nft").expect("parses");
+    let rules = &tables[0].chains[0].rules;
+    assert_eq!(rules.len(), 2);
+    assert!(
+        matches!(&rules[0].action, fwdoctor::model::Action::Unknown { text } if text.as_str().starts_with("numgen")),
+        "{:?}",
+        rules[0]
+    );
+    assert_eq!(rules[1].action, fwdoctor::model::Action::Drop);
+    assert_eq!(rules[1].line, 5);
+    let (code, r) = report(&path);
+    assert_eq!(code, 3, "{r:#}");
+    assert_eq!(r["host"]["tables"][0]["rules"], 2);
 }

@@ -89,6 +89,16 @@ pub mod files {
     pub const IP6TABLES_LEGACY: &str = "ip6tables-legacy-save.txt";
     pub const IP6TABLES_NFT: &str = "ip6tables-nft-save.txt";
     pub const NFT_RULESET: &str = "nft-ruleset.json";
+    /// Exact `nft list ruleset` text (a paste, a file given to `check --from`).
+    pub const NFT_RULESET_TEXT: &str = "nft-ruleset.txt";
+    /// `/etc/nftables.conf`, exact contents: what `nft -f` loads at the next boot or
+    /// `systemctl restart nftables`.
+    pub const NFTABLES_CONF: &str = "nftables-conf.txt";
+    /// `/etc/iptables/rules.v4|v6` (iptables-persistent), exact contents.
+    /// The files nftables.conf includes, exact contents, as `{"PATH": "TEXT", ...}`.
+    pub const NFTABLES_CONF_INCLUDES: &str = "nftables-conf-includes.json";
+    pub const IPTABLES_RULES_V4: &str = "iptables-rules-v4.txt";
+    pub const IPTABLES_RULES_V6: &str = "iptables-rules-v6.txt";
     /// Per-table form, step 1: `nft -j list chains`, which tells which tables exist.
     pub const NFT_CHAINS: &str = "nft-chains.json";
     /// Per-table form, step 2: `nft -j list table FAMILY NAME` is filed as
@@ -123,7 +133,12 @@ pub mod files {
         IP6TABLES_LEGACY,
         IP6TABLES_NFT,
         NFT_RULESET,
+        NFT_RULESET_TEXT,
         NFT_CHAINS,
+        NFTABLES_CONF,
+        NFTABLES_CONF_INCLUDES,
+        IPTABLES_RULES_V4,
+        IPTABLES_RULES_V6,
         IPTABLES_ALTERNATIVE,
         LEGACY_TABLES,
         LEGACY6_TABLES,

@@ -161,6 +161,15 @@ pub fn collect(opts: &Options) -> Evidence {
         ),
         (&[files::DOCKER_DAEMON], Box::new(|| vec![daemon_json()])),
         (
+            &[
+                files::NFTABLES_CONF,
+                files::NFTABLES_CONF_INCLUDES,
+                files::IPTABLES_RULES_V4,
+                files::IPTABLES_RULES_V6,
+            ],
+            Box::new(on_disk_rulesets),
+        ),
+        (
             &[files::DOCKERD_CMDLINE],
             Box::new(|| vec![dockerd_cmdline()]),
         ),
@@ -712,6 +721,148 @@ fn dockerd_cmdline() -> Collected {
         )
     };
     Collected::not_ok(file, state, command, reason.into())
+}
+
+/// What the next boot loads: /etc/nftables.conf (and the files it includes, found with a bounded
+/// walk: at most [`MAX_INCLUDES`] files, [`MAX_INCLUDE_DEPTH`] levels), /etc/iptables/rules.v4
+/// and rules.v6, each verbatim, opened as evidence files are (regular files of bounded size).
+fn on_disk_rulesets() -> Vec<Collected> {
+    let mut out = Vec::new();
+    match read_disk_file(Path::new(NFTABLES_CONF_PATH)) {
+        Ok(text) => {
+            let mut includes = serde_json::Map::new();
+            let mut problems = Vec::new();
+            collect_includes(&text, Path::new("/etc"), 0, &mut includes, &mut problems);
+            out.push(Collected::ok(
+                files::NFTABLES_CONF,
+                &format!("cat {NFTABLES_CONF_PATH}"),
+                text,
+            ));
+            if !includes.is_empty() || !problems.is_empty() {
+                let mut c = Collected::ok(
+                    files::NFTABLES_CONF_INCLUDES,
+                    "cat (files included by /etc/nftables.conf)",
+                    serde_json::Value::Object(includes).to_string(),
+                );
+                if !problems.is_empty() {
+                    c.status.reason = problems.join("; ");
+                }
+                out.push(c);
+            }
+        }
+        Err((state, reason)) => out.push(Collected::not_ok(
+            files::NFTABLES_CONF,
+            state,
+            &format!("cat {NFTABLES_CONF_PATH}"),
+            reason,
+        )),
+    }
+    for (file, path) in [
+        (files::IPTABLES_RULES_V4, "/etc/iptables/rules.v4"),
+        (files::IPTABLES_RULES_V6, "/etc/iptables/rules.v6"),
+    ] {
+        out.push(match read_disk_file(Path::new(path)) {
+            Ok(text) => Collected::ok(file, &format!("cat {path}"), text),
+            Err((state, reason)) => Collected::not_ok(file, state, &format!("cat {path}"), reason),
+        });
+    }
+    out
+}
+
+const NFTABLES_CONF_PATH: &str = "/etc/nftables.conf";
+const MAX_INCLUDES: usize = 64;
+const MAX_INCLUDE_DEPTH: usize = 8;
+const MAX_DISK_RULESET_LEN: u64 = 64 << 20;
+
+fn read_disk_file(path: &Path) -> Result<String, (SourceState, String)> {
+    use std::io::Read as _;
+    let (file, _) =
+        crate::safe_fs::open_input(path, crate::safe_fs::Links::Follow, MAX_DISK_RULESET_LEN)
+            .map_err(|e| {
+                let state = if e.kind() == io::ErrorKind::NotFound {
+                    SourceState::Missing
+                } else {
+                    io_state(&e)
+                };
+                (state, format!("{}: {e}", path.display()))
+            })?;
+    let mut bytes = Vec::new();
+    file.take(MAX_DISK_RULESET_LEN)
+        .read_to_end(&mut bytes)
+        .map_err(|e| (io_state(&e), format!("{}: {e}", path.display())))?;
+    String::from_utf8(bytes).map_err(|_| {
+        (
+            SourceState::Failed,
+            format!("{} is not UTF-8", path.display()),
+        )
+    })
+}
+
+/// The `include "PATH"` lines of `text` (PATH relative to `dir`; a `*` in the last component is
+/// a glob, matched in sorted order, as nft does), read into `found`, recursively.
+fn collect_includes(
+    text: &str,
+    dir: &Path,
+    depth: usize,
+    found: &mut serde_json::Map<String, serde_json::Value>,
+    problems: &mut Vec<String>,
+) {
+    for line in text.lines() {
+        let Some(rest) = line.trim().strip_prefix("include") else {
+            continue;
+        };
+        let Some(pattern) = rest
+            .trim()
+            .strip_prefix('"')
+            .and_then(|r| r.split('"').next())
+        else {
+            continue;
+        };
+        if depth >= MAX_INCLUDE_DEPTH || found.len() >= MAX_INCLUDES {
+            problems.push(format!(
+                "include {pattern:?} not read: the walk's bound was reached"
+            ));
+            continue;
+        }
+        for path in include_paths(dir, pattern) {
+            let key = path.display().to_string();
+            if found.contains_key(&key) {
+                continue;
+            }
+            match read_disk_file(&path) {
+                Ok(inner) => {
+                    found.insert(key, serde_json::Value::String(inner.clone()));
+                    let parent = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+                    collect_includes(&inner, &parent, depth + 1, found, problems);
+                }
+                Err((_, reason)) => problems.push(reason),
+            }
+        }
+    }
+}
+
+/// The files an include pattern names: a path, or a directory and a `*` glob in its last part.
+pub fn include_paths(dir: &Path, pattern: &str) -> Vec<std::path::PathBuf> {
+    let path = dir.join(pattern);
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return vec![path];
+    };
+    let Some((prefix, suffix)) = name.split_once('*') else {
+        return vec![path];
+    };
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let mut out: Vec<_> = std::fs::read_dir(parent)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().to_str()?.to_string();
+            (n.starts_with(prefix) && n.ends_with(suffix) && n.len() >= prefix.len() + suffix.len())
+                .then(|| parent.join(n))
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 fn daemon_json() -> Collected {

@@ -27,11 +27,18 @@ pub fn build(ev: &Evidence) -> Result<Model, ParseError> {
     }
     // The whole ruleset in one file, or the per-table form (one file per table not in a save).
     let nft_files = ev.files.keys().filter(|name| {
-        name.as_str() == files::NFT_RULESET || files::parse_nft_table(name).is_some()
+        name.as_str() == files::NFT_RULESET
+            || name.as_str() == files::NFT_RULESET_TEXT
+            || files::parse_nft_table(name).is_some()
     });
     for file in nft_files {
         let text = ev.get(file).unwrap_or_default();
-        for t in parse::nft_json::parse(text, file)? {
+        let parsed = if file.as_str() == files::NFT_RULESET_TEXT {
+            parse::nft_text::parse(text, file)?
+        } else {
+            parse::nft_json::parse(text, file)?
+        };
+        for t in parsed {
             // iptables-nft-save shows its own tables with every option; nft -j loses xt options.
             let saved = match t.family {
                 Family::Ip => ev.has(files::IPTABLES_NFT),
@@ -64,6 +71,8 @@ pub fn build(ev: &Evidence) -> Result<Model, ParseError> {
             None
         }
     });
+
+    next_boot(ev, &mut m);
 
     let docker_inputs = parse::docker::DockerInputs {
         info: ev.get(files::DOCKER_INFO),
@@ -247,4 +256,98 @@ fn docker_rules(tables: &[Table]) -> Vec<crate::model::DockerRules> {
         .iter()
         .filter_map(|(_, ts)| docker_layout::detect(ts))
         .collect()
+}
+
+/// The on-disk rulesets: parse errors are kept on the entry (the live verdicts do not depend on
+/// them), never fail the build.
+fn next_boot(ev: &Evidence, m: &mut Model) {
+    next_boot_sources(ev, m);
+    for nb in &m.next_boot {
+        if let Err(e) = &nb.tables {
+            m.notes.push(format!(
+                "{} (what the next boot loads) was not read, so next-boot-blocks did not judge it: {e}",
+                nb.path
+            ));
+        }
+    }
+}
+
+fn next_boot_sources(ev: &Evidence, m: &mut Model) {
+    use crate::model::NextBoot;
+    if let Some(text) = ev.get(files::NFTABLES_CONF) {
+        let path = "/etc/nftables.conf";
+        m.next_boot.push(NextBoot {
+            path: path.to_string(),
+            stack: Stack::Nft,
+            family: None,
+            tables: nftables_conf(ev, text, path).map_err(|e| e.to_string()),
+        });
+    }
+    for (file, path, family) in [
+        (
+            files::IPTABLES_RULES_V4,
+            "/etc/iptables/rules.v4",
+            Family::Ip,
+        ),
+        (
+            files::IPTABLES_RULES_V6,
+            "/etc/iptables/rules.v6",
+            Family::Ip6,
+        ),
+    ] {
+        let Some(text) = ev.get(file) else { continue };
+        // iptables-persistent loads with the system's iptables-restore.
+        let stack = m.system_iptables.unwrap_or(Stack::IptablesNft);
+        m.next_boot.push(NextBoot {
+            path: path.to_string(),
+            stack,
+            family: Some(family),
+            tables: parse::iptables_save::parse(text, path, stack, family)
+                .map_err(|e| e.to_string()),
+        });
+    }
+}
+
+/// /etc/nftables.conf with its includes from the capture (`nftables-conf-includes.json`, as
+/// the live walk read them): an include the capture lacks is an error naming it.
+fn nftables_conf(ev: &Evidence, text: &str, path: &str) -> Result<Vec<Table>, ParseError> {
+    let includes: serde_json::Map<String, serde_json::Value> = ev
+        .get(files::NFTABLES_CONF_INCLUDES)
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default();
+    let mut resolve = |pattern: &str, line: usize| {
+        let full = if pattern.starts_with('/') {
+            pattern.to_string()
+        } else {
+            format!("/etc/{pattern}")
+        };
+        let matched: Vec<(String, String)> = match full.rsplit_once('/') {
+            Some((dir, name)) if name.contains('*') => {
+                let (pre, suf) = name.split_once('*').unwrap_or((name, ""));
+                includes
+                    .iter()
+                    .filter(|(k, _)| {
+                        k.rsplit_once('/').is_some_and(|(d, n)| {
+                            d == dir && n.starts_with(pre) && n.ends_with(suf)
+                        })
+                    })
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            }
+            _ => includes
+                .get(&full)
+                .and_then(|v| v.as_str())
+                .map(|t| vec![(full.clone(), t.to_string())])
+                .unwrap_or_default(),
+        };
+        if matched.is_empty() && !pattern.contains('*') {
+            return Err(ParseError::new(
+                path,
+                line,
+                format!("include {pattern:?}: not in the capture"),
+            ));
+        }
+        Ok(matched)
+    };
+    parse::nft_text::parse_with_includes(text, path, &mut resolve)
 }

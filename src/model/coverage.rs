@@ -133,7 +133,10 @@ fn unseen_rules(ev: &Evidence, tables: &[Table]) -> Vec<UnseenPart> {
                 nft,
                 tool,
             ));
-        } else if !ev.has(files::NFT_RULESET) && !ev.has(files::NFT_CHAINS) {
+        } else if !ev.has(files::NFT_RULESET)
+            && !ev.has(files::NFT_RULESET_TEXT)
+            && !ev.has(files::NFT_CHAINS)
+        {
             // With the per-table form, iptables-nft's tables whose save failed were dumped by
             // nft; any that were not are unseen tables below.
             out.push(UnseenPart {
@@ -156,7 +159,7 @@ fn unseen_rules(ev: &Evidence, tables: &[Table]) -> Vec<UnseenPart> {
         }
     }
     // Native nft: the whole ruleset, or the per-table form (DESIGN.md's capture table).
-    let whole_ruleset = ev.has(files::NFT_RULESET);
+    let whole_ruleset = ev.has(files::NFT_RULESET) || ev.has(files::NFT_RULESET_TEXT);
     if let Some(listing) = ev.get(files::NFT_CHAINS).filter(|_| !whole_ruleset) {
         out.extend(per_table_unseen(ev, listing));
     } else if !whole_ruleset {

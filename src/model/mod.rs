@@ -27,6 +27,18 @@ pub struct ChainRef {
     pub chain: usize,
 }
 
+/// A ruleset on disk that the next boot loads in place of the live one of its stack.
+#[derive(Debug, Clone)]
+pub struct NextBoot {
+    /// The path on the host (`/etc/nftables.conf`); also each table's and rule's source.
+    pub path: String,
+    /// The stack it replaces, and the family (None: every family, as nftables.conf).
+    pub stack: Stack,
+    pub family: Option<Family>,
+    /// Its tables, or why they could not be read (an `include`, a syntax error).
+    pub tables: Result<Vec<Table>, String>,
+}
+
 /// Everything fwdoctor knows about the host.
 #[derive(Debug, Clone, Default)]
 pub struct Model {
@@ -61,6 +73,8 @@ pub struct Model {
     pub origin: String,
     /// Remarks made while building (assumptions, skipped input).
     pub notes: Vec<String>,
+    /// What the next boot (or a restart of nftables / netfilter-persistent) loads from disk.
+    pub next_boot: Vec<NextBoot>,
     /// The parts of the firewall the evidence did not show ([`coverage::unseen`]). Empty for
     /// a model built by hand: it holds every table there is.
     pub unseen: coverage::Unseen,

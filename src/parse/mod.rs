@@ -5,6 +5,7 @@ pub mod ip_addr;
 pub mod ipset;
 pub mod iptables_save;
 pub mod nft_json;
+pub mod nft_text;
 pub mod parallel;
 pub mod snap;
 pub mod sysctl;

@@ -110,8 +110,12 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Table>, ParseError> {
 // A small borrowed JSON tree: strings borrow from the input when they have no escapes, objects
 // are vectors (nft objects have a handful of keys, looked up linearly).
 
-#[derive(Debug)]
-enum J<'a> {
+/// The intermediate form both nft parsers build: `nft -j`'s JSON, as a tree. The text parser
+/// ([`crate::parse::nft_text`]) writes each table, set, chain and rule as the object `nft -j`
+/// prints for it, so one mapping ([`Builder`]) turns both formats into the model. A bare string
+/// in a rule's `expr` list is a statement the text parser kept as written (opaque).
+#[derive(Debug, Clone)]
+pub(super) enum J<'a> {
     Null,
     Bool(bool),
     U(u64),
@@ -123,13 +127,13 @@ enum J<'a> {
 }
 
 impl<'a> J<'a> {
-    fn get(&self, key: &str) -> Option<&J<'a>> {
+    pub(super) fn get(&self, key: &str) -> Option<&J<'a>> {
         match self {
             J::O(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
         }
     }
-    fn as_str(&self) -> Option<&str> {
+    pub(super) fn as_str(&self) -> Option<&str> {
         match self {
             J::S(s) => Some(s),
             _ => None,
@@ -162,7 +166,7 @@ impl<'a> J<'a> {
             _ => None,
         }
     }
-    fn str_field(&self, key: &str) -> Option<&str> {
+    pub(super) fn str_field(&self, key: &str) -> Option<&str> {
         self.get(key).and_then(J::as_str)
     }
 }
@@ -332,25 +336,36 @@ const TABLE_OBJECTS: &[&str] = &[
     "synproxy",
 ];
 
-struct Builder<'f, 'a> {
+/// Turns the intermediate form, one object at a time, into [`Table`]s (used by both parsers).
+pub(super) struct Builder<'f, 'a> {
     file: &'f str,
+    /// The source line of the object being added (text input), 0 for JSON.
+    line: usize,
+    /// Text input: `nft list ruleset` prints iptables-nft's `xt` expressions translated
+    /// (`ct state`, `fib daddr type local`, `dnat to`), so the stack test accepts those too.
+    text_input: bool,
+    /// Tables the input says are iptables-nft's (nft's "managed by iptables-nft" warning).
+    managed_by_iptables_nft: Vec<(Family, String)>,
     tables: Vec<Table>,
     infos: Vec<TableInfo<'a>>,
     index: HashMap<Family, HashMap<String, usize>>,
     /// Chains and rules that came before what they refer to (never in real `nft -j` output,
     /// which lists a table's sets, then chains, then rules). Once one is held back, all later
     /// ones are too, so chain and rule order is kept.
-    deferred_chains: Vec<(usize, J<'a>)>,
-    deferred_rules: Vec<(usize, J<'a>)>,
+    deferred_chains: Vec<(usize, usize, J<'a>)>,
+    deferred_rules: Vec<(usize, usize, J<'a>)>,
     /// The first model error; serde is then stopped with a placeholder error.
     error: Option<ParseError>,
     seen_nftables: bool,
 }
 
 impl<'f, 'a> Builder<'f, 'a> {
-    fn new(file: &'f str) -> Self {
+    pub(super) fn new(file: &'f str) -> Self {
         Builder {
             file,
+            line: 0,
+            text_input: false,
+            managed_by_iptables_nft: Vec::new(),
             tables: Vec::new(),
             infos: Vec::new(),
             index: HashMap::new(),
@@ -361,19 +376,34 @@ impl<'f, 'a> Builder<'f, 'a> {
         }
     }
 
+    /// Text input: set the line the next objects come from, and use the text stack test.
+    pub(super) fn for_text(&mut self, line: usize) {
+        self.text_input = true;
+        self.line = line;
+    }
+
+    /// The input says this table belongs to iptables-nft.
+    pub(super) fn mark_iptables_nft(&mut self, family: Family, name: &str) {
+        self.managed_by_iptables_nft
+            .push((family, name.to_string()));
+    }
+
     fn err(&self, i: usize, kind: &str, msg: impl fmt::Display) -> ParseError {
+        if self.line > 0 {
+            return ParseError::new(self.file, self.line, format!("{kind}: {msg}"));
+        }
         ParseError::new(self.file, 0, format!("nftables[{i}] ({kind}): {msg}"))
     }
 
     /// One element of the `nftables` array.
-    fn item(&mut self, i: usize, kind: &str, body: J<'a>) -> Result<(), ParseError> {
+    pub(super) fn item(&mut self, i: usize, kind: &str, body: J<'a>) -> Result<(), ParseError> {
         match kind {
             "table" => self.table(i, &body),
             "chain" => {
                 if self.deferred_chains.is_empty() && self.lookup_table(&body).is_some() {
                     self.chain(i, &body)
                 } else {
-                    self.deferred_chains.push((i, body));
+                    self.deferred_chains.push((i, self.line, body));
                     Ok(())
                 }
             }
@@ -381,7 +411,7 @@ impl<'f, 'a> Builder<'f, 'a> {
                 if self.deferred_rules.is_empty() && self.rule_ready(&body) {
                     self.rule(i, &body)
                 } else {
-                    self.deferred_rules.push((i, body));
+                    self.deferred_rules.push((i, self.line, body));
                     Ok(())
                 }
             }
@@ -390,15 +420,25 @@ impl<'f, 'a> Builder<'f, 'a> {
         }
     }
 
-    fn finish(mut self) -> Result<Vec<Table>, ParseError> {
-        for (i, body) in std::mem::take(&mut self.deferred_chains) {
+    pub(super) fn finish(mut self) -> Result<Vec<Table>, ParseError> {
+        for (i, line, body) in std::mem::take(&mut self.deferred_chains) {
+            self.line = line;
             self.chain(i, &body)?;
         }
-        for (i, body) in std::mem::take(&mut self.deferred_rules) {
+        for (i, line, body) in std::mem::take(&mut self.deferred_rules) {
+            self.line = line;
             self.rule(i, &body)?;
         }
         for (table, info) in self.tables.iter_mut().zip(&self.infos) {
-            table.stack = classify(table, info);
+            let marked = self
+                .managed_by_iptables_nft
+                .iter()
+                .any(|(f, n)| *f == table.family && *n == table.name);
+            table.stack = if marked {
+                Stack::IptablesNft
+            } else {
+                classify(table, info)
+            };
         }
         Ok(self.tables)
     }
@@ -477,7 +517,7 @@ impl<'f, 'a> Builder<'f, 'a> {
             name: name.into(),
             base,
             rules: Vec::new(),
-            line: 0,
+            line: self.line,
         });
         Ok(())
     }
@@ -556,9 +596,13 @@ impl<'f, 'a> Builder<'f, 'a> {
         };
         let comment = body.str_field("comment");
         let info = &self.infos[t];
-        let shaped = info.rules_iptables_shaped && exprs.iter().all(iptables_shaped);
+        let shaped = info.rules_iptables_shaped
+            && exprs
+                .iter()
+                .all(|e| iptables_shaped(e) || (self.text_input && iptables_translated(e)));
         let mut rule = convert_rule(exprs, comment, &info.sets);
         rule.handle = body.get("handle").and_then(J::as_u64);
+        rule.line = self.line;
         self.infos[t].rules_iptables_shaped = shaped;
         if let Some(c) = self.tables[t].chain_mut(chain) {
             c.rules.push(rule);
@@ -758,6 +802,28 @@ fn iptables_shaped_expr(e: &J<'_>) -> bool {
     }
 }
 
+/// What `nft list ruleset` prints for the `xt` expressions iptables-nft writes: libxtables
+/// translates them (`-m conntrack` is `ct state`, `-m addrtype` is `fib daddr type`, `-j DNAT`
+/// is `dnat to`), so in text they cannot be told from native ones.
+fn iptables_translated(stmt: &J<'_>) -> bool {
+    let Some((kind, body)) = stmt.single() else {
+        return false;
+    };
+    match kind {
+        "reject" | "masquerade" | "snat" | "dnat" | "redirect" | "notrack" | "log" | "mangle"
+        | "counter" | "queue" => true,
+        "match" => {
+            let left_ok = match body.get("left").and_then(J::single) {
+                Some(("ct" | "fib" | "meta", _)) => true,
+                _ => body.get("left").is_some_and(iptables_shaped_expr),
+            };
+            let right_ok = !matches!(body.get("right"), Some(J::S(s)) if s.starts_with('@'));
+            left_ok && right_ok
+        }
+        _ => false,
+    }
+}
+
 /// nft JSON binary operators: `{"&": [left, right]}`.
 const BINARY_OPS: &[&str] = &["&", "|", "^", "<<", ">>"];
 
@@ -770,6 +836,7 @@ fn convert_rule(exprs: &[J<'_>], comment: Option<&str>, sets: &Sets<'_>) -> Rule
     let mut action: Option<Action> = None;
     let mut side_effect: Option<String> = None;
     let mut counters = None;
+    let mut opaque: Option<String> = None;
     for e in exprs {
         let start = text.len();
         if start > 0 {
@@ -778,6 +845,9 @@ fn convert_rule(exprs: &[J<'_>], comment: Option<&str>, sets: &Sets<'_>) -> Rule
         render_stmt(&mut text, e);
         let rendered = text[start..].trim_start();
         let Some((kind, body)) = e.single() else {
+            if action.is_none() && matches!(e, J::S(_)) {
+                opaque.get_or_insert_with(|| rendered.to_string());
+            }
             matches.push(Match::Unknown {
                 text: rendered.into(),
             });
@@ -842,8 +912,12 @@ fn convert_rule(exprs: &[J<'_>], comment: Option<&str>, sets: &Sets<'_>) -> Rule
         line: 0,
         text: text.into(),
         matches,
-        action: action.unwrap_or(Action::Continue {
-            name: side_effect.map(Text::from),
+        // A statement kept as written may be the verdict: what the rule does is unknown.
+        action: action.unwrap_or_else(|| match opaque {
+            Some(text) => Action::Unknown { text: text.into() },
+            None => Action::Continue {
+                name: side_effect.map(Text::from),
+            },
         }),
         counters,
         handle: None,
@@ -1322,7 +1396,7 @@ fn push_quoted(out: &mut String, s: &str) {
 }
 
 /// Meta keys nft prints without the `meta` prefix.
-fn unqualified_meta(key: &str) -> bool {
+pub(super) fn unqualified_meta(key: &str) -> bool {
     matches!(
         key,
         "iif"
@@ -1576,6 +1650,10 @@ fn render_nat_to(out: &mut String, b: &J<'_>) {
 
 /// One statement of a rule's `expr` list.
 fn render_stmt(out: &mut String, stmt: &J<'_>) {
+    if let J::S(opaque) = stmt {
+        out.push_str(opaque);
+        return;
+    }
     let Some((kind, b)) = stmt.single() else {
         let _ = write!(out, "{stmt}");
         return;

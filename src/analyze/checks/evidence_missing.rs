@@ -95,6 +95,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
         files::IPTABLES_LEGACY,
         files::IPTABLES_NFT,
         files::NFT_RULESET,
+        files::NFT_RULESET_TEXT,
         files::IP6TABLES_LEGACY,
         files::IP6TABLES_NFT,
     ]

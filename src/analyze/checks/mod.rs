@@ -10,6 +10,7 @@ pub mod evidence_missing;
 pub mod ip_forward_disabled;
 pub mod legacy_tables_empty;
 pub mod mixed_backends;
+pub mod next_boot_blocks;
 pub mod published_port_blocked;
 pub mod snap_docker;
 pub mod split_forward_drop;
@@ -20,6 +21,7 @@ pub const ALL: &[&Check] = &[
     &evidence_missing::CHECK,
     &split_forward_drop::CHECK,
     &published_port_blocked::CHECK,
+    &next_boot_blocks::CHECK,
     &docker_chains_missing::CHECK,
     &ip_forward_disabled::CHECK,
     &mixed_backends::CHECK,

@@ -1,0 +1,1774 @@
+//! `nft list ruleset` text (also `nft list table …`, `nft -a -s list …`, and files in the same
+//! syntax such as `/etc/nftables.conf`) into [`Table`]s.
+//!
+//! # One mapping for text and JSON
+//!
+//! The text is not mapped onto the model directly: each table, set, map, chain and rule is
+//! written as the object `nft -j list ruleset` prints for it (the JSON tree of
+//! [`crate::parse::nft_json`]), and that parser's builder turns them into tables. So a ruleset
+//! read as text and as JSON gives the same model (`tests/nft_differential.rs` checks it against
+//! real nft: load into a private network namespace, dump both ways, compare), apart from what
+//! only one format carries: line numbers (text), handles (JSON, and text with `-a`), and the
+//! source file name.
+//!
+//! # What is read
+//!
+//! * `table FAMILY NAME { … }` (family `ip` when left out), with `chain`, `set` and `map`
+//!   blocks; other objects (`counter`, `quota`, `flowtable`, `ct helper`, …) are skipped but
+//!   mark the table as native, as in JSON.
+//! * Base chains: `type T hook H [device D] priority P; policy X;` where P is a number or a
+//!   keyword with an offset (`filter + 10`, `dstnat`, `srcnat - 5`, `raw`, `mangle`,
+//!   `security`; the bridge family's own `filter` = -200, `out`, `dstnat`, `srcnat`).
+//! * Rules, one per line (an anonymous set may span lines), with `counter packets N bytes M`,
+//!   `comment "…"` and `# handle N`. Statements the mapping knows become the JSON objects nft
+//!   prints for them; anything else (`xt match "addrtype"` and other untranslated iptables
+//!   extensions, `numgen`, `tcp option …`) is kept as an opaque unknown match with its text. An
+//!   opaque rule without a verdict the parser can see has an unknown action: the trace reports
+//!   `unknown` rather than guessing.
+//! * `# Warning: table ip nat is managed by iptables-nft, do not touch!` (nft's stderr, often
+//!   pasted with the ruleset) marks that table as iptables-nft's.
+//! * File syntax: `flush ruleset`, `define NAME = VALUE` / `$NAME`, `add table|chain|rule …`,
+//!   `#` comments, `;` separators, `\` line continuations. `include` is only resolved by
+//!   [`parse_with_includes`]; [`parse`] rejects it.
+//!
+//! # Which tables are iptables-nft's
+//!
+//! The JSON parser's test (see its docs), with one difference: nft prints iptables-nft's `xt`
+//! expressions translated (`-m conntrack --ctstate` as `ct state`, `-j DNAT` as `dnat to`), so in
+//! text those native-looking statements do not make a table native. A table written by
+//! `iptables-restore-translate` (`ip filter` with uppercase builtin chains and native
+//! expressions) therefore reads as iptables-nft from text and as native from JSON.
+//!
+//! # Errors
+//!
+//! Structure errors (unbalanced braces, unknown family, hook, type or priority, a chain outside a
+//! table, an undefined `$variable`, an unterminated string) name the file and line; a rule
+//! statement the parser does not know is never an error (it is kept opaque).
+
+use crate::model::{Family, Table};
+use crate::parse::ParseError;
+use crate::parse::nft_json::{Builder, J, unqualified_meta};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// Parse `nft list ruleset` text. `file` names the input in errors and `Table::source`.
+pub fn parse(text: &str, file: &str) -> Result<Vec<Table>, ParseError> {
+    parse_with_includes(text, file, &mut |_, line| {
+        Err(ParseError::new(
+            file,
+            line,
+            "`include` is not read here (only in files on disk)",
+        ))
+    })
+}
+
+/// An `include "PATH"` resolver: the text of the included file and the name to report it by.
+pub type IncludeResolver<'r> =
+    dyn FnMut(&str, usize) -> Result<Vec<(String, String)>, ParseError> + 'r;
+
+/// [`parse`], with `include "PATH"` lines replaced by the files `resolve` returns for PATH (a
+/// glob may give several; errors in them name their own file and line).
+pub fn parse_with_includes(
+    text: &str,
+    file: &str,
+    resolve: &mut IncludeResolver<'_>,
+) -> Result<Vec<Table>, ParseError> {
+    let mut sources: Vec<(String, String)> = vec![(file.to_string(), text.to_string())];
+    let mut toks = Vec::new();
+    let mut defines = HashMap::new();
+    tokenize_into(0, &mut sources, &mut toks, &mut defines, resolve, 0)?;
+    let mut p = Parser {
+        toks: &toks,
+        pos: 0,
+        sources: &sources,
+        builder: Builder::new(file),
+        objects: 0,
+    };
+    p.ruleset()?;
+    p.builder.finish()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens.
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Word(String),
+    Str(String),
+    LBrace,
+    RBrace,
+    Semi,
+    Comma,
+    Newline,
+    Comment(String),
+}
+
+#[derive(Debug, Clone)]
+struct Token {
+    tok: Tok,
+    /// Index into the parser's sources (the file and its includes).
+    src: usize,
+    line: usize,
+    /// Byte range in the source text (for opaque statements).
+    start: usize,
+    end: usize,
+}
+
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+fn tokenize_into(
+    src: usize,
+    sources: &mut Vec<(String, String)>,
+    out: &mut Vec<Token>,
+    defines: &mut HashMap<String, Vec<Tok>>,
+    resolve: &mut IncludeResolver<'_>,
+    depth: usize,
+) -> Result<(), ParseError> {
+    let (file, text) = sources[src].clone();
+    let err = |line: usize, msg: String| ParseError::new(&file, line, msg);
+    let b = text.as_bytes();
+    let mut i = 0;
+    let mut line = 1;
+    let mut at_statement_start = true;
+    let push = |out: &mut Vec<Token>, tok: Tok, line: usize, start: usize, end: usize| {
+        out.push(Token {
+            tok,
+            src,
+            line,
+            start,
+            end,
+        })
+    };
+    while i < b.len() {
+        let c = b[i];
+        let start = i;
+        match c {
+            b'\n' => {
+                push(out, Tok::Newline, line, i, i + 1);
+                line += 1;
+                i += 1;
+                at_statement_start = true;
+                continue;
+            }
+            b' ' | b'\t' | b'\r' => {
+                i += 1;
+                continue;
+            }
+            b'\\' if b.get(i + 1) == Some(&b'\n') => {
+                i += 2;
+                line += 1;
+                continue;
+            }
+            b'#' => {
+                let end = text[i..].find('\n').map_or(b.len(), |n| i + n);
+                push(
+                    out,
+                    Tok::Comment(text[i + 1..end].trim().to_string()),
+                    line,
+                    i,
+                    end,
+                );
+                i = end;
+                continue;
+            }
+            b'{' | b'}' | b';' | b',' => {
+                let tok = match c {
+                    b'{' => Tok::LBrace,
+                    b'}' => Tok::RBrace,
+                    b';' => Tok::Semi,
+                    _ => Tok::Comma,
+                };
+                at_statement_start = matches!(tok, Tok::LBrace | Tok::RBrace | Tok::Semi);
+                push(out, tok, line, i, i + 1);
+                i += 1;
+                continue;
+            }
+            b'"' => {
+                let mut s = String::new();
+                let mut j = i + 1;
+                loop {
+                    match b.get(j) {
+                        None | Some(b'\n') => {
+                            return Err(err(line, "unterminated string".to_string()));
+                        }
+                        Some(b'"') => break,
+                        Some(b'\\') if matches!(b.get(j + 1), Some(b'"' | b'\\')) => {
+                            s.push(b[j + 1] as char);
+                            j += 2;
+                        }
+                        Some(_) => {
+                            let ch = text[j..].chars().next().unwrap_or('?');
+                            s.push(ch);
+                            j += ch.len_utf8();
+                        }
+                    }
+                }
+                push(out, Tok::Str(s), line, i, j + 1);
+                i = j + 1;
+                at_statement_start = false;
+                continue;
+            }
+            _ => {}
+        }
+        let mut j = i;
+        while j < b.len() && !b" \t\r\n{};,\"#".contains(&b[j]) {
+            j += 1;
+        }
+        if j == i {
+            // A byte that starts no token (a stray `\`): a word of its own.
+            j = i + text[i..].chars().next().map_or(1, char::len_utf8);
+        }
+        let word = &text[i..j];
+        i = j;
+        if at_statement_start && word == "define" {
+            let name_end = text[i..].find('=').map(|n| i + n);
+            let stmt_end = text[i..].find(['\n', ';']).map_or(b.len(), |n| i + n);
+            let Some(eq) = name_end.filter(|e| *e < stmt_end) else {
+                return Err(err(line, "`define` without `NAME = VALUE`".to_string()));
+            };
+            let name = text[i..eq].trim().to_string();
+            if name.is_empty() || name.contains(char::is_whitespace) {
+                return Err(err(line, format!("bad define name {name:?}")));
+            }
+            let value = &text[eq + 1..stmt_end];
+            let mut value_toks = Vec::new();
+            let mut value_sources = vec![(file.clone(), value.to_string())];
+            tokenize_into(
+                0,
+                &mut value_sources,
+                &mut value_toks,
+                defines,
+                resolve,
+                depth,
+            )
+            .map_err(|e| err(line, format!("define {name}: {}", e.message)))?;
+            let toks: Vec<Tok> = value_toks
+                .into_iter()
+                .map(|t| t.tok)
+                .filter(|t| !matches!(t, Tok::Newline | Tok::Comment(_)))
+                .collect();
+            if toks.is_empty() {
+                return Err(err(line, format!("define {name} has no value")));
+            }
+            defines.insert(name, toks);
+            i = stmt_end;
+            continue;
+        }
+        if at_statement_start && word == "include" {
+            let (path, end) = match out_next_string(&text, i) {
+                Some(x) => x,
+                None => return Err(err(line, "`include` without a quoted path".to_string())),
+            };
+            if depth >= MAX_INCLUDE_DEPTH {
+                return Err(err(line, format!("include {path:?}: nested too deep")));
+            }
+            for (name, included) in resolve(&path, line)? {
+                sources.push((name, included));
+                let idx = sources.len() - 1;
+                tokenize_into(idx, sources, out, defines, resolve, depth + 1)?;
+                push(out, Tok::Newline, line, start, start);
+            }
+            i = end;
+            continue;
+        }
+        if let Some(var) = word.strip_prefix('$') {
+            let Some(value) = defines.get(var) else {
+                return Err(err(line, format!("undefined variable ${var}")));
+            };
+            for t in value.clone() {
+                push(out, t, line, start, j);
+            }
+        } else {
+            push(out, Tok::Word(word.to_string()), line, start, j);
+        }
+        at_statement_start = false;
+    }
+    Ok(())
+}
+
+/// The quoted string after `include` and the byte after it.
+fn out_next_string(text: &str, from: usize) -> Option<(String, usize)> {
+    let rest = &text[from..];
+    let open = rest.find('"')?;
+    if !rest[..open].trim().is_empty() {
+        return None;
+    }
+    let close = rest[open + 1..].find(['"', '\n'])?;
+    if rest.as_bytes()[open + 1 + close] != b'"' {
+        return None;
+    }
+    Some((
+        rest[open + 1..open + 1 + close].to_string(),
+        from + open + close + 2,
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Structure.
+
+struct Parser<'t> {
+    toks: &'t [Token],
+    pos: usize,
+    sources: &'t [(String, String)],
+    builder: Builder<'t, 'static>,
+    /// Objects handed to the builder so far (its `nftables[i]` index).
+    objects: usize,
+}
+
+/// A rule's text, split into statements later.
+struct RuleToks<'t> {
+    toks: &'t [Token],
+    handle: Option<u64>,
+}
+
+fn s(v: &str) -> J<'static> {
+    J::S(Cow::Owned(v.to_string()))
+}
+
+/// A string nft's grammar fixes (a key, a family): no copy.
+fn st(v: &'static str) -> J<'static> {
+    J::S(Cow::Borrowed(v))
+}
+
+fn obj(fields: Vec<(&'static str, J<'static>)>) -> J<'static> {
+    J::O(
+        fields
+            .into_iter()
+            .map(|(k, v)| (Cow::Borrowed(k), v))
+            .collect(),
+    )
+}
+
+fn single(kind: &str, body: J<'static>) -> J<'static> {
+    J::O(vec![(Cow::Owned(kind.to_string()), body)])
+}
+
+impl<'t> Parser<'t> {
+    fn peek(&self) -> Option<&'t Tok> {
+        self.toks.get(self.pos).map(|t| &t.tok)
+    }
+    fn line(&self) -> usize {
+        self.toks
+            .get(self.pos)
+            .or_else(|| self.toks.last())
+            .map_or(0, |t| t.line)
+    }
+    fn err(&self, msg: impl Into<String>) -> ParseError {
+        let file = self
+            .toks
+            .get(self.pos)
+            .or_else(|| self.toks.last())
+            .map_or(self.sources[0].0.as_str(), |t| &self.sources[t.src].0);
+        ParseError::new(file, self.line(), msg)
+    }
+    fn next_word(&mut self, what: &str) -> Result<&'t str, ParseError> {
+        match self.peek() {
+            Some(Tok::Word(w)) | Some(Tok::Str(w)) => {
+                self.pos += 1;
+                Ok(w)
+            }
+            other => Err(self.err(format!("expected {what}, found {}", describe(other)))),
+        }
+    }
+    fn expect(&mut self, tok: Tok, what: &str) -> Result<(), ParseError> {
+        if self.peek() == Some(&tok) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.err(format!("expected {what}, found {}", describe(self.peek()))))
+        }
+    }
+    fn skip_separators(&mut self) {
+        while let Some(t) = self.peek() {
+            match t {
+                Tok::Newline | Tok::Semi => self.pos += 1,
+                Tok::Comment(c) => {
+                    if let Some((family, name)) = iptables_nft_warning(c) {
+                        self.builder.mark_iptables_nft(family, &name);
+                    }
+                    self.pos += 1;
+                }
+                _ => break,
+            }
+        }
+    }
+    /// Skip to the end of the statement (newline or `;` outside braces).
+    fn skip_statement(&mut self) -> Result<(), ParseError> {
+        let mut depth = 0usize;
+        while let Some(t) = self.peek() {
+            match t {
+                Tok::LBrace => depth += 1,
+                Tok::RBrace if depth == 0 => return Ok(()),
+                Tok::RBrace => depth -= 1,
+                Tok::Newline | Tok::Semi if depth == 0 => return Ok(()),
+                _ => {}
+            }
+            self.pos += 1;
+        }
+        if depth > 0 {
+            return Err(self.err("unbalanced `{`"));
+        }
+        Ok(())
+    }
+    /// Skip a `{ … }` block, the `{` being next.
+    fn skip_block(&mut self) -> Result<(), ParseError> {
+        self.expect(Tok::LBrace, "`{`")?;
+        let mut depth = 1usize;
+        while let Some(t) = self.peek() {
+            self.pos += 1;
+            match t {
+                Tok::LBrace => depth += 1,
+                Tok::RBrace => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Ok(());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Err(self.err("unbalanced `{`: the block is not closed"))
+    }
+    fn add(&mut self, kind: &str, line: usize, body: J<'static>) -> Result<(), ParseError> {
+        self.builder.for_text(line);
+        let i = self.objects;
+        self.objects += 1;
+        self.builder.item(i, kind, body)
+    }
+
+    fn ruleset(&mut self) -> Result<(), ParseError> {
+        loop {
+            self.skip_separators();
+            let Some(tok) = self.peek() else {
+                return Ok(());
+            };
+            let word = match tok {
+                Tok::Word(w) => w.as_str(),
+                other => return Err(self.err(format!("unexpected {}", describe(Some(other))))),
+            };
+            match word {
+                "table" => {
+                    self.pos += 1;
+                    self.table()?;
+                }
+                "flush" => {
+                    self.pos += 1;
+                    let what = self.next_word("`ruleset`")?;
+                    if what != "ruleset" {
+                        return Err(self.err(format!(
+                            "`flush {what}` is not supported here (only `flush ruleset`)"
+                        )));
+                    }
+                    let file = &self.sources[0].0;
+                    self.builder = Builder::new(file);
+                }
+                "add" | "create" => {
+                    self.pos += 1;
+                    self.add_command()?;
+                }
+                other => {
+                    return Err(self.err(format!(
+                        "unexpected `{other}`: expected `table`, `flush ruleset`, `add` or \
+                         `define`"
+                    )));
+                }
+            }
+        }
+    }
+
+    /// `[family] name` of a table.
+    fn table_id(&mut self) -> Result<(Family, &'t str), ParseError> {
+        let first = self.next_word("a table family or name")?;
+        let family_given = matches!(self.peek(), Some(Tok::Word(_) | Tok::Str(_)));
+        if family_given {
+            let family = Family::parse(first)
+                .ok_or_else(|| self.err(format!("unknown table family `{first}`")))?;
+            let name = self.next_word("a table name")?;
+            Ok((family, name))
+        } else {
+            Ok((Family::Ip, first))
+        }
+    }
+
+    fn declare_table(&mut self, family: Family, name: &str, line: usize) -> Result<(), ParseError> {
+        self.add(
+            "table",
+            line,
+            obj(vec![("family", st(family.as_str())), ("name", s(name))]),
+        )
+    }
+
+    fn table(&mut self) -> Result<(), ParseError> {
+        let line = self.line();
+        let (family, name) = self.table_id()?;
+        self.declare_table(family, name, line)?;
+        self.expect(Tok::LBrace, "`{` after the table name")?;
+        loop {
+            self.skip_separators();
+            let line = self.line();
+            match self.peek() {
+                None => return Err(self.err(format!("table {family} {name} is not closed"))),
+                Some(Tok::RBrace) => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                Some(Tok::Word(w)) => {
+                    self.pos += 1;
+                    match w.as_str() {
+                        "chain" => self.chain(family, name)?,
+                        "set" | "map" => self.set(family, name, w, line)?,
+                        "flags" | "comment" => self.skip_statement()?,
+                        "counter" | "quota" | "limit" | "flowtable" | "secmark" | "synproxy"
+                        | "ct" => {
+                            if w == "ct" {
+                                self.next_word("`helper`, `timeout` or `expectation`")?;
+                            }
+                            let obj_name = self.next_word("an object name")?;
+                            self.skip_block()?;
+                            let kind = if w == "ct" { "ct helper" } else { w.as_str() };
+                            self.add(
+                                kind,
+                                line,
+                                obj(vec![
+                                    ("family", st(family.as_str())),
+                                    ("table", s(name)),
+                                    ("name", s(obj_name)),
+                                ]),
+                            )?;
+                        }
+                        other => {
+                            return Err(self.err(format!(
+                                "unexpected `{other}` in table {family} {name}: expected \
+                                 `chain`, `set`, `map` or `}}`"
+                            )));
+                        }
+                    }
+                }
+                Some(other) => {
+                    return Err(self.err(format!(
+                        "unexpected {} in table {family} {name}",
+                        describe(Some(other))
+                    )));
+                }
+            }
+        }
+    }
+
+    /// `chain NAME { … }`, after `chain`.
+    fn chain(&mut self, family: Family, table: &str) -> Result<(), ParseError> {
+        let line = self.line();
+        let name = self.next_word("a chain name")?;
+        self.expect(Tok::LBrace, "`{` after the chain name")?;
+        let mut header = ChainHeader::default();
+        let mut declared = false;
+        loop {
+            // A comment line right after `{` carries the chain's handle; skip it.
+            self.skip_separators();
+            match self.peek() {
+                None => return Err(self.err(format!("chain {name} is not closed"))),
+                Some(Tok::RBrace) => {
+                    self.pos += 1;
+                    if !declared {
+                        self.declare_chain(family, table, name, line, &header)?;
+                    }
+                    return Ok(());
+                }
+                Some(Tok::Word(w))
+                    if matches!(
+                        w.as_str(),
+                        "type" | "policy" | "comment" | "devices" | "flags"
+                    ) =>
+                {
+                    if declared && w == "type" {
+                        return Err(self.err("`type … hook …` after the chain's first rule"));
+                    }
+                    self.chain_setting(&mut header)?;
+                }
+                Some(_) => {
+                    if !declared {
+                        self.declare_chain(family, table, name, line, &header)?;
+                        declared = true;
+                    }
+                    self.rule_line(family, table, name)?;
+                }
+            }
+        }
+    }
+
+    fn chain_setting(&mut self, h: &mut ChainHeader) -> Result<(), ParseError> {
+        let word = self.next_word("a chain setting")?;
+        match word {
+            "type" => {
+                let line = self.line();
+                let ty = self.next_word("a chain type")?;
+                if !matches!(ty, "filter" | "nat" | "route") {
+                    return Err(self.err(format!("unknown chain type `{ty}`")));
+                }
+                let kw = self.next_word("`hook`")?;
+                if kw != "hook" {
+                    return Err(self.err(format!("expected `hook`, found `{kw}`")));
+                }
+                let hook = self.next_word("a hook")?;
+                if crate::model::Hook::parse(hook).is_none() || hook.contains(char::is_uppercase) {
+                    return Err(self.err(format!("unknown hook `{hook}`")));
+                }
+                let mut kw = self.next_word("`priority`")?;
+                if kw == "device" {
+                    self.next_word("a device name")?;
+                    kw = self.next_word("`priority`")?;
+                } else if kw == "devices" {
+                    self.expect_word("=")?;
+                    self.skip_block()?;
+                    kw = self.next_word("`priority`")?;
+                }
+                if kw != "priority" {
+                    return Err(self.err(format!("expected `priority`, found `{kw}`")));
+                }
+                let mut prio = String::new();
+                while let Some(Tok::Word(w)) = self.peek() {
+                    if w == "policy" {
+                        break;
+                    }
+                    prio.push_str(w);
+                    self.pos += 1;
+                }
+                h.base = Some((ty.to_string(), hook.to_string(), prio, line));
+            }
+            "policy" => {
+                let p = self.next_word("a policy")?;
+                if !matches!(p, "accept" | "drop") {
+                    return Err(self.err(format!("unknown policy `{p}`")));
+                }
+                h.policy = Some(p.to_string());
+            }
+            _ => self.skip_statement()?,
+        }
+        Ok(())
+    }
+
+    fn expect_word(&mut self, w: &str) -> Result<(), ParseError> {
+        let got = self.next_word(&format!("`{w}`"))?;
+        if got != w {
+            return Err(self.err(format!("expected `{w}`, found `{got}`")));
+        }
+        Ok(())
+    }
+
+    fn declare_chain(
+        &mut self,
+        family: Family,
+        table: &str,
+        name: &str,
+        line: usize,
+        h: &ChainHeader,
+    ) -> Result<(), ParseError> {
+        let mut fields = vec![
+            ("family", st(family.as_str())),
+            ("table", s(table)),
+            ("name", s(name)),
+        ];
+        if let Some((ty, hook, prio, type_line)) = &h.base {
+            let Some(n) = priority_value(family, prio) else {
+                let file = &self.sources[0].0;
+                return Err(ParseError::new(
+                    file,
+                    *type_line,
+                    format!("chain {name}: bad priority `{prio}`"),
+                ));
+            };
+            fields.push(("type", s(ty)));
+            fields.push(("hook", s(hook)));
+            fields.push(("prio", J::I(i64::from(n))));
+            if let Some(p) = &h.policy {
+                fields.push(("policy", s(p)));
+            }
+        } else if h.policy.is_some() {
+            return Err(self.err(format!("chain {name}: a policy without `type … hook …`")));
+        }
+        self.add("chain", line, obj(fields))
+    }
+
+    /// One rule line inside a chain block.
+    fn rule_line(&mut self, family: Family, table: &str, chain: &str) -> Result<(), ParseError> {
+        let line = self.line();
+        let start = self.pos;
+        self.skip_statement()?;
+        let mut toks = &self.toks[start..self.pos];
+        let mut handle = None;
+        // A trailing `# handle N` (nft -a), or any other comment, ends the rule.
+        while let Some((last, rest)) = toks.split_last() {
+            match &last.tok {
+                Tok::Comment(c) => {
+                    if let Some(n) = c
+                        .strip_prefix("handle ")
+                        .and_then(|n| n.trim().parse().ok())
+                    {
+                        handle = Some(n);
+                    }
+                    toks = rest;
+                }
+                _ => break,
+            }
+        }
+        if toks.is_empty() {
+            return Ok(());
+        }
+        self.add_rule(family, table, chain, line, RuleToks { toks, handle })
+    }
+
+    fn add_rule(
+        &mut self,
+        family: Family,
+        table: &str,
+        chain: &str,
+        line: usize,
+        rule: RuleToks<'_>,
+    ) -> Result<(), ParseError> {
+        let (exprs, comment) = Stmts {
+            toks: rule.toks,
+            pos: 0,
+            family,
+            sources: self.sources,
+        }
+        .all()?;
+        let mut fields = vec![
+            ("family", st(family.as_str())),
+            ("table", s(table)),
+            ("chain", s(chain)),
+        ];
+        if let Some(h) = rule.handle {
+            fields.push(("handle", J::U(h)));
+        }
+        fields.push(("expr", J::A(exprs)));
+        if let Some(c) = comment {
+            fields.push(("comment", s(&c)));
+        }
+        self.add("rule", line, obj(fields))
+    }
+
+    /// `set NAME { … }` / `map NAME { … }`, after the keyword.
+    fn set(
+        &mut self,
+        family: Family,
+        table: &str,
+        kind: &str,
+        line: usize,
+    ) -> Result<(), ParseError> {
+        let name = self.next_word("a set name")?;
+        self.expect(Tok::LBrace, "`{` after the set name")?;
+        let mut ty: Option<J<'static>> = None;
+        let mut map_data: Option<String> = None;
+        let mut elems: Vec<J<'static>> = Vec::new();
+        loop {
+            self.skip_separators();
+            match self.peek() {
+                None => return Err(self.err(format!("{kind} {name} is not closed"))),
+                Some(Tok::RBrace) => {
+                    self.pos += 1;
+                    break;
+                }
+                Some(Tok::Word(w)) if w == "type" || w == "typeof" => {
+                    let typeof_ = w == "typeof";
+                    self.pos += 1;
+                    let start = self.pos;
+                    self.skip_statement()?;
+                    let words: Vec<&str> = self.toks[start..self.pos]
+                        .iter()
+                        .filter_map(|t| match &t.tok {
+                            Tok::Word(w) => Some(w.as_str()),
+                            _ => None,
+                        })
+                        .collect();
+                    let (key, data) = match words.iter().position(|w| *w == ":") {
+                        Some(i) => (&words[..i], Some(words[i + 1..].join(" "))),
+                        None => (&words[..], None),
+                    };
+                    let parts: Vec<&[&str]> = key.split(|w| *w == ".").collect();
+                    ty = Some(if parts.len() > 1 {
+                        J::A(parts.iter().map(|p| s(&p.join(" "))).collect())
+                    } else if typeof_ {
+                        s(&key.join(" "))
+                    } else {
+                        s(key.first().copied().unwrap_or(""))
+                    });
+                    map_data = data;
+                }
+                Some(Tok::Word(w)) if w == "elements" => {
+                    self.pos += 1;
+                    self.expect_word("=")?;
+                    let body = self.toks;
+                    let mut st = Stmts {
+                        toks: body,
+                        pos: self.pos,
+                        family,
+                        sources: self.sources,
+                    };
+                    match st.set_literal(true) {
+                        Some(J::O(mut f)) if f.len() == 1 => {
+                            if let (_, J::A(a)) = f.remove(0) {
+                                elems = a;
+                            }
+                            self.pos = st.pos;
+                        }
+                        _ => {
+                            self.pos = st.pos;
+                            return Err(
+                                self.err(format!("{kind} {name}: bad `elements = {{ … }}`"))
+                            );
+                        }
+                    }
+                }
+                Some(_) => self.skip_statement()?,
+            }
+        }
+        if kind == "map" && map_data.is_none() {
+            return Err(self.err(format!("map {name}: no `type KEY : VALUE`")));
+        }
+        let mut fields = vec![
+            ("family", st(family.as_str())),
+            ("name", s(name)),
+            ("table", s(table)),
+            ("type", ty.unwrap_or_else(|| s(""))),
+        ];
+        if let Some(d) = map_data {
+            fields.push(("map", s(&d)));
+        }
+        fields.push(("elem", J::A(elems)));
+        self.add(kind, line, obj(fields))
+    }
+
+    /// `add table …`, `add chain …`, `add rule …` (after `add`).
+    fn add_command(&mut self) -> Result<(), ParseError> {
+        let line = self.line();
+        let what = self.next_word("`table`, `chain` or `rule`")?;
+        match what {
+            "table" => {
+                let (family, name) = self.table_id()?;
+                self.declare_table(family, name, line)?;
+                if self.peek() == Some(&Tok::LBrace) {
+                    return Err(self.err("`add table … {` : use `table … {` for a block"));
+                }
+                Ok(())
+            }
+            "chain" => {
+                let (family, table) = self.table_id()?;
+                let name = self.next_word("a chain name")?;
+                let mut header = ChainHeader::default();
+                if self.peek() == Some(&Tok::LBrace) {
+                    self.pos += 1;
+                    loop {
+                        self.skip_separators();
+                        match self.peek() {
+                            Some(Tok::RBrace) => {
+                                self.pos += 1;
+                                break;
+                            }
+                            None => return Err(self.err(format!("chain {name} is not closed"))),
+                            _ => self.chain_setting(&mut header)?,
+                        }
+                    }
+                }
+                self.declare_chain(family, table, name, line, &header)
+            }
+            "rule" => {
+                let (family, table) = self.table_id()?;
+                let chain = self.next_word("a chain name")?;
+                let start = self.pos;
+                self.skip_statement()?;
+                let toks = &self.toks[start..self.pos];
+                let toks = match toks.last() {
+                    Some(Token {
+                        tok: Tok::Comment(_),
+                        ..
+                    }) => &toks[..toks.len() - 1],
+                    _ => toks,
+                };
+                self.add_rule(family, table, chain, line, RuleToks { toks, handle: None })
+            }
+            other => Err(self.err(format!(
+                "`add {other}` is not supported here (only table, chain and rule)"
+            ))),
+        }
+    }
+}
+
+#[derive(Default)]
+struct ChainHeader {
+    /// (type, hook, priority text, line)
+    base: Option<(String, String, String, usize)>,
+    policy: Option<String>,
+}
+
+fn describe(t: Option<&Tok>) -> String {
+    match t {
+        None => "the end of the input".to_string(),
+        Some(Tok::Word(w)) => format!("`{w}`"),
+        Some(Tok::Str(w)) => format!("\"{w}\""),
+        Some(Tok::LBrace) => "`{`".to_string(),
+        Some(Tok::RBrace) => "`}`".to_string(),
+        Some(Tok::Semi) => "`;`".to_string(),
+        Some(Tok::Comma) => "`,`".to_string(),
+        Some(Tok::Newline) => "the end of the line".to_string(),
+        Some(Tok::Comment(_)) => "a comment".to_string(),
+    }
+}
+
+/// `Warning: table ip nat is managed by iptables-nft, do not touch!`
+fn iptables_nft_warning(comment: &str) -> Option<(Family, String)> {
+    let rest = comment.strip_prefix("Warning: table ")?;
+    let (id, tail) = rest.split_once(" is managed by iptables-nft")?;
+    let _ = tail;
+    let (family, name) = id.split_once(' ')?;
+    Some((Family::parse(family)?, name.to_string()))
+}
+
+/// A chain priority as written (spaces removed): `-100`, `filter`, `filter+10`, `dstnat-5`.
+pub fn priority_value(family: Family, text: &str) -> Option<i32> {
+    if let Ok(n) = text.parse::<i32>() {
+        return Some(n);
+    }
+    let split = text.find(['+', '-']).unwrap_or(text.len());
+    let (word, rest) = text.split_at(split);
+    let base = if family == Family::Bridge {
+        match word {
+            "dstnat" => -300,
+            "filter" => -200,
+            "out" => 100,
+            "srcnat" => 300,
+            _ => return None,
+        }
+    } else {
+        crate::model::nft_priority_keyword(word)?
+    };
+    if rest.is_empty() {
+        return Some(base);
+    }
+    let n: i32 = rest[1..].parse().ok()?;
+    if rest.starts_with('-') {
+        base.checked_sub(n)
+    } else {
+        base.checked_add(n)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rule statements -> the JSON objects nft -j prints for them.
+
+struct Stmts<'t> {
+    toks: &'t [Token],
+    pos: usize,
+    family: Family,
+    sources: &'t [(String, String)],
+}
+
+const VERDICTS: &[&str] = &["accept", "drop", "return", "continue"];
+const PAYLOAD_PROTOCOLS: &[&str] = &[
+    "ip", "ip6", "tcp", "udp", "udplite", "sctp", "dccp", "th", "icmp", "icmpv6", "ether", "vlan",
+    "arp", "ah", "esp", "comp", "igmp",
+];
+
+impl<'t> Stmts<'t> {
+    fn peek(&self) -> Option<&'t Tok> {
+        self.toks.get(self.pos).map(|t| &t.tok)
+    }
+    fn peek_word(&self) -> Option<&'t str> {
+        match self.peek() {
+            Some(Tok::Word(w)) => Some(w),
+            _ => None,
+        }
+    }
+    fn word(&mut self) -> Option<&'t str> {
+        let w = self.peek_word()?;
+        self.pos += 1;
+        Some(w)
+    }
+    fn word_or_str(&mut self) -> Option<&'t str> {
+        match self.peek() {
+            Some(Tok::Word(w)) | Some(Tok::Str(w)) => {
+                self.pos += 1;
+                Some(w)
+            }
+            _ => None,
+        }
+    }
+    fn eat(&mut self, w: &str) -> bool {
+        if self.peek_word() == Some(w) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn at_end(&self) -> bool {
+        self.pos >= self.toks.len()
+    }
+
+    /// All statements, and the rule's comment.
+    fn all(mut self) -> Result<(Vec<J<'static>>, Option<String>), ParseError> {
+        let mut out = Vec::new();
+        let mut comment = None;
+        while !self.at_end() {
+            if self.peek() == Some(&Tok::Newline) {
+                self.pos += 1;
+                continue;
+            }
+            if self.eat("comment") {
+                match self.peek() {
+                    Some(Tok::Str(c)) => {
+                        comment = Some(c.clone());
+                        self.pos += 1;
+                        continue;
+                    }
+                    _ => self.pos -= 1,
+                }
+            }
+            let start = self.pos;
+            match self.stmt() {
+                Some(j) => out.push(j),
+                None => {
+                    self.pos = start;
+                    let (opaque, tail, trailing_comment) = self.opaque_tail();
+                    out.push(s(&opaque));
+                    out.extend(tail);
+                    if trailing_comment.is_some() {
+                        comment = trailing_comment;
+                    }
+                    break;
+                }
+            }
+        }
+        Ok((out, comment))
+    }
+
+    /// The rest of the rule kept as written, with a trailing verdict and comment split off.
+    fn opaque_tail(&mut self) -> (String, Option<J<'static>>, Option<String>) {
+        let mut end = self.toks.len();
+        let mut comment = None;
+        if end >= self.pos + 2
+            && matches!(&self.toks[end - 2].tok, Tok::Word(w) if w == "comment")
+            && let Tok::Str(c) = &self.toks[end - 1].tok
+        {
+            comment = Some(c.clone());
+            end -= 2;
+        }
+        let mut verdict = None;
+        if end > self.pos
+            && let Tok::Word(w) = &self.toks[end - 1].tok
+        {
+            if VERDICTS.contains(&w.as_str()) && end - 1 > self.pos {
+                verdict = Some(single(w, J::Null));
+                end -= 1;
+            } else if end >= self.pos + 3
+                && let Tok::Word(kw) = &self.toks[end - 2].tok
+                && (kw == "jump" || kw == "goto")
+            {
+                verdict = Some(single(kw, obj(vec![("target", s(w))])));
+                end -= 2;
+            }
+        }
+        let first = &self.toks[self.pos];
+        let last = &self.toks[end.max(self.pos + 1) - 1];
+        let text = &self.sources[first.src].1;
+        let raw = if first.src == last.src && first.start <= last.end && last.end <= text.len() {
+            text[first.start..last.end]
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        } else {
+            String::from("?")
+        };
+        self.pos = self.toks.len();
+        (raw, verdict, comment)
+    }
+
+    fn stmt(&mut self) -> Option<J<'static>> {
+        let w = self.peek_word()?;
+        let simple = |kind: &str| Some(single(kind, J::Null));
+        match w {
+            v if VERDICTS.contains(&v) => {
+                self.pos += 1;
+                simple(v)
+            }
+            "jump" | "goto" => {
+                self.pos += 1;
+                let target = self.word_or_str()?;
+                Some(single(w, obj(vec![("target", s(target))])))
+            }
+            "counter" => {
+                self.pos += 1;
+                if self.eat("packets") {
+                    let p = self.word()?.parse::<u64>().ok()?;
+                    if !self.eat("bytes") {
+                        return None;
+                    }
+                    let b = self.word()?.parse::<u64>().ok()?;
+                    Some(single(
+                        "counter",
+                        obj(vec![("packets", J::U(p)), ("bytes", J::U(b))]),
+                    ))
+                } else if self.eat("name") {
+                    let n = self.word_or_str()?;
+                    Some(single("counter", s(n)))
+                } else {
+                    Some(single("counter", J::O(Vec::new())))
+                }
+            }
+            "xt" => {
+                self.pos += 1;
+                let ty = self.word()?;
+                if !matches!(ty, "match" | "target" | "watcher") {
+                    return None;
+                }
+                let name = self.word_or_str()?;
+                Some(single("xt", obj(vec![("type", s(ty)), ("name", s(name))])))
+            }
+            "notrack" => {
+                self.pos += 1;
+                simple("notrack")
+            }
+            "log" => {
+                self.pos += 1;
+                let mut fields = Vec::new();
+                loop {
+                    match self.peek_word() {
+                        Some("prefix") => {
+                            self.pos += 1;
+                            match self.peek() {
+                                Some(Tok::Str(p)) => {
+                                    self.pos += 1;
+                                    fields.push(("prefix", s(p)));
+                                }
+                                _ => return None,
+                            }
+                        }
+                        Some(k @ ("level" | "group" | "snaplen" | "queue-threshold")) => {
+                            self.pos += 1;
+                            let v = self.word()?;
+                            fields.push((known(k), value_word(v)));
+                        }
+                        Some("flags") => return None,
+                        _ => break,
+                    }
+                }
+                Some(single(
+                    "log",
+                    if fields.is_empty() {
+                        J::Null
+                    } else {
+                        obj(fields)
+                    },
+                ))
+            }
+            "limit" => {
+                self.pos += 1;
+                if !self.eat("rate") {
+                    return None;
+                }
+                let over = self.eat("over");
+                let first = self.word()?;
+                let (rate, unit, per) = match first.split_once('/') {
+                    Some((r, per)) => (r.parse::<u64>().ok()?, None, per),
+                    None => {
+                        let rate = first.parse::<u64>().ok()?;
+                        let (unit, per) = self.word()?.split_once('/')?;
+                        (rate, Some(unit), per)
+                    }
+                };
+                let mut fields = vec![("rate", J::U(rate))];
+                if self.eat("burst") {
+                    let b = self.word()?.parse::<u64>().ok()?;
+                    self.word()?; // packets | bytes
+                    fields.push(("burst", J::U(b)));
+                }
+                fields.push(("per", s(per)));
+                if let Some(u) = unit {
+                    fields.push(("rate_unit", s(u)));
+                }
+                if over {
+                    fields.push(("inv", J::Bool(true)));
+                }
+                Some(single("limit", obj(fields)))
+            }
+            "reject" => {
+                self.pos += 1;
+                let (ty, code) = if self.eat("with") {
+                    let ty = self.word()?;
+                    match ty {
+                        "tcp" => {
+                            if !self.eat("reset") {
+                                return None;
+                            }
+                            ("tcp reset".to_string(), None)
+                        }
+                        "icmp" | "icmpv6" | "icmpx" => {
+                            // `with icmp type host-unreachable` (older) or `with icmp host-unreachable`.
+                            self.eat("type");
+                            (ty.to_string(), Some(self.word()?.to_string()))
+                        }
+                        _ => return None,
+                    }
+                } else {
+                    let ty = match self.family {
+                        Family::Ip => "icmp",
+                        Family::Ip6 => "icmpv6",
+                        _ => "icmpx",
+                    };
+                    (ty.to_string(), Some("port-unreachable".to_string()))
+                };
+                let mut fields = vec![("type", s(&ty))];
+                if let Some(c) = code {
+                    fields.push(("expr", s(&c)));
+                }
+                Some(single("reject", obj(fields)))
+            }
+            "masquerade" | "snat" | "dnat" | "redirect" => {
+                self.pos += 1;
+                self.nat(w)
+            }
+            _ => self.expr_stmt(),
+        }
+    }
+
+    fn nat(&mut self, kind: &str) -> Option<J<'static>> {
+        let mut fields = Vec::new();
+        if matches!(kind, "snat" | "dnat")
+            && let Some(f @ ("ip" | "ip6")) = self.peek_word()
+        {
+            self.pos += 1;
+            fields.push(("family", s(f)));
+        }
+        if self.eat("to") {
+            // `dnat to tcp dport map { 80 : 172.17.0.2 }`
+            let start = self.pos;
+            if let Some(key) = self.expr()
+                && self.eat("map")
+            {
+                let data = self.set_literal(false)?;
+                fields.push((
+                    "addr",
+                    single("map", obj(vec![("key", key), ("data", data)])),
+                ));
+                return Some(single(kind, obj(fields)));
+            }
+            self.pos = start;
+            let target = self.word()?;
+            let (addr, port) = split_nat_target(target)?;
+            if let Some(a) = addr {
+                if !matches!(kind, "snat" | "dnat") {
+                    return None;
+                }
+                fields.push(("addr", nat_value(a)?));
+            }
+            if let Some(p) = port {
+                fields.push(("port", value_word(p)));
+            }
+        }
+        if matches!(
+            self.peek_word(),
+            Some("random" | "fully-random" | "persistent")
+        ) {
+            return None;
+        }
+        Some(single(
+            kind,
+            if fields.is_empty() {
+                J::Null
+            } else {
+                obj(fields)
+            },
+        ))
+    }
+
+    /// A statement that starts with an expression: a match, `vmap`, or `… set VALUE`.
+    fn expr_stmt(&mut self) -> Option<J<'static>> {
+        let left = self.expr()?;
+        match self.peek_word() {
+            Some("vmap") => {
+                self.pos += 1;
+                let data = match self.peek() {
+                    Some(Tok::Word(w)) if w.starts_with('@') => {
+                        self.pos += 1;
+                        s(w)
+                    }
+                    Some(Tok::LBrace) => self.set_literal(false)?,
+                    _ => return None,
+                };
+                Some(single("vmap", obj(vec![("key", left), ("data", data)])))
+            }
+            Some("set") => {
+                self.pos += 1;
+                let start = self.pos;
+                let v = match self.expr() {
+                    Some(e) => e,
+                    None => {
+                        self.pos = start;
+                        self.value()?
+                    }
+                };
+                Some(single("mangle", obj(vec![("key", left), ("value", v)])))
+            }
+            _ => {
+                let op = match self.peek_word() {
+                    Some(op @ ("==" | "!=" | "<" | ">" | "<=" | ">=")) => {
+                        self.pos += 1;
+                        op
+                    }
+                    Some("eq") => {
+                        self.pos += 1;
+                        "=="
+                    }
+                    Some("ne") => {
+                        self.pos += 1;
+                        "!="
+                    }
+                    _ => "==",
+                };
+                let mut left = left;
+                let mut right = self.value_list()?;
+                // `tcp flags syn / syn,ack`: value / mask.
+                if self.eat("/") {
+                    let mask = self.value_list()?;
+                    left = single("&", J::A(vec![left, mask]));
+                } else if self.at_value_end() {
+                } else {
+                    return None;
+                }
+                if matches!(&right, J::A(a) if a.len() == 1)
+                    && let J::A(mut a) = right
+                {
+                    right = a.remove(0);
+                }
+                Some(single(
+                    "match",
+                    obj(vec![
+                        ("op", st(known(op))),
+                        ("left", left),
+                        ("right", right),
+                    ]),
+                ))
+            }
+        }
+    }
+
+    /// After a match's value: the next statement starts (or the rule ends).
+    fn at_value_end(&self) -> bool {
+        !matches!(self.peek(), Some(Tok::Comma | Tok::LBrace | Tok::RBrace))
+    }
+
+    fn expr(&mut self) -> Option<J<'static>> {
+        let first = self.primary()?;
+        let mut parts = vec![self.binary(first)?];
+        while self.eat(".") {
+            let p = self.primary()?;
+            parts.push(self.binary(p)?);
+        }
+        Some(if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            single("concat", J::A(parts))
+        })
+    }
+
+    fn binary(&mut self, mut left: J<'static>) -> Option<J<'static>> {
+        while let Some(op @ ("&" | "|" | "^" | "<<" | ">>")) = self.peek_word() {
+            self.pos += 1;
+            let v = self.value()?;
+            left = single(op, J::A(vec![left, v]));
+        }
+        Some(left)
+    }
+
+    fn primary(&mut self) -> Option<J<'static>> {
+        let w = self.word()?;
+        Some(match w {
+            "meta" => {
+                let key = self.word()?;
+                single("meta", obj(vec![("key", s(key))]))
+            }
+            k if unqualified_meta(k) => single("meta", obj(vec![("key", s(k))])),
+            "ct" => {
+                let mut fields = Vec::new();
+                let mut dir = None;
+                if let Some(d @ ("original" | "reply")) = self.peek_word() {
+                    self.pos += 1;
+                    dir = Some(d);
+                }
+                let mut key = self.word()?.to_string();
+                if matches!(key.as_str(), "ip" | "ip6") {
+                    key = format!("{key} {}", self.word()?);
+                }
+                if matches!(key.as_str(), "helper" | "timeout" | "expectation" | "count") {
+                    return None;
+                }
+                fields.push(("key", s(&key)));
+                if let Some(d) = dir {
+                    fields.push(("dir", s(d)));
+                }
+                single("ct", obj(fields))
+            }
+            "fib" => {
+                let mut flags = vec![s(self.word()?)];
+                while self.eat(".") {
+                    flags.push(s(self.word()?));
+                }
+                let result = self.word()?;
+                if !matches!(result, "type" | "oif" | "oifname") {
+                    return None;
+                }
+                single(
+                    "fib",
+                    obj(vec![("result", s(result)), ("flags", J::A(flags))]),
+                )
+            }
+            "rt" | "socket" | "osf" | "ipsec" => {
+                let key = self.word()?;
+                single(w, obj(vec![("key", s(key))]))
+            }
+            p if PAYLOAD_PROTOCOLS.contains(&p) => {
+                let field = self.word()?;
+                if matches!(field, "option" | "at") || field.contains(',') {
+                    return None;
+                }
+                single(
+                    "payload",
+                    obj(vec![("protocol", s(p)), ("field", s(field))]),
+                )
+            }
+            _ => return None,
+        })
+    }
+
+    /// A value or a comma list of values (`established,related`, a JSON array).
+    fn value_list(&mut self) -> Option<J<'static>> {
+        if self.peek() == Some(&Tok::LBrace) {
+            return self.set_literal(false);
+        }
+        let mut vals = vec![self.value()?];
+        while self.peek() == Some(&Tok::Comma) {
+            self.pos += 1;
+            vals.push(self.value()?);
+        }
+        Some(if vals.len() == 1 {
+            vals.remove(0)
+        } else {
+            J::A(vals)
+        })
+    }
+
+    /// A single value: a word, a string, `@set`, or a concatenation `a . b`.
+    fn value(&mut self) -> Option<J<'static>> {
+        let first = self.atom()?;
+        if self.peek_word() != Some(".") {
+            return Some(first);
+        }
+        let mut parts = vec![first];
+        while self.eat(".") {
+            parts.push(self.atom()?);
+        }
+        Some(single("concat", J::A(parts)))
+    }
+
+    fn atom(&mut self) -> Option<J<'static>> {
+        match self.peek()? {
+            Tok::Str(v) => {
+                self.pos += 1;
+                Some(s(v))
+            }
+            Tok::Word(w) => {
+                if matches!(w.as_str(), "." | "/" | "==" | "!=" | ":" | "=") {
+                    return None;
+                }
+                self.pos += 1;
+                Some(value_word(w))
+            }
+            _ => None,
+        }
+    }
+
+    /// `{ a, b, c }` (newlines allowed) as `{"set": [...]}`; map elements `k : v` are pairs.
+    fn set_literal(&mut self, named: bool) -> Option<J<'static>> {
+        if self.peek() != Some(&Tok::LBrace) {
+            return None;
+        }
+        self.pos += 1;
+        let mut elems = Vec::new();
+        loop {
+            while matches!(
+                self.peek(),
+                Some(Tok::Newline | Tok::Comma | Tok::Comment(_))
+            ) {
+                self.pos += 1;
+            }
+            match self.peek()? {
+                Tok::RBrace => {
+                    self.pos += 1;
+                    break;
+                }
+                _ => {
+                    let key = self.value()?;
+                    let key = self.elem_options(key)?;
+                    if self.eat(":") {
+                        let data = match self.peek_word() {
+                            Some(v) if VERDICTS.contains(&v) => {
+                                self.pos += 1;
+                                single(v, J::Null)
+                            }
+                            Some(v @ ("jump" | "goto")) => {
+                                self.pos += 1;
+                                let t = self.word_or_str()?;
+                                single(v, obj(vec![("target", s(t))]))
+                            }
+                            _ => self.value()?,
+                        };
+                        elems.push(J::A(vec![key, data]));
+                    } else {
+                        elems.push(key);
+                    }
+                }
+            }
+        }
+        let _ = named;
+        Some(single("set", J::A(elems)))
+    }
+
+    /// `10.0.0.1 timeout 1h expires 30m comment "x"`: nft -j wraps such an element as
+    /// `{"elem": {"val": …, …}}`.
+    fn elem_options(&mut self, val: J<'static>) -> Option<J<'static>> {
+        let mut fields = Vec::new();
+        while let Some(k @ ("timeout" | "expires" | "comment" | "counter")) = self.peek_word() {
+            self.pos += 1;
+            if k == "counter" {
+                if self.eat("packets") {
+                    self.word()?;
+                    self.eat("bytes");
+                    self.word()?;
+                }
+                continue;
+            }
+            let v = self.word_or_str()?;
+            fields.push((known(k), s(v)));
+        }
+        if fields.is_empty() {
+            return Some(val);
+        }
+        let mut all = vec![("val", val)];
+        all.extend(fields);
+        Some(single("elem", obj(all)))
+    }
+}
+
+/// The static copy of a keyword already matched against these.
+fn known(k: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "level",
+        "group",
+        "snaplen",
+        "queue-threshold",
+        "timeout",
+        "expires",
+        "comment",
+        "==",
+        "!=",
+        "<",
+        ">",
+        "<=",
+        ">=",
+    ];
+    KNOWN.iter().find(|w| **w == k).copied().unwrap_or("?")
+}
+
+/// A bare word as nft -j writes it: numbers as numbers, `a-b` ranges, `addr/len` prefixes,
+/// anything else a string.
+fn value_word(w: &str) -> J<'static> {
+    match w {
+        "exists" => return J::Bool(true),
+        "missing" => return J::Bool(false),
+        _ => {}
+    }
+    if let Some(n) = number(w) {
+        return J::U(n);
+    }
+    if let Some((addr, len)) = w.rsplit_once('/')
+        && addr.parse::<IpAddr>().is_ok()
+        && let Ok(len) = len.parse::<u64>()
+    {
+        return single("prefix", obj(vec![("addr", s(addr)), ("len", J::U(len))]));
+    }
+    if let Some((a, b)) = w.split_once('-') {
+        if let (Some(x), Some(y)) = (number(a), number(b)) {
+            return single("range", J::A(vec![J::U(x), J::U(y)]));
+        }
+        if a.parse::<IpAddr>().is_ok() && b.parse::<IpAddr>().is_ok() {
+            return single("range", J::A(vec![s(a), s(b)]));
+        }
+    }
+    s(w)
+}
+
+fn number(w: &str) -> Option<u64> {
+    if let Some(hex) = w.strip_prefix("0x") {
+        return u64::from_str_radix(hex, 16).ok();
+    }
+    if w.bytes().all(|b| b.is_ascii_digit()) && !w.is_empty() {
+        return w.parse().ok();
+    }
+    None
+}
+
+/// A NAT address: an address, a prefix or a range; anything else (a map) is not understood.
+fn nat_value(a: &str) -> Option<J<'static>> {
+    if a.parse::<IpAddr>().is_ok() {
+        return Some(s(a));
+    }
+    match value_word(a) {
+        j @ J::O(_) => Some(j),
+        _ => None,
+    }
+}
+
+/// `172.17.0.2:80`, `[fd00::2]:80`, `fd00::2`, `:80`, `172.17.0.2` -> (address, port).
+fn split_nat_target(t: &str) -> Option<(Option<&str>, Option<&str>)> {
+    if let Some(port) = t.strip_prefix(':') {
+        return Some((None, Some(port)));
+    }
+    if let Some(rest) = t.strip_prefix('[') {
+        let (addr, after) = rest.split_once(']')?;
+        return Some((Some(addr), after.strip_prefix(':')));
+    }
+    if t.parse::<IpAddr>().is_ok() || t.matches(':').count() > 1 {
+        return Some((Some(t), None));
+    }
+    match t.split_once(':') {
+        Some((a, p)) => Some((Some(a), Some(p))),
+        None => Some((Some(t), None)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Action, Match, Stack};
+
+    #[test]
+    fn priorities_in_words_and_numbers() {
+        assert_eq!(priority_value(Family::Inet, "filter+10"), Some(10));
+        assert_eq!(priority_value(Family::Ip, "dstnat"), Some(-100));
+        assert_eq!(priority_value(Family::Ip, "srcnat-5"), Some(95));
+        assert_eq!(priority_value(Family::Ip, "-150"), Some(-150));
+        assert_eq!(priority_value(Family::Bridge, "filter"), Some(-200));
+        assert_eq!(priority_value(Family::Ip, "bogus"), None);
+    }
+
+    #[test]
+    fn a_docker_table_with_handles_and_warning() {
+        let text = "# Warning: table ip filter is managed by iptables-nft, do not touch!\n\
+table ip filter { # handle 1\n\
+\tchain FORWARD { # handle 2\n\
+\t\ttype filter hook forward priority filter; policy drop;\n\
+\t\toifname \"docker0\" ct state related,established counter packets 3 bytes 180 accept # handle 7\n\
+\t\txt match \"addrtype\" counter packets 0 bytes 0 jump DOCKER # handle 8\n\
+\t}\n\
+\tchain DOCKER { # handle 3\n\
+\t}\n\
+}\n";
+        let tables = parse(text, "nft-ruleset.txt").unwrap();
+        assert_eq!(tables.len(), 1);
+        let t = &tables[0];
+        assert_eq!(t.stack, Stack::IptablesNft);
+        let fwd = t.chain("FORWARD").unwrap();
+        assert_eq!(fwd.line, 3);
+        let base = fwd.base.as_ref().unwrap();
+        assert_eq!(base.policy, crate::model::Policy::Drop);
+        assert_eq!(fwd.rules.len(), 2);
+        let r = &fwd.rules[0];
+        assert_eq!(r.line, 5);
+        assert_eq!(r.handle, Some(7));
+        assert_eq!(r.action, Action::Accept);
+        assert_eq!(r.counters.map(|c| c.packets), Some(3));
+        assert!(matches!(r.matches[1], Match::CtState { .. }));
+        let xt = &fwd.rules[1];
+        assert_eq!(
+            xt.matches[0],
+            Match::Unknown {
+                text: "xt match \"addrtype\"".into()
+            }
+        );
+        assert_eq!(
+            xt.action,
+            Action::Jump {
+                chain: "DOCKER".into()
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_statement_is_opaque_and_keeps_its_verdict() {
+        let text = "table inet t {\n chain c {\n  type filter hook forward priority 0; policy accept;\n  numgen inc mod 2 0 drop\n  tcp option maxseg size 1400\n }\n}\n";
+        let t = &parse(text, "x").unwrap()[0];
+        let rules = &t.chain("c").unwrap().rules;
+        assert_eq!(rules[0].action, Action::Drop);
+        assert_eq!(
+            rules[0].matches,
+            vec![Match::Unknown {
+                text: "numgen inc mod 2 0".into()
+            }]
+        );
+        assert!(matches!(rules[1].action, Action::Unknown { .. }));
+    }
+
+    #[test]
+    fn file_syntax_defines_flush_and_add() {
+        let text = "#!/usr/sbin/nft -f\nflush ruleset\ndefine WEB = { 80, 443 }\n\
+table inet filter {\n chain input {\n  type filter hook input priority 0; policy drop;\n\
+  tcp dport $WEB accept\n }\n}\nadd rule inet filter input iifname \"lo\" accept\n";
+        let t = &parse(text, "/etc/nftables.conf").unwrap()[0];
+        let rules = &t.chain("input").unwrap().rules;
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0].line, 7);
+        assert_eq!(rules[1].line, 10);
+        assert!(
+            rules[0]
+                .matches
+                .iter()
+                .any(|m| matches!(m, Match::Port { ranges, .. } if ranges.len() == 2))
+        );
+    }
+
+    #[test]
+    fn flush_ruleset_forgets_what_came_before() {
+        let text = "table ip a {\n}\nflush ruleset\ntable ip b {\n}\n";
+        let tables = parse(text, "x").unwrap();
+        assert_eq!(tables.len(), 1);
+        assert_eq!(tables[0].name, "b");
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        for (text, line) in [
+            (
+                "table ip t {\n chain c {\n  type filter hook sideways priority 0;\n }\n}\n",
+                3,
+            ),
+            ("table ip t {\n chain c {\n", 2),
+            ("table foo t {\n}\n", 1),
+            (
+                "table ip t {\n chain c {\n  type filter hook input priority bogus;\n }\n}\n",
+                3,
+            ),
+            (
+                "table ip t {\n chain c {\n  tcp dport $NOPE accept\n }\n}\n",
+                3,
+            ),
+            (
+                "table ip t {\n chain c {\n  iifname \"lo accept\n }\n}\n",
+                3,
+            ),
+            ("chain ip t c {\n}\n", 1),
+            ("include \"/etc/x.nft\"\n", 1),
+        ] {
+            let e = parse(text, "f.nft").unwrap_err();
+            assert_eq!((e.file.as_str(), e.line), ("f.nft", line), "{text:?}: {e}");
+        }
+    }
+}
