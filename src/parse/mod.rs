@@ -2,6 +2,7 @@
 
 pub mod docker;
 pub mod ip_addr;
+pub mod iptables_list;
 pub mod iptables_save;
 pub mod nft_json;
 pub mod parallel;
