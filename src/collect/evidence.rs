@@ -112,6 +112,19 @@ pub mod files {
     pub const FIREWALLD_STATE: &str = "firewalld-state.txt";
     pub const IP_ADDR: &str = "ip-addr.json";
     pub const DOCKERD_CMDLINE: &str = "dockerd-cmdline.txt";
+    /// Exact `nft list ruleset` text (a paste, or `/etc/nftables.conf`-shaped text).
+    pub const NFT_RULESET_TEXT: &str = "nft-ruleset.txt";
+    /// Pasted `iptables -L` listings, per stack and family (a capture never writes them).
+    pub const IPTABLES_LEGACY_LIST: &str = "iptables-legacy-list.txt";
+    pub const IPTABLES_NFT_LIST: &str = "iptables-nft-list.txt";
+    pub const IP6TABLES_LEGACY_LIST: &str = "ip6tables-legacy-list.txt";
+    pub const IP6TABLES_NFT_LIST: &str = "ip6tables-nft-list.txt";
+    /// Pasted `docker info` / `docker version` / `docker ps` text.
+    pub const DOCKER_INFO_TEXT: &str = "docker-info.txt";
+    pub const DOCKER_VERSION_TEXT: &str = "docker-version.txt";
+    pub const DOCKER_PS: &str = "docker-ps.txt";
+    /// Pasted `ip addr` text (a capture has `ip -j addr`'s JSON).
+    pub const IP_ADDR_TEXT: &str = "ip-addr.txt";
 
     /// All files, in the order a capture lists them.
     pub const ALL: &[&str] = &[
@@ -137,6 +150,15 @@ pub mod files {
         FIREWALLD_STATE,
         IP_ADDR,
         DOCKERD_CMDLINE,
+        NFT_RULESET_TEXT,
+        IPTABLES_LEGACY_LIST,
+        IPTABLES_NFT_LIST,
+        IP6TABLES_LEGACY_LIST,
+        IP6TABLES_NFT_LIST,
+        DOCKER_INFO_TEXT,
+        DOCKER_VERSION_TEXT,
+        DOCKER_PS,
+        IP_ADDR_TEXT,
     ];
 
     /// The per-table file of nft table `name` in `family`: `nft-table-FAMILY-NAME.json`.

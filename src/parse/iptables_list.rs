@@ -118,10 +118,8 @@ fn chain_header(line: &str) -> Option<Header<'_>> {
             policy: Some((policy, counters)),
         });
     }
-    (inner.ends_with("references") || inner.ends_with("reference")).then_some(Header {
-        name,
-        policy: None,
-    })
+    (inner.ends_with("references") || inner.ends_with("reference"))
+        .then_some(Header { name, policy: None })
 }
 
 /// A counter as `-v` prints it: `1234`, `100K`, `12M`, `3G` (units of 1000, as iptables').
@@ -166,8 +164,7 @@ fn column_header(line: &str) -> Option<Columns> {
 /// The table a group of chains belongs to, from its built-in chains (as `iptables -S`'s).
 fn table_of(builtins: &[&str], targets: &[&str]) -> &'static str {
     let has = |c: &str| builtins.contains(&c);
-    if has("PREROUTING") && has("FORWARD") || has("INPUT") && has("POSTROUTING") && has("FORWARD")
-    {
+    if has("PREROUTING") && has("FORWARD") || has("INPUT") && has("POSTROUTING") && has("FORWARD") {
         "mangle"
     } else if has("POSTROUTING") || has("PREROUTING") && has("INPUT") {
         "nat"
@@ -186,10 +183,38 @@ fn table_of(builtins: &[&str], targets: &[&str]) -> &'static str {
 
 /// Targets that are not chains (those a listing of Docker, ufw and the distributions shows).
 const STANDARD_TARGETS: &[&str] = &[
-    "ACCEPT", "DROP", "REJECT", "RETURN", "QUEUE", "NFQUEUE", "LOG", "NFLOG", "ULOG", "DNAT",
-    "SNAT", "MASQUERADE", "REDIRECT", "MARK", "CONNMARK", "CT", "NOTRACK", "TCPMSS", "TPROXY",
-    "CHECKSUM", "CLASSIFY", "DSCP", "TOS", "TTL", "HL", "SET", "AUDIT", "TRACE", "SECMARK",
-    "CONNSECMARK", "NETMAP", "TEE",
+    "ACCEPT",
+    "DROP",
+    "REJECT",
+    "RETURN",
+    "QUEUE",
+    "NFQUEUE",
+    "LOG",
+    "NFLOG",
+    "ULOG",
+    "DNAT",
+    "SNAT",
+    "MASQUERADE",
+    "REDIRECT",
+    "MARK",
+    "CONNMARK",
+    "CT",
+    "NOTRACK",
+    "TCPMSS",
+    "TPROXY",
+    "CHECKSUM",
+    "CLASSIFY",
+    "DSCP",
+    "TOS",
+    "TTL",
+    "HL",
+    "SET",
+    "AUDIT",
+    "TRACE",
+    "SECMARK",
+    "CONNSECMARK",
+    "NETMAP",
+    "TEE",
 ];
 
 const BUILTINS: &[&str] = &["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
@@ -225,10 +250,22 @@ pub fn translate(text: &str, family: Family) -> Translated {
         if let Some(h) = chain_header(line) {
             let new_group = match groups.last() {
                 None => true,
+                // iptables lists a table's built-in chains in hook order, then its own:
+                // a built-in chain out of that order starts the next table.
                 Some(g) => {
+                    let order = |name: &str| BUILTINS.iter().position(|b| *b == name);
+                    let last_builtin = g
+                        .chains
+                        .iter()
+                        .filter(|c| c.policy.is_some())
+                        .filter_map(|c| order(&c.name))
+                        .max();
                     h.policy.is_some()
                         && (g.chains.iter().any(|c| c.name == h.name)
-                            || g.chains.iter().any(|c| c.policy.is_none()))
+                            || g.chains.iter().any(|c| c.policy.is_none())
+                            || order(h.name)
+                                .zip(last_builtin)
+                                .is_some_and(|(this, last)| this <= last))
                 }
             };
             if new_group {
@@ -309,15 +346,18 @@ pub fn translate(text: &str, family: Family) -> Translated {
                     Some((c, r)) if rule.starts_with('[') => (format!("{c}] "), r),
                     _ => (String::new(), rule.as_str()),
                 };
-                push(&mut out, format!("{counters}-A {} {rule}", quote(&c.name)), *n);
+                push(
+                    &mut out,
+                    format!("{counters}-A {} {rule}", quote(&c.name)),
+                    *n,
+                );
             }
         }
         push(&mut out, "COMMIT".into(), g.last_line);
         let names: Vec<&str> = g.chains.iter().map(|c| c.name.as_str()).collect();
         for t in &targets {
             let standard = STANDARD_TARGETS.contains(t);
-            if !standard && !names.contains(t) && !facts.unlisted_targets.iter().any(|u| u == t)
-            {
+            if !standard && !names.contains(t) && !facts.unlisted_targets.iter().any(|u| u == t) {
                 facts.unlisted_targets.push(t.to_string());
             }
         }
@@ -347,7 +387,18 @@ fn rule_line(line: &str, cols: &Columns, family: Family) -> Option<String> {
         i += 1;
         Some(t)
     };
-    let prot = *words.get(i)?;
+    // iptables 1.8.9+ prints protocol numbers even without -n: `0`, `6`.
+    let prot = match *words.get(i)? {
+        "0" => "all",
+        "1" => "icmp",
+        "6" => "tcp",
+        "17" => "udp",
+        "58" => "ipv6-icmp",
+        "132" => "sctp",
+        "!6" => "!tcp",
+        "!17" => "!udp",
+        p => p,
+    };
     i += 1;
     let mut args: Vec<String> = Vec::new();
     if cols.opt && is_opt(words.get(i)) {
@@ -364,7 +415,11 @@ fn rule_line(line: &str, cols: &Columns, family: Family) -> Option<String> {
         None => (false, prot),
     };
     if p != "all" && p != "0" {
-        args.push(format!("{}-p {}", if negated { "! " } else { "" }, quote(p)));
+        args.push(format!(
+            "{}-p {}",
+            if negated { "! " } else { "" },
+            quote(p)
+        ));
     }
     if cols.interfaces {
         for flag in ["-i", "-o"] {
@@ -395,7 +450,11 @@ fn rule_line(line: &str, cols: &Columns, family: Family) -> Option<String> {
             Some(Some(net)) => args.push(format!("{neg}{flag} {net}")),
             None => unread.push(format!(
                 "{} `{w}` is a name, not an address (paste `iptables -nvL`)",
-                if flag == "-s" { "source" } else { "destination" }
+                if flag == "-s" {
+                    "source"
+                } else {
+                    "destination"
+                }
             )),
         }
     }
@@ -542,10 +601,7 @@ fn extras(words: &[&str], prot: &str) -> (Vec<String>, Vec<String>, Vec<String>)
             "multiport" => {
                 if let (Some(kind), Some(list)) = (words.get(i + 1), words.get(i + 2))
                     && matches!(*kind, "dports" | "sports" | "ports")
-                    && let Some(ports) = list
-                        .split(',')
-                        .map(port)
-                        .collect::<Option<Vec<String>>>()
+                    && let Some(ports) = list.split(',').map(port).collect::<Option<Vec<String>>>()
                 {
                     matches.push(format!("-m multiport {neg}--{kind} {}", ports.join(",")));
                     i += 3;
@@ -589,10 +645,7 @@ fn extras(words: &[&str], prot: &str) -> (Vec<String>, Vec<String>, Vec<String>)
             }
             "match-set" => {
                 if let (Some(name), Some(dirs)) = (words.get(i + 1), words.get(i + 2)) {
-                    matches.push(format!(
-                        "-m set {neg}--match-set {} {dirs}",
-                        quote(name)
-                    ));
+                    matches.push(format!("-m set {neg}--match-set {} {dirs}", quote(name)));
                     i += 3;
                     continue;
                 }
@@ -731,10 +784,16 @@ num   pkts bytes target     prot opt in     out     source               destina
         let tables = parse(text, "l.txt", Stack::Legacy, Family::Ip).unwrap();
         assert_eq!(tables[0].name, "nat");
         let dnat = &tables[0].chain("DOCKER").unwrap().rules[0];
-        assert!(matches!(dnat.action, Action::Dnat { .. }), "{:?}", dnat.action);
+        assert!(
+            matches!(dnat.action, Action::Dnat { .. }),
+            "{:?}",
+            dnat.action
+        );
         let pre = &tables[0].chain("PREROUTING").unwrap().rules[0];
         assert!(
-            pre.matches.iter().any(|m| matches!(m, Match::AddrType { .. })),
+            pre.matches
+                .iter()
+                .any(|m| matches!(m, Match::AddrType { .. })),
             "{:?}",
             pre.matches
         );

@@ -1,6 +1,7 @@
 //! Parsers: raw evidence text -> model types. Every error names the file and the line.
 
 pub mod docker;
+pub mod docker_text;
 pub mod ip_addr;
 pub mod iptables_list;
 pub mod iptables_save;
