@@ -161,6 +161,25 @@ fn column_header(line: &str) -> Option<Columns> {
     })
 }
 
+/// The columns of a rule line printed without its header: `-v` when it starts with two
+/// counters, `--line-numbers` when a number comes before them.
+fn guess_columns(line: &str) -> Option<Columns> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let counted = |at: usize| {
+        words.get(at).and_then(|w| count(w)).is_some()
+            && words.get(at + 1).and_then(|w| count(w)).is_some()
+    };
+    let num = words.len() > 8 && words[0].parse::<u64>().is_ok() && counted(1) && !counted(0);
+    let counters = num || counted(0);
+    let opt = words.iter().any(|w| matches!(*w, "--" | "-f" | "!f"));
+    (words.len() >= 4 && opt).then_some(Columns {
+        num,
+        counters,
+        opt,
+        interfaces: counters,
+    })
+}
+
 /// The table a group of chains belongs to, from its built-in chains (as `iptables -S`'s).
 fn table_of(builtins: &[&str], targets: &[&str]) -> &'static str {
     let has = |c: &str| builtins.contains(&c);
@@ -291,6 +310,13 @@ pub fn translate(text: &str, family: Family) -> Translated {
             saw_header = true;
             columns = Some(c);
             continue;
+        }
+        // A listing cut by grep lost its column headers: the rule's shape tells them.
+        if columns.is_none() && groups.last().is_some() {
+            columns = guess_columns(line);
+            if columns.as_ref().is_some_and(|c| !c.interfaces) {
+                facts.verbose = false;
+            }
         }
         let (Some(cols), Some(g)) = (&columns, groups.last_mut()) else {
             facts.unread_lines.push(n);
