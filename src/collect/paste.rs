@@ -38,6 +38,9 @@ pub const SUMMARY_PREFIX: &str = "fwdoctor capture: ";
 /// The note in a summary saying the file does not end with a newline.
 const NO_FINAL_NEWLINE: &str = " (no final newline)";
 
+/// The block of a `capture --paste` holding the notes made while reading (of a paste).
+const NOTES_BLOCK: &str = "notes";
+
 /// GitHub's limit on a comment's length, in characters.
 pub const GITHUB_COMMENT_MAX: usize = 65_536;
 
@@ -631,6 +634,7 @@ pub fn read(text: &str, origin: &str) -> anyhow::Result<Evidence> {
     let mut default_stack: Option<StackHint> = None;
     let mut filed: Vec<Filed> = Vec::new();
     let mut meta_json: Option<String> = None;
+    let mut restored_notes: Vec<String> = Vec::new();
     let mut formats_read: Vec<Format> = Vec::new();
     for s in &sections {
         let range = match (s.lines.first(), s.lines.last()) {
@@ -649,6 +653,8 @@ pub fn read(text: &str, origin: &str) -> anyhow::Result<Evidence> {
             }
             if name == crate::collect::capture::META_FILE {
                 meta_json = Some(content);
+            } else if name == NOTES_BLOCK {
+                restored_notes.extend(content.lines().map(str::to_string));
             } else if files::is_capture_file(name) {
                 filed.push(Filed {
                     file: name.clone(),
@@ -695,6 +701,7 @@ pub fn read(text: &str, origin: &str) -> anyhow::Result<Evidence> {
             .map_err(|e| anyhow::anyhow!("meta.json block: line {}: {e}", e.line()))?;
         evidence.meta = m;
     }
+    evidence.notes.extend(restored_notes);
     let from_capture = evidence.meta.format == crate::collect::evidence::CAPTURE_FORMAT
         && filed.iter().all(|f| f.reason.is_empty() && !f.pad);
     // Several sections under one file name: a second save after a first, `iptables -S` then
@@ -734,6 +741,28 @@ pub fn read(text: &str, origin: &str) -> anyhow::Result<Evidence> {
             }
             incomplete.extend(p.incomplete);
         }
+        // A pasted section its parser cannot read is not evidence: its source counts as failed
+        // (unseen, with the command to paste instead), never as an error of the whole paste.
+        if !from_capture && let Err(e) = readable(&file, &content) {
+            evidence.notes.push(format!(
+                "{}: the pasted text cannot be read ({e}); paste the whole output of `{}`",
+                files::source_name(&file),
+                commands
+                    .first()
+                    .map_or(files::source_name(&file), |c| c.as_str())
+            ));
+            evidence.meta.sources.insert(
+                files::source_name(&file).to_string(),
+                SourceStatus {
+                    status: SourceState::Failed,
+                    command: commands.join("; "),
+                    exit_code: None,
+                    stderr: String::new(),
+                    reason: format!("pasted text cannot be read: {e}"),
+                },
+            );
+            continue;
+        }
         if !from_capture {
             let mut reason = reasons.join("; ");
             if !incomplete.is_empty() {
@@ -762,6 +791,36 @@ pub fn read(text: &str, origin: &str) -> anyhow::Result<Evidence> {
         ));
     }
     Ok(evidence)
+}
+
+/// Whether the parser of `file` reads `content` (the model would fail on it otherwise).
+fn readable(file: &str, content: &str) -> Result<(), crate::parse::ParseError> {
+    use crate::model::{Family, Stack};
+    let family = if file.starts_with("ip6tables") {
+        Family::Ip6
+    } else {
+        Family::Ip
+    };
+    match file {
+        files::IPTABLES_LEGACY
+        | files::IPTABLES_NFT
+        | files::IP6TABLES_LEGACY
+        | files::IP6TABLES_NFT => {
+            crate::parse::iptables_save::parse(content, file, Stack::Legacy, family).map(drop)
+        }
+        files::IPTABLES_LEGACY_LIST
+        | files::IPTABLES_NFT_LIST
+        | files::IP6TABLES_LEGACY_LIST
+        | files::IP6TABLES_NFT_LIST => {
+            crate::parse::iptables_list::parse(content, file, Stack::Legacy, family).map(drop)
+        }
+        files::SYSCTL => crate::parse::sysctl::parse(content, file).map(drop),
+        files::DOCKER_PS => crate::parse::docker_text::containers(content, file).map(drop),
+        files::IP_ADDR_TEXT => crate::parse::ip_addr::parse_text(content, file).map(drop),
+        files::IP_ADDR => crate::parse::ip_addr::parse(content, file).map(drop),
+        files::NFT_RULESET => crate::parse::nft_json::parse(content, file).map(drop),
+        _ => Ok(()),
+    }
 }
 
 fn describe_formats(formats: &[Format]) -> String {
@@ -972,6 +1031,21 @@ fn file_section(
                     usable
                 });
                 let is_save = lines.iter().any(|(_, l)| l.trim_start().starts_with('*'));
+                if !is_save {
+                    // A save cut by grep lost its `*table` lines: its chain lines and COMMITs
+                    // mean nothing to an `-S` reading.
+                    lines.retain(|(n, l)| {
+                        let t = l.trim_start();
+                        let save_only = t.starts_with(':') || t.starts_with('[') || t == "COMMIT";
+                        if save_only {
+                            notes.push(format!(
+                                "paste line {n}: a save line outside any `*table`, not used: {}",
+                                crate::report::printable(t)
+                            ));
+                        }
+                        !save_only
+                    });
+                }
                 let mut content = body(&lines, true);
                 if is_save {
                     let last = lines
@@ -1112,6 +1186,11 @@ pub fn to_markdown(evidence: &Evidence) -> String {
     meta.push('\n');
     let meta = redact::url_credentials(&meta).into_owned();
     block(&mut out, crate::collect::capture::META_FILE, "", &meta);
+    if !evidence.notes.is_empty() {
+        let mut notes = evidence.notes.join("\n");
+        notes.push('\n');
+        block(&mut out, NOTES_BLOCK, "", &redact::url_credentials(&notes));
+    }
     for (name, content) in &evidence.files {
         let command = evidence
             .status(name)
