@@ -169,7 +169,7 @@ fn pasted_docker(ev: &Evidence, m: &mut Model) -> Result<(), ParseError> {
     if let Some(text) = ps.filter(|_| !had_api) {
         facts.containers = parse::docker_text::containers(text, files::DOCKER_PS)?;
     }
-    m.notes.extend(facts.notes.drain(..));
+    m.notes.append(&mut facts.notes);
     if had_api || ps.is_some() {
         m.docker = Some(facts);
     } else {

@@ -646,27 +646,25 @@ fn extras(words: &[&str], prot: &str) -> (Vec<String>, Vec<String>, Vec<String>)
                     continue;
                 }
             }
-            "ADDRTYPE" => {
-                if words.get(i + 1) == Some(&"match") {
-                    let mut j = i + 2;
-                    let mut opts = Vec::new();
-                    while let (Some(kind), Some(value)) = (words.get(j), words.get(j + 1)) {
-                        let flag = match *kind {
-                            "dst-type" => "--dst-type",
-                            "src-type" => "--src-type",
-                            _ => break,
-                        };
-                        match value.strip_prefix('!') {
-                            Some(v) => opts.push(format!("! {flag} {v}")),
-                            None => opts.push(format!("{flag} {value}")),
-                        }
-                        j += 2;
+            "ADDRTYPE" if words.get(i + 1) == Some(&"match") => {
+                let mut j = i + 2;
+                let mut opts = Vec::new();
+                while let (Some(kind), Some(value)) = (words.get(j), words.get(j + 1)) {
+                    let flag = match *kind {
+                        "dst-type" => "--dst-type",
+                        "src-type" => "--src-type",
+                        _ => break,
+                    };
+                    match value.strip_prefix('!') {
+                        Some(v) => opts.push(format!("! {flag} {v}")),
+                        None => opts.push(format!("{flag} {value}")),
                     }
-                    if !opts.is_empty() {
-                        matches.push(format!("-m addrtype {}", opts.join(" ")));
-                        i = j;
-                        continue;
-                    }
+                    j += 2;
+                }
+                if !opts.is_empty() {
+                    matches.push(format!("-m addrtype {}", opts.join(" ")));
+                    i = j;
+                    continue;
                 }
             }
             "match-set" => {
