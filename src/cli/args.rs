@@ -33,7 +33,7 @@ pub enum Command {
     /// Save the evidence (rulesets, Docker API, sysctls) to a directory for `check --from`
     #[command(
         visible_alias = "snapshot",
-        after_help = "Example:\n  sudo fwdoctor capture -o /tmp/fw-capture && sudo tar czf fw.tgz -C /tmp fw-capture"
+        after_help = "Examples:\n  sudo fwdoctor capture -o /tmp/fw-capture && sudo tar czf fw.tgz -C /tmp fw-capture\n  sudo fwdoctor capture --paste > fw.md    # paste fw.md into the issue"
     )]
     Capture(CaptureArgs),
     /// Follow one packet through every hook and base chain: which rule accepts or drops it
@@ -152,8 +152,14 @@ pub struct AlertArgs {
 #[derive(Args, Debug)]
 pub struct CaptureArgs {
     /// Directory to write (created if missing)
-    #[arg(short, long, value_name = "DIR")]
-    pub output: PathBuf,
+    #[arg(short, long, value_name = "DIR", required_unless_present = "paste")]
+    pub output: Option<PathBuf>,
+    /// Print the capture as one markdown block for a GitHub comment instead (`check --from FILE` reads it back)
+    #[arg(long, conflicts_with = "output")]
+    pub paste: bool,
+    /// With --paste: print this capture directory instead of reading this host
+    #[arg(long, value_name = "DIR", requires = "paste")]
+    pub from: Option<PathBuf>,
     /// Seconds a source may print nothing before it counts as hung (1 to 86400)
     #[arg(long, default_value_t = 30, value_name = "SECS",
         value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]

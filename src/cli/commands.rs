@@ -16,11 +16,26 @@ pub fn dispatch(cli: crate::cli::args::Cli) -> Result<i32> {
     match cli.command {
         Command::Check(a) => check(a),
         Command::Capture(a) => {
-            let ev = collect::live::collect(&collect::live::Options {
-                timeout: Duration::from_secs(a.timeout),
-            });
-            collect::capture::write(&a.output, &ev)
-                .with_context(|| format!("writing the capture to {}", a.output.display()))?;
+            let ev = match &a.from {
+                Some(dir) => collect::capture::read(dir)?,
+                None => collect::live::collect(&collect::live::Options {
+                    timeout: Duration::from_secs(a.timeout),
+                }),
+            };
+            let Some(output) = &a.output else {
+                let markdown = collect::paste::to_markdown(&ev);
+                print!("{markdown}");
+                let chars = markdown.chars().count();
+                if chars > collect::paste::GITHUB_COMMENT_MAX {
+                    eprintln!(
+                        "fwdoctor: the paste is {chars} characters, more than the {} a GitHub comment holds: attach it as a file, or a `fwdoctor capture -o DIR` tarball",
+                        collect::paste::GITHUB_COMMENT_MAX
+                    );
+                }
+                return Ok(0);
+            };
+            collect::capture::write(output, &ev)
+                .with_context(|| format!("writing the capture to {}", output.display()))?;
             let failed: Vec<String> = ev
                 .meta
                 .sources
@@ -36,7 +51,7 @@ pub fn dispatch(cli: crate::cli::args::Cli) -> Result<i32> {
             eprintln!(
                 "fwdoctor: captured {} sources to {}{}",
                 ev.files.len(),
-                a.output.display(),
+                output.display(),
                 if failed.is_empty() {
                     String::new()
                 } else {

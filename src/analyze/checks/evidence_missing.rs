@@ -98,6 +98,11 @@ fn run(ctx: &Context) -> Vec<Finding> {
         files::NFT_RULESET_TEXT,
         files::IP6TABLES_LEGACY,
         files::IP6TABLES_NFT,
+        files::NFT_RULESET_TEXT,
+        files::IPTABLES_LEGACY_LIST,
+        files::IPTABLES_NFT_LIST,
+        files::IP6TABLES_LEGACY_LIST,
+        files::IP6TABLES_NFT_LIST,
     ]
     .iter()
     .any(|f| ctx.model.has(f));
