@@ -1,7 +1,8 @@
 //! Every fixture under fixtures/ is checked with `fwdoctor check --from DIR --format json`:
 //! - `expect.json` gives the exit code, status, findings that must and must not appear;
 //! - `truth.json` (lab captures) gives what curl really did: every published port's verdict
-//!   must equal what curl saw from outside.
+//!   must equal what curl saw from outside, and every path of every family (`paths.ipv4`,
+//!   `paths.ipv6`: outside, container_direct, host_loopback, host_address) what curl saw there.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -56,6 +57,7 @@ fn every_fixture_meets_its_expectations() {
         dirs.len()
     );
     let mut failures = Vec::new();
+    let mut paths_checked = 0;
     for dir in &dirs {
         let (code, report) = check(dir);
         let name = dir
@@ -159,10 +161,9 @@ fn every_fixture_meets_its_expectations() {
             {
                 let port = t["host_port"].as_u64();
                 let proto = t["proto"].as_str().unwrap_or("tcp");
-                let Some(p) = ports
-                    .iter()
-                    .find(|p| p["host_port"].as_u64() == port && p["proto"] == proto)
-                else {
+                let Some(p) = ports.iter().find(|p| {
+                    p["host_port"].as_u64() == port && p["proto"] == proto && p["family"] == "ipv4"
+                }) else {
                     failures.push(format!("{name}: port {port:?}/{proto} not in the report"));
                     continue;
                 };
@@ -187,9 +188,50 @@ fn every_fixture_meets_its_expectations() {
                         p["paths"]["outside"]["verdict"], p["verdict"]
                     ));
                 }
+                // Every path of every family curl tried (lab.sh's truth "paths").
+                for (family, paths) in t["paths"].as_object().into_iter().flatten() {
+                    let Some(entry) = ports.iter().find(|p| {
+                        p["host_port"].as_u64() == port
+                            && p["proto"] == proto
+                            && p["family"] == *family
+                    }) else {
+                        // Not published over this family (Docker lists no `::` entry): right
+                        // only where curl got through on no path of it.
+                        let open: Vec<&String> = (paths.as_object().into_iter().flatten())
+                            .filter(|(_, v)| *v != "blocked")
+                            .map(|(k, _)| k)
+                            .collect();
+                        if !open.is_empty() {
+                            failures.push(format!(
+                                "{name}: port {port:?}/{proto} {family}: no entry in the report, but curl got through on {open:?}"
+                            ));
+                        }
+                        continue;
+                    };
+                    for (path, want) in paths.as_object().expect("paths per family") {
+                        paths_checked += 1;
+                        let got = &entry["paths"][path];
+                        if got["verdict"] != *want {
+                            failures.push(format!(
+                                "{name}: port {port:?} {family} {path}: {} but curl was {want} ({})",
+                                got["verdict"], got["reason"]
+                            ));
+                        }
+                    }
+                    if entry["paths"]["outside"]["verdict"] != entry["verdict"] {
+                        failures.push(format!(
+                            "{name}: port {port:?} {family}: paths.outside differs from the verdict"
+                        ));
+                    }
+                }
             }
         }
     }
+    // 18 lab scenarios, one or two ports each, 4 paths x 2 families.
+    assert!(
+        paths_checked >= 18 * 8,
+        "only {paths_checked} paths had a truth to check"
+    );
     assert!(
         failures.is_empty(),
         "{} fixture failures:\n{}",

@@ -316,6 +316,21 @@ impl<'m> Net<'m> {
         })
     }
 
+    /// The source address the host gives its own connection to `dst`: its address on the
+    /// bridge `dst` is on, else its outside address of that family.
+    pub fn source_for(&self, dst: IpAddr) -> Option<IpAddr> {
+        let on_bridge = self.bridges.iter().find_map(|(_, nets)| {
+            let net = nets.iter().find(|n| n.contains(&dst))?;
+            self.local_addrs.iter().copied().find(|a| net.contains(a))
+        });
+        let family = if dst.is_ipv6() {
+            Family::Ip6
+        } else {
+            Family::Ip
+        };
+        on_bridge.or_else(|| self.outside_address(family).map(|o| o.1))
+    }
+
     fn bridge_for(&self, addr: IpAddr) -> Option<&str> {
         self.bridges
             .iter()
@@ -330,7 +345,8 @@ impl<'m> Net<'m> {
             || name.starts_with("veth")
     }
 
-    fn is_local(&self, addr: IpAddr) -> bool {
+    /// Is `addr` one of the host's own (loopback included)?
+    pub fn is_local(&self, addr: IpAddr) -> bool {
         addr.is_loopback() || self.local_addrs.contains(&addr)
     }
 
@@ -611,6 +627,7 @@ struct PathWalk {
 /// The packet as it moves: addresses may be rewritten by DNAT.
 #[derive(Debug, Clone, PartialEq)]
 struct Packet {
+    family: Family,
     proto: String,
     src: Option<IpAddr>,
     dst: Option<IpAddr>,
@@ -629,6 +646,7 @@ struct Packet {
 impl Packet {
     fn from_flow(f: &Flow) -> Packet {
         Packet {
+            family: f.family,
             proto: f.proto.to_ascii_lowercase(),
             src: f.src,
             dst: f.dst,
@@ -1087,6 +1105,9 @@ impl<'a> ChainRun<'a, '_> {
     fn eval<'r>(&self, m: &'r Match, pkt: &Packet) -> Tri<'r> {
         match m {
             Match::Comment { .. } => Tri::Yes,
+            Match::Family { negated, family } => {
+                Tri::from_bool(*family == pkt.family).negate_if(*negated)
+            }
             Match::Unknown { text } => Tri::Unknown(Why::Unmodelled(text)),
             Match::Proto { negated, proto } => Tri::from_bool(
                 proto.eq_ignore_ascii_case("all")
@@ -1132,10 +1153,11 @@ impl<'a> ChainRun<'a, '_> {
                     Dir::Dst => (pkt.dst, pkt.dst_outside),
                 };
                 let who = if client { Dir::Src } else { Dir::Dst };
-                self.addr_in(value, nets, who).negate_if(*negated)
+                self.addr_in(pkt.family, value, nets, who)
+                    .negate_if(*negated)
             }
             Match::CtOrigDst { negated, nets } => self
-                .addr_in(pkt.orig_dst, nets, Dir::Dst)
+                .addr_in(pkt.family, pkt.orig_dst, nets, Dir::Dst)
                 .negate_if(*negated),
             Match::Port {
                 dir,
@@ -1197,7 +1219,19 @@ impl<'a> ChainRun<'a, '_> {
         }
     }
 
-    fn addr_in(&self, value: Option<IpAddr>, nets: &[IpNet], dir: Dir) -> Tri<'static> {
+    /// Is the address in one of `nets`? Nets of the other family never hold a packet's
+    /// address (an `inet` table's `ip6 saddr` on an IPv4 packet).
+    fn addr_in(
+        &self,
+        family: Family,
+        value: Option<IpAddr>,
+        nets: &[IpNet],
+        dir: Dir,
+    ) -> Tri<'static> {
+        let v6 = family == Family::Ip6;
+        if !nets.is_empty() && nets.iter().all(|n| n.addr().is_ipv6() != v6) {
+            return Tri::No;
+        }
         match value {
             Some(a) => Tri::from_bool(nets.iter().any(|n| n.contains(&a))),
             None => {

@@ -5,7 +5,7 @@
 //! 100 columns); commands never wrap, so they stay copy-pasteable. Every piece of evidence text
 //! goes through [`printable`]; the colour codes are added around fwdoctor's own words only.
 
-use crate::analyze::ports::PortState;
+use crate::analyze::ports::{PathVerdict, PortState, sockaddr};
 use crate::analyze::{Finding, Severity, Status};
 use crate::report::{ReportInput, Verbosity, printable, summary_line};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
@@ -208,19 +208,58 @@ fn fix_lines(out: &mut String, heading: &str, lines: &[String], width: usize) {
     }
 }
 
+/// From this width on the ports table has a column per path; below it one line per blocked
+/// path follows the table.
+const PATH_COLUMNS_FROM: u16 = 100;
+
+/// The other paths' short names (the outside path is the table's verdict column).
+const OTHER_PATHS: [(&str, &str); 3] = [
+    ("container_direct", "direct"),
+    ("host_loopback", "localhost"),
+    ("host_address", "host addr"),
+];
+
+fn state_mark(s: PortState) -> &'static str {
+    match s {
+        PortState::Reachable => "✓",
+        PortState::Blocked => "✗",
+        PortState::Unknown => "?",
+    }
+}
+
+/// Why a path is blocked: its blockers, else its reason.
+fn path_why(v: &PathVerdict) -> String {
+    if v.blocked_by.is_empty() {
+        printable(&v.reason).into_owned()
+    } else {
+        printable(
+            &v.blocked_by
+                .iter()
+                .map(|b| b.describe())
+                .collect::<Vec<_>>()
+                .join("; and "),
+        )
+        .into_owned()
+    }
+}
+
 fn ports_table(input: &ReportInput) -> String {
+    let width = terminal_width();
+    let wide = width.is_none_or(|w| w >= PATH_COLUMNS_FROM);
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
+    let mut header = vec!["port", "container", "from outside"];
+    if wide {
+        header.extend(OTHER_PATHS.iter().map(|(_, short)| *short));
+    }
+    header.push("blocked by / why");
     t.set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(vec![
-            "port",
-            "container",
-            "from outside",
-            "blocked by / why",
-        ]);
-    if let Some(w) = terminal_width() {
+        .set_header(header);
+    if let Some(w) = width {
         t.set_width(w);
     }
+    let mut below = String::new();
+    let mut traces = Vec::new();
     for p in &input.analysis.ports {
         // No colour inside cells: escape codes would upset the column widths.
         let verdict = match p.verdict {
@@ -233,37 +272,73 @@ fn ports_table(input: &ReportInput) -> String {
             p.port.container_ip,
             p.port.container_port,
         ) {
-            (Some(n), Some(ip), Some(cp)) => format!("{} {ip}:{cp}", printable(n)),
-            (None, Some(ip), Some(cp)) => format!("{ip}:{cp}"),
+            (Some(n), Some(ip), Some(cp)) => format!("{} {}", printable(n), sockaddr(ip, cp)),
+            (None, Some(ip), Some(cp)) => sockaddr(ip, cp),
             (Some(n), _, Some(cp)) => format!("{} :{cp}", printable(n)),
             _ => "-".into(),
         };
-        let blockers = &p.paths.outside.blocked_by;
-        let why = if blockers.is_empty() {
-            printable(&p.reason).into_owned()
-        } else {
-            printable(
-                &blockers
-                    .iter()
-                    .map(|b| b.describe())
-                    .collect::<Vec<_>>()
-                    .join("; and "),
-            )
-            .into_owned()
-        };
-        t.add_row(vec![
-            format!(
-                "{}:{}/{}",
-                printable(&p.port.host_ip),
-                p.port.host_port,
-                printable(&p.port.proto)
-            ),
-            container,
-            verdict.to_string(),
-            why,
-        ]);
+        let label = format!(
+            "{}/{}",
+            printable(&sockaddr_text(&p.port.host_ip, p.port.host_port)),
+            printable(&p.port.proto)
+        );
+        // A reachable port's "why" is the other paths' blockers, when there are any.
+        let mut why = vec![path_why(&p.paths.outside)];
+        let others_blocked = p.paths.all()[1..]
+            .iter()
+            .any(|(_, v)| v.verdict == PortState::Blocked && !v.blocked_by.is_empty());
+        if p.verdict == PortState::Reachable && others_blocked {
+            why.clear();
+        }
+        let mut row = vec![label.clone(), container, verdict.to_string()];
+        for (name, short) in OTHER_PATHS {
+            let Some((_, v)) = p.paths.all().into_iter().find(|(n, _)| *n == name) else {
+                continue;
+            };
+            if name == "container_direct" && p.port.no_direct_address() {
+                if wide {
+                    row.push("-".into());
+                }
+                continue;
+            }
+            if wide {
+                row.push(state_mark(v.verdict).to_string());
+                if v.verdict == PortState::Blocked {
+                    why.push(format!("{short}: {}", path_why(v)));
+                }
+            } else if v.verdict == PortState::Blocked {
+                let _ = writeln!(below, "  {label} {short}: ✗ blocked: {}", path_why(v));
+            }
+        }
+        for (name, v) in p.paths.all() {
+            if v.verdict == PortState::Blocked
+                && !(name == "outside" && p.port.is_host_only())
+                && let Some(cmd) = p.port.trace_command(name)
+            {
+                traces.push(format!("  {cmd}   # {label} {name}"));
+            }
+        }
+        why.retain(|w| !w.is_empty());
+        row.push(why.join("; "));
+        t.add_row(row);
     }
-    format!("{t}\n")
+    let mut out = format!("{t}\n");
+    out.push_str(&below);
+    if !traces.is_empty() {
+        let _ = writeln!(out, "trace a blocked path:");
+        for l in traces {
+            let _ = writeln!(out, "{}", printable(&l));
+        }
+    }
+    out
+}
+
+/// `0.0.0.0:8080`, `[::]:8080`
+fn sockaddr_text(host_ip: &str, port: u16) -> String {
+    match host_ip.parse::<std::net::IpAddr>() {
+        Ok(ip) => sockaddr(ip, port),
+        Err(_) => format!("{host_ip}:{port}"),
+    }
 }
 
 fn terminal_width() -> Option<u16> {
