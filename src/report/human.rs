@@ -8,7 +8,7 @@
 use crate::analyze::ports::{PathVerdict, PortState, sockaddr};
 use crate::analyze::{Finding, Severity, Status};
 use crate::report::{ReportInput, Verbosity, printable, summary_line};
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use std::fmt::Write;
 
 pub struct Style {
@@ -215,8 +215,8 @@ const PATH_COLUMNS_FROM: u16 = 100;
 /// The other paths' short names (the outside path is the table's verdict column).
 const OTHER_PATHS: [(&str, &str); 3] = [
     ("container_direct", "direct"),
-    ("host_loopback", "localhost"),
-    ("host_address", "host addr"),
+    ("host_loopback", "lo"),
+    ("host_address", "own addr"),
 ];
 
 fn state_mark(s: PortState) -> &'static str {
@@ -248,7 +248,11 @@ fn ports_table(input: &ReportInput) -> String {
     let wide = width.is_none_or(|w| w >= PATH_COLUMNS_FROM);
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
-    let mut header = vec!["port", "container", "from outside"];
+    let mut header = vec![
+        "port",
+        "container",
+        if wide { "outside" } else { "from outside" },
+    ];
     if wide {
         header.extend(OTHER_PATHS.iter().map(|(_, short)| *short));
     }
@@ -272,7 +276,10 @@ fn ports_table(input: &ReportInput) -> String {
             p.port.container_ip,
             p.port.container_port,
         ) {
-            (Some(n), Some(ip), Some(cp)) => format!("{} {}", printable(n), sockaddr(ip, cp)),
+            // The name says which container; its address is in `trace` and the JSON report.
+            (Some(n), Some(ip), Some(cp)) if !wide || ip.is_ipv4() => {
+                format!("{} {}", printable(n), sockaddr(ip, cp))
+            }
             (None, Some(ip), Some(cp)) => sockaddr(ip, cp),
             (Some(n), _, Some(cp)) => format!("{} :{cp}", printable(n)),
             _ => "-".into(),
@@ -282,13 +289,12 @@ fn ports_table(input: &ReportInput) -> String {
             printable(&sockaddr_text(&p.port.host_ip, p.port.host_port)),
             printable(&p.port.proto)
         );
-        // A reachable port's "why" is the other paths' blockers, when there are any.
-        let mut why = vec![path_why(&p.paths.outside)];
-        let others_blocked = p.paths.all()[1..]
-            .iter()
-            .any(|(_, v)| v.verdict == PortState::Blocked && !v.blocked_by.is_empty());
-        if p.verdict == PortState::Reachable && others_blocked {
-            why.clear();
+        // A reachable port's "why" is only the other paths' blockers: its own story is in
+        // the JSON report and `trace`.
+        let outside_why = path_why(&p.paths.outside);
+        let mut why = Vec::new();
+        if p.verdict != PortState::Reachable {
+            why.push(outside_why.clone());
         }
         let mut row = vec![label.clone(), container, verdict.to_string()];
         for (name, short) in OTHER_PATHS {
@@ -304,7 +310,12 @@ fn ports_table(input: &ReportInput) -> String {
             if wide {
                 row.push(state_mark(v.verdict).to_string());
                 if v.verdict == PortState::Blocked {
-                    why.push(format!("{short}: {}", path_why(v)));
+                    let w = path_why(v);
+                    if w == outside_why && p.verdict == PortState::Blocked {
+                        why.push(format!("{short}: the same"));
+                    } else {
+                        why.push(format!("{short}: {w}"));
+                    }
                 }
             } else if v.verdict == PortState::Blocked {
                 let _ = writeln!(below, "  {label} {short}: ✗ blocked: {}", path_why(v));
@@ -321,6 +332,11 @@ fn ports_table(input: &ReportInput) -> String {
         why.retain(|w| !w.is_empty());
         row.push(why.join("; "));
         t.add_row(row);
+    }
+    // Every column but the last keeps its content's width: the words wrap, not the ports.
+    let last = t.column_count().saturating_sub(1);
+    for c in t.column_iter_mut().take(last) {
+        c.set_constraint(ColumnConstraint::ContentWidth);
     }
     let mut out = format!("{t}\n");
     out.push_str(&below);
