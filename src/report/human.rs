@@ -280,6 +280,7 @@ fn ports_table(input: &ReportInput) -> String {
             (Some(n), Some(ip), Some(cp)) if !wide || ip.is_ipv4() => {
                 format!("{} {}", printable(n), sockaddr(ip, cp))
             }
+            (Some(n), Some(_), Some(cp)) => format!("{}:{cp}", printable(n)),
             (None, Some(ip), Some(cp)) => sockaddr(ip, cp),
             (Some(n), _, Some(cp)) => format!("{} :{cp}", printable(n)),
             _ => "-".into(),
