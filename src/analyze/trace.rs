@@ -1659,6 +1659,55 @@ mod tests {
         assert_eq!(t.final_dst, Some((Some("172.17.0.2".parse().unwrap()), 80)));
     }
 
+    /// `meta nfproto ipv6 drop` and `ip6 saddr` in an `inet` table decide by the packet's
+    /// family: IPv4 passes, IPv6 is dropped, and neither is "unknown".
+    #[test]
+    fn an_inet_table_decides_by_the_packets_family() {
+        let mut m = split_model(Policy::Accept);
+        let mut inet = Table::new(Stack::Nft, Family::Inet, "v6block", "nft-ruleset.json");
+        inet.add_chain(Chain {
+            name: "forward".into(),
+            base: base(Hook::Forward, 0, ChainType::Filter, Policy::Accept),
+            rules: vec![
+                rule(
+                    vec![Match::Addr {
+                        dir: Dir::Src,
+                        negated: false,
+                        nets: vec!["fd00::/8".parse().unwrap()].into(),
+                    }],
+                    Action::Accept,
+                    "ip6 saddr fd00::/8 accept",
+                ),
+                rule(
+                    vec![Match::Family {
+                        negated: false,
+                        family: Family::Ip6,
+                    }],
+                    Action::Drop,
+                    "meta nfproto ipv6 drop",
+                ),
+            ],
+            line: 0,
+        });
+        m.tables.push(inet);
+        let net = Net::new(&m);
+        let mut v4 = Flow::from_outside(Family::Ip, "tcp", 80);
+        v4.dst = Some("172.17.0.2".parse().unwrap());
+        assert!(matches!(net.trace(&v4).verdict, Verdict::Accept { .. }));
+        let mut v6 = Flow::from_outside(Family::Ip6, "tcp", 80);
+        v6.dst = Some("fd00:d0c::2".parse().unwrap());
+        // The client outside may be in fd00::/8: that accept is undecided, the drop is not.
+        match net.trace(&v6).verdict {
+            Verdict::Unknown { by, .. } => assert_eq!(by.rule, "ip6 saddr fd00::/8 accept"),
+            v => panic!("{v:?}"),
+        }
+        v6.src = Some("2001:db8::9".parse().unwrap());
+        match net.trace(&v6).verdict {
+            Verdict::Drop { by } => assert_eq!(by.rule, "meta nfproto ipv6 drop"),
+            v => panic!("{v:?}"),
+        }
+    }
+
     #[test]
     fn forwarding_off_drops_in_the_kernel_before_any_forward_chain() {
         let mut m = split_model(Policy::Accept);
