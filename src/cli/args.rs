@@ -39,7 +39,7 @@ pub enum Command {
     /// Follow one packet through every hook and base chain: which rule accepts or drops it
     #[command(
         visible_alias = "why",
-        after_help = "Examples:\n  fwdoctor trace tcp 203.0.113.9 to 10.0.0.5:8080 --in eth0\n  fwdoctor trace tcp any '->' host:8080 --from capture-dir/\n(quote '->' : unquoted, the shell reads '>' as a redirection)"
+        after_help = "Examples:\n  fwdoctor trace tcp 203.0.113.9 to 10.0.0.5:8080 --in eth0\n  fwdoctor trace tcp any '->' host:8080 --from capture-dir/\n  fwdoctor trace tcp host to 127.0.0.1:8080   (the host's own connection: OUTPUT)\n  fwdoctor trace tcp any to '[fd00::2]:80'     (IPv6; -6 with `any`/`host` alone)\n(quote '->' : unquoted, the shell reads '>' as a redirection)"
     )]
     Trace(TraceArgs),
     /// What a check finds, why it matters, how to fix it
@@ -174,6 +174,9 @@ pub struct TraceArgs {
     /// Interface the packet comes in on (default: the host's outside interface)
     #[arg(long = "in", value_name = "IFACE")]
     pub in_iface: Option<String>,
+    /// Trace IPv6 when no address says the family (`any`, `host`)
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
     #[command(flatten)]
     pub source: SourceArgs,
     /// Output format

@@ -393,7 +393,8 @@ pub fn parse_flow(words: &[String]) -> Result<Flow> {
         sport,
         in_iface: None,
         state: CtState::New,
-        local_origin: false,
+        // `host` as the source: the host's own connection (OUTPUT, not PREROUTING).
+        local_origin: src.eq_ignore_ascii_case("host"),
         to_outside: false,
     })
 }
@@ -431,25 +432,87 @@ fn parse_endpoint(s: &str) -> Result<(Option<IpAddr>, Option<u16>)> {
 
 fn trace(a: TraceArgs) -> Result<i32> {
     let mut flow = parse_flow(&a.flow)?;
+    if a.ipv6 {
+        if flow.family == Family::Ip && (flow.src.is_some() || flow.dst.is_some()) {
+            bail!("-6 asks for IPv6, but an address in the flow is IPv4");
+        }
+        flow.family = Family::Ip6;
+    }
     let model = load_model(&a.source)?;
     let net = Net::new(&model);
-    flow.in_iface = a.in_iface.clone();
-    if flow.in_iface.is_none() && flow.src.is_none() {
-        flow.in_iface = net.outside_address(flow.family).map(|o| o.0);
+    // A source address of the host's own is the host's own connection too.
+    if flow.src.is_some_and(|s| net.is_local(s)) {
+        flow.local_origin = true;
+    }
+    if flow.local_origin {
+        if a.in_iface.is_some() {
+            bail!("--in applies to packets coming in; the host's own connection starts in OUTPUT");
+        }
+        let outside = net.outside_address(flow.family).map(|o| o.1);
+        flow.dst = flow.dst.or(outside);
+        flow.src = flow
+            .src
+            .or(flow.dst.filter(|d| net.is_local(*d)))
+            .or(outside);
+    } else {
+        flow.in_iface = a.in_iface.clone();
+        if flow.in_iface.is_none() && flow.src.is_none() {
+            flow.in_iface = net.outside_address(flow.family).map(|o| o.0);
+        }
     }
     let t = net.trace(&flow);
+    let reply = reply_of(&net, &flow, &t);
     match a.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&t)?),
-        Format::Human => print!("{}", render_trace(&flow, &t)),
+        Format::Json => {
+            let mut v = serde_json::to_value(&t)?;
+            if let (Some((_, r)), Some(obj)) = (&reply, v.as_object_mut()) {
+                obj.insert("reply".into(), serde_json::to_value(r)?);
+            }
+            println!("{}", serde_json::to_string_pretty(&v)?)
+        }
+        Format::Human => {
+            print!("{}", render_trace(&flow, &t));
+            if let Some((back, r)) = &reply {
+                print!(
+                    "\nreply, from the container back:\n{}",
+                    render_trace(back, r)
+                );
+            }
+        }
         Format::Nagios | Format::Prometheus => {
             bail!("--format nagios and prometheus apply to `check`; trace prints human or json")
         }
     }
-    Ok(match t.verdict {
+    let code = |v: &Verdict| match v {
         Verdict::Accept { .. } => 0,
         Verdict::Drop { .. } | Verdict::KernelDrop { .. } => 2,
         Verdict::Unknown { .. } | Verdict::Unseen { .. } => 3,
+    };
+    Ok(match &reply {
+        Some((_, r)) if code(&t.verdict) == 0 => code(&r.verdict),
+        _ => code(&t.verdict),
     })
+}
+
+/// The reply of a connection the trace forwarded to a container and accepted: from there back
+/// to the client (or to the host, for the host's own connection).
+fn reply_of(net: &Net<'_>, flow: &Flow, t: &Trace) -> Option<(Flow, Trace)> {
+    let Some(Route::Forward { out_iface }) = &t.route else {
+        return None;
+    };
+    if !matches!(t.verdict, Verdict::Accept { .. }) {
+        return None;
+    }
+    let (Some(ip), port) = t.final_dst? else {
+        return None;
+    };
+    let mut back = Flow::reply_from(flow.family, &flow.proto, ip, port, out_iface.as_deref());
+    if let Some(src) = flow.src {
+        back.dst = Some(src);
+        back.to_outside = false;
+    }
+    let r = net.trace(&back);
+    Some((back, r))
 }
 
 /// The human trace. Every name and rule from the evidence is shown [`printable`]: a chain name or
@@ -459,15 +522,24 @@ pub fn render_trace(flow: &Flow, t: &Trace) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let show = |a: Option<IpAddr>, who: &str| a.map_or(who.to_string(), |a| a.to_string());
-    let _ = writeln!(
-        out,
-        "{} {} -> {}:{} in {}",
-        p(&flow.proto),
-        show(flow.src, "client-outside"),
-        show(flow.dst, "host"),
-        flow.dport,
-        p(flow.in_iface.as_deref().unwrap_or("outside interface"))
-    );
+    let dst = match flow.dst {
+        Some(a) => crate::analyze::ports::sockaddr(a, flow.dport),
+        None if flow.to_outside => "client-outside".to_string(),
+        None => format!("host:{}", flow.dport),
+    };
+    let src = match (flow.src, flow.sport) {
+        (Some(a), Some(port)) => crate::analyze::ports::sockaddr(a, port),
+        (a, _) => show(a, "client-outside"),
+    };
+    let from = if flow.local_origin {
+        "from the host itself (OUTPUT)".to_string()
+    } else {
+        format!(
+            "in {}",
+            p(flow.in_iface.as_deref().unwrap_or("outside interface"))
+        )
+    };
+    let _ = writeln!(out, "{} {} -> {} {}", p(&flow.proto), src, dst, from);
     let mut last_hook = None;
     for s in &t.steps {
         if last_hook != Some(s.hook) {

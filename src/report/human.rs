@@ -5,10 +5,10 @@
 //! 100 columns); commands never wrap, so they stay copy-pasteable. Every piece of evidence text
 //! goes through [`printable`]; the colour codes are added around fwdoctor's own words only.
 
-use crate::analyze::ports::PortState;
+use crate::analyze::ports::{PathVerdict, PortState, sockaddr};
 use crate::analyze::{Finding, Severity, Status};
 use crate::report::{ReportInput, Verbosity, printable, summary_line};
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use std::fmt::Write;
 
 pub struct Style {
@@ -208,19 +208,62 @@ fn fix_lines(out: &mut String, heading: &str, lines: &[String], width: usize) {
     }
 }
 
+/// From this width on the ports table has a column per path; below it one line per blocked
+/// path follows the table.
+const PATH_COLUMNS_FROM: u16 = 100;
+
+/// The other paths' short names (the outside path is the table's verdict column).
+const OTHER_PATHS: [(&str, &str); 3] = [
+    ("container_direct", "direct"),
+    ("host_loopback", "lo"),
+    ("host_address", "own addr"),
+];
+
+fn state_mark(s: PortState) -> &'static str {
+    match s {
+        PortState::Reachable => "✓",
+        PortState::Blocked => "✗",
+        PortState::Unknown => "?",
+    }
+}
+
+/// Why a path is blocked: its blockers, else its reason.
+fn path_why(v: &PathVerdict) -> String {
+    if v.blocked_by.is_empty() {
+        printable(&v.reason).into_owned()
+    } else {
+        printable(
+            &v.blocked_by
+                .iter()
+                .map(|b| b.describe())
+                .collect::<Vec<_>>()
+                .join("; and "),
+        )
+        .into_owned()
+    }
+}
+
 fn ports_table(input: &ReportInput) -> String {
+    let width = terminal_width();
+    let wide = width.is_none_or(|w| w >= PATH_COLUMNS_FROM);
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
+    let mut header = vec![
+        "port",
+        "container",
+        if wide { "outside" } else { "from outside" },
+    ];
+    if wide {
+        header.extend(OTHER_PATHS.iter().map(|(_, short)| *short));
+    }
+    header.push("blocked by / why");
     t.set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(vec![
-            "port",
-            "container",
-            "from outside",
-            "blocked by / why",
-        ]);
-    if let Some(w) = terminal_width() {
+        .set_header(header);
+    if let Some(w) = width {
         t.set_width(w);
     }
+    let mut below = String::new();
+    let mut traces = Vec::new();
     for p in &input.analysis.ports {
         // No colour inside cells: escape codes would upset the column widths.
         let verdict = match p.verdict {
@@ -233,37 +276,86 @@ fn ports_table(input: &ReportInput) -> String {
             p.port.container_ip,
             p.port.container_port,
         ) {
-            (Some(n), Some(ip), Some(cp)) => format!("{} {ip}:{cp}", printable(n)),
-            (None, Some(ip), Some(cp)) => format!("{ip}:{cp}"),
+            // The name says which container; its address is in `trace` and the JSON report.
+            (Some(n), Some(ip), Some(cp)) if !wide || ip.is_ipv4() => {
+                format!("{} {}", printable(n), sockaddr(ip, cp))
+            }
+            (Some(n), Some(_), Some(cp)) => format!("{}:{cp}", printable(n)),
+            (None, Some(ip), Some(cp)) => sockaddr(ip, cp),
             (Some(n), _, Some(cp)) => format!("{} :{cp}", printable(n)),
             _ => "-".into(),
         };
-        let blockers = &p.paths.outside.blocked_by;
-        let why = if blockers.is_empty() {
-            printable(&p.reason).into_owned()
-        } else {
-            printable(
-                &blockers
-                    .iter()
-                    .map(|b| b.describe())
-                    .collect::<Vec<_>>()
-                    .join("; and "),
-            )
-            .into_owned()
-        };
-        t.add_row(vec![
-            format!(
-                "{}:{}/{}",
-                printable(&p.port.host_ip),
-                p.port.host_port,
-                printable(&p.port.proto)
-            ),
-            container,
-            verdict.to_string(),
-            why,
-        ]);
+        let label = format!(
+            "{}/{}",
+            printable(&sockaddr_text(&p.port.host_ip, p.port.host_port)),
+            printable(&p.port.proto)
+        );
+        // A reachable port's "why" is only the other paths' blockers: its own story is in
+        // the JSON report and `trace`.
+        let outside_why = path_why(&p.paths.outside);
+        let mut why = Vec::new();
+        if p.verdict != PortState::Reachable {
+            why.push(outside_why.clone());
+        }
+        let mut row = vec![label.clone(), container, verdict.to_string()];
+        for (name, short) in OTHER_PATHS {
+            let Some((_, v)) = p.paths.all().into_iter().find(|(n, _)| *n == name) else {
+                continue;
+            };
+            if name == "container_direct" && p.port.no_direct_address() {
+                if wide {
+                    row.push("-".into());
+                }
+                continue;
+            }
+            if wide {
+                row.push(state_mark(v.verdict).to_string());
+                if v.verdict == PortState::Blocked {
+                    let w = path_why(v);
+                    if w == outside_why && p.verdict == PortState::Blocked {
+                        why.push(format!("{short}: the same"));
+                    } else {
+                        why.push(format!("{short}: {w}"));
+                    }
+                }
+            } else if v.verdict == PortState::Blocked {
+                let _ = writeln!(below, "  {label} {short}: ✗ blocked: {}", path_why(v));
+            }
+        }
+        for (name, v) in p.paths.all() {
+            if v.verdict == PortState::Blocked
+                && !(name == "outside" && p.port.is_host_only())
+                && let Some(cmd) = p.port.trace_command(name)
+            {
+                traces.push(format!("  {cmd}   # {label} {name}"));
+            }
+        }
+        why.retain(|w| !w.is_empty());
+        row.push(why.join("; "));
+        t.add_row(row);
     }
-    format!("{t}\n")
+    // Every column but the last keeps its content's width: the words wrap, not the ports.
+    let last = t.column_count().saturating_sub(1);
+    for c in t.column_iter_mut().take(last) {
+        c.set_constraint(ColumnConstraint::ContentWidth);
+    }
+    let mut out = format!("{t}\n");
+    out.push_str(&below);
+    if !traces.is_empty() {
+        let _ = writeln!(out, "trace a blocked path:");
+        for l in traces {
+            let _ = writeln!(out, "{}", printable(&l));
+        }
+    }
+    out
+}
+
+/// `0.0.0.0:8080`, `[::]:8080`
+fn sockaddr_text(host_ip: &str, port: u16) -> String {
+    match host_ip.parse::<std::net::IpAddr>() {
+        Ok(ip) => sockaddr(ip, port),
+        Err(_) => format!("{host_ip}:{port}"),
+    }
 }
 
 fn terminal_width() -> Option<u16> {
