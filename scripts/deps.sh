@@ -3,7 +3,7 @@
 # The lab runs a real dockerd, but only inside network namespaces the tests create; installing
 # docker.io on a systemd host also enables its service there: skip with FWDOCTOR_NO_DOCKER=1.
 set -euo pipefail
-pkgs=(iptables nftables iproute2 curl busybox-static tmux python3 python3-prometheus-client python3-pynag ca-certificates)
+pkgs=(iptables nftables iproute2 curl busybox-static tmux python3 python3-prometheus-client python3-pynag ca-certificates shellcheck)
 [ "${FWDOCTOR_NO_DOCKER:-0}" = 1 ] || pkgs+=(docker.io)
 missing=()
 for p in "${pkgs[@]}"; do

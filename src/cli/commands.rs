@@ -317,7 +317,7 @@ fn check(a: CheckArgs) -> Result<i32> {
                 let color = use_color(a.color);
                 print!(
                     "{}",
-                    human::render(&input, verbosity, &human::Style { color })
+                    human::render(&input, verbosity, &human::Style::new(color))
                 );
             }
         }
@@ -339,6 +339,7 @@ pub fn use_color(choice: ColorChoice) -> bool {
         ColorChoice::Never => false,
         ColorChoice::Auto => {
             std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
                 && std::io::stdout().is_terminal()
         }
     }

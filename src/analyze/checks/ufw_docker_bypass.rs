@@ -31,7 +31,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
     if !ufw.active || ufw.default_incoming.as_deref() == Some("allow") {
         return Vec::new();
     }
-    let open: Vec<String> = ctx
+    let open_ports: Vec<&crate::analyze::ports::PortVerdict> = ctx
         .ports
         .iter()
         .filter(|p| p.verdict == PortState::Reachable)
@@ -41,8 +41,8 @@ fn run(ctx: &Context) -> Vec<Finding> {
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|a| a.is_unspecified())
         })
-        .map(|p| p.port.label())
         .collect();
+    let open: Vec<String> = open_ports.iter().map(|p| p.port.label()).collect();
     if open.is_empty() {
         return Vec::new();
     }
@@ -54,10 +54,23 @@ fn run(ctx: &Context) -> Vec<Finding> {
         evidence: vec![EvidenceLine::fact("ufw status", "Status: active")],
         fix: Fix {
             immediate: Vec::new(),
-            lasting: vec![
-                "Publish on 127.0.0.1 only (-p 127.0.0.1:PORT:PORT) behind a reverse proxy, or".into(),
-                "filter in DOCKER-USER: sudo iptables -I DOCKER-USER -p tcp -m conntrack --ctorigdstport PORT ! -s TRUSTED_NET -j DROP".into(),
-            ],
+            lasting: std::iter::once(format!(
+                "Publish {} on 127.0.0.1 only (`-p 127.0.0.1:HOSTPORT:CONTAINERPORT`) behind a reverse proxy, or filter in DOCKER-USER: set TRUSTED_NET to the network that may connect (e.g. `TRUSTED_NET=192.0.2.0/24`), then run the lines below.",
+                open.join(", ")
+            ))
+            .chain(open_ports.iter().map(|p| {
+                // Docker's own stack: plain `iptables` may point at the other one.
+                let iptables = crate::analyze::fix::iptables_cmd(
+                    ctx.docker_stack().unwrap_or(crate::model::Stack::IptablesNft),
+                    p.port.family,
+                );
+                format!(
+                    "sudo {iptables} -I DOCKER-USER -p {} -m conntrack --ctorigdstport {} ! -s \"${{TRUSTED_NET:?set TRUSTED_NET first}}\" -j DROP",
+                    crate::analyze::shell::quote(&p.port.proto),
+                    p.port.host_port
+                )
+            }))
+            .collect(),
             note: String::new(),
         },
     }]
