@@ -99,7 +99,10 @@ fn shellcheck_knows_a_broken_paste_when_it_sees_one() {
     assert!(!shell_problems("sudo iptables-legacy-save > /root/x\n").is_empty());
     assert!(!shell_problems("    Move what you still need to nf_tables, then flush\n").is_empty());
     assert!(!shell_problems("    # 4. for good: fixes a,\n      b (8080/tcp)\n").is_empty());
-    assert_eq!(shell_problems("    # a note\n    sudo iptables-nft -t filter -F\n"), "");
+    assert_eq!(
+        shell_problems("    # a note\n    sudo iptables-nft -t filter -F\n"),
+        ""
+    );
 }
 
 #[test]
@@ -139,7 +142,14 @@ fn every_fixtures_plan_block_is_a_script_that_passes_bash_n_and_shellcheck() {
 
 #[test]
 fn every_suggested_command_alone_passes_bash_n_and_shellcheck_and_has_no_placeholder() {
-    let placeholders = ["PORT", "NUMBER", "HANDLE", "TRUSTED_NET", "CONTAINER", "IFACE"];
+    let placeholders = [
+        "PORT",
+        "NUMBER",
+        "HANDLE",
+        "TRUSTED_NET",
+        "CONTAINER",
+        "IFACE",
+    ];
     let mut failures = Vec::new();
     let mut commands = 0;
     for dir in fixture_dirs() {
@@ -188,10 +198,7 @@ fn the_plan_holds_each_step_once_names_what_it_resolves_and_restarts_docker_afte
         let name = dir.display();
         let mut keys = Vec::new();
         for s in plan {
-            assert!(
-                !s["resolves"].as_array().unwrap().is_empty(),
-                "{name}: {s}"
-            );
+            assert!(!s["resolves"].as_array().unwrap().is_empty(), "{name}: {s}");
             let kind = s["kind"].as_str().unwrap();
             assert!(["immediate", "lasting", "manual"].contains(&kind), "{s}");
             let key = match s["command"].as_str() {

@@ -173,10 +173,7 @@ fn restart_after_flush(model: &Model, steps: &mut Vec<Step>, restart: &str) {
     }) else {
         return;
     };
-    if steps[last_flush + 1..]
-        .iter()
-        .any(|s| s.key() == restart)
-    {
+    if steps[last_flush + 1..].iter().any(|s| s.key() == restart) {
         return;
     }
     let resolves = steps[last_flush].resolves.clone();
@@ -470,8 +467,8 @@ mod tests {
         assert_eq!(p.comment, "keep a copy");
         let p =
             parse_line(r#"sudo nft insert rule ip 'my fw' fwd oifname '"br-x"' accept"#).unwrap();
-        assert_eq!(p.commands[0][4], "my fw");
-        assert_eq!(p.commands[0][7], "\"br-x\"");
+        assert_eq!(p.commands[0][5], "my fw");
+        assert_eq!(p.commands[0][8], "\"br-x\"");
         assert_eq!(
             parse_line("sudo iptables -I DOCKER-USER ! -s \"${NET:?set NET}\" -j DROP"),
             None
