@@ -200,3 +200,49 @@ fn at_80_columns_a_healthy_host_shows_what_was_checked_and_where_to_look_next() 
         assert!(line.chars().count() <= 80, "{line:?}");
     }
 }
+
+#[test]
+fn term_dumb_gets_no_colour_even_on_a_terminal() {
+    let bin = assert_cmd::cargo::cargo_bin("fwdoctor");
+    let name = format!("fwdoctor-test-dumb-{}", std::process::id());
+    let cmd = format!(
+        // In the command: tmux sets TERM in the pane itself.
+        "TERM=dumb {} check --from {}; sleep 30",
+        sh_quote(bin.to_str().unwrap()),
+        sh_quote(BUG)
+    );
+    let out = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &name,
+        "-x",
+        "120",
+        "-y",
+        "50",
+        "-e",
+        "TERM=dumb",
+        &cmd,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _session = Session(name.clone());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = tmux(&["capture-pane", "-p", "-e", "-S", "-", "-t", &name]);
+        let screen = String::from_utf8_lossy(&out.stdout).into_owned();
+        if screen.contains("published ports blocked") {
+            assert!(
+                !screen.contains("\x1b["),
+                "colour with TERM=dumb:\n{screen:?}"
+            );
+            assert!(screen.contains("CRITICAL split-forward-drop"), "{screen}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no summary line:\n{screen}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

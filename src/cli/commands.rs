@@ -251,12 +251,22 @@ fn check(a: CheckArgs) -> Result<i32> {
     let monitoring = a.alert.cron
         || a.alert.textfile.is_some()
         || matches!(a.format, Format::Nagios | Format::Prometheus);
+    // So does JSON: a script reading it gets a document, with the error, not an empty stdout.
+    let mut load_error = None;
     let (model, analysis) = match load_model(&a.source) {
         Ok(model) => {
             let analysis = analyze::analyze(&model, &a.only, &a.skip);
             (model, analysis)
         }
-        Err(e) if monitoring => (Model::default(), report::failed_analysis(&format!("{e:#}"))),
+        Err(e) if monitoring || a.format == Format::Json => {
+            let error = format!("{e:#}");
+            if a.format == Format::Json {
+                eprintln!("fwdoctor: {error}");
+            }
+            let analysis = report::failed_analysis(&error);
+            load_error = Some(error);
+            (Model::default(), analysis)
+        }
         Err(e) => return Err(e),
     };
     let input = ReportInput {
@@ -300,10 +310,13 @@ fn check(a: CheckArgs) -> Result<i32> {
         exit = out.exit_code;
     } else {
         match a.format {
-            Format::Json => println!(
-                "{}",
-                serde_json::to_string_pretty(&report::json::render(&input))?
-            ),
+            Format::Json => {
+                let mut doc = report::json::render(&input);
+                if let Some(error) = load_error {
+                    doc["error"] = error.into();
+                }
+                println!("{}", serde_json::to_string_pretty(&doc)?)
+            }
             Format::Nagios => print!("{}", report::nagios::render(&input)),
             Format::Prometheus => print!("{}", report::prometheus::render(&input, now)),
             Format::Human => {

@@ -1,0 +1,273 @@
+//! The human report's text as people and scripts get it: the doctor summary and `-v` on a
+//! healthy host, `unknown` naming its real cause with the fix for that cause, width and
+//! ASCII/colour by the environment, and JSON even when the input is bad.
+
+use serde_json::Value;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const LAB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/lab");
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fwdoctor"));
+    cmd.args(args)
+        .env_remove("COLUMNS")
+        .env_remove("LC_ALL")
+        .env_remove("LC_CTYPE")
+        .env("LANG", "C.UTF-8")
+        .env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("fwdoctor runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).expect("UTF-8")
+}
+
+fn lab(name: &str) -> String {
+    format!("{LAB}/{name}")
+}
+
+/// A copy of lab capture `name` whose Docker sources say `status` with `reason`.
+fn docker_down(name: &str, status: &str, reason: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let cap = tmp.path().join(name);
+    fs::create_dir_all(&cap).unwrap();
+    for e in fs::read_dir(Path::new(LAB).join(name)).unwrap() {
+        let e = e.unwrap();
+        let file = e.file_name().into_string().unwrap();
+        if !file.starts_with("docker-") {
+            fs::copy(e.path(), cap.join(&file)).unwrap();
+        }
+    }
+    let mut meta: Value =
+        serde_json::from_str(&fs::read_to_string(cap.join("meta.json")).unwrap()).unwrap();
+    for k in [
+        "docker-info",
+        "docker-containers",
+        "docker-networks",
+        "docker-version",
+    ] {
+        meta["sources"][k] = serde_json::json!({
+            "status": status, "command": "GET /info on unix:///var/run/docker.sock", "reason": reason
+        });
+    }
+    fs::write(cap.join("meta.json"), meta.to_string()).unwrap();
+    (tmp, cap)
+}
+
+#[test]
+fn a_healthy_host_gets_a_line_per_area_and_v_shows_what_was_checked() {
+    let out = stdout(&run(&["check", "--from", &lab("healthy")], &[]));
+    for want in [
+        "✓ firewall stacks read:",
+        "✓ Docker API: Docker 20.10.24+dfsg1",
+        "✓ forwarding: IPv4 on",
+        "✓ port 0.0.0.0:8080/tcp → web1: reachable from outside",
+        "✓ no ufw · no firewalld · Docker not from the snap",
+        "look next at: the app's bind address",
+    ] {
+        assert!(out.contains(want), "{want:?} missing:\n{out}");
+    }
+    assert!(!out.contains("checked:"), "{out}");
+    let verbose = stdout(&run(&["check", "-v", "--from", &lab("healthy")], &[]));
+    let flat = verbose.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("checked: evidence-missing, split-forward-drop,"),
+        "{verbose}"
+    );
+    assert!(
+        flat.contains("evidence read: docker-containers ok,"),
+        "{verbose}"
+    );
+}
+
+#[test]
+fn a_blocked_port_and_a_rule_on_purpose_get_their_marks() {
+    let out = stdout(&run(&["check", "--from", &lab("docker-user-drop")], &[]));
+    assert!(
+        out.contains("✓ port 0.0.0.0:8080/tcp → web1: reachable"),
+        "{out}"
+    );
+    assert!(
+        out.contains("! port 0.0.0.0:8081/tcp → web2: blocked on purpose"),
+        "{out}"
+    );
+    let bug = stdout(&run(&["check", "--from", &lab("ip-forward-off")], &[]));
+    assert!(bug.contains("✗ forwarding: IPv4 off"), "{bug}");
+}
+
+#[test]
+fn a_dead_docker_socket_says_so_and_the_fix_starts_docker() {
+    let (_tmp, cap) = docker_down("healthy", "failed", "connection refused");
+    let out = run(&["check", "--from", cap.to_str().unwrap()], &[]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    // The cause without -v, and the fix that follows from it.
+    assert!(
+        text.contains("failed: docker-info (connection refused)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("? Docker API: failed (connection refused)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n    sudo systemctl start docker   # Docker's API did not answer\n"),
+        "{text}"
+    );
+    assert!(!text.contains("apt-get install"), "{text}");
+}
+
+#[test]
+fn a_timeout_is_fixed_with_a_longer_timeout() {
+    let (_tmp, cap) = docker_down("healthy", "timeout", "no output for 30 s");
+    let text = stdout(&run(&["check", "--from", cap.to_str().unwrap()], &[]));
+    assert!(text.contains("timed out (raise --timeout)"), "{text}");
+    assert!(
+        text.contains("\n    sudo fwdoctor check --timeout 120"),
+        "{text}"
+    );
+    assert!(!text.contains("apt-get install"), "{text}");
+    let zero = run(&["check", "--timeout", "0"], &[]);
+    assert!(!zero.status.success() && zero.stdout.is_empty(), "{zero:?}");
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("--timeout"));
+}
+
+#[test]
+fn piped_prose_wraps_at_80_and_columns_sets_the_width() {
+    for fixture in [
+        "report-bug",
+        "docker-user-drop",
+        "forward-off-and-legacy-drop",
+    ] {
+        let out = stdout(&run(&["check", "--from", &lab(fixture)], &[]));
+        for line in out.lines() {
+            let table = line.starts_with(['│', '┌', '└', '╞']);
+            // Commands (the plan's lines that are not `#` notes) are never wrapped.
+            let command = line.starts_with("    ") && !line.trim_start().starts_with('#');
+            assert!(
+                table || command || line.chars().count() <= 80,
+                "{fixture}: {line:?} is wider than 80"
+            );
+        }
+    }
+    let wide = stdout(&run(
+        &["check", "--from", &lab("report-bug")],
+        &[("COLUMNS", "120")],
+    ));
+    assert!(
+        wide.lines()
+            .any(|l| !l.starts_with(['│', '┌', '└', '╞', ' ']) && l.chars().count() > 80),
+        "{wide}"
+    );
+}
+
+#[test]
+fn lang_c_gets_ascii_and_utf8_gets_the_marks() {
+    let ascii = run(&["check", "--from", &lab("report-bug")], &[("LANG", "C")]);
+    assert!(ascii.stdout.is_ascii(), "{}", stdout(&ascii));
+    let text = stdout(&ascii);
+    assert!(
+        text.contains("x port 0.0.0.0:8080/tcp > web1: blocked"),
+        "{text}"
+    );
+    assert!(text.contains("+ Docker API"), "{text}");
+    assert!(
+        text.contains("x critical: 2 critical, 1 warning - 1 of 1"),
+        "{text}"
+    );
+    // LC_ALL wins over LANG, as in every libc.
+    let posix = run(
+        &["check", "--from", &lab("healthy")],
+        &[("LANG", "en_US.UTF-8"), ("LC_ALL", "POSIX")],
+    );
+    assert!(posix.stdout.is_ascii());
+    let utf8 = stdout(&run(&["check", "--from", &lab("healthy")], &[]));
+    assert!(utf8.contains("✓ ok"), "{utf8}");
+}
+
+#[test]
+fn json_on_bad_input_is_a_json_document_with_status_unknown_and_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("paste.txt");
+    fs::write(&bad, "<<garbage\n").unwrap();
+    let out = run(
+        &["check", "--format", "json", "--from", bad.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("a JSON document");
+    assert_eq!(doc["schema"], "fwdoctor-report/1");
+    assert_eq!(doc["status"], "unknown");
+    let error = doc["error"].as_str().unwrap();
+    assert!(error.contains("paste.txt"), "{error}");
+    assert_eq!(doc["findings"][0]["check"], "evidence-missing");
+    // A missing path too; stderr still says it for a person.
+    let missing = run(
+        &[
+            "check",
+            "--format",
+            "json",
+            "--from",
+            "/nonexistent/capture",
+        ],
+        &[],
+    );
+    let doc: Value = serde_json::from_slice(&missing.stdout).expect("a JSON document");
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/capture")
+    );
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/capture"));
+    // The human format still fails with the error on stderr only.
+    let human = run(&["check", "--from", bad.to_str().unwrap()], &[]);
+    assert!(human.stdout.is_empty() && !human.status.success());
+}
+
+#[test]
+fn the_json_report_carries_the_plan_in_a_shape_a_machine_can_apply() {
+    let out = run(
+        &["check", "--format", "json", "--from", &lab("report-bug")],
+        &[],
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let plan = doc["plan"].as_array().unwrap();
+    let first = &plan[0];
+    assert_eq!(first["kind"], "immediate");
+    assert_eq!(
+        first["command"],
+        "sudo iptables-legacy -t filter -P FORWARD ACCEPT"
+    );
+    assert_eq!(
+        first["argv"],
+        serde_json::json!([["iptables-legacy", "-t", "filter", "-P", "FORWARD", "ACCEPT"]])
+    );
+    assert_eq!(
+        first["touches"],
+        serde_json::json!([{"stack": "legacy", "family": "ip", "table": "filter"}])
+    );
+    assert_eq!(
+        first["resolves"],
+        serde_json::json!(["split-forward-drop", "published-port-blocked"])
+    );
+    assert_eq!(first["ports"], serde_json::json!(["8080/tcp"]));
+    let backup = plan
+        .iter()
+        .find(|s| s["output_to"].is_string())
+        .expect("a backup step");
+    assert_eq!(backup["output_to"], "/root/iptables-legacy.before-fwdoctor");
+    assert_eq!(
+        backup["argv"],
+        serde_json::json!([["iptables-legacy-save"]])
+    );
+    assert!(
+        plan.iter()
+            .any(|s| s["kind"] == "manual" && s["command"].is_null())
+    );
+}
