@@ -271,3 +271,26 @@ fn the_json_report_carries_the_plan_in_a_shape_a_machine_can_apply() {
             .any(|s| s["kind"] == "manual" && s["command"].is_null())
     );
 }
+
+#[test]
+fn the_cron_mails_details_line_repeats_the_options_it_ran_with() {
+    let state = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "check",
+            "--cron",
+            "--no-syslog",
+            "--skip",
+            "mixed-backends",
+            "--from",
+            &lab("report-bug"),
+        ],
+        &[("FWDOCTOR_STATE_DIR", state.path().to_str().unwrap())],
+    );
+    let text = stdout(&out);
+    let want = format!(
+        "Details: sudo fwdoctor check --verbose --from {} --skip mixed-backends   (exit 2)",
+        lab("report-bug")
+    );
+    assert!(text.contains(&want), "{want:?} not in:\n{text}");
+}

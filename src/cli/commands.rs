@@ -299,6 +299,7 @@ fn check(a: CheckArgs) -> Result<i32> {
             syslog: !a.alert.no_syslog,
             lock_wait: Duration::from_secs(a.alert.lock_wait),
             json: a.format == Format::Json,
+            details: details_command(&a),
         };
         let host = match &a.source.from {
             Some(_) => model.origin.clone(),
@@ -344,6 +345,29 @@ fn check(a: CheckArgs) -> Result<i32> {
     std::mem::forget(analysis);
     std::mem::forget(model);
     Ok(exit)
+}
+
+/// `sudo fwdoctor check --verbose` with the options of this run that change what it sees:
+/// the cron mail's "Details:" line, so the mail points at the same evidence and checks.
+fn details_command(a: &CheckArgs) -> String {
+    let mut words: Vec<String> = ["sudo", "fwdoctor", "check", "--verbose"]
+        .map(String::from)
+        .to_vec();
+    if let Some(from) = &a.source.from {
+        words.push("--from".into());
+        words.push(from.display().to_string());
+    }
+    for (flag, names) in [("--only", &a.only), ("--skip", &a.skip)] {
+        for n in names {
+            words.push(flag.into());
+            words.push(n.clone());
+        }
+    }
+    if a.source.timeout != 30 {
+        words.push("--timeout".into());
+        words.push(a.source.timeout.to_string());
+    }
+    crate::analyze::shell::join(&words)
 }
 
 pub fn use_color(choice: ColorChoice) -> bool {
