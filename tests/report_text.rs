@@ -294,3 +294,31 @@ fn the_cron_mails_details_line_repeats_the_options_it_ran_with() {
     );
     assert!(text.contains(&want), "{want:?} not in:\n{text}");
 }
+
+#[test]
+fn a_full_disk_on_stdout_exits_3_with_a_message_and_no_panic() {
+    for args in [
+        vec!["check", "--from", LAB_HEALTHY],
+        vec!["check", "--format", "json", "--from", LAB_HEALTHY],
+        vec!["explain", "split-forward-drop"],
+    ] {
+        let full = fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_fwdoctor"))
+            .args(&args)
+            .stdout(full)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot write the report to stdout: No space left on device"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+const LAB_HEALTHY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/lab/healthy");
