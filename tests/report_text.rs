@@ -322,3 +322,93 @@ fn a_full_disk_on_stdout_exits_3_with_a_message_and_no_panic() {
 }
 
 const LAB_HEALTHY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/lab/healthy");
+
+/// The first line of `fwdoctor trace ARGS --from report-bug`, and its exit code.
+fn trace_head(args: &[&str]) -> (Option<i32>, String, String) {
+    let mut all: Vec<&str> = vec!["trace"];
+    all.extend_from_slice(args);
+    let bug = lab("report-bug");
+    all.extend(["--from", &bug]);
+    let out = run(&all, &[]);
+    let text = stdout(&out);
+    (
+        out.status.code(),
+        text.lines().next().unwrap_or("").to_string(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn trace_takes_what_people_type() {
+    let want = "tcp client-outside -> host:8080 in fwlh226072898";
+    for args in [
+        &["8080"][..],
+        &["host:8080"],
+        &["--port", "8080"],
+        &["0.0.0.0:8080"],
+        &["tcp", "8080"],
+        &["tcp", "any", "->", "host:8080"],
+    ] {
+        let (code, head, err) = trace_head(args);
+        assert_eq!(head, want, "{args:?}: {err}");
+        // The report's bug: the legacy FORWARD policy drops it.
+        assert_eq!(code, Some(2), "{args:?}");
+    }
+    // What the shell leaves of an unquoted `->`: a hint, not "expected PROTO ...".
+    let (code, _, err) = trace_head(&["tcp", "any", "-"]);
+    assert_ne!(code, Some(0));
+    assert!(
+        err.contains("unquoted `->`") && err.contains("write `to`"),
+        "{err}"
+    );
+    // --in must name an interface the capture knows, and says which it knows.
+    let (_, _, err) = trace_head(&["8080", "--in", "eth9"]);
+    assert!(
+        err.contains("--in eth9: no such interface") && err.contains("docker0"),
+        "{err}"
+    );
+    // --help offers only the formats trace takes.
+    let help = stdout(&run(&["trace", "--help"], &[]));
+    assert!(help.contains("json") && !help.contains("nagios") && !help.contains("prometheus"));
+}
+
+#[test]
+fn trace_json_has_a_schema_echoes_the_flow_and_uses_checks_evidence_lines() {
+    let bug = lab("report-bug");
+    let out = run(&["trace", "8080", "--format", "json", "--from", &bug], &[]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["schema"], "fwdoctor-trace/1");
+    assert_eq!(
+        doc["flow"],
+        serde_json::json!({"family": "ip", "proto": "tcp", "src": null, "dst": null,
+                           "dport": 8080, "sport": null, "in": "fwlh226072898"})
+    );
+    assert_eq!(
+        doc["evidence"],
+        serde_json::json!([{"location": "legacy ip filter FORWARD", "text": "policy DROP",
+                            "source": "iptables-legacy-save.txt:4"}])
+    );
+    // The same shape as the check report's evidence for the same rule.
+    let check = run(&["check", "--format", "json", "--from", &bug], &[]);
+    let report: Value = serde_json::from_slice(&check.stdout).unwrap();
+    let lines: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["evidence"].as_array().unwrap())
+        .collect();
+    assert!(lines.contains(&&doc["evidence"][0]), "{lines:?}");
+}
+
+#[test]
+fn trace_has_colour_on_request_and_none_by_default_in_a_pipe() {
+    let bug = lab("report-bug");
+    let plain = run(&["trace", "8080", "--from", &bug], &[]);
+    assert!(!stdout(&plain).contains("\x1b["));
+    let coloured = run(&["trace", "8080", "--color", "always", "--from", &bug], &[]);
+    assert!(
+        stdout(&coloured).contains("\x1b[1;31m"),
+        "{}",
+        stdout(&coloured)
+    );
+}

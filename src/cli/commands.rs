@@ -3,7 +3,9 @@
 use crate::alert;
 use crate::analyze::trace::{Flow, Net, Route, Trace, Verdict};
 use crate::analyze::{self, checks};
-use crate::cli::args::{CheckArgs, ColorChoice, Command, Format, SourceArgs, TraceArgs};
+use crate::cli::args::{
+    CheckArgs, ColorChoice, Command, Format, SourceArgs, TraceArgs, TraceFormat,
+};
 use crate::collect::{self, Evidence};
 use crate::model::{CtState, Family, Model};
 use crate::report::{self, ReportInput, Verbosity, human};
@@ -383,16 +385,40 @@ pub fn use_color(choice: ColorChoice) -> bool {
 }
 
 /// Parse `PROTO SRC [->|to] DST:PORT`.
+///
+/// Also what people type: a bare `8080` or `host:8080` (tcp from any client outside), the
+/// `0.0.0.0:8080` the ports table shows (the host's addresses), `--port 8080`. A flow ending
+/// in a lone `-` is an unquoted `->` whose `>` the shell took as a redirection: that gets a hint.
 pub fn parse_flow(words: &[String]) -> Result<Flow> {
+    if words.len() >= 2 && words.last().is_some_and(|w| w == "-") {
+        bail!(
+            "the flow ends in `-`: the shell read the `>` of an unquoted `->` as a redirection (stdout went to a file named after the destination). Quote it (`'->'`) or write `to`: fwdoctor trace tcp any to host:8080"
+        );
+    }
     let words: Vec<&str> = words
         .iter()
         .map(String::as_str)
         .filter(|w| !matches!(*w, "->" | "to" | "→" | "-"))
         .collect();
+    let is_proto = |w: &str| matches!(w.to_ascii_lowercase().as_str(), "tcp" | "udp" | "sctp");
+    let bare_port = |w: &str| w.parse::<u16>().is_ok();
+    let owned_dst;
     let (proto, src, dst) = match words.as_slice() {
+        [d] if bare_port(d) => {
+            owned_dst = format!("host:{d}");
+            ("tcp", "any", owned_dst.as_str())
+        }
+        [d] => ("tcp", "any", *d),
+        [p, d] if is_proto(p) && bare_port(d) => {
+            owned_dst = format!("host:{d}");
+            (*p, "any", owned_dst.as_str())
+        }
         [p, s, d] => (*p, *s, *d),
-        [p, d] => (*p, "any", *d),
-        _ => bail!("expected PROTO SRC -> DST:PORT, e.g. `tcp 203.0.113.9 to 10.0.0.5:8080`"),
+        [p, d] if is_proto(p) => (*p, "any", *d),
+        [s, d] => ("tcp", *s, *d),
+        _ => bail!(
+            "expected [PROTO] [SRC to] DST:PORT or a PORT, e.g. `8080`, `host:8080`, `tcp 203.0.113.9 to 10.0.0.5:8080`"
+        ),
     };
     let proto = proto.to_ascii_lowercase();
     if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
@@ -444,17 +470,42 @@ fn parse_endpoint(s: &str) -> Result<(Option<IpAddr>, Option<u16>)> {
     let addr = if symbolic(addr) {
         None
     } else {
-        Some(
-            addr.parse::<IpAddr>()
-                .with_context(|| format!("`{addr}` is not an IP address"))?,
-        )
+        let a = addr
+            .parse::<IpAddr>()
+            .with_context(|| format!("`{addr}` is not an IP address"))?;
+        // `0.0.0.0:8080` as the ports table shows a port published on all addresses: the
+        // host's own (`[::]:8080` likewise).
+        (!a.is_unspecified()).then_some(a)
     };
     Ok((addr, Some(port)))
 }
 
 fn trace(a: TraceArgs) -> Result<i32> {
-    let mut flow = parse_flow(&a.flow)?;
+    let mut words = a.flow.clone();
+    if let Some(port) = a.port {
+        if words
+            .iter()
+            .any(|w| w.contains(':') || w.parse::<u16>().is_ok())
+        {
+            bail!("--port {port} and a destination port in FLOW: give one of them");
+        }
+        words.push(format!("host:{port}"));
+    }
+    let mut flow = parse_flow(&words)?;
     let model = load_model(&a.source)?;
+    if let (Some(name), Some(known)) = (&a.in_iface, &model.interfaces)
+        && !known.iter().any(|i| &i.name == name)
+    {
+        let names: Vec<String> = known
+            .iter()
+            .map(|i| report::printable(&i.name).into_owned())
+            .collect();
+        bail!(
+            "--in {}: no such interface in the evidence; it knows {}",
+            report::printable(name),
+            names.join(", ")
+        );
+    }
     let net = Net::new(&model);
     flow.in_iface = a.in_iface.clone();
     if flow.in_iface.is_none() && flow.src.is_none() {
@@ -462,10 +513,20 @@ fn trace(a: TraceArgs) -> Result<i32> {
     }
     let t = net.trace(&flow);
     match a.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&t)?),
-        Format::Human => print!("{}", render_trace(&flow, &t)),
-        Format::Nagios | Format::Prometheus => {
-            bail!("--format nagios and prometheus apply to `check`; trace prints human or json")
+        TraceFormat::Json => println!("{}", serde_json::to_string_pretty(&trace_json(&flow, &t)?)?),
+        TraceFormat::Human => {
+            let text = render_trace(&flow, &t);
+            let text = if use_color(a.color) {
+                paint_trace(&text)
+            } else {
+                text
+            };
+            let text = if report::human::locale_is_utf8() {
+                text
+            } else {
+                report::human::asciify(&text)
+            };
+            print!("{text}")
         }
     }
     Ok(match t.verdict {
@@ -473,6 +534,65 @@ fn trace(a: TraceArgs) -> Result<i32> {
         Verdict::Drop { .. } | Verdict::KernelDrop { .. } => 2,
         Verdict::Unknown { .. } | Verdict::Unseen { .. } => 3,
     })
+}
+
+/// `trace --format json`, schema `fwdoctor-trace/1`: the flow as understood (echoed), the
+/// verdict, each chain the packet crosses, and `evidence`: the rules that decided, in the same
+/// evidence-line shape as `check`'s findings.
+pub fn trace_json(flow: &Flow, t: &Trace) -> Result<serde_json::Value> {
+    let mut evidence: Vec<crate::analyze::EvidenceLine> = Vec::new();
+    for v in t.blockers.iter().chain(std::iter::once(&t.verdict)) {
+        let line = match v {
+            Verdict::Drop { by } => crate::analyze::EvidenceLine::rule(by),
+            Verdict::KernelDrop { reason } => {
+                crate::analyze::EvidenceLine::fact("kernel", reason.clone())
+            }
+            _ => continue,
+        };
+        if !evidence.contains(&line) {
+            evidence.push(line);
+        }
+    }
+    let mut doc = serde_json::to_value(t)?;
+    let obj = doc
+        .as_object_mut()
+        .context("a trace serializes to an object")?;
+    obj.insert("schema".into(), "fwdoctor-trace/1".into());
+    obj.insert(
+        "flow".into(),
+        serde_json::json!({
+            "family": flow.family,
+            "proto": flow.proto,
+            "src": flow.src,
+            "dst": flow.dst,
+            "dport": flow.dport,
+            "sport": flow.sport,
+            "in": flow.in_iface,
+        }),
+    );
+    obj.insert("evidence".into(), serde_json::to_value(evidence)?);
+    Ok(doc)
+}
+
+/// Colour for the human trace, as `check` has: drops red, accepts green, unknown magenta.
+fn paint_trace(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            let code = if l.contains("DROP") {
+                Some("1;31")
+            } else if l.contains("unknown") {
+                Some("1;35")
+            } else if l.trim_end().ends_with("accept") || l.starts_with("verdict: ACCEPT") {
+                Some("32")
+            } else {
+                None
+            };
+            match code {
+                Some(c) => format!("\x1b[{c}m{l}\x1b[0m\n"),
+                None => format!("{l}\n"),
+            }
+        })
+        .collect()
 }
 
 /// The human trace. Every name and rule from the evidence is shown [`printable`]: a chain name or
