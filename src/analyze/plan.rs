@@ -75,12 +75,14 @@ pub fn is_prose(line: &str) -> bool {
     line.starts_with(|c: char| c.is_ascii_uppercase())
 }
 
+/// One of a finding's fix lists ("now" or "for good").
+type FixLines = fn(&Finding) -> &Vec<String>;
+
 /// The plan for `findings` (in the order the report shows them).
 pub fn plan(model: &Model, findings: &[Finding], ports: &[PortVerdict]) -> Vec<Step> {
     let mut steps: Vec<Step> = Vec::new();
     let restart = restart_docker(model);
-    let phases: [(bool, fn(&Finding) -> &Vec<String>); 2] =
-        [(true, |f| &f.fix.immediate), (false, |f| &f.fix.lasting)];
+    let phases: [(bool, FixLines); 2] = [(true, |f| &f.fix.immediate), (false, |f| &f.fix.lasting)];
     for (now, lines_of) in phases {
         for f in findings {
             let fixed_ports = ports_named(&f.summary, ports);
@@ -411,9 +413,7 @@ fn lex(line: &str) -> Option<(Vec<Token>, String)> {
                 }
                 let mut op = c.to_string();
                 if c == '&' {
-                    if chars.next_if_eq(&'&').is_none() {
-                        return None;
-                    }
+                    chars.next_if_eq(&'&')?;
                     op.push('&');
                 } else if chars.peek() == Some(&c) {
                     return None;
