@@ -412,3 +412,30 @@ fn trace_has_colour_on_request_and_none_by_default_in_a_pipe() {
         stdout(&coloured)
     );
 }
+
+#[test]
+fn the_readme_documents_both_json_schemas_and_the_man_page_points_there() {
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = &readme[readme
+        .find("## JSON schemas")
+        .expect("a JSON schemas section")..];
+    for want in [
+        "`fwdoctor-report/1`",
+        "`fwdoctor-trace/1`",
+        "`plan`",
+        "`argv`",
+        "`touches`",
+    ] {
+        assert!(
+            section.contains(want),
+            "{want} not in the README's JSON schemas"
+        );
+    }
+    assert!(
+        !readme.contains("see `shared/DESIGN.md`"),
+        "a path outside the repo"
+    );
+    let man = stdout(&run(&["man"], &[]));
+    assert!(man.contains("fwdoctor-report/1") && man.contains("fwdoctor-trace/1"));
+    assert!(man.contains("JSON schemas"));
+}
