@@ -35,11 +35,23 @@ fn assert_rejected(name: &str, needles: &[&str]) {
         out.status.code(),
         String::from_utf8_lossy(&out.stdout)
     );
-    assert!(
-        out.stdout.is_empty(),
-        "{name}: no report on bad input, got {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    // No verdict on bad input: with --format json, a document saying unknown and the error
+    // (issue 17: a script gets JSON, not an empty stdout).
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{name}: no JSON document on bad input ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert_eq!(doc["status"], "unknown", "{name}");
+    assert!(doc["ports"].as_array().is_some_and(Vec::is_empty), "{name}");
+    let error = doc["error"].as_str().unwrap_or_default();
+    for n in needles {
+        assert!(
+            error.contains(n),
+            "{name}: {n:?} not in the JSON error: {error}"
+        );
+    }
     for n in needles {
         assert!(stderr.contains(n), "{name}: {n:?} not in stderr: {stderr}");
     }

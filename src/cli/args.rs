@@ -166,11 +166,23 @@ pub struct CaptureArgs {
     pub timeout: u64,
 }
 
+/// The formats `trace` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TraceFormat {
+    Human,
+    /// Schema `fwdoctor-trace/1` (README: "JSON schemas")
+    Json,
+}
+
 #[derive(Args, Debug)]
 pub struct TraceArgs {
-    /// PROTO SRC -> DST:PORT, e.g. `tcp 203.0.113.9 to 10.0.0.5:8080`; SRC may be `any`, DST may be `host`
-    #[arg(required = true, num_args = 1.., value_name = "FLOW")]
+    /// [PROTO] [SRC to] DST:PORT, or just a PORT: `8080`, `host:8080`, `0.0.0.0:8080`,
+    /// `tcp 203.0.113.9 to 10.0.0.5:8080`; SRC may be `any`, DST may be `host`
+    #[arg(required_unless_present = "port", num_args = 1.., value_name = "FLOW")]
     pub flow: Vec<String>,
+    /// The host port to trace (tcp from any client outside, unless FLOW says more)
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
     /// Interface the packet comes in on (default: the host's outside interface)
     #[arg(long = "in", value_name = "IFACE")]
     pub in_iface: Option<String>,
@@ -180,6 +192,9 @@ pub struct TraceArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = TraceFormat::Human)]
+    pub format: TraceFormat,
+    /// Colour: auto (on a terminal, unless NO_COLOR is set or TERM=dumb), always, never
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }

@@ -3,7 +3,9 @@
 use crate::alert;
 use crate::analyze::trace::{Flow, Net, Route, Trace, Verdict};
 use crate::analyze::{self, checks};
-use crate::cli::args::{CheckArgs, ColorChoice, Command, Format, SourceArgs, TraceArgs};
+use crate::cli::args::{
+    CheckArgs, ColorChoice, Command, Format, SourceArgs, TraceArgs, TraceFormat,
+};
 use crate::collect::{self, Evidence};
 use crate::model::{CtState, Family, Model};
 use crate::report::{self, ReportInput, Verbosity, human};
@@ -230,7 +232,8 @@ pub fn man_page() -> Result<String> {
         ".SH EXIT STATUS\n0 ok, 1 warning, 2 critical, 3 unknown (could not check: bad input, \
          missing evidence, usage error). These are the Nagios plugin codes.\n",
     );
-    s.push_str(".SH ENVIRONMENT\n.TP\n\\fBNO_COLOR\\fR\nNo colour in the report, even on a terminal (\\fB\\-\\-color auto\\fR).\n.TP\n\\fBFWDOCTOR_STATE_DIR\\fR\nWhere \\fBcheck \\-\\-cron\\fR keeps its state (default /var/lib/fwdoctor).\n");
+    s.push_str(".SH JSON\n\\fBcheck \\-\\-format json\\fR prints schema \\fBfwdoctor-report/1\\fR (findings, ports, and \\fBplan\\fR: the host's fix steps, each with kind, command, argv, the tables it touches and the findings it resolves); \\fBtrace \\-\\-format json\\fR prints \\fBfwdoctor-trace/1\\fR (the flow, the verdict, the chains, and the deciding rules as evidence lines). Both are documented in the README's \\(lqJSON schemas\\(rq section of fwdoctor's source tree. Bad input still gives a JSON document: status unknown, with \\fBerror\\fR.\n");
+    s.push_str(".SH ENVIRONMENT\n.TP\n\\fBNO_COLOR\\fR\nNo colour in the report, even on a terminal (\\fB\\-\\-color auto\\fR); so does \\fBTERM=dumb\\fR.\n.TP\n\\fBLANG\\fR, \\fBLC_ALL\\fR, \\fBLC_CTYPE\\fR\nA locale that is not UTF-8 (\\fBLANG=C\\fR) gets ASCII marks and table borders.\n.TP\n\\fBCOLUMNS\\fR\nThe width prose wraps to (default: the terminal's, 80 in a pipe).\n.TP\n\\fBFWDOCTOR_STATE_DIR\\fR\nWhere \\fBcheck \\-\\-cron\\fR keeps its state (default /var/lib/fwdoctor).\n");
     Ok(s)
 }
 
@@ -266,12 +269,22 @@ fn check(a: CheckArgs) -> Result<i32> {
     let monitoring = a.alert.cron
         || a.alert.textfile.is_some()
         || matches!(a.format, Format::Nagios | Format::Prometheus);
+    // So does JSON: a script reading it gets a document, with the error, not an empty stdout.
+    let mut load_error = None;
     let (model, analysis) = match load_model(&a.source) {
         Ok(model) => {
             let analysis = analyze::analyze(&model, &a.only, &a.skip);
             (model, analysis)
         }
-        Err(e) if monitoring => (Model::default(), report::failed_analysis(&format!("{e:#}"))),
+        Err(e) if monitoring || a.format == Format::Json => {
+            let error = format!("{e:#}");
+            if a.format == Format::Json {
+                eprintln!("fwdoctor: {error}");
+            }
+            let analysis = report::failed_analysis(&error);
+            load_error = Some(error);
+            (Model::default(), analysis)
+        }
         Err(e) => return Err(e),
     };
     let input = ReportInput {
@@ -304,6 +317,7 @@ fn check(a: CheckArgs) -> Result<i32> {
             syslog: !a.alert.no_syslog,
             lock_wait: Duration::from_secs(a.alert.lock_wait),
             json: a.format == Format::Json,
+            details: details_command(&a),
         };
         let host = match &a.source.from {
             Some(_) => model.origin.clone(),
@@ -315,10 +329,13 @@ fn check(a: CheckArgs) -> Result<i32> {
         exit = out.exit_code;
     } else {
         match a.format {
-            Format::Json => println!(
-                "{}",
-                serde_json::to_string_pretty(&report::json::render(&input))?
-            ),
+            Format::Json => {
+                let mut doc = report::json::render(&input);
+                if let Some(error) = load_error {
+                    doc["error"] = error.into();
+                }
+                println!("{}", serde_json::to_string_pretty(&doc)?)
+            }
             Format::Nagios => print!("{}", report::nagios::render(&input)),
             Format::Prometheus => print!("{}", report::prometheus::render(&input, now)),
             Format::Human => {
@@ -332,7 +349,7 @@ fn check(a: CheckArgs) -> Result<i32> {
                 let color = use_color(a.color);
                 print!(
                     "{}",
-                    human::render(&input, verbosity, &human::Style { color })
+                    human::render(&input, verbosity, &human::Style::new(color))
                 );
             }
         }
@@ -348,28 +365,76 @@ fn check(a: CheckArgs) -> Result<i32> {
     Ok(exit)
 }
 
+/// `sudo fwdoctor check --verbose` with the options of this run that change what it sees:
+/// the cron mail's "Details:" line, so the mail points at the same evidence and checks.
+fn details_command(a: &CheckArgs) -> String {
+    let mut words: Vec<String> = ["sudo", "fwdoctor", "check", "--verbose"]
+        .map(String::from)
+        .to_vec();
+    if let Some(from) = &a.source.from {
+        words.push("--from".into());
+        words.push(from.display().to_string());
+    }
+    for (flag, names) in [("--only", &a.only), ("--skip", &a.skip)] {
+        for n in names {
+            words.push(flag.into());
+            words.push(n.clone());
+        }
+    }
+    if a.source.timeout != 30 {
+        words.push("--timeout".into());
+        words.push(a.source.timeout.to_string());
+    }
+    crate::analyze::shell::join(&words)
+}
+
 pub fn use_color(choice: ColorChoice) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
             std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
                 && std::io::stdout().is_terminal()
         }
     }
 }
 
 /// Parse `PROTO SRC [->|to] DST:PORT`.
+///
+/// Also what people type: a bare `8080` or `host:8080` (tcp from any client outside), the
+/// `0.0.0.0:8080` the ports table shows (the host's addresses), `--port 8080`. A flow ending
+/// in a lone `-` is an unquoted `->` whose `>` the shell took as a redirection: that gets a hint.
 pub fn parse_flow(words: &[String]) -> Result<Flow> {
+    if words.len() >= 2 && words.last().is_some_and(|w| w == "-") {
+        bail!(
+            "the flow ends in `-`: the shell read the `>` of an unquoted `->` as a redirection (stdout went to a file named after the destination). Quote it (`'->'`) or write `to`: fwdoctor trace tcp any to host:8080"
+        );
+    }
     let words: Vec<&str> = words
         .iter()
         .map(String::as_str)
         .filter(|w| !matches!(*w, "->" | "to" | "→" | "-"))
         .collect();
+    let is_proto = |w: &str| matches!(w.to_ascii_lowercase().as_str(), "tcp" | "udp" | "sctp");
+    let bare_port = |w: &str| w.parse::<u16>().is_ok();
+    let owned_dst;
     let (proto, src, dst) = match words.as_slice() {
+        [d] if bare_port(d) => {
+            owned_dst = format!("host:{d}");
+            ("tcp", "any", owned_dst.as_str())
+        }
+        [d] => ("tcp", "any", *d),
+        [p, d] if is_proto(p) && bare_port(d) => {
+            owned_dst = format!("host:{d}");
+            (*p, "any", owned_dst.as_str())
+        }
         [p, s, d] => (*p, *s, *d),
-        [p, d] => (*p, "any", *d),
-        _ => bail!("expected PROTO SRC -> DST:PORT, e.g. `tcp 203.0.113.9 to 10.0.0.5:8080`"),
+        [p, d] if is_proto(p) => (*p, "any", *d),
+        [s, d] => ("tcp", *s, *d),
+        _ => bail!(
+            "expected [PROTO] [SRC to] DST:PORT or a PORT, e.g. `8080`, `host:8080`, `tcp 203.0.113.9 to 10.0.0.5:8080`"
+        ),
     };
     let proto = proto.to_ascii_lowercase();
     if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
@@ -422,16 +487,28 @@ fn parse_endpoint(s: &str) -> Result<(Option<IpAddr>, Option<u16>)> {
     let addr = if symbolic(addr) {
         None
     } else {
-        Some(
-            addr.parse::<IpAddr>()
-                .with_context(|| format!("`{addr}` is not an IP address"))?,
-        )
+        let a = addr
+            .parse::<IpAddr>()
+            .with_context(|| format!("`{addr}` is not an IP address"))?;
+        // `0.0.0.0:8080` as the ports table shows a port published on all addresses: the
+        // host's own (`[::]:8080` likewise).
+        (!a.is_unspecified()).then_some(a)
     };
     Ok((addr, Some(port)))
 }
 
 fn trace(a: TraceArgs) -> Result<i32> {
-    let mut flow = parse_flow(&a.flow)?;
+    let mut words = a.flow.clone();
+    if let Some(port) = a.port {
+        if words
+            .iter()
+            .any(|w| w.contains(':') || w.parse::<u16>().is_ok())
+        {
+            bail!("--port {port} and a destination port in FLOW: give one of them");
+        }
+        words.push(format!("host:{port}"));
+    }
+    let mut flow = parse_flow(&words)?;
     if a.ipv6 {
         if flow.family == Family::Ip && (flow.src.is_some() || flow.dst.is_some()) {
             bail!("-6 asks for IPv6, but an address in the flow is IPv4");
@@ -439,6 +516,19 @@ fn trace(a: TraceArgs) -> Result<i32> {
         flow.family = Family::Ip6;
     }
     let model = load_model(&a.source)?;
+    if let (Some(name), Some(known)) = (&a.in_iface, &model.interfaces)
+        && !known.iter().any(|i| &i.name == name)
+    {
+        let names: Vec<String> = known
+            .iter()
+            .map(|i| report::printable(&i.name).into_owned())
+            .collect();
+        bail!(
+            "--in {}: no such interface in the evidence; it knows {}",
+            report::printable(name),
+            names.join(", ")
+        );
+    }
     let net = Net::new(&model);
     // A source address of the host's own is the host's own connection too.
     if flow.src.is_some_and(|s| net.is_local(s)) {
@@ -463,24 +553,30 @@ fn trace(a: TraceArgs) -> Result<i32> {
     let t = net.trace(&flow);
     let reply = reply_of(&net, &flow, &t);
     match a.format {
-        Format::Json => {
-            let mut v = serde_json::to_value(&t)?;
+        TraceFormat::Json => {
+            let mut v = trace_json(&flow, &t)?;
             if let (Some((_, r)), Some(obj)) = (&reply, v.as_object_mut()) {
                 obj.insert("reply".into(), serde_json::to_value(r)?);
             }
             println!("{}", serde_json::to_string_pretty(&v)?)
         }
-        Format::Human => {
-            print!("{}", render_trace(&flow, &t));
+        TraceFormat::Human => {
+            let mut text = render_trace(&flow, &t);
             if let Some((back, r)) = &reply {
-                print!(
-                    "\nreply, from the container back:\n{}",
-                    render_trace(back, r)
-                );
+                text.push_str("\nreply, from the container back:\n");
+                text.push_str(&render_trace(back, r));
             }
-        }
-        Format::Nagios | Format::Prometheus => {
-            bail!("--format nagios and prometheus apply to `check`; trace prints human or json")
+            let text = if use_color(a.color) {
+                paint_trace(&text)
+            } else {
+                text
+            };
+            let text = if report::human::locale_is_utf8() {
+                text
+            } else {
+                report::human::asciify(&text)
+            };
+            print!("{text}")
         }
     }
     let code = |v: &Verdict| match v {
@@ -513,6 +609,65 @@ fn reply_of(net: &Net<'_>, flow: &Flow, t: &Trace) -> Option<(Flow, Trace)> {
     }
     let r = net.trace(&back);
     Some((back, r))
+}
+
+/// `trace --format json`, schema `fwdoctor-trace/1`: the flow as understood (echoed), the
+/// verdict, each chain the packet crosses, and `evidence`: the rules that decided, in the same
+/// evidence-line shape as `check`'s findings.
+pub fn trace_json(flow: &Flow, t: &Trace) -> Result<serde_json::Value> {
+    let mut evidence: Vec<crate::analyze::EvidenceLine> = Vec::new();
+    for v in t.blockers.iter().chain(std::iter::once(&t.verdict)) {
+        let line = match v {
+            Verdict::Drop { by } => crate::analyze::EvidenceLine::rule(by),
+            Verdict::KernelDrop { reason } => {
+                crate::analyze::EvidenceLine::fact("kernel", reason.clone())
+            }
+            _ => continue,
+        };
+        if !evidence.contains(&line) {
+            evidence.push(line);
+        }
+    }
+    let mut doc = serde_json::to_value(t)?;
+    let obj = doc
+        .as_object_mut()
+        .context("a trace serializes to an object")?;
+    obj.insert("schema".into(), "fwdoctor-trace/1".into());
+    obj.insert(
+        "flow".into(),
+        serde_json::json!({
+            "family": flow.family,
+            "proto": flow.proto,
+            "src": flow.src,
+            "dst": flow.dst,
+            "dport": flow.dport,
+            "sport": flow.sport,
+            "in": flow.in_iface,
+        }),
+    );
+    obj.insert("evidence".into(), serde_json::to_value(evidence)?);
+    Ok(doc)
+}
+
+/// Colour for the human trace, as `check` has: drops red, accepts green, unknown magenta.
+fn paint_trace(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            let code = if l.contains("DROP") {
+                Some("1;31")
+            } else if l.contains("unknown") {
+                Some("1;35")
+            } else if l.trim_end().ends_with("accept") || l.starts_with("verdict: ACCEPT") {
+                Some("32")
+            } else {
+                None
+            };
+            match code {
+                Some(c) => format!("\x1b[{c}m{l}\x1b[0m\n"),
+                None => format!("{l}\n"),
+            }
+        })
+        .collect()
 }
 
 /// The human trace. Every name and rule from the evidence is shown [`printable`]: a chain name or

@@ -156,10 +156,12 @@ pub fn failed_analysis(error: &str) -> Analysis {
             note: String::new(),
         },
     }];
+    let plan = crate::analyze::plan::plan(&Model::default(), &findings, &[]);
     Analysis {
         findings,
         ports: Vec::new(),
         status: Status::Unknown,
+        plan,
     }
 }
 
