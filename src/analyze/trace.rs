@@ -1274,7 +1274,10 @@ impl<'a> ChainRun<'a, '_> {
             _ => return None,
         };
         let who = if client { Dir::Src } else { Dir::Dst };
-        Some(self.addr_in(pkt.family, value, &set.entries, who).negate_if(negated))
+        Some(
+            self.addr_in(pkt.family, value, &set.entries, who)
+                .negate_if(negated),
+        )
     }
 
     /// Is the address in one of `nets`? Nets of the other family never hold a packet's
