@@ -93,7 +93,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
                             "Edit {}: accept Docker's forwarded traffic before the drop it names",
                             nb.path
                         ),
-                        format!("sudo nft -c -f {}", nb.path),
+                        format!("sudo nft -c -f {}", crate::analyze::shell::quote(&nb.path)),
                     ]
                     .into_iter()
                     .filter(|l| nb.family.is_none() || !l.starts_with("sudo nft"))
