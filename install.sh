@@ -96,8 +96,18 @@ build() {
     BINARY="${CARGO_TARGET_DIR:-$SRC_DIR/target}/release/fwdoctor"
 }
 
+# The installed binary is stripped (about a sixth of the size with debug info); the build's own
+# copy keeps its symbols. Without strip(1) (binutils) it is installed as built.
 install_binary() {
-    put "$PREFIX/bin/fwdoctor" 0755 <"$BINARY"
+    if command -v strip >/dev/null 2>&1; then
+        _stripped="${TMPDIR:-/tmp}/fwdoctor.strip.$$"
+        ensure strip -o "$_stripped" "$BINARY"
+        put "$PREFIX/bin/fwdoctor" 0755 <"$_stripped"
+        rm -f "$_stripped"
+    else
+        say "note: strip not found (binutils): installing the binary with its debug info"
+        put "$PREFIX/bin/fwdoctor" 0755 <"$BINARY"
+    fi
     case ":$PATH:" in
         *":$PREFIX/bin:"*) ;;
         *) say "note: $PREFIX/bin is not in PATH" ;;
@@ -187,6 +197,9 @@ main() {
         shift
     done
     [ -z "$TEXTFILE" ] || valid_textfile_dir "$TEXTFILE"
+    if [ -n "$TEXTFILE" ] && [ "$CRON" = 0 ] && [ "$TIMER" = 0 ] && [ "$UNINSTALL" = 0 ]; then
+        err "--textfile DIR is written by the alert job: give --cron or --timer with it"
+    fi
     EXTRA_ARGS="" RW_PATHS=""
     if [ -n "$TEXTFILE" ]; then
         EXTRA_ARGS=" --textfile $TEXTFILE"
@@ -211,7 +224,11 @@ main() {
     [ "$DOCS" = 1 ] && install_docs
     [ "$CRON" = 1 ] && install_cron
     [ "$TIMER" = 1 ] && install_timer
-    say "done: sudo $PREFIX/bin/fwdoctor check; man fwdoctor"
+    if [ "$DOCS" = 1 ]; then
+        say "done: sudo $PREFIX/bin/fwdoctor check; man fwdoctor"
+    else
+        say "done: sudo $PREFIX/bin/fwdoctor check; fwdoctor --help"
+    fi
     return 0
 }
 

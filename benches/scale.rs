@@ -544,6 +544,9 @@ struct Measured {
     verdict: String,
     /// Rule evaluations the per-port trace made (against [`trace::STEP_BUDGET`]).
     trace_steps: u64,
+    /// Every path of every published entry (`ports::verdicts`), per entry.
+    paths_per_entry: Vec<Duration>,
+    entries: usize,
 }
 
 fn in_process(name: &str, text: &str, repeat: usize, with_ip_addr: bool) -> Measured {
@@ -554,6 +557,8 @@ fn in_process(name: &str, text: &str, repeat: usize, with_ip_addr: bool) -> Meas
         total: Vec::new(),
         verdict: String::new(),
         trace_steps: 0,
+        paths_per_entry: Vec::new(),
+        entries: 0,
     };
     for _ in 0..repeat {
         let t0 = Instant::now();
@@ -580,6 +585,11 @@ fn in_process(name: &str, text: &str, repeat: usize, with_ip_addr: bool) -> Meas
         let (t, d) = timed(|| net.trace(&flow));
         m.trace.push(d);
         m.trace_steps = net.last_trace_steps();
+        // The four paths (and their replies, docker-proxy's leg) of every entry, per entry.
+        let (entries, d) = timed(|| analyze::ports::verdicts(&model, &net).len());
+        m.entries = entries;
+        m.paths_per_entry
+            .push(d.checked_div(entries.max(1) as u32).unwrap_or_default());
         let port = analysis
             .ports
             .iter()
@@ -814,6 +824,11 @@ fn main() {
             range(&m.trace),
             m.trace_steps,
             trace::STEP_BUDGET
+        );
+        println!(
+            "  per-entry paths          {} ({} entries; 4 paths, replies and docker-proxy's leg each)",
+            range(&m.paths_per_entry),
+            m.entries
         );
         println!("  fwdoctor process         {}", range(&proc_times));
         let peak = rss.iter().max().copied().unwrap_or(0) * 1024;

@@ -20,7 +20,9 @@
 #   LAB_DEBUG       =1: print dockerd's log on stderr at teardown
 #
 # Rules this script keeps (see shared/LAB.md): everything happens inside two network
-# namespaces it creates (host, client) joined by a veth pair 10.99.0.1/24 <-> 10.99.0.2/24;
+# namespaces it creates (host, client) joined by a veth pair 10.99.0.1/24 <-> 10.99.0.2/24
+# (and fd99::1/64 <-> fd99::2/64; the client routes 172.16.0.0/12 and fd00:d0c::/64, the
+# container networks, via the host, to try the containers' addresses directly);
 # the firewall of the machine's own namespace is never touched; traffic goes only to those
 # addresses and to container addresses inside the host namespace; only processes this run
 # started are stopped, by pid; teardown runs on every exit (also failure and Ctrl-C).
@@ -48,6 +50,11 @@ LAB_SCENARIOS=(
   stale-legacy-docker
   input-drop
   forward-off-and-legacy-drop
+  ipv6-healthy
+  ipv6-legacy-forward-drop
+  ipv6-nft-forward-drop-docker-legacy
+  ipv6-forwarding-off
+  ipv6-inet-drop
 )
 LAB_EXTRA_NETNS=()      # further namespaces of this run (layouts.sh's container netns)
 # Docker 28/29 layouts built by hand (no daemon): appends its scenarios to LAB_SCENARIOS.
@@ -112,7 +119,7 @@ lab_prereqs() {
   [[ $(id -u) -eq 0 ]] || missing+=("root (running as uid $(id -u))")
   for c in ip unshare setsid grep sha256sum mount umount timeout awk find dockerd containerd containerd-shim-runc-v2 runc \
            docker-proxy iptables-legacy iptables-legacy-save iptables-nft iptables-nft-save \
-           ip6tables-legacy ip6tables-nft nft curl busybox sysctl tar; do
+           ip6tables-legacy ip6tables-legacy-save ip6tables-nft ip6tables-nft-save nsenter nft curl busybox sysctl tar; do
     command -v "$c" >/dev/null 2>&1 || missing+=("$c")
   done
   [[ -x "$LAB_DOCKER_CLI" ]] || command -v "$LAB_DOCKER_CLI" >/dev/null 2>&1 || missing+=("docker (CLI)")
@@ -145,8 +152,9 @@ lab_init() {
   echo '{}' >"$LAB_TMP/daemon.json"
   local t
   for t in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do
-    ln -s "/usr/sbin/${t/iptables/iptables-legacy}" "$LAB_TMP/alt-legacy/$t"
-    ln -s "/usr/sbin/${t/iptables/iptables-nft}" "$LAB_TMP/alt-nft/$t"
+    # ${t/tables/...}: "ip6tables" does not contain "iptables".
+    ln -s "/usr/sbin/${t/tables/tables-legacy}" "$LAB_TMP/alt-legacy/$t"
+    ln -s "/usr/sbin/${t/tables/tables-nft}" "$LAB_TMP/alt-nft/$t"
   done
   lab_log "run $LAB_ID: tmp $LAB_TMP, netns $LAB_HOST (10.99.0.1) + $LAB_CLIENT (10.99.0.2)"
 
@@ -158,8 +166,26 @@ lab_init() {
   ip -n "$LAB_CLIENT" addr add 10.99.0.2/24 dev "$vc"
   ip -n "$LAB_HOST" link set lo up
   ip -n "$LAB_CLIENT" link set lo up
+  ip -n "$LAB_HOST" addr add fd99::1/64 dev "$vh" nodad
+  ip -n "$LAB_CLIENT" addr add fd99::2/64 dev "$vc" nodad
   ip -n "$LAB_HOST" link set "$vh" up
   ip -n "$LAB_CLIENT" link set "$vc" up
+  # The client reaches container addresses through the host (routed / direct access).
+  ip -n "$LAB_CLIENT" route add 172.16.0.0/12 via 10.99.0.1
+  ip -n "$LAB_CLIENT" -6 route add "$LAB_V6_CIDR" via fd99::1
+}
+
+# The IPv6 network Docker gets in the ipv6-* scenarios (shared/LAB.md "IPv6 in the lab").
+LAB_V6_CIDR="fd00:d0c::/64"
+lab_ipv6_flags() { printf '%s\n' --ipv6 --fixed-cidr-v6 "$LAB_V6_CIDR" --experimental --ip6tables; }
+# lab_dockerd_start_ipv6 BACKEND [FLAGS...] — dockerd with IPv6 on the default bridge, and
+# IPv6 forwarding on in the host netns.
+lab_dockerd_start_ipv6() {
+  local backend=$1; shift
+  lab_in_host sysctl -q -w net.ipv6.conf.all.forwarding=1
+  local flags
+  mapfile -t flags < <(lab_ipv6_flags)
+  lab_dockerd_start "$backend" "${flags[@]}" "$@"
 }
 
 # lab_dockerd_start BACKEND [DOCKERD-FLAGS...]
@@ -260,6 +286,7 @@ lab_container() {
   LAB_CIDS+=("$id")
   LAB_PORTS+=("tcp $hport $cport $name")
   lab_wait_listen "$name" "$cport"
+  lab_wait_ipv6 "$name"
   lab_log "container $name ($(lab_container_ip "$name")) publishes tcp $hport -> $cport"
 }
 
@@ -277,19 +304,55 @@ lab_wait_listen() {
   lab_die "container $name: nothing listens on port $port after 10 s"
 }
 
+# lab_wait_ipv6 CONTAINER — until no IPv6 address in the container is still tentative
+# (duplicate address detection, about a second after start), so that the truth of an IPv6
+# path never records a curl that only raced DAD.
+lab_wait_ipv6() {
+  local pid i
+  pid=$(lab_docker inspect -f '{{.State.Pid}}' "$1")
+  for ((i = 0; i < 100; i++)); do
+    [[ -z "$(nsenter -t "$pid" -n ip -6 addr show tentative 2>/dev/null)" ]] && return 0
+    sleep 0.1
+  done
+  lab_die "container $1: an IPv6 address is still tentative after 10 s"
+}
+
 lab_container_ip() {
   lab_docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$1"
 }
 
-# lab_curl WHERE PORT [ADDR] -> prints reachable | blocked
+lab_container_ip6() {
+  lab_docker inspect -f '{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}{{end}}' "$1"
+}
+
+# lab_curl WHERE PORT [ADDR] -> prints reachable | blocked (an empty ADDR: blocked, nothing
+# to connect to). IPv6 literals are bracketed.
 lab_curl() {
-  local where=$1 port=$2 addr=${3:-10.99.0.1} out
-  if [[ "$where" == client ]]; then
-    out=$(ip netns exec "$LAB_CLIENT" curl -s -m 2 "http://$addr:$port/" 2>/dev/null || true)
-  else
-    out=$(ip netns exec "$LAB_HOST" curl -s -m 2 "http://$addr:$port/" 2>/dev/null || true)
-  fi
+  local where=$1 port=$2 addr=${3-10.99.0.1} out ns
+  [[ -n "$addr" ]] || { echo blocked; return 0; }
+  [[ "$addr" == *:* ]] && addr="[$addr]"
+  if [[ "$where" == client ]]; then ns=$LAB_CLIENT; else ns=$LAB_HOST; fi
+  out=$(ip netns exec "$ns" curl -g -s -m 2 "http://$addr:$port/" 2>/dev/null || true)
   if [[ "$out" == *"$LAB_MARKER"* ]]; then echo reachable; else echo blocked; fi
+}
+
+# lab_paths_json PORT CONTAINER_PORT IP4 IP6 — every path of one published port, per family:
+# {"ipv4": {"outside", "container_direct", "host_loopback", "host_address"}, "ipv6": {...}}
+lab_paths_json() {
+  local hport=$1 cport=$2 ip4=$3 ip6=$4 fam host lo cip o d l h sep=""
+  printf '{'
+  for fam in ipv4 ipv6; do
+    if [[ $fam == ipv4 ]]; then host=10.99.0.1 lo=127.0.0.1 cip=$ip4; else host=fd99::1 lo=::1 cip=$ip6; fi
+    o=$(lab_curl client "$hport" "$host")
+    d=$(lab_curl client "$cport" "$cip")
+    l=$(lab_curl host "$hport" "$lo")
+    h=$(lab_curl host "$hport" "$host")
+    lab_log "truth: $hport $fam: outside=$o container_direct=$d (${cip:-no address}:$cport) host_loopback=$l host_address=$h"
+    printf '%s"%s": {"outside": "%s", "container_direct": "%s", "host_loopback": "%s", "host_address": "%s"}' \
+      "$sep" "$fam" "$o" "$d" "$l" "$h"
+    sep=", "
+  done
+  printf '}'
 }
 
 lab_note() { LAB_NOTES+="${LAB_NOTES:+ }$*"; lab_log "note: $*"; }
@@ -303,7 +366,7 @@ json_str() {
 # Write truth.json: what curl really did for every published port.
 lab_truth() {
   if [[ -n "$LAB_LAYOUT" ]]; then layout_truth "$@"; return; fi
-  local name=$1 out=$2 ver full p proto hport cport cname o h l ip st first=1
+  local name=$1 out=$2 ver full p proto hport cport cname o h l ip ip6 st paths first=1
   full=$(lab_docker version --format '{{.Server.Version}}' 2>/dev/null || echo unknown)
   ver=${full%%+*}
   {
@@ -322,16 +385,18 @@ lab_truth() {
       h=$(lab_curl host "$hport")
       l=$(lab_curl host "$hport" 127.0.0.1)
       ip=$(lab_container_ip "$cname" 2>/dev/null || echo "")
+      ip6=$(lab_container_ip6 "$cname" 2>/dev/null || echo "")
       st=$(lab_docker inspect -f '{{.State.Status}}' "$cname" 2>/dev/null || echo unknown)
       lab_log "truth: $proto/$hport -> $cname:$cport ($st)  outside=$o host=$h host_loopback=$l"
+      paths=$(lab_paths_json "$hport" "$cport" "$ip" "$ip6")
       ((first)) || printf ',\n'
       first=0
-      printf '    {"proto": "%s", "host_port": %d, "container_port": %d, "container": %s, "container_ip": %s, "container_state": %s, "outside": "%s", "host": "%s", "host_loopback": "%s"}' \
-        "$proto" "$hport" "$cport" "$(json_str "$cname")" "$(json_str "$ip")" "$(json_str "$st")" "$o" "$h" "$l"
+      printf '    {"proto": "%s", "host_port": %d, "container_port": %d, "container": %s, "container_ip": %s, "container_ip6": %s, "container_state": %s, "outside": "%s", "host": "%s", "host_loopback": "%s",\n     "paths": %s}' \
+        "$proto" "$hport" "$cport" "$(json_str "$cname")" "$(json_str "$ip")" "$(json_str "$ip6")" "$(json_str "$st")" "$o" "$h" "$l" "$paths"
     done
     printf '\n  ],\n'
     printf '  "notes": %s,\n' "$(json_str "$LAB_NOTES")"
-    printf '  "curl": "curl -s -m 2 http://ADDR:PORT/; reachable = the page came back; outside = from the client netns to 10.99.0.1, host = from the host netns to 10.99.0.1, host_loopback = from the host netns to 127.0.0.1",\n'
+    printf '  "curl": "curl -g -s -m 2 http://ADDR:PORT/; reachable = the page came back; outside = from the client netns to 10.99.0.1, host = from the host netns to 10.99.0.1, host_loopback = from the host netns to 127.0.0.1; paths.FAMILY: outside = client to 10.99.0.1 / [fd99::1] on the host port, container_direct = client to the container address on the container port (routed via the host; blocked when the container has no address of that family), host_loopback = host to 127.0.0.1 / [::1], host_address = host to 10.99.0.1 / [fd99::1]",\n'
     printf '  "captured_with": "lab/lab.sh",\n'
     printf '  "date": "%s"\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     printf '}\n'
@@ -568,6 +633,43 @@ scenario_forward-off-and-legacy-drop() {
   lab_container web1 8080
   lab_in_host sysctl -q -w net.ipv4.ip_forward=0
   lab_in_host iptables-legacy -P FORWARD DROP
+}
+
+scenario_ipv6-healthy() {
+  LAB_DESCRIPTION="Docker on iptables-nft with IPv6 (--ipv6 --fixed-cidr-v6 $LAB_V6_CIDR --experimental --ip6tables, net.ipv6.conf.all.forwarding=1), one container -p 8080:80; nothing else."
+  lab_dockerd_start_ipv6 nft
+  lab_container web1 8080
+}
+
+scenario_ipv6-legacy-forward-drop() {
+  LAB_DESCRIPTION="As ipv6-healthy, plus 'ip6tables-legacy -P FORWARD DROP': IPv6 from outside is dropped in the legacy ip6 stack while IPv4 works."
+  lab_dockerd_start_ipv6 nft
+  lab_container web1 8080
+  lab_in_host ip6tables-legacy -P FORWARD DROP
+}
+
+scenario_ipv6-nft-forward-drop-docker-legacy() {
+  LAB_DESCRIPTION="Docker with IPv6 on iptables-legacy (the system alternative here), one container -p 8080:80, plus 'ip6tables-nft -P FORWARD DROP' in the nf_tables ip6 stack."
+  LAB_SYSTEM_ALT=legacy
+  lab_dockerd_start_ipv6 legacy
+  lab_container web1 8080
+  lab_in_host ip6tables-nft -P FORWARD DROP
+}
+
+scenario_ipv6-forwarding-off() {
+  LAB_DESCRIPTION="As ipv6-healthy, then 'sysctl -w net.ipv6.conf.all.forwarding=0' in the host netns (IPv4 forwarding stays on)."
+  lab_dockerd_start_ipv6 nft
+  lab_container web1 8080
+  lab_in_host sysctl -q -w net.ipv6.conf.all.forwarding=0
+}
+
+scenario_ipv6-inet-drop() {
+  LAB_DESCRIPTION="As ipv6-healthy, plus a native nft table dropping only IPv6 on the forward hook: 'table inet v6block { chain forward { type filter hook forward priority 0; policy accept; meta nfproto ipv6 drop; } }'."
+  lab_dockerd_start_ipv6 nft
+  lab_container web1 8080
+  lab_in_host nft add table inet v6block
+  lab_in_host nft add chain inet v6block forward '{ type filter hook forward priority 0; policy accept; }'
+  lab_in_host nft add rule inet v6block forward meta nfproto ipv6 drop
 }
 
 lab_setup() {

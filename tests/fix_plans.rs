@@ -158,7 +158,7 @@ impl Fakes {
         Fakes { dir }
     }
 
-    /// Evaluate `cmd` with `/bin/sh -c`, only the fakes on PATH, in a private mount namespace
+    /// Evaluate `cmd` with `/bin/sh -c`, only the fakes on PATH and TRUSTED_NET set, in a private mount namespace
     /// with a tmpfs on /root (a suggested `> /root/...` backup must not touch the host).
     fn run(&self, cmd: &str) {
         let out = Process::new(system_binary("unshare"))
@@ -168,6 +168,8 @@ impl Fakes {
             .arg(cmd)
             .env_clear()
             .env("PATH", self.dir.path().join("bin"))
+            // The one value a plan leaves to the operator (`${TRUSTED_NET:?…}`), set as they would.
+            .env("TRUSTED_NET", "192.0.2.0/24")
             .current_dir(self.dir.path().join("work"))
             .output()
             .expect("runs unshare");

@@ -1,7 +1,8 @@
 //! Every fixture under fixtures/ is checked with `fwdoctor check --from DIR --format json`:
 //! - `expect.json` gives the exit code, status, findings that must and must not appear;
 //! - `truth.json` (lab captures) gives what curl really did: every published port's verdict
-//!   must equal what curl saw from outside.
+//!   must equal what curl saw from outside, and every path of every family (`paths.ipv4`,
+//!   `paths.ipv6`: outside, container_direct, host_loopback, host_address) what curl saw there.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -56,6 +57,7 @@ fn every_fixture_meets_its_expectations() {
         dirs.len()
     );
     let mut failures = Vec::new();
+    let mut paths_checked = 0;
     for dir in &dirs {
         let (code, report) = check(dir);
         let name = dir
@@ -159,10 +161,9 @@ fn every_fixture_meets_its_expectations() {
             {
                 let port = t["host_port"].as_u64();
                 let proto = t["proto"].as_str().unwrap_or("tcp");
-                let Some(p) = ports
-                    .iter()
-                    .find(|p| p["host_port"].as_u64() == port && p["proto"] == proto)
-                else {
+                let Some(p) = ports.iter().find(|p| {
+                    p["host_port"].as_u64() == port && p["proto"] == proto && p["family"] == "ipv4"
+                }) else {
                     failures.push(format!("{name}: port {port:?}/{proto} not in the report"));
                     continue;
                 };
@@ -193,9 +194,50 @@ fn every_fixture_meets_its_expectations() {
                         p["paths"]["outside"]["verdict"], p["verdict"]
                     ));
                 }
+                // Every path of every family curl tried (lab.sh's truth "paths").
+                for (family, paths) in t["paths"].as_object().into_iter().flatten() {
+                    let Some(entry) = ports.iter().find(|p| {
+                        p["host_port"].as_u64() == port
+                            && p["proto"] == proto
+                            && p["family"] == *family
+                    }) else {
+                        // Not published over this family (Docker lists no `::` entry): right
+                        // only where curl got through on no path of it.
+                        let open: Vec<&String> = (paths.as_object().into_iter().flatten())
+                            .filter(|(_, v)| *v != "blocked")
+                            .map(|(k, _)| k)
+                            .collect();
+                        if !open.is_empty() {
+                            failures.push(format!(
+                                "{name}: port {port:?}/{proto} {family}: no entry in the report, but curl got through on {open:?}"
+                            ));
+                        }
+                        continue;
+                    };
+                    for (path, want) in paths.as_object().expect("paths per family") {
+                        paths_checked += 1;
+                        let got = &entry["paths"][path];
+                        if got["verdict"] != *want {
+                            failures.push(format!(
+                                "{name}: port {port:?} {family} {path}: {} but curl was {want} ({})",
+                                got["verdict"], got["reason"]
+                            ));
+                        }
+                    }
+                    if entry["paths"]["outside"]["verdict"] != entry["verdict"] {
+                        failures.push(format!(
+                            "{name}: port {port:?} {family}: paths.outside differs from the verdict"
+                        ));
+                    }
+                }
             }
         }
     }
+    // The five ipv6-* lab scenarios at least: one port each, 4 paths x 2 families.
+    assert!(
+        paths_checked >= 5 * 8,
+        "only {paths_checked} paths had a truth to check"
+    );
     assert!(
         failures.is_empty(),
         "{} fixture failures:\n{}",
@@ -298,4 +340,149 @@ fn every_layout_scenario_has_its_fixture() {
         }
     }
     assert!(missing.is_empty(), "missing: {missing:?}");
+}
+
+fn fwdoctor_in(dir: &str, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fwdoctor"))
+        .args(args)
+        .arg("--from")
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/lab")
+                .join(dir),
+        )
+        .env("COLUMNS", "100")
+        .output()
+        .expect("fwdoctor runs");
+    (
+        out.status.code().expect("exit code"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// `trace` for each path of a dual-stack port, on the lab capture where curl over IPv6 from
+/// outside timed out (ip6tables-legacy FORWARD DROP) and everything else worked.
+#[test]
+fn trace_follows_every_path_and_family_as_curl_did() {
+    let lab = "ipv6-legacy-forward-drop";
+    let (code, json) = fwdoctor_in(
+        lab,
+        &[
+            "trace",
+            "tcp",
+            "any",
+            "to",
+            "host:8080",
+            "-6",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 2, "{json}");
+    let t: Value = serde_json::from_str(&json).expect("JSON trace");
+    assert_eq!(t["verdict"]["by"]["stack"], "legacy");
+    assert_eq!(t["verdict"]["by"]["family"], "ip6");
+    assert_eq!(t["verdict"]["by"]["chain"], "FORWARD");
+
+    // The host's own connections start in OUTPUT: [::1] goes to docker-proxy, the host's own
+    // address is DNATed in nat OUTPUT and its reply comes back through INPUT.
+    let (code, text) = fwdoctor_in(lab, &["trace", "tcp", "host", "to", "[::1]:8080"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("from the host itself (OUTPUT)"), "{text}");
+    assert!(text.starts_with("tcp ::1 -> [::1]:8080"), "{text}");
+    let (code, json) = fwdoctor_in(
+        lab,
+        &[
+            "trace",
+            "tcp",
+            "host",
+            "to",
+            "host:8080",
+            "-6",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{json}");
+    let t: Value = serde_json::from_str(&json).expect("JSON trace");
+    assert_eq!(t["steps"][0]["hook"], "output", "{t:#}");
+    assert_eq!(t["reply"]["route"], "local", "{t:#}");
+    assert_eq!(t["reply"]["verdict"]["verdict"], "accept", "{t:#}");
+
+    // Straight to the container's IPv6 address: the same legacy drop; IPv4: through, and back.
+    let (code, _) = fwdoctor_in(
+        lab,
+        &["trace", "tcp", "any", "to", "[fd00:d0c::242:ac11:2]:80"],
+    );
+    assert_eq!(code, 2);
+    let (code, json) = fwdoctor_in(
+        lab,
+        &[
+            "trace",
+            "tcp",
+            "any",
+            "to",
+            "172.17.0.2:80",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{json}");
+    let t: Value = serde_json::from_str(&json).expect("JSON trace");
+    assert_eq!(t["reply"]["verdict"]["verdict"], "accept", "{t:#}");
+
+    // A reply the host's INPUT drops (legacy INPUT policy DROP, no ESTABLISHED rule): the
+    // host's connection to its own address fails, as curl did.
+    let (code, json) = fwdoctor_in(
+        "input-drop",
+        &[
+            "trace",
+            "tcp",
+            "host",
+            "to",
+            "host:8080",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 2, "{json}");
+    let t: Value = serde_json::from_str(&json).expect("JSON trace");
+    assert_eq!(
+        t["verdict"]["verdict"], "accept",
+        "the way in passes: {t:#}"
+    );
+    assert_eq!(t["reply"]["verdict"]["by"]["chain"], "INPUT", "{t:#}");
+
+    // `check` names the blocked paths and the trace for each.
+    let (code, text) = fwdoctor_in(lab, &["check"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("port 8080/tcp (IPv6) (web1:80) on :: is blocked from outside"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fwdoctor trace tcp any to host:8080 -6"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fwdoctor trace tcp any to '[fd00:d0c::242:ac11:2]:80'"),
+        "{text}"
+    );
+    assert!(text.contains("1 of 1 published ports blocked"), "{text}");
+    // Below 100 columns, one line per blocked path under the table.
+    let out = Command::new(env!("CARGO_BIN_EXE_fwdoctor"))
+        .args(["check", "--from"])
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/lab")
+                .join(lab),
+        )
+        .env("COLUMNS", "80")
+        .output()
+        .expect("fwdoctor runs");
+    let narrow = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        narrow.contains("[::]:8080/tcp direct: ✗ blocked: legacy ip6 filter FORWARD: policy DROP"),
+        "{narrow}"
+    );
 }

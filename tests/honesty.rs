@@ -98,7 +98,9 @@ fn a_capture_without_the_loaded_legacy_stacks_dump_is_unknown_and_says_what_to_p
     let (code, r) = report(&cap);
     assert_eq!(code, 3, "{r:#}");
     assert_eq!(r["status"], "unknown");
-    assert_eq!(verdicts(&r), ["unknown"]);
+    // IPv4 and IPv6 (docker-proxy carries `::` to the container's IPv4, through the unread
+    // legacy stack too).
+    assert_eq!(verdicts(&r), ["unknown", "unknown"]);
     let findings = r["findings"].to_string();
     assert!(
         findings.contains("legacy tables are loaded (filter)"),
@@ -150,11 +152,14 @@ fn no_lab_capture_missing_a_part_of_the_firewall_gives_ok_or_reachable() {
             let (code, r) = report(&cap);
             assert_ne!(r["status"], "ok", "{name} without {drop:?}: {r:#}");
             assert_ne!(code, 0, "{name} without {drop:?}");
-            assert!(
-                !verdicts(&r).iter().any(|v| v == "reachable"),
-                "{name} without {drop:?}: {:?}",
-                verdicts(&r)
-            );
+            // docker-proxy's path (IPv6 to a container without IPv6) never crosses FORWARD:
+            // forwarding, the one thing sysctl.txt tells, does not decide it.
+            let needs_it = |p: &&Value| !(*drop == ["sysctl.txt"] && p["path"] == "docker-proxy");
+            let wrong: Vec<&Value> = (r["ports"].as_array().into_iter().flatten())
+                .filter(needs_it)
+                .filter(|p| p["verdict"] == "reachable")
+                .collect();
+            assert!(wrong.is_empty(), "{name} without {drop:?}: {wrong:?}");
             checked += 1;
         }
     }
@@ -289,7 +294,9 @@ fn a_drop_rule_in_the_users_nft_table_is_on_purpose_and_not_also_a_split() {
         .collect();
     assert_eq!(checks, ["docker-user-blocks"], "{r:#}");
     assert_eq!(code, 0);
-    assert_eq!(verdicts(&r), ["blocked"]);
+    // IPv6 goes to docker-proxy, whose own connection to the container is the host's: OUTPUT,
+    // not the forward hook the rule sits on.
+    assert_eq!(verdicts(&r), ["blocked", "reachable"]);
 }
 
 /// "`curl localhost` works" is said only where the host's own connection does get through.

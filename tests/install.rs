@@ -183,3 +183,59 @@ fn the_timer_unit_is_bounded_and_locked_down() {
         "{report}"
     );
 }
+
+#[test]
+fn the_installed_binary_is_stripped_and_still_runs() {
+    let d = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("fwdoctor");
+    let said = install_sh(
+        d.path(),
+        &[
+            "--prefix=/opt/fw",
+            "--no-docs",
+            "--binary",
+            bin.to_str().unwrap(),
+        ],
+    );
+    let installed = d.path().join(FILES[0]);
+    let (built, small) = (
+        std::fs::metadata(&bin).unwrap().len(),
+        std::fs::metadata(&installed).unwrap().len(),
+    );
+    assert!(small * 2 < built, "installed {small} bytes, built {built}");
+    let sections = Command::new("objdump")
+        .arg("-h")
+        .arg(&installed)
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&sections.stdout).contains(".debug_info"));
+    let version = Command::new(&installed).arg("--version").output().unwrap();
+    assert!(version.status.success());
+    // Without the docs the last line does not send the reader to a man page that is not there.
+    assert!(!said.contains("man fwdoctor"), "{said}");
+    assert!(said.contains("fwdoctor --help"), "{said}");
+}
+
+#[test]
+fn textfile_without_cron_or_timer_is_an_error() {
+    let d = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("fwdoctor");
+    let out = Command::new("sh")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/install.sh"))
+        .args([
+            "--prefix=/opt/fw",
+            "--no-docs",
+            "--binary",
+            bin.to_str().unwrap(),
+        ])
+        .args(["--textfile", "/var/lib/prometheus/node-exporter"])
+        .env("DESTDIR", d.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("give --cron or --timer"),
+        "{out:?}"
+    );
+    assert!(!d.path().join(FILES[0]).exists(), "nothing installed");
+}

@@ -147,7 +147,8 @@ fn a_command_that_works_silently_is_not_hung() {
     let start = Instant::now();
     let out = run_limited(
         "/usr/bin/awk",
-        &["BEGIN { for (i = 0; i < 1.5e7; i++) s += i; print s }"],
+        // Busy for 1-2 s of wall clock (systime() has 1 s steps), whatever the CPU's speed.
+        &["BEGIN { t = systime(); while (systime() - t < 2) s++; print s }"],
         limits,
     );
     let took = start.elapsed();

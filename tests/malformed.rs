@@ -35,11 +35,23 @@ fn assert_rejected(name: &str, needles: &[&str]) {
         out.status.code(),
         String::from_utf8_lossy(&out.stdout)
     );
-    assert!(
-        out.stdout.is_empty(),
-        "{name}: no report on bad input, got {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    // No verdict on bad input: with --format json, a document saying unknown and the error
+    // (issue 17: a script gets JSON, not an empty stdout).
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{name}: no JSON document on bad input ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert_eq!(doc["status"], "unknown", "{name}");
+    assert!(doc["ports"].as_array().is_some_and(Vec::is_empty), "{name}");
+    let error = doc["error"].as_str().unwrap_or_default();
+    for n in needles {
+        assert!(
+            error.contains(n),
+            "{name}: {n:?} not in the JSON error: {error}"
+        );
+    }
     for n in needles {
         assert!(stderr.contains(n), "{name}: {n:?} not in stderr: {stderr}");
     }
@@ -117,6 +129,12 @@ const REJECTED: &[(&str, &[&str])] = &[
         &["latin1-comment.save:6:", "not UTF-8"],
     ),
     ("binary.bin", &["binary.bin:1:", "not UTF-8"]),
+    // Pastes: prose and a command fwdoctor does not read is no section at all.
+    (
+        "paste-prose-only.txt",
+        &["paste-prose-only.txt", "sudo fwdoctor capture -o DIR"],
+    ),
+    ("paste-latin1.txt", &["paste-latin1.txt:3:", "not UTF-8"]),
     (
         "nul-in-rule.save",
         &["nul-in-rule.save:5:", "NUL byte at column 18"],
@@ -272,7 +290,17 @@ const ACCEPTED: &[&str] = &[
     "fuzz-vertical-tab-before-counters.S",
     "fuzz-cr-before-counters.S",
     "fuzz-cr-ending-a-line.S",
+    "paste-garbled.txt",
 ];
+
+/// A garbled paste (bad counters, a cut chain header, an unclosed save and nft table) is read
+/// as far as it goes: a report, never a clean verdict, never an error.
+#[test]
+fn a_garbled_paste_gives_an_unknown_report() {
+    let (code, r) = report(&corpus("paste-garbled.txt"));
+    assert_eq!(code, 3, "{r}");
+    assert_eq!(r["status"], "unknown");
+}
 
 fn report(path: &Path) -> (i32, serde_json::Value) {
     let out = check(path);

@@ -226,7 +226,16 @@ fn a_tool_printing_garbage_stops_the_check_naming_source_and_line() {
         "stderr: {}",
         r.stderr
     );
-    assert_eq!(r.json, serde_json::Value::Null, "no report from garbage");
+    // No verdict from garbage: the JSON document (issue 17) says unknown, with the error.
+    assert_eq!(r.json["status"], "unknown", "{:#}", r.json);
+    assert!(
+        r.json["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("iptables-nft-save.txt:3:")),
+        "{:#}",
+        r.json
+    );
+    assert!(r.json["ports"].as_array().is_some_and(Vec::is_empty));
 }
 
 #[test]

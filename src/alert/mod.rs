@@ -45,6 +45,9 @@ pub struct Options {
     pub lock_wait: Duration,
     /// Render the change report as JSON instead of text.
     pub json: bool,
+    /// The `fwdoctor check --verbose ...` that shows the details of this run: the same
+    /// evidence and checks (`--from`, `--only`, `--skip`, `--timeout` as given).
+    pub details: String,
 }
 
 /// The exit code of a run whose alert (or state, or textfile) could not be written or
@@ -132,6 +135,7 @@ pub fn run(opts: &Options, analysis: &Analysis, host: &str) -> Result<Outcome> {
         previous,
         host: host.to_string(),
         notes: &notes,
+        details: &opts.details,
     };
     let stdout = if opts.json {
         let mut s = serde_json::to_string_pretty(&render::json(&report))?;

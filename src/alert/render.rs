@@ -25,6 +25,8 @@ pub struct Report<'a> {
     pub host: String,
     /// First-run and state notes.
     pub notes: &'a [String],
+    /// The command that shows this run's details (see `alert::Options::details`).
+    pub details: &'a str,
 }
 
 /// The text report.
@@ -81,7 +83,8 @@ pub fn text(r: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "Details: sudo fwdoctor check --verbose   (exit {})",
+        "Details: {}   (exit {})",
+        printable(r.details),
         r.analysis.status.exit_code()
     );
     out

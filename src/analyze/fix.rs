@@ -30,6 +30,18 @@ pub fn iptables_cmd(stack: Stack, family: Family) -> String {
     }
 }
 
+/// The one line that points `iptables` and `ip6tables` at `stack` (legacy or nft), for good.
+pub fn use_alternatives(stack: Stack) -> String {
+    let suffix = if stack == Stack::Legacy {
+        "legacy"
+    } else {
+        "nft"
+    };
+    format!(
+        "sudo update-alternatives --set iptables /usr/sbin/iptables-{suffix} && sudo update-alternatives --set ip6tables /usr/sbin/ip6tables-{suffix}"
+    )
+}
+
 /// The command that takes away what `r` (a policy or rule) does, right now.
 ///
 /// Every word taken from the evidence is shell-quoted ([`shell::quote`]): pasting the line runs
@@ -52,7 +64,7 @@ pub fn undo(r: &RuleRef, bridges: &[String]) -> Vec<String> {
                 None => vec![
                     format!("{cmd} -L {} --line-numbers", shell::quote(&r.chain)),
                     format!(
-                        "{cmd} -D {} NUMBER   # NUMBER: the rule's number in the listing above",
+                        "Then delete that rule by the number the listing shows in front of it: {cmd} -D {} followed by the number.",
                         shell::quote(&r.chain)
                     ),
                 ],
@@ -102,7 +114,7 @@ fn delete_by_handle(r: &RuleRef) -> Vec<String> {
         None => vec![
             format!("sudo nft -a list chain {chain}"),
             format!(
-                "sudo nft delete rule {chain} handle HANDLE   # HANDLE: the number after `# handle` on the rule's line above"
+                "Then delete that rule by the number after `# handle` on its line: sudo nft delete rule {chain} handle followed by the number."
             ),
         ],
     }
@@ -164,8 +176,9 @@ pub fn flush_legacy(ctx: &Context, families: &[Family]) -> Vec<String> {
         }
         if flushes.len() > before {
             let save = iptables_cmd(Stack::Legacy, family);
+            // `| sudo tee`: a `sudo ... > FILE` redirect runs as the unprivileged user.
             backups.push(format!(
-                "sudo {save}-save > /root/{save}.before-fwdoctor   # keep a copy"
+                "sudo {save}-save | sudo tee /root/{save}.before-fwdoctor >/dev/null   # keep a copy"
             ));
         }
     }
@@ -196,7 +209,7 @@ pub fn align_stacks(ctx: &Context, dropping: &RuleRef) -> Vec<String> {
                 } else {
                     "This host's `iptables` is legacy, but Docker writes to nf_tables: move the host to nf_tables (below) so both agree.".into()
                 });
-                steps.push("sudo update-alternatives --set iptables /usr/sbin/iptables-nft && sudo update-alternatives --set ip6tables /usr/sbin/ip6tables-nft".into());
+                steps.push(use_alternatives(Stack::IptablesNft));
             }
             steps.push(
                 "Find what still writes legacy rules and stop it: an old Docker snap revision, iptables-persistent (/etc/iptables/rules.v4 restored by netfilter-persistent), a firewall script calling iptables-legacy; `update-alternatives --display iptables` must point at iptables-nft."
@@ -206,14 +219,17 @@ pub fn align_stacks(ctx: &Context, dropping: &RuleRef) -> Vec<String> {
             steps
                 .push("A reboot also clears the legacy tables if nothing loads them again.".into());
             if ctx.model.docker_is_snap() {
-                steps.push("The Docker snap picks its stack at start: after cleaning up, `sudo snap restart docker` and run fwdoctor again.".into());
+                steps.push(format!(
+                    "{}   # the snap picks its stack when it starts: then run fwdoctor again",
+                    restart_docker(ctx)
+                ));
             }
         }
         (s, Some(Stack::Legacy)) if s.is_nf_tables() => {
             if ctx.model.docker_is_snap() {
                 steps.push("The Docker snap chose iptables-legacy on this host; newer snap revisions follow the host's alternative: `sudo snap refresh docker`, then `sudo snap restart docker`.".into());
             } else {
-                steps.push("sudo update-alternatives --set iptables /usr/sbin/iptables-nft && sudo update-alternatives --set ip6tables /usr/sbin/ip6tables-nft".into());
+                steps.push(use_alternatives(Stack::IptablesNft));
             }
             // Flush first, then restart: Docker re-creates its rules wherever it now writes,
             // even if that is still legacy.
@@ -313,7 +329,7 @@ mod tests {
             undo(&escape, &[]),
             [
                 "sudo iptables-legacy -t filter -L FORWARD --line-numbers",
-                "sudo iptables-legacy -t filter -D FORWARD NUMBER   # NUMBER: the rule's number in the listing above"
+                "Then delete that rule by the number the listing shows in front of it: sudo iptables-legacy -t filter -D FORWARD followed by the number."
             ]
         );
         let no_handle = rule(
@@ -324,7 +340,8 @@ mod tests {
             None,
         );
         assert!(
-            undo(&no_handle, &[])[1].starts_with("sudo iptables-nft -t filter -D FORWARD NUMBER")
+            undo(&no_handle, &[])[1]
+                .ends_with("sudo iptables-nft -t filter -D FORWARD followed by the number.")
         );
         let policy = rule(Stack::Nft, "filter", "forward", "policy drop", None);
         assert_eq!(

@@ -6,6 +6,7 @@ pub mod context;
 pub mod decided;
 pub mod fix;
 pub mod needs;
+pub mod plan;
 pub mod ports;
 pub mod shell;
 pub mod trace;
@@ -151,6 +152,8 @@ pub struct Analysis {
     pub findings: Vec<Finding>,
     pub ports: Vec<ports::PortVerdict>,
     pub status: Status,
+    /// Every finding's fix merged into one ordered plan ([`plan::plan`]).
+    pub plan: Vec<plan::Step>,
 }
 
 /// Run the checks named in `only` (all when empty), minus `skip`.
@@ -167,9 +170,11 @@ pub fn analyze(model: &crate::model::Model, only: &[String], skip: &[String]) ->
     }
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let status = Status::of(&findings);
+    let plan = plan::plan(model, &findings, &ctx.ports);
     Analysis {
         findings,
         ports: ctx.ports.clone(),
         status,
+        plan,
     }
 }

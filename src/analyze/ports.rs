@@ -14,14 +14,61 @@ pub struct PublishedPort {
     pub container: Option<String>,
     pub container_ip: Option<IpAddr>,
     pub container_port: Option<u16>,
-    #[serde(skip)]
+    /// `"ipv4"` / `"ipv6"` in the JSON report (DESIGN.md).
+    #[serde(serialize_with = "port_family")]
     pub family: Family,
 }
 
+fn port_family<S: serde::Serializer>(f: &Family, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if *f == Family::Ip6 { "ipv6" } else { "ipv4" })
+}
+
 impl PublishedPort {
-    /// `8080/tcp`
+    /// `8080/tcp`, `8080/tcp (IPv6)`
     pub fn label(&self) -> String {
-        format!("{}/{}", self.host_port, self.proto)
+        if self.family == Family::Ip6 {
+            format!("{}/{} (IPv6)", self.host_port, self.proto)
+        } else {
+            format!("{}/{}", self.host_port, self.proto)
+        }
+    }
+
+    /// `fwdoctor trace ...` for one of the port's paths ([`PATH_NAMES`]).
+    pub fn trace_command(&self, path: &str) -> Option<String> {
+        let v6 = self.family == Family::Ip6;
+        let host = |port: u16| match self.host_ip.parse::<IpAddr>() {
+            Ok(a) if !a.is_unspecified() => sockaddr(a, port),
+            _ => format!("host:{port}"),
+        };
+        let lo = if v6 { "[::1]" } else { "127.0.0.1" };
+        let (src, dst) = match path {
+            "outside" => ("any", host(self.host_port)),
+            "container_direct" => {
+                let ip = self.container_ip.filter(|ip| ip.is_ipv6() == v6)?;
+                ("any", sockaddr(ip, self.container_port?))
+            }
+            "host_loopback" => ("host", format!("{lo}:{}", self.host_port)),
+            "host_address" => ("host", host(self.host_port)),
+            _ => return None,
+        };
+        // `host:PORT` says no family: -6 does.
+        let six = if v6 && dst.starts_with("host:") {
+            " -6"
+        } else {
+            ""
+        };
+        Some(format!(
+            "fwdoctor trace {} {src} to {}{six}",
+            crate::analyze::shell::quote(&self.proto),
+            crate::analyze::shell::quote(&dst)
+        ))
+    }
+
+    /// The container has an address, but none of this entry's family: it cannot be reached
+    /// directly over it (docker-proxy carries `::` to its IPv4).
+    pub fn no_direct_address(&self) -> bool {
+        self.container_ip
+            .is_some_and(|ip| ip.is_ipv6() != (self.family == Family::Ip6))
     }
 
     /// Published on a loopback address only (`-p 127.0.0.1:8080:80`): host-only by design.
@@ -106,6 +153,9 @@ impl Blocker {
 pub struct PathVerdict {
     pub verdict: PortState,
     pub blocked_by: Vec<Blocker>,
+    /// Why, in words (empty when there is nothing to say).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
 }
 
 impl Default for PathVerdict {
@@ -113,6 +163,7 @@ impl Default for PathVerdict {
         PathVerdict {
             verdict: PortState::Unknown,
             blocked_by: Vec::new(),
+            reason: String::new(),
         }
     }
 }
@@ -121,9 +172,34 @@ impl Default for PathVerdict {
 /// `verdict`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Paths {
+    /// A client outside to the host's address and port.
     pub outside: PathVerdict,
+    /// A client outside straight to the container's address and port (routed).
+    pub container_direct: PathVerdict,
     /// The host itself to `127.0.0.1:PORT` (`::1` for IPv6): what `curl localhost` does.
     pub host_loopback: PathVerdict,
+    /// The host itself to its own outside address and port.
+    pub host_address: PathVerdict,
+}
+
+/// The paths' JSON names, in the order reports show them.
+pub const PATH_NAMES: [&str; 4] = [
+    "outside",
+    "container_direct",
+    "host_loopback",
+    "host_address",
+];
+
+impl Paths {
+    /// The paths with their JSON names, in [`PATH_NAMES`] order.
+    pub fn all(&self) -> [(&'static str, &PathVerdict); 4] {
+        [
+            (PATH_NAMES[0], &self.outside),
+            (PATH_NAMES[1], &self.container_direct),
+            (PATH_NAMES[2], &self.host_loopback),
+            (PATH_NAMES[3], &self.host_address),
+        ]
+    }
 }
 
 /// One entry of `ports` in the JSON report: the port's fields, then its verdict.
@@ -214,29 +290,28 @@ pub fn dnat_rules(model: &Model, stack: Stack, family: Family) -> Vec<PublishedP
 }
 
 /// The published ports: Docker's API when captured, else Docker's DNAT rules of the live stack.
+/// One entry per family a port is published on (`0.0.0.0` and `::` are two entries).
 pub fn published(model: &Model) -> Vec<PublishedPort> {
+    let order = |a: &PublishedPort, b: &PublishedPort| {
+        (a.host_port, &a.proto, a.family).cmp(&(b.host_port, &b.proto, b.family))
+    };
     if let Some(d) = &model.docker {
         let mut out: Vec<PublishedPort> = Vec::new();
         for c in &d.containers {
-            let ipv4: std::collections::HashSet<(u16, &str)> = (c.ports.iter())
-                .filter(|q| !q.host_ip.contains(':'))
-                .map(|q| (q.host_port, q.proto.as_str()))
-                .collect();
             for p in &c.ports {
                 let family = if p.host_ip.contains(':') {
                     Family::Ip6
                 } else {
                     Family::Ip
                 };
-                // Docker lists "0.0.0.0" and "::" for one -p; the IPv4 entry speaks for both.
-                if family == Family::Ip6 && ipv4.contains(&(p.host_port, p.proto.as_str())) {
-                    continue;
-                }
-                let container_ip = c
-                    .addresses
-                    .iter()
-                    .map(|(_, ip)| *ip)
-                    .find(|ip| ip.is_ipv6() == (family == Family::Ip6));
+                let of_family = |want_v6: bool| {
+                    c.addresses
+                        .iter()
+                        .map(|(_, ip)| *ip)
+                        .find(|ip| ip.is_ipv6() == want_v6)
+                };
+                // Without an IPv6 address docker-proxy carries `::` to the container's IPv4.
+                let container_ip = of_family(family == Family::Ip6).or_else(|| of_family(false));
                 out.push(PublishedPort {
                     proto: p.proto.clone(),
                     host_ip: p.host_ip.clone(),
@@ -248,7 +323,11 @@ pub fn published(model: &Model) -> Vec<PublishedPort> {
                 });
             }
         }
-        out.sort_by(|a, b| (a.host_port, &a.proto).cmp(&(b.host_port, &b.proto)));
+        out.sort_by(order);
+        out.dedup_by(|a, b| {
+            (a.host_port, &a.proto, &a.host_ip, a.family)
+                == (b.host_port, &b.proto, &b.host_ip, b.family)
+        });
         return out;
     }
     let Some(live) = crate::analyze::context::live_docker_rules(model, Family::Ip) else {
@@ -258,7 +337,7 @@ pub fn published(model: &Model) -> Vec<PublishedPort> {
     if let Some(live6) = crate::analyze::context::live_docker_rules(model, Family::Ip6) {
         out.extend(dnat_rules(model, live6.stack, Family::Ip6));
     }
-    out.sort_by(|a, b| (a.host_port, &a.proto).cmp(&(b.host_port, &b.proto)));
+    out.sort_by(order);
     out.dedup_by(|a, b| a.host_port == b.host_port && a.proto == b.proto && a.family == b.family);
     out
 }
@@ -269,6 +348,80 @@ pub fn verdicts(model: &Model, net: &Net<'_>) -> Vec<PortVerdict> {
         .into_iter()
         .map(|p| verdict(model, net, &p))
         .collect()
+}
+
+/// A connection traced in and, once it reaches the container, its reply back.
+struct RoundTrip {
+    trace: Trace,
+    reply: Option<Trace>,
+    /// Every blocker, in order; `true` for one only the reply meets.
+    blockers: Vec<(Verdict, bool)>,
+    /// What the path ends in once every blocker lets it pass.
+    rest: Verdict,
+    forwarded: bool,
+}
+
+impl RoundTrip {
+    /// Trace `flow`; when it is forwarded to a container and accepted, trace the reply from
+    /// there back to `reply_to` (`None`: the client outside).
+    fn of(net: &Net<'_>, flow: &Flow, reply_to: Option<IpAddr>) -> RoundTrip {
+        let trace = net.trace(flow);
+        let forwarded = matches!(trace.route, Some(Route::Forward { .. }));
+        let mut blockers: Vec<(Verdict, bool)> =
+            trace.blockers.iter().map(|b| (b.clone(), false)).collect();
+        let mut rest = trace
+            .beyond_blockers
+            .as_deref()
+            .unwrap_or(&trace.verdict)
+            .clone();
+        let mut reply = None;
+        if forwarded
+            && matches!(rest, Verdict::Accept { .. })
+            && let Some((Some(ip), port)) = trace.final_dst
+        {
+            let out_iface = match &trace.route {
+                Some(Route::Forward { out_iface }) => out_iface.as_deref(),
+                _ => None,
+            };
+            let mut back = Flow::reply_from(flow.family, &flow.proto, ip, port, out_iface);
+            if let Some(to) = reply_to {
+                back.dst = Some(to);
+                back.to_outside = false;
+            }
+            let r = net.trace(&back);
+            // A blocker on the way in that drops the reply too is one reason, not two.
+            for b in &r.blockers {
+                if !blockers.iter().any(|(seen, _)| seen == b) {
+                    blockers.push((b.clone(), true));
+                }
+            }
+            rest = r.beyond_blockers.as_deref().unwrap_or(&r.verdict).clone();
+            reply = Some(r);
+        }
+        RoundTrip {
+            trace,
+            reply,
+            blockers,
+            rest,
+            forwarded,
+        }
+    }
+
+    fn blocked_by(&self) -> Vec<Blocker> {
+        self.blockers
+            .iter()
+            .filter_map(|(b, _)| Blocker::of(b))
+            .collect()
+    }
+
+    fn reasons(&self) -> String {
+        let reasons: Vec<String> = self
+            .blockers
+            .iter()
+            .map(|(b, reply)| blocker_reason(b, *reply, self.forwarded))
+            .collect();
+        reasons.join("; and ")
+    }
 }
 
 fn verdict(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PortVerdict {
@@ -283,6 +436,9 @@ fn verdict(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PortVerdict {
         reply: None,
     };
     let host_ip: Option<IpAddr> = p.host_ip.parse().ok();
+    v.paths.container_direct = container_direct(net, p);
+    v.paths.host_loopback = host_loopback(model, net, p);
+    v.paths.host_address = host_address(model, net, p);
     if p.is_host_only() {
         v.verdict = PortState::Blocked;
         v.reason = format!(
@@ -290,7 +446,7 @@ fn verdict(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PortVerdict {
             p.host_ip
         );
         v.paths.outside.verdict = PortState::Blocked;
-        v.paths.host_loopback = host_loopback(model, net, p);
+        v.paths.outside.reason = v.reason.clone();
         return v;
     }
     let mut flow = Flow::from_outside(p.family, &p.proto, p.host_port);
@@ -299,82 +455,47 @@ fn verdict(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PortVerdict {
         .filter(|a| !a.is_unspecified())
         .or(outside.as_ref().map(|o| o.1));
     flow.in_iface = outside.map(|o| o.0);
-    let trace = net.trace(&flow);
-    let forwarded = matches!(trace.route, Some(Route::Forward { .. }));
-    v.path = if forwarded { "dnat" } else { "none" };
-    let mut blockers: Vec<(Verdict, bool)> =
-        trace.blockers.iter().map(|b| (b.clone(), false)).collect();
-    // What the path ends in once every blocker so far lets it pass.
-    let mut rest = trace
-        .beyond_blockers
-        .as_deref()
-        .unwrap_or(&trace.verdict)
-        .clone();
-    if forwarded
-        && matches!(rest, Verdict::Accept { .. })
-        && let Some((Some(ip), port)) = trace.final_dst
+    let trip = RoundTrip::of(net, &flow, None);
+    v.path = if trip.forwarded { "dnat" } else { "none" };
+    if trip.forwarded
+        && matches!(trip.rest, Verdict::Accept { .. })
+        && let Some((Some(ip), port)) = trip.trace.final_dst
     {
-        let out_iface = match &trace.route {
-            Some(Route::Forward { out_iface }) => out_iface.as_deref(),
-            _ => None,
-        };
-        let reply = net.trace(&Flow::reply_from(p.family, &p.proto, ip, port, out_iface));
-        // A blocker on the way in that drops the reply too is one reason, not two.
-        for b in &reply.blockers {
-            if !blockers.iter().any(|(seen, _)| seen == b) {
-                blockers.push((b.clone(), true));
-            }
-        }
-        rest = reply
-            .beyond_blockers
-            .as_deref()
-            .unwrap_or(&reply.verdict)
-            .clone();
-        if matches!(rest, Verdict::Accept { .. }) {
-            v.reason = format!("DNAT to {ip}:{port}, forwarded and accepted by every stack");
-        }
-        v.reply = Some(reply);
+        v.reason = format!("DNAT to {ip}:{port}, forwarded and accepted by every stack");
     }
-    v.paths.outside.blocked_by = blockers
-        .iter()
-        .filter_map(|(b, _)| Blocker::of(b))
-        .collect();
-    if !blockers.is_empty() {
+    v.paths.outside.blocked_by = trip.blocked_by();
+    if !trip.blockers.is_empty() {
         v.verdict = PortState::Blocked;
-        v.blocked_by = blockers.iter().find_map(|(b, _)| match b {
+        v.blocked_by = trip.blockers.iter().find_map(|(b, _)| match b {
             Verdict::Drop { by } => Some(by.into()),
             _ => None,
         });
-        let reasons: Vec<String> = blockers
-            .iter()
-            .map(|(b, reply)| blocker_reason(b, *reply, forwarded))
-            .collect();
-        v.reason = reasons.join("; and ");
+        v.reason = trip.reasons();
     } else {
-        match &rest {
+        match &trip.rest {
             Verdict::Unknown { by, reason } => {
-                let on = if v.reply.is_some() { "reply: " } else { "" };
+                let on = if trip.reply.is_some() { "reply: " } else { "" };
                 v.reason = format!("{on}{}: {}", by.describe(), reason);
             }
-            Verdict::Unseen { missing } => {
-                // The what only: evidence-missing says why and how to read each.
-                v.reason = format!(
-                    "every rule that was read lets it pass; not read: {}",
-                    missing
-                        .iter()
-                        .map(|g| g.what.as_str())
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                );
-            }
-            Verdict::Accept { .. } if forwarded => {
+            Verdict::Unseen { missing } => v.reason = unseen_reason(missing),
+            Verdict::Accept { .. } if trip.forwarded => {
                 v.verdict = PortState::Reachable;
             }
             Verdict::Accept { .. } => {
-                if docker_proxy_listens(model, p) {
+                if docker_proxy_listens(model, p, flow.dst) {
                     v.path = "docker-proxy";
-                    v.verdict = PortState::Reachable;
-                    v.reason = "no DNAT rule applies; docker-proxy listens on the host port and INPUT accepts".into();
+                    let leg = proxy_leg(
+                        net,
+                        p,
+                        "no DNAT rule applies; docker-proxy listens on the host port and INPUT accepts",
+                    );
+                    v.verdict = leg.verdict;
+                    v.reason = leg.reason;
+                    v.paths.outside.blocked_by = leg.blocked_by;
+                    v.blocked_by = v.paths.outside.blocked_by.iter().find_map(|b| match b {
+                        Blocker::Rule(r) => Some(r.clone()),
+                        Blocker::Kernel { .. } => None,
+                    });
                 } else {
                     v.verdict = PortState::Blocked;
                     v.reason =
@@ -385,46 +506,205 @@ fn verdict(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PortVerdict {
         }
     }
     v.paths.outside.verdict = v.verdict;
-    v.paths.host_loopback = host_loopback(model, net, p);
-    v.trace = Some(trace);
+    v.paths.outside.reason = v.reason.clone();
+    v.trace = Some(trip.trace);
+    v.reply = trip.reply;
     v
 }
 
-/// Does docker-proxy listen on the host port? (Docker's default, unless `userland-proxy` is
-/// off; only known for ports Docker's API listed.)
-fn docker_proxy_listens(model: &Model, p: &PublishedPort) -> bool {
-    model
-        .docker
-        .as_ref()
-        .is_some_and(|d| d.daemon_config.userland_proxy != Some(false) && p.container.is_some())
+/// The words for a verdict the evidence could not give.
+fn unseen_reason(missing: &[crate::analyze::needs::Gap]) -> String {
+    // The what only: evidence-missing says why and how to read each.
+    format!(
+        "every rule that was read lets it pass; not read: {}",
+        missing
+            .iter()
+            .map(|g| g.what.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    )
 }
 
-/// The host's own connection to `127.0.0.1:PORT` (`[::1]:PORT`): through OUTPUT, and either
-/// DNAT to the container or docker-proxy on the host.
+/// Does docker-proxy listen on the host port, for a connection to `dst`? (Docker's default,
+/// unless `userland-proxy` is off; only known for ports Docker's API listed.)
+fn docker_proxy_listens(model: &Model, p: &PublishedPort, dst: Option<IpAddr>) -> bool {
+    let bound: Option<IpAddr> = p.host_ip.parse().ok();
+    let serves_dst = match (bound, dst) {
+        (Some(b), Some(d)) => b.is_unspecified() || b == d,
+        _ => true,
+    };
+    serves_dst
+        && model
+            .docker
+            .as_ref()
+            .is_some_and(|d| d.daemon_config.userland_proxy != Some(false) && p.container.is_some())
+}
+
+/// A path's verdict from a round trip: blocked by what drops it, reachable when it reaches the
+/// container, `proxied` deciding when it ends on the host (docker-proxy or nothing).
+fn path_verdict(trip: &RoundTrip, proxied: impl FnOnce() -> PathVerdict) -> PathVerdict {
+    if !trip.blockers.is_empty() {
+        return PathVerdict {
+            verdict: PortState::Blocked,
+            blocked_by: trip.blocked_by(),
+            reason: trip.reasons(),
+        };
+    }
+    let unknown = |reason: String| PathVerdict {
+        reason,
+        ..PathVerdict::default()
+    };
+    match &trip.rest {
+        Verdict::Accept { .. } if trip.forwarded => PathVerdict {
+            verdict: PortState::Reachable,
+            blocked_by: Vec::new(),
+            reason: match trip.trace.final_dst {
+                Some((Some(ip), port)) => format!(
+                    "to {} and back, accepted by every stack",
+                    sockaddr(ip, port)
+                ),
+                _ => String::new(),
+            },
+        },
+        Verdict::Accept { .. } => proxied(),
+        Verdict::Unknown { by, reason } => unknown(format!("{}: {}", by.describe(), reason)),
+        Verdict::Unseen { missing } => unknown(unseen_reason(missing)),
+        Verdict::Drop { .. } | Verdict::KernelDrop { .. } => PathVerdict::default(),
+    }
+}
+
+/// docker-proxy's own connection on to the container (from the host: OUTPUT, its reply
+/// through INPUT), once a connection reached it; `served` is the reason when it gets through.
+fn proxy_leg(net: &Net<'_>, p: &PublishedPort, served: &str) -> PathVerdict {
+    let (Some(ip), Some(port)) = (p.container_ip, p.container_port) else {
+        return PathVerdict {
+            reason: format!("{served}; where it connects to is not known"),
+            ..PathVerdict::default()
+        };
+    };
+    let family = if ip.is_ipv6() {
+        Family::Ip6
+    } else {
+        Family::Ip
+    };
+    let src = net.source_for(ip);
+    let flow = Flow {
+        src,
+        dst: Some(ip),
+        local_origin: true,
+        ..Flow::from_outside(family, &p.proto, port)
+    };
+    let trip = RoundTrip::of(net, &flow, src);
+    let mut v = path_verdict(&trip, || PathVerdict {
+        verdict: PortState::Blocked,
+        blocked_by: Vec::new(),
+        reason: "docker-proxy's connection to the container stays on the host".into(),
+    });
+    let to = sockaddr(ip, port);
+    v.reason = match v.verdict {
+        PortState::Reachable => format!("{served}, and its connection to {to} gets through"),
+        _ => format!("{served}, but its connection to {to}: {}", v.reason),
+    };
+    v
+}
+
+/// `172.17.0.2:80`, `[fd00::2]:80`
+pub fn sockaddr(ip: IpAddr, port: u16) -> String {
+    std::net::SocketAddr::new(ip, port).to_string()
+}
+
+/// A client outside straight to the container's address and port (routed access): FORWARD
+/// decides, and Docker 28+'s raw PREROUTING drop of direct access.
+fn container_direct(net: &Net<'_>, p: &PublishedPort) -> PathVerdict {
+    let want_v6 = p.family == Family::Ip6;
+    let (Some(ip), Some(port)) = (
+        p.container_ip.filter(|ip| ip.is_ipv6() == want_v6),
+        p.container_port,
+    ) else {
+        let reason = match p.container_ip {
+            Some(_) => format!("the container has no {} address", family_name(p.family)),
+            None => "the container's address is not known".into(),
+        };
+        let verdict = if p.container_ip.is_some() {
+            PortState::Blocked
+        } else {
+            PortState::Unknown
+        };
+        return PathVerdict {
+            verdict,
+            blocked_by: Vec::new(),
+            reason,
+        };
+    };
+    let mut flow = Flow::from_outside(p.family, &p.proto, port);
+    flow.dst = Some(ip);
+    flow.in_iface = net.outside_address(p.family).map(|o| o.0);
+    let trip = RoundTrip::of(net, &flow, None);
+    path_verdict(&trip, || PathVerdict {
+        verdict: PortState::Blocked,
+        blocked_by: Vec::new(),
+        reason: "routed to the host itself, not to the container".into(),
+    })
+}
+
+fn family_name(f: Family) -> &'static str {
+    if f == Family::Ip6 { "IPv6" } else { "IPv4" }
+}
+
+/// The host itself to `dst` on the port: OUTPUT (nat OUTPUT may DNAT it to the container),
+/// POSTROUTING, and either the container (its reply through INPUT) or docker-proxy on the host.
+fn from_host(model: &Model, net: &Net<'_>, p: &PublishedPort, dst: IpAddr) -> PathVerdict {
+    let flow = Flow {
+        src: Some(dst),
+        dst: Some(dst),
+        local_origin: true,
+        ..Flow::from_outside(p.family, &p.proto, p.host_port)
+    };
+    let trip = RoundTrip::of(net, &flow, Some(dst));
+    path_verdict(&trip, || {
+        if docker_proxy_listens(model, p, Some(dst)) {
+            proxy_leg(net, p, "docker-proxy listens on the host port")
+        } else if model.docker.is_some() {
+            PathVerdict {
+                verdict: PortState::Blocked,
+                blocked_by: Vec::new(),
+                reason: "no DNAT rule sends it to the container and no docker-proxy listens".into(),
+            }
+        } else {
+            PathVerdict {
+                reason: "whether docker-proxy listens is not known (Docker's API was not read)"
+                    .into(),
+                ..PathVerdict::default()
+            }
+        }
+    })
+}
+
+/// The host's own connection to `127.0.0.1:PORT` (`[::1]:PORT`): what `curl localhost` does.
 fn host_loopback(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PathVerdict {
     let lo: IpAddr = if p.family == Family::Ip6 {
         std::net::Ipv6Addr::LOCALHOST.into()
     } else {
         std::net::Ipv4Addr::LOCALHOST.into()
     };
-    let flow = Flow {
-        src: Some(lo),
-        dst: Some(lo),
-        local_origin: true,
-        ..Flow::from_outside(p.family, &p.proto, p.host_port)
-    };
-    let t = net.trace(&flow);
-    let blocked_by: Vec<Blocker> = t.blockers.iter().filter_map(Blocker::of).collect();
-    let verdict = match (&t.verdict, &t.route) {
-        _ if !blocked_by.is_empty() => PortState::Blocked,
-        (Verdict::Accept { .. }, Some(Route::Forward { .. })) => PortState::Reachable,
-        (Verdict::Accept { .. }, _) if docker_proxy_listens(model, p) => PortState::Reachable,
-        (Verdict::Accept { .. }, _) if model.docker.is_some() => PortState::Blocked,
-        _ => PortState::Unknown,
-    };
-    PathVerdict {
-        verdict,
-        blocked_by,
+    from_host(model, net, p, lo)
+}
+
+/// The host's own connection to its outside address on the port.
+fn host_address(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PathVerdict {
+    let bound: Option<IpAddr> = p.host_ip.parse().ok();
+    let addr = bound
+        .filter(|a| !a.is_unspecified() && !a.is_loopback())
+        .or_else(|| net.outside_address(p.family).map(|o| o.1));
+    match addr {
+        Some(a) => from_host(model, net, p, a),
+        None => PathVerdict {
+            reason: format!(
+                "the host's outside {} address is not known",
+                family_name(p.family)
+            ),
+            ..PathVerdict::default()
+        },
     }
 }
 

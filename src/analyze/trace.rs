@@ -319,6 +319,21 @@ impl<'m> Net<'m> {
         })
     }
 
+    /// The source address the host gives its own connection to `dst`: its address on the
+    /// bridge `dst` is on, else its outside address of that family.
+    pub fn source_for(&self, dst: IpAddr) -> Option<IpAddr> {
+        let on_bridge = self.bridges.iter().find_map(|(_, nets)| {
+            let net = nets.iter().find(|n| n.contains(&dst))?;
+            self.local_addrs.iter().copied().find(|a| net.contains(a))
+        });
+        let family = if dst.is_ipv6() {
+            Family::Ip6
+        } else {
+            Family::Ip
+        };
+        on_bridge.or_else(|| self.outside_address(family).map(|o| o.1))
+    }
+
     fn bridge_for(&self, addr: IpAddr) -> Option<&str> {
         self.bridges
             .iter()
@@ -353,7 +368,8 @@ impl<'m> Net<'m> {
             || name.starts_with("veth")
     }
 
-    fn is_local(&self, addr: IpAddr) -> bool {
+    /// Is `addr` one of the host's own (loopback included)?
+    pub fn is_local(&self, addr: IpAddr) -> bool {
         addr.is_loopback() || self.local_addrs.contains(&addr)
     }
 
@@ -1113,6 +1129,9 @@ impl<'a> ChainRun<'a, '_> {
     fn eval<'r>(&self, m: &'r Match, pkt: &Packet) -> Tri<'r> {
         match m {
             Match::Comment { .. } => Tri::Yes,
+            Match::Family { negated, family } => {
+                Tri::from_bool(*family == pkt.family).negate_if(*negated)
+            }
             // Some unmodelled matches test a header this packet does not have: decided false
             // (the list is in analyze::decided).
             Match::Unknown { text } if decided::cannot_apply(text, pkt.family, &pkt.proto) => {
@@ -1166,10 +1185,11 @@ impl<'a> ChainRun<'a, '_> {
                     Dir::Dst => (pkt.dst, pkt.dst_outside),
                 };
                 let who = if client { Dir::Src } else { Dir::Dst };
-                self.addr_in(value, nets, who).negate_if(*negated)
+                self.addr_in(pkt.family, value, nets, who)
+                    .negate_if(*negated)
             }
             Match::CtOrigDst { negated, nets } => self
-                .addr_in(pkt.orig_dst, nets, Dir::Dst)
+                .addr_in(pkt.family, pkt.orig_dst, nets, Dir::Dst)
                 .negate_if(*negated),
             Match::Port {
                 dir,
@@ -1254,10 +1274,25 @@ impl<'a> ChainRun<'a, '_> {
             _ => return None,
         };
         let who = if client { Dir::Src } else { Dir::Dst };
-        Some(self.addr_in(value, &set.entries, who).negate_if(negated))
+        Some(
+            self.addr_in(pkt.family, value, &set.entries, who)
+                .negate_if(negated),
+        )
     }
 
-    fn addr_in(&self, value: Option<IpAddr>, nets: &[IpNet], dir: Dir) -> Tri<'static> {
+    /// Is the address in one of `nets`? Nets of the other family never hold a packet's
+    /// address (an `inet` table's `ip6 saddr` on an IPv4 packet).
+    fn addr_in(
+        &self,
+        family: Family,
+        value: Option<IpAddr>,
+        nets: &[IpNet],
+        dir: Dir,
+    ) -> Tri<'static> {
+        let v6 = family == Family::Ip6;
+        if !nets.is_empty() && nets.iter().all(|n| n.addr().is_ipv6() != v6) {
+            return Tri::No;
+        }
         match value {
             Some(a) => Tri::from_bool(nets.iter().any(|n| n.contains(&a))),
             None => {
@@ -1683,6 +1718,55 @@ mod tests {
             t.verdict
         );
         assert_eq!(t.final_dst, Some((Some("172.17.0.2".parse().unwrap()), 80)));
+    }
+
+    /// `meta nfproto ipv6 drop` and `ip6 saddr` in an `inet` table decide by the packet's
+    /// family: IPv4 passes, IPv6 is dropped, and neither is "unknown".
+    #[test]
+    fn an_inet_table_decides_by_the_packets_family() {
+        let mut m = split_model(Policy::Accept);
+        let mut inet = Table::new(Stack::Nft, Family::Inet, "v6block", "nft-ruleset.json");
+        inet.add_chain(Chain {
+            name: "forward".into(),
+            base: base(Hook::Forward, 0, ChainType::Filter, Policy::Accept),
+            rules: vec![
+                rule(
+                    vec![Match::Addr {
+                        dir: Dir::Src,
+                        negated: false,
+                        nets: vec!["fd00::/8".parse().unwrap()].into(),
+                    }],
+                    Action::Accept,
+                    "ip6 saddr fd00::/8 accept",
+                ),
+                rule(
+                    vec![Match::Family {
+                        negated: false,
+                        family: Family::Ip6,
+                    }],
+                    Action::Drop,
+                    "meta nfproto ipv6 drop",
+                ),
+            ],
+            line: 0,
+        });
+        m.tables.push(inet);
+        let net = Net::new(&m);
+        let mut v4 = Flow::from_outside(Family::Ip, "tcp", 80);
+        v4.dst = Some("172.17.0.2".parse().unwrap());
+        assert!(matches!(net.trace(&v4).verdict, Verdict::Accept { .. }));
+        let mut v6 = Flow::from_outside(Family::Ip6, "tcp", 80);
+        v6.dst = Some("fd00:d0c::2".parse().unwrap());
+        // The client outside may be in fd00::/8: that accept is undecided, the drop is not.
+        match net.trace(&v6).verdict {
+            Verdict::Unknown { by, .. } => assert_eq!(by.rule, "ip6 saddr fd00::/8 accept"),
+            v => panic!("{v:?}"),
+        }
+        v6.src = Some("2001:db8::9".parse().unwrap());
+        match net.trace(&v6).verdict {
+            Verdict::Drop { by } => assert_eq!(by.rule, "meta nfproto ipv6 drop"),
+            v => panic!("{v:?}"),
+        }
     }
 
     #[test]

@@ -33,13 +33,13 @@ pub enum Command {
     /// Save the evidence (rulesets, Docker API, sysctls) to a directory for `check --from`
     #[command(
         visible_alias = "snapshot",
-        after_help = "Example:\n  sudo fwdoctor capture -o /tmp/fw-capture && sudo tar czf fw.tgz -C /tmp fw-capture"
+        after_help = "Examples:\n  sudo fwdoctor capture -o /tmp/fw-capture && sudo tar czf fw.tgz -C /tmp fw-capture\n  sudo fwdoctor capture --paste > fw.md    # paste fw.md into the issue"
     )]
     Capture(CaptureArgs),
     /// Follow one packet through every hook and base chain: which rule accepts or drops it
     #[command(
         visible_alias = "why",
-        after_help = "Examples:\n  fwdoctor trace tcp 203.0.113.9 to 10.0.0.5:8080 --in eth0\n  fwdoctor trace tcp any '->' host:8080 --from capture-dir/\n(quote '->' : unquoted, the shell reads '>' as a redirection)"
+        after_help = "Examples:\n  fwdoctor trace tcp 203.0.113.9 to 10.0.0.5:8080 --in eth0\n  fwdoctor trace tcp any '->' host:8080 --from capture-dir/\n  fwdoctor trace tcp host to 127.0.0.1:8080   (the host's own connection: OUTPUT)\n  fwdoctor trace tcp any to '[fd00::2]:80'     (IPv6; -6 with `any`/`host` alone)\n(quote '->' : unquoted, the shell reads '>' as a redirection)"
     )]
     Trace(TraceArgs),
     /// What a check finds, why it matters, how to fix it
@@ -152,25 +152,49 @@ pub struct AlertArgs {
 #[derive(Args, Debug)]
 pub struct CaptureArgs {
     /// Directory to write (created if missing)
-    #[arg(short, long, value_name = "DIR")]
-    pub output: PathBuf,
+    #[arg(short, long, value_name = "DIR", required_unless_present = "paste")]
+    pub output: Option<PathBuf>,
+    /// Print the capture as one markdown block for a GitHub comment instead (`check --from FILE` reads it back)
+    #[arg(long, conflicts_with = "output")]
+    pub paste: bool,
+    /// With --paste: print this capture directory instead of reading this host
+    #[arg(long, value_name = "DIR", requires = "paste")]
+    pub from: Option<PathBuf>,
     /// Seconds a source may print nothing before it counts as hung (1 to 86400)
     #[arg(long, default_value_t = 30, value_name = "SECS",
         value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     pub timeout: u64,
 }
 
+/// The formats `trace` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TraceFormat {
+    Human,
+    /// Schema `fwdoctor-trace/1` (README: "JSON schemas")
+    Json,
+}
+
 #[derive(Args, Debug)]
 pub struct TraceArgs {
-    /// PROTO SRC -> DST:PORT, e.g. `tcp 203.0.113.9 to 10.0.0.5:8080`; SRC may be `any`, DST may be `host`
-    #[arg(required = true, num_args = 1.., value_name = "FLOW")]
+    /// [PROTO] [SRC to] DST:PORT, or just a PORT: `8080`, `host:8080`, `0.0.0.0:8080`,
+    /// `tcp 203.0.113.9 to 10.0.0.5:8080`; SRC may be `any`, DST may be `host`
+    #[arg(required_unless_present = "port", num_args = 1.., value_name = "FLOW")]
     pub flow: Vec<String>,
+    /// The host port to trace (tcp from any client outside, unless FLOW says more)
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
     /// Interface the packet comes in on (default: the host's outside interface)
     #[arg(long = "in", value_name = "IFACE")]
     pub in_iface: Option<String>,
+    /// Trace IPv6 when no address says the family (`any`, `host`)
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
     #[command(flatten)]
     pub source: SourceArgs,
     /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = TraceFormat::Human)]
+    pub format: TraceFormat,
+    /// Colour: auto (on a terminal, unless NO_COLOR is set or TERM=dumb), always, never
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }

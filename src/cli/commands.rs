@@ -3,7 +3,9 @@
 use crate::alert;
 use crate::analyze::trace::{Flow, Net, Route, Trace, Verdict};
 use crate::analyze::{self, checks};
-use crate::cli::args::{CheckArgs, ColorChoice, Command, Format, SourceArgs, TraceArgs};
+use crate::cli::args::{
+    CheckArgs, ColorChoice, Command, Format, SourceArgs, TraceArgs, TraceFormat,
+};
 use crate::collect::{self, Evidence};
 use crate::model::{CtState, Family, Model};
 use crate::report::{self, ReportInput, Verbosity, human};
@@ -16,11 +18,26 @@ pub fn dispatch(cli: crate::cli::args::Cli) -> Result<i32> {
     match cli.command {
         Command::Check(a) => check(a),
         Command::Capture(a) => {
-            let ev = collect::live::collect(&collect::live::Options {
-                timeout: Duration::from_secs(a.timeout),
-            });
-            collect::capture::write(&a.output, &ev)
-                .with_context(|| format!("writing the capture to {}", a.output.display()))?;
+            let ev = match &a.from {
+                Some(dir) => collect::capture::read(dir)?,
+                None => collect::live::collect(&collect::live::Options {
+                    timeout: Duration::from_secs(a.timeout),
+                }),
+            };
+            let Some(output) = &a.output else {
+                let markdown = collect::paste::to_markdown(&ev);
+                print!("{markdown}");
+                let chars = markdown.chars().count();
+                if chars > collect::paste::GITHUB_COMMENT_MAX {
+                    eprintln!(
+                        "fwdoctor: the paste is {chars} characters, more than the {} a GitHub comment holds: attach it as a file, or a `fwdoctor capture -o DIR` tarball",
+                        collect::paste::GITHUB_COMMENT_MAX
+                    );
+                }
+                return Ok(0);
+            };
+            collect::capture::write(output, &ev)
+                .with_context(|| format!("writing the capture to {}", output.display()))?;
             let failed: Vec<String> = ev
                 .meta
                 .sources
@@ -36,7 +53,7 @@ pub fn dispatch(cli: crate::cli::args::Cli) -> Result<i32> {
             eprintln!(
                 "fwdoctor: captured {} sources to {}{}",
                 ev.files.len(),
-                a.output.display(),
+                output.display(),
                 if failed.is_empty() {
                     String::new()
                 } else {
@@ -215,7 +232,8 @@ pub fn man_page() -> Result<String> {
         ".SH EXIT STATUS\n0 ok, 1 warning, 2 critical, 3 unknown (could not check: bad input, \
          missing evidence, usage error). These are the Nagios plugin codes.\n",
     );
-    s.push_str(".SH ENVIRONMENT\n.TP\n\\fBNO_COLOR\\fR\nNo colour in the report, even on a terminal (\\fB\\-\\-color auto\\fR).\n.TP\n\\fBFWDOCTOR_STATE_DIR\\fR\nWhere \\fBcheck \\-\\-cron\\fR keeps its state (default /var/lib/fwdoctor).\n");
+    s.push_str(".SH JSON\n\\fBcheck \\-\\-format json\\fR prints schema \\fBfwdoctor-report/1\\fR (findings, ports, and \\fBplan\\fR: the host's fix steps, each with kind, command, argv, the tables it touches and the findings it resolves); \\fBtrace \\-\\-format json\\fR prints \\fBfwdoctor-trace/1\\fR (the flow, the verdict, the chains, and the deciding rules as evidence lines). Both are documented in the README's \\(lqJSON schemas\\(rq section of fwdoctor's source tree. Bad input still gives a JSON document: status unknown, with \\fBerror\\fR.\n");
+    s.push_str(".SH ENVIRONMENT\n.TP\n\\fBNO_COLOR\\fR\nNo colour in the report, even on a terminal (\\fB\\-\\-color auto\\fR); so does \\fBTERM=dumb\\fR.\n.TP\n\\fBLANG\\fR, \\fBLC_ALL\\fR, \\fBLC_CTYPE\\fR\nA locale that is not UTF-8 (\\fBLANG=C\\fR) gets ASCII marks and table borders.\n.TP\n\\fBCOLUMNS\\fR\nThe width prose wraps to (default: the terminal's, 80 in a pipe).\n.TP\n\\fBFWDOCTOR_STATE_DIR\\fR\nWhere \\fBcheck \\-\\-cron\\fR keeps its state (default /var/lib/fwdoctor).\n");
     Ok(s)
 }
 
@@ -251,12 +269,22 @@ fn check(a: CheckArgs) -> Result<i32> {
     let monitoring = a.alert.cron
         || a.alert.textfile.is_some()
         || matches!(a.format, Format::Nagios | Format::Prometheus);
+    // So does JSON: a script reading it gets a document, with the error, not an empty stdout.
+    let mut load_error = None;
     let (model, analysis) = match load_model(&a.source) {
         Ok(model) => {
             let analysis = analyze::analyze(&model, &a.only, &a.skip);
             (model, analysis)
         }
-        Err(e) if monitoring => (Model::default(), report::failed_analysis(&format!("{e:#}"))),
+        Err(e) if monitoring || a.format == Format::Json => {
+            let error = format!("{e:#}");
+            if a.format == Format::Json {
+                eprintln!("fwdoctor: {error}");
+            }
+            let analysis = report::failed_analysis(&error);
+            load_error = Some(error);
+            (Model::default(), analysis)
+        }
         Err(e) => return Err(e),
     };
     let input = ReportInput {
@@ -289,6 +317,7 @@ fn check(a: CheckArgs) -> Result<i32> {
             syslog: !a.alert.no_syslog,
             lock_wait: Duration::from_secs(a.alert.lock_wait),
             json: a.format == Format::Json,
+            details: details_command(&a),
         };
         let host = match &a.source.from {
             Some(_) => model.origin.clone(),
@@ -300,10 +329,13 @@ fn check(a: CheckArgs) -> Result<i32> {
         exit = out.exit_code;
     } else {
         match a.format {
-            Format::Json => println!(
-                "{}",
-                serde_json::to_string_pretty(&report::json::render(&input))?
-            ),
+            Format::Json => {
+                let mut doc = report::json::render(&input);
+                if let Some(error) = load_error {
+                    doc["error"] = error.into();
+                }
+                println!("{}", serde_json::to_string_pretty(&doc)?)
+            }
             Format::Nagios => print!("{}", report::nagios::render(&input)),
             Format::Prometheus => print!("{}", report::prometheus::render(&input, now)),
             Format::Human => {
@@ -317,7 +349,7 @@ fn check(a: CheckArgs) -> Result<i32> {
                 let color = use_color(a.color);
                 print!(
                     "{}",
-                    human::render(&input, verbosity, &human::Style { color })
+                    human::render(&input, verbosity, &human::Style::new(color))
                 );
             }
         }
@@ -333,28 +365,76 @@ fn check(a: CheckArgs) -> Result<i32> {
     Ok(exit)
 }
 
+/// `sudo fwdoctor check --verbose` with the options of this run that change what it sees:
+/// the cron mail's "Details:" line, so the mail points at the same evidence and checks.
+fn details_command(a: &CheckArgs) -> String {
+    let mut words: Vec<String> = ["sudo", "fwdoctor", "check", "--verbose"]
+        .map(String::from)
+        .to_vec();
+    if let Some(from) = &a.source.from {
+        words.push("--from".into());
+        words.push(from.display().to_string());
+    }
+    for (flag, names) in [("--only", &a.only), ("--skip", &a.skip)] {
+        for n in names {
+            words.push(flag.into());
+            words.push(n.clone());
+        }
+    }
+    if a.source.timeout != 30 {
+        words.push("--timeout".into());
+        words.push(a.source.timeout.to_string());
+    }
+    crate::analyze::shell::join(&words)
+}
+
 pub fn use_color(choice: ColorChoice) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
             std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
                 && std::io::stdout().is_terminal()
         }
     }
 }
 
 /// Parse `PROTO SRC [->|to] DST:PORT`.
+///
+/// Also what people type: a bare `8080` or `host:8080` (tcp from any client outside), the
+/// `0.0.0.0:8080` the ports table shows (the host's addresses), `--port 8080`. A flow ending
+/// in a lone `-` is an unquoted `->` whose `>` the shell took as a redirection: that gets a hint.
 pub fn parse_flow(words: &[String]) -> Result<Flow> {
+    if words.len() >= 2 && words.last().is_some_and(|w| w == "-") {
+        bail!(
+            "the flow ends in `-`: the shell read the `>` of an unquoted `->` as a redirection (stdout went to a file named after the destination). Quote it (`'->'`) or write `to`: fwdoctor trace tcp any to host:8080"
+        );
+    }
     let words: Vec<&str> = words
         .iter()
         .map(String::as_str)
         .filter(|w| !matches!(*w, "->" | "to" | "→" | "-"))
         .collect();
+    let is_proto = |w: &str| matches!(w.to_ascii_lowercase().as_str(), "tcp" | "udp" | "sctp");
+    let bare_port = |w: &str| w.parse::<u16>().is_ok();
+    let owned_dst;
     let (proto, src, dst) = match words.as_slice() {
+        [d] if bare_port(d) => {
+            owned_dst = format!("host:{d}");
+            ("tcp", "any", owned_dst.as_str())
+        }
+        [d] => ("tcp", "any", *d),
+        [p, d] if is_proto(p) && bare_port(d) => {
+            owned_dst = format!("host:{d}");
+            (*p, "any", owned_dst.as_str())
+        }
         [p, s, d] => (*p, *s, *d),
-        [p, d] => (*p, "any", *d),
-        _ => bail!("expected PROTO SRC -> DST:PORT, e.g. `tcp 203.0.113.9 to 10.0.0.5:8080`"),
+        [p, d] if is_proto(p) => (*p, "any", *d),
+        [s, d] => ("tcp", *s, *d),
+        _ => bail!(
+            "expected [PROTO] [SRC to] DST:PORT or a PORT, e.g. `8080`, `host:8080`, `tcp 203.0.113.9 to 10.0.0.5:8080`"
+        ),
     };
     let proto = proto.to_ascii_lowercase();
     if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
@@ -378,7 +458,8 @@ pub fn parse_flow(words: &[String]) -> Result<Flow> {
         sport,
         in_iface: None,
         state: CtState::New,
-        local_origin: false,
+        // `host` as the source: the host's own connection (OUTPUT, not PREROUTING).
+        local_origin: src.eq_ignore_ascii_case("host"),
         to_outside: false,
     })
 }
@@ -406,35 +487,187 @@ fn parse_endpoint(s: &str) -> Result<(Option<IpAddr>, Option<u16>)> {
     let addr = if symbolic(addr) {
         None
     } else {
-        Some(
-            addr.parse::<IpAddr>()
-                .with_context(|| format!("`{addr}` is not an IP address"))?,
-        )
+        let a = addr
+            .parse::<IpAddr>()
+            .with_context(|| format!("`{addr}` is not an IP address"))?;
+        // `0.0.0.0:8080` as the ports table shows a port published on all addresses: the
+        // host's own (`[::]:8080` likewise).
+        (!a.is_unspecified()).then_some(a)
     };
     Ok((addr, Some(port)))
 }
 
 fn trace(a: TraceArgs) -> Result<i32> {
-    let mut flow = parse_flow(&a.flow)?;
-    let model = load_model(&a.source)?;
-    let net = Net::new(&model);
-    flow.in_iface = a.in_iface.clone();
-    if flow.in_iface.is_none() && flow.src.is_none() {
-        flow.in_iface = net.outside_address(flow.family).map(|o| o.0);
+    let mut words = a.flow.clone();
+    if let Some(port) = a.port {
+        if words
+            .iter()
+            .any(|w| w.contains(':') || w.parse::<u16>().is_ok())
+        {
+            bail!("--port {port} and a destination port in FLOW: give one of them");
+        }
+        words.push(format!("host:{port}"));
     }
-    let t = net.trace(&flow);
-    match a.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&t)?),
-        Format::Human => print!("{}", render_trace(&flow, &t)),
-        Format::Nagios | Format::Prometheus => {
-            bail!("--format nagios and prometheus apply to `check`; trace prints human or json")
+    let mut flow = parse_flow(&words)?;
+    if a.ipv6 {
+        if flow.family == Family::Ip && (flow.src.is_some() || flow.dst.is_some()) {
+            bail!("-6 asks for IPv6, but an address in the flow is IPv4");
+        }
+        flow.family = Family::Ip6;
+    }
+    let model = load_model(&a.source)?;
+    if let (Some(name), Some(known)) = (&a.in_iface, &model.interfaces)
+        && !known.iter().any(|i| &i.name == name)
+    {
+        let names: Vec<String> = known
+            .iter()
+            .map(|i| report::printable(&i.name).into_owned())
+            .collect();
+        bail!(
+            "--in {}: no such interface in the evidence; it knows {}",
+            report::printable(name),
+            names.join(", ")
+        );
+    }
+    let net = Net::new(&model);
+    // A source address of the host's own is the host's own connection too.
+    if flow.src.is_some_and(|s| net.is_local(s)) {
+        flow.local_origin = true;
+    }
+    if flow.local_origin {
+        if a.in_iface.is_some() {
+            bail!("--in applies to packets coming in; the host's own connection starts in OUTPUT");
+        }
+        let outside = net.outside_address(flow.family).map(|o| o.1);
+        flow.dst = flow.dst.or(outside);
+        flow.src = flow
+            .src
+            .or(flow.dst.filter(|d| net.is_local(*d)))
+            .or(outside);
+    } else {
+        flow.in_iface = a.in_iface.clone();
+        if flow.in_iface.is_none() && flow.src.is_none() {
+            flow.in_iface = net.outside_address(flow.family).map(|o| o.0);
         }
     }
-    Ok(match t.verdict {
+    let t = net.trace(&flow);
+    let reply = reply_of(&net, &flow, &t);
+    match a.format {
+        TraceFormat::Json => {
+            let mut v = trace_json(&flow, &t)?;
+            if let (Some((_, r)), Some(obj)) = (&reply, v.as_object_mut()) {
+                obj.insert("reply".into(), serde_json::to_value(r)?);
+            }
+            println!("{}", serde_json::to_string_pretty(&v)?)
+        }
+        TraceFormat::Human => {
+            let mut text = render_trace(&flow, &t);
+            if let Some((back, r)) = &reply {
+                text.push_str("\nreply, from the container back:\n");
+                text.push_str(&render_trace(back, r));
+            }
+            let text = if use_color(a.color) {
+                paint_trace(&text)
+            } else {
+                text
+            };
+            let text = if report::human::locale_is_utf8() {
+                text
+            } else {
+                report::human::asciify(&text)
+            };
+            print!("{text}")
+        }
+    }
+    let code = |v: &Verdict| match v {
         Verdict::Accept { .. } => 0,
         Verdict::Drop { .. } | Verdict::KernelDrop { .. } => 2,
         Verdict::Unknown { .. } | Verdict::Unseen { .. } => 3,
+    };
+    Ok(match &reply {
+        Some((_, r)) if code(&t.verdict) == 0 => code(&r.verdict),
+        _ => code(&t.verdict),
     })
+}
+
+/// The reply of a connection the trace forwarded to a container and accepted: from there back
+/// to the client (or to the host, for the host's own connection).
+fn reply_of(net: &Net<'_>, flow: &Flow, t: &Trace) -> Option<(Flow, Trace)> {
+    let Some(Route::Forward { out_iface }) = &t.route else {
+        return None;
+    };
+    if !matches!(t.verdict, Verdict::Accept { .. }) {
+        return None;
+    }
+    let (Some(ip), port) = t.final_dst? else {
+        return None;
+    };
+    let mut back = Flow::reply_from(flow.family, &flow.proto, ip, port, out_iface.as_deref());
+    if let Some(src) = flow.src {
+        back.dst = Some(src);
+        back.to_outside = false;
+    }
+    let r = net.trace(&back);
+    Some((back, r))
+}
+
+/// `trace --format json`, schema `fwdoctor-trace/1`: the flow as understood (echoed), the
+/// verdict, each chain the packet crosses, and `evidence`: the rules that decided, in the same
+/// evidence-line shape as `check`'s findings.
+pub fn trace_json(flow: &Flow, t: &Trace) -> Result<serde_json::Value> {
+    let mut evidence: Vec<crate::analyze::EvidenceLine> = Vec::new();
+    for v in t.blockers.iter().chain(std::iter::once(&t.verdict)) {
+        let line = match v {
+            Verdict::Drop { by } => crate::analyze::EvidenceLine::rule(by),
+            Verdict::KernelDrop { reason } => {
+                crate::analyze::EvidenceLine::fact("kernel", reason.clone())
+            }
+            _ => continue,
+        };
+        if !evidence.contains(&line) {
+            evidence.push(line);
+        }
+    }
+    let mut doc = serde_json::to_value(t)?;
+    let obj = doc
+        .as_object_mut()
+        .context("a trace serializes to an object")?;
+    obj.insert("schema".into(), "fwdoctor-trace/1".into());
+    obj.insert(
+        "flow".into(),
+        serde_json::json!({
+            "family": flow.family,
+            "proto": flow.proto,
+            "src": flow.src,
+            "dst": flow.dst,
+            "dport": flow.dport,
+            "sport": flow.sport,
+            "in": flow.in_iface,
+        }),
+    );
+    obj.insert("evidence".into(), serde_json::to_value(evidence)?);
+    Ok(doc)
+}
+
+/// Colour for the human trace, as `check` has: drops red, accepts green, unknown magenta.
+fn paint_trace(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            let code = if l.contains("DROP") {
+                Some("1;31")
+            } else if l.contains("unknown") {
+                Some("1;35")
+            } else if l.trim_end().ends_with("accept") || l.starts_with("verdict: ACCEPT") {
+                Some("32")
+            } else {
+                None
+            };
+            match code {
+                Some(c) => format!("\x1b[{c}m{l}\x1b[0m\n"),
+                None => format!("{l}\n"),
+            }
+        })
+        .collect()
 }
 
 /// The human trace. Every name and rule from the evidence is shown [`printable`]: a chain name or
@@ -444,15 +677,24 @@ pub fn render_trace(flow: &Flow, t: &Trace) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let show = |a: Option<IpAddr>, who: &str| a.map_or(who.to_string(), |a| a.to_string());
-    let _ = writeln!(
-        out,
-        "{} {} -> {}:{} in {}",
-        p(&flow.proto),
-        show(flow.src, "client-outside"),
-        show(flow.dst, "host"),
-        flow.dport,
-        p(flow.in_iface.as_deref().unwrap_or("outside interface"))
-    );
+    let dst = match flow.dst {
+        Some(a) => crate::analyze::ports::sockaddr(a, flow.dport),
+        None if flow.to_outside => "client-outside".to_string(),
+        None => format!("host:{}", flow.dport),
+    };
+    let src = match (flow.src, flow.sport) {
+        (Some(a), Some(port)) => crate::analyze::ports::sockaddr(a, port),
+        (a, _) => show(a, "client-outside"),
+    };
+    let from = if flow.local_origin {
+        "from the host itself (OUTPUT)".to_string()
+    } else {
+        format!(
+            "in {}",
+            p(flow.in_iface.as_deref().unwrap_or("outside interface"))
+        )
+    };
+    let _ = writeln!(out, "{} {} -> {} {}", p(&flow.proto), src, dst, from);
     let mut last_hook = None;
     for s in &t.steps {
         if last_hook != Some(s.hook) {

@@ -27,6 +27,9 @@ use std::sync::Arc;
 /// The name of the metadata file in a capture directory.
 pub const META_FILE: &str = "meta.json";
 
+/// A directory with no capture file but this one is a pasted text (a fixture of a paste).
+pub const PASTE_FILE: &str = "paste.txt";
+
 /// The largest `meta.json` read: it holds a few lines per source.
 const MAX_META_LEN: u64 = 64 << 20;
 
@@ -100,6 +103,9 @@ pub fn write(dir: &Path, evidence: &Evidence) -> anyhow::Result<()> {
 /// Every file is opened by [`safe_fs::open_input`]: inside a directory a symbolic link is
 /// refused; `path` itself, named by the user, may be one.
 pub fn read(path: &Path) -> anyhow::Result<Evidence> {
+    if path.as_os_str() == "-" {
+        return read_stdin();
+    }
     let metadata = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
     if metadata.is_dir() {
         read_dir(path)
@@ -111,6 +117,36 @@ pub fn read(path: &Path) -> anyhow::Result<Evidence> {
         evidence.origin = path.display().to_string();
         Ok(evidence)
     }
+}
+
+/// `--from -`: the paste on standard input, read directly (never reopened by a path), up to
+/// [`safe_fs::MAX_INPUT_LEN`].
+fn read_stdin() -> anyhow::Result<Evidence> {
+    let mut bytes = Vec::new();
+    io::stdin()
+        .lock()
+        .take(safe_fs::MAX_INPUT_LEN + 1)
+        .read_to_end(&mut bytes)
+        .context("cannot read standard input")?;
+    if bytes.len() as u64 > safe_fs::MAX_INPUT_LEN {
+        bail!(
+            "standard input: more than {} bytes; not a paste fwdoctor reads",
+            safe_fs::MAX_INPUT_LEN
+        );
+    }
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            return Err(not_utf8(
+                Path::new("standard input"),
+                e.as_bytes(),
+                &e.utf8_error(),
+            ));
+        }
+    };
+    let mut evidence = read_single("stdin", text.into()).context("standard input")?;
+    evidence.origin = "standard input".into();
+    Ok(evidence)
 }
 
 /// The text of the file at `path`, opened by [`safe_fs::open_input`]: into memory of its own
@@ -216,6 +252,15 @@ fn read_dir(dir: &Path) -> anyhow::Result<Evidence> {
             Err(e) => return Err(io_error(e, &path, "cannot read ")),
         };
         evidence.insert(&name, text);
+    }
+    // A fixture of a pasted text: the directory holds `paste.txt`.
+    let paste = dir.join(PASTE_FILE);
+    if !has_meta && evidence.files.is_empty() && paste.is_file() {
+        let text = read_text(&paste, Links::Refuse)?.map_err(|e| io_error(e, &paste, ""))?;
+        let mut evidence =
+            read_single(PASTE_FILE, text).with_context(|| format!("{}", paste.display()))?;
+        evidence.origin = paste.display().to_string();
+        return Ok(evidence);
     }
     if !has_meta && evidence.files.is_empty() {
         bail!(
@@ -392,6 +437,10 @@ pub fn read_single(name: &str, text: SourceText) -> anyhow::Result<Evidence> {
         return Ok(evidence);
     }
 
+    if crate::collect::paste::is_paste(&text) {
+        return crate::collect::paste::read(&text, name);
+    }
+
     if text.trim_start().starts_with('{') {
         /// The shape `nft -j list ruleset` has, checked without building the JSON tree (a
         /// vector of zero-sized elements never allocates).
@@ -427,10 +476,7 @@ pub fn read_single(name: &str, text: SourceText) -> anyhow::Result<Evidence> {
     }
 
     if !looks_like_iptables(&text) {
-        bail!(
-            "neither iptables-save / `iptables -S` output nor `nft -j list ruleset` JSON \
-             (no `*table`, `:CHAIN`, `-P`, `-N` or `-A` line)"
-        );
+        bail!("{}", crate::collect::paste::NOTHING_READ);
     }
 
     // Each section is filed with blank lines in front of it (parsers skip them), so the line

@@ -125,6 +125,17 @@ pub mod files {
     /// `ipset save`: the sets `-m set --match-set` rules test (Docker 28.0.0's
     /// `docker-ext-bridges-v4`).
     pub const IPSET_SAVE: &str = "ipset-save.txt";
+    /// Pasted `iptables -L` listings, per stack and family (a capture never writes them).
+    pub const IPTABLES_LEGACY_LIST: &str = "iptables-legacy-list.txt";
+    pub const IPTABLES_NFT_LIST: &str = "iptables-nft-list.txt";
+    pub const IP6TABLES_LEGACY_LIST: &str = "ip6tables-legacy-list.txt";
+    pub const IP6TABLES_NFT_LIST: &str = "ip6tables-nft-list.txt";
+    /// Pasted `docker info` / `docker version` / `docker ps` text.
+    pub const DOCKER_INFO_TEXT: &str = "docker-info.txt";
+    pub const DOCKER_VERSION_TEXT: &str = "docker-version.txt";
+    pub const DOCKER_PS: &str = "docker-ps.txt";
+    /// Pasted `ip addr` text (a capture has `ip -j addr`'s JSON).
+    pub const IP_ADDR_TEXT: &str = "ip-addr.txt";
 
     /// All files, in the order a capture lists them.
     pub const ALL: &[&str] = &[
@@ -156,6 +167,14 @@ pub mod files {
         IP_ADDR,
         DOCKERD_CMDLINE,
         IPSET_SAVE,
+        IPTABLES_LEGACY_LIST,
+        IPTABLES_NFT_LIST,
+        IP6TABLES_LEGACY_LIST,
+        IP6TABLES_NFT_LIST,
+        DOCKER_INFO_TEXT,
+        DOCKER_VERSION_TEXT,
+        DOCKER_PS,
+        IP_ADDR_TEXT,
     ];
 
     /// The per-table file of nft table `name` in `family`: `nft-table-FAMILY-NAME.json`.

@@ -6,6 +6,7 @@ pub mod docker_api;
 pub mod evidence;
 pub mod live;
 pub mod mapped_file;
+pub mod paste;
 pub mod redact;
 
 pub use evidence::{Evidence, Meta, SourceState, SourceStatus};

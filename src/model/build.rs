@@ -25,6 +25,26 @@ pub fn build(ev: &Evidence) -> Result<Model, ParseError> {
             )?);
         }
     }
+    // Pasted `iptables -L` listings: a table a save of the same stack showed is read from it.
+    for (file, stack, family) in [
+        (files::IPTABLES_LEGACY_LIST, Stack::Legacy, Family::Ip),
+        (files::IPTABLES_NFT_LIST, Stack::IptablesNft, Family::Ip),
+        (files::IP6TABLES_LEGACY_LIST, Stack::Legacy, Family::Ip6),
+        (files::IP6TABLES_NFT_LIST, Stack::IptablesNft, Family::Ip6),
+    ] {
+        if let Some(text) = ev.get_shared(file) {
+            let (listed, _) = parse::iptables_list::parse_shared(text, file, stack, family)?;
+            for t in listed {
+                let saved = m
+                    .tables
+                    .iter()
+                    .any(|s| s.stack == t.stack && s.family == t.family && s.name == t.name);
+                if !saved {
+                    m.tables.push(t);
+                }
+            }
+        }
+    }
     // The whole ruleset in one file, or the per-table form (one file per table not in a save).
     let nft_files = ev.files.keys().filter(|name| {
         name.as_str() == files::NFT_RULESET
@@ -92,6 +112,7 @@ pub fn build(ev: &Evidence) -> Result<Model, ParseError> {
         m.notes.extend(d.notes.iter().cloned());
         m.docker = Some(d);
     }
+    pasted_docker(ev, &mut m)?;
     if [files::SNAP_SERVICES, files::SNAP_LIST, files::SNAP_CHANGES]
         .iter()
         .any(|f| ev.has(f))
@@ -119,6 +140,8 @@ pub fn build(ev: &Evidence) -> Result<Model, ParseError> {
     }
     if let Some(text) = ev.get(files::IP_ADDR) {
         m.interfaces = Some(parse::ip_addr::parse(text, files::IP_ADDR)?);
+    } else if let Some(text) = ev.get(files::IP_ADDR_TEXT) {
+        m.interfaces = Some(parse::ip_addr::parse_text(text, files::IP_ADDR_TEXT)?);
     }
     if let Some(text) = ev.get(files::IPSET_SAVE) {
         m.ipsets = Some(parse::ipset::parse(text, files::IPSET_SAVE)?);
@@ -135,6 +158,45 @@ pub fn build(ev: &Evidence) -> Result<Model, ParseError> {
     m.bridges = bridges(&m);
     m.docker_rules = docker_rules(&m.tables);
     Ok(m)
+}
+
+/// Pasted `docker info` / `docker version` / `docker ps` text, when the API's JSON is absent.
+/// Without `docker ps` the containers are not known, and the published ports come from
+/// Docker's DNAT rules as without the API: the text's facts are then notes.
+fn pasted_docker(ev: &Evidence, m: &mut Model) -> Result<(), ParseError> {
+    let info = ev.get(files::DOCKER_INFO_TEXT);
+    let version = ev.get(files::DOCKER_VERSION_TEXT);
+    let ps = ev.get(files::DOCKER_PS);
+    if info.is_none() && version.is_none() && ps.is_none() {
+        return Ok(());
+    }
+    let mut facts = m.docker.take().unwrap_or_default();
+    let had_api = ev.has(files::DOCKER_CONTAINERS);
+    if let Some(text) = info {
+        parse::docker_text::apply_info(&mut facts, text);
+    }
+    if let Some(text) = version {
+        parse::docker_text::apply_version(&mut facts, text);
+    }
+    if let Some(text) = ps.filter(|_| !had_api) {
+        facts.containers = parse::docker_text::containers(text, files::DOCKER_PS)?;
+    }
+    m.notes.append(&mut facts.notes);
+    if had_api || ps.is_some() {
+        m.docker = Some(facts);
+    } else {
+        m.notes.push(format!(
+            "pasted docker text: Docker {}, firewall backend {}; without `docker ps` the published ports are read from Docker's DNAT rules",
+            facts.version.as_deref().unwrap_or("(version not shown)"),
+            facts.firewall_backend.as_deref().unwrap_or("not shown"),
+        ));
+        if let Some(b) = &facts.firewall_backend
+            && !ev.has(files::FIREWALLD_STATE)
+        {
+            m.firewalld_running = Some(b.contains("firewalld"));
+        }
+    }
+    Ok(())
 }
 
 /// dockerd's command-line flags win over daemon.json (dockerd refuses both for one key anyway).

@@ -121,10 +121,23 @@ fn unseen_rules(ev: &Evidence, tables: &[Table]) -> Vec<UnseenPart> {
             files::IPTABLES_NFT
         };
         let tool = if v6 { "ip6tables" } else { "iptables" };
+        let (legacy_list, nft_list) = if v6 {
+            (files::IP6TABLES_LEGACY_LIST, files::IP6TABLES_NFT_LIST)
+        } else {
+            (files::IPTABLES_LEGACY_LIST, files::IPTABLES_NFT_LIST)
+        };
         if let Some(part) = legacy_unseen(ev, family, legacy, nft, tool) {
             out.push(part);
         }
-        if ev.has(nft) {
+        for (list, save, stack) in [
+            (legacy_list, legacy, Stack::Legacy),
+            (nft_list, nft, Stack::IptablesNft),
+        ] {
+            out.extend(list_unseen(ev, tables, stack, family, list, save, tool));
+        }
+        if ev.has(nft_list) && !ev.has(nft) {
+            // The listing stands for the stack; what it did not show is listed above.
+        } else if ev.has(nft) {
             out.extend(listing_unseen(
                 ev,
                 tables,
@@ -158,6 +171,7 @@ fn unseen_rules(ev: &Evidence, tables: &[Table]) -> Vec<UnseenPart> {
             ));
         }
     }
+    out.extend(incomplete_unseen(ev));
     // Native nft: the whole ruleset, or the per-table form (DESIGN.md's capture table).
     let whole_ruleset = ev.has(files::NFT_RULESET) || ev.has(files::NFT_RULESET_TEXT);
     if let Some(listing) = ev.get(files::NFT_CHAINS).filter(|_| !whole_ruleset) {
@@ -252,7 +266,17 @@ fn legacy_unseen(
     nft: &str,
     tool: &str,
 ) -> Option<UnseenPart> {
-    if ev.has(legacy) {
+    let legacy_list = if family == Family::Ip6 {
+        files::IP6TABLES_LEGACY_LIST
+    } else {
+        files::IPTABLES_LEGACY_LIST
+    };
+    let nft_list = if family == Family::Ip6 {
+        files::IP6TABLES_NFT_LIST
+    } else {
+        files::IPTABLES_NFT_LIST
+    };
+    if ev.has(legacy) || ev.has(legacy_list) {
         return None;
     }
     let names_file = if family == Family::Ip6 {
@@ -280,9 +304,10 @@ fn legacy_unseen(
         .is_some_and(|s| s.status == SourceState::Missing && s.reason.starts_with("no legacy"))
     {
         return None;
-    } else if ev
-        .get(nft)
-        .is_some_and(|t| memchr::memmem::find(t.as_bytes(), LEGACY_WARNING.as_bytes()).is_some())
+    } else if [nft, nft_list]
+        .iter()
+        .filter_map(|f| ev.get(f))
+        .any(|t| memchr::memmem::find(t.as_bytes(), LEGACY_WARNING.as_bytes()).is_some())
         || ev
             .status(nft)
             .is_some_and(|s| s.stderr.contains(LEGACY_WARNING))
@@ -378,4 +403,131 @@ fn not_read(ev: &Evidence, file: &str, command: &str) -> String {
         }
         _ => format!("{command} was not captured"),
     }
+}
+
+/// A pasted `iptables -L` listing: the tables it did not show, and, without `-v`, the
+/// interfaces of every rule it did.
+fn list_unseen(
+    ev: &Evidence,
+    tables: &[Table],
+    stack: Stack,
+    family: Family,
+    list: &str,
+    save: &str,
+    tool: &str,
+) -> Vec<UnseenPart> {
+    let Some(text) = ev.get(list) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let shown: Vec<&str> = tables
+        .iter()
+        .filter(|t| t.stack == stack && t.family == family && t.source == list)
+        .map(|t| t.name.as_str())
+        .collect();
+    let saved: Vec<&str> = tables
+        .iter()
+        .filter(|t| t.stack == stack && t.family == family && t.source == save)
+        .map(|t| t.name.as_str())
+        .collect();
+    let is_save = ev.get(save).is_some_and(|t| {
+        t.starts_with('*') || memchr::memmem::find(t.as_bytes(), b"\n*").is_some()
+    });
+    let missing: Vec<String> = IPTABLES_TABLES
+        .iter()
+        .filter(|t| !shown.contains(t) && !saved.contains(t))
+        .map(|t| t.to_string())
+        .collect();
+    let stack_tool = match stack {
+        Stack::Legacy => format!("{tool}-legacy"),
+        _ => tool.to_string(),
+    };
+    if !missing.is_empty() && !is_save {
+        out.push(UnseenPart {
+            stack,
+            family: Some(family),
+            tables: Some(missing),
+            why: format!(
+                "an `{tool} -L` listing shows one table at a time: only {} was shown",
+                if shown.is_empty() {
+                    "no table".to_string()
+                } else {
+                    shown.join(", ")
+                }
+            ),
+            read_with: format!(
+                "sudo {}",
+                match stack {
+                    Stack::Legacy => format!("{tool}-legacy-save"),
+                    _ => format!("{tool}-save"),
+                }
+            ),
+        });
+    }
+    let facts = crate::parse::iptables_list::translate(text, family).facts;
+    if !facts.verbose && !shown.is_empty() {
+        out.push(UnseenPart {
+            stack,
+            family: Some(family),
+            tables: Some(shown.iter().map(|t| t.to_string()).collect()),
+            why: format!(
+                "an `{tool} -L` listing without -v does not show the interfaces a rule matches"
+            ),
+            read_with: shown
+                .iter()
+                .map(|t| {
+                    if *t == "filter" {
+                        format!("sudo {stack_tool} -nvL")
+                    } else {
+                        format!("sudo {stack_tool} -t {t} -nvL")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" && "),
+        });
+    }
+    out
+}
+
+/// A pasted section that is not its command's whole output (cut by `| grep`, a `...` line, a
+/// listing that stops early): its stack and family may hold rules nobody pasted.
+fn incomplete_unseen(ev: &Evidence) -> Vec<UnseenPart> {
+    let mut out = Vec::new();
+    for file in ev.files.keys() {
+        let Some(status) = ev.status(file) else {
+            continue;
+        };
+        let Some(at) = status.reason.find(crate::collect::paste::INCOMPLETE) else {
+            continue;
+        };
+        let (stack, family, tool) = match file.as_str() {
+            files::IPTABLES_LEGACY | files::IPTABLES_LEGACY_LIST => {
+                (Stack::Legacy, Some(Family::Ip), "iptables-legacy-save")
+            }
+            files::IP6TABLES_LEGACY | files::IP6TABLES_LEGACY_LIST => {
+                (Stack::Legacy, Some(Family::Ip6), "ip6tables-legacy-save")
+            }
+            files::IPTABLES_NFT | files::IPTABLES_NFT_LIST => {
+                (Stack::IptablesNft, Some(Family::Ip), "iptables-save")
+            }
+            files::IP6TABLES_NFT | files::IP6TABLES_NFT_LIST => {
+                (Stack::IptablesNft, Some(Family::Ip6), "ip6tables-save")
+            }
+            files::NFT_RULESET_TEXT | files::NFT_RULESET => (Stack::Nft, None, "nft list ruleset"),
+            _ => continue,
+        };
+        let command = status.command.split('|').next().unwrap_or_default().trim();
+        out.push(UnseenPart {
+            stack,
+            family,
+            tables: None,
+            why: format!(
+                "the pasted `{}` is an {}",
+                if command.is_empty() { tool } else { command },
+                &status.reason[at..]
+            ),
+            read_with: format!("sudo {tool}"),
+        });
+    }
+    out
 }

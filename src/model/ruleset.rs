@@ -277,6 +277,8 @@ pub enum Match {
         negated: bool,
         types: OneOrMore<AddrType>,
     },
+    /// nft `meta nfproto ipv4|ipv6` (in an `inet` table): the packet's family.
+    Family { negated: bool, family: Family },
     /// `-m comment --comment TEXT` / nft `comment`: never affects the verdict.
     Comment { text: Text },
     /// Anything the model does not understand: `-m set`, `-m mark`, `meta mark`, xt compat in

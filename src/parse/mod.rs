@@ -1,8 +1,10 @@
 //! Parsers: raw evidence text -> model types. Every error names the file and the line.
 
 pub mod docker;
+pub mod docker_text;
 pub mod ip_addr;
 pub mod ipset;
+pub mod iptables_list;
 pub mod iptables_save;
 pub mod nft_json;
 pub mod nft_text;

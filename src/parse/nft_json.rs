@@ -24,7 +24,7 @@
 //!   written as a bare `counter`; the values are in `Rule::counters`).
 //! * Matches the model knows become [`Match`] variants; named sets of addresses, ports, interface
 //!   names or ct states (`ip saddr @allowed`) are expanded into the match. Everything else
-//!   (`meta mark`, `meta nfproto`, concatenations, `limit`, iptables-nft `xt` compat matches, ...)
+//!   (`meta mark`, concatenations, `limit`, iptables-nft `xt` compat matches, ...)
 //!   is kept as [`Match::Unknown`] with its nft text, e.g. `xt match "conntrack"`.
 //! * iptables-nft `xt` targets have no options in `nft -j`: `REJECT`, `MASQUERADE` and `SNAT`
 //!   are resolved by name, non-terminating ones (`LOG`, `MARK`, ...) continue, `DNAT`, `REDIRECT`
@@ -1223,6 +1223,14 @@ fn convert_match_kind(
                     .collect::<Option<OneOrMore<_>>>()?,
             },
             "l4proto" => proto_match(right, negated, sets)?,
+            "nfproto" => Match::Family {
+                negated,
+                family: match right.as_str()? {
+                    "ipv4" => Family::Ip,
+                    "ipv6" => Family::Ip6,
+                    _ => return None,
+                },
+            },
             _ => return None,
         },
         "payload" => {

@@ -37,6 +37,7 @@ pub fn render(input: &ReportInput) -> Value {
         "summary": crate::report::summary_line(input),
         "findings": input.analysis.findings,
         "ports": input.analysis.ports,
+        "plan": input.analysis.plan,
         "host": {
             "docker_version": m.docker.as_ref().and_then(|d| d.version.clone()),
             "docker_snap": m.docker_is_snap(),

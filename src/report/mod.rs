@@ -93,14 +93,21 @@ pub fn summary_line(input: &ReportInput) -> String {
     } else {
         parts.join(", ")
     };
-    let host_only = |p: &&crate::analyze::ports::PortVerdict| p.port.is_host_only();
-    let blocked = a
-        .ports
-        .iter()
-        .filter(|p| p.verdict == crate::analyze::ports::PortState::Blocked && !host_only(p))
-        .count();
-    let local = a.ports.iter().filter(host_only).count();
-    let ports = match a.ports.len() {
+    // A port published on both families is one port; it counts as blocked when either is.
+    let distinct = |pred: &dyn Fn(&crate::analyze::ports::PortVerdict) -> bool| {
+        let mut seen: Vec<(u16, &str)> = (a.ports.iter())
+            .filter(|p| pred(p))
+            .map(|p| (p.port.host_port, p.port.proto.as_str()))
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        seen.len()
+    };
+    let host_only = |p: &crate::analyze::ports::PortVerdict| p.port.is_host_only();
+    let blocked =
+        distinct(&|p| p.verdict == crate::analyze::ports::PortState::Blocked && !host_only(p));
+    let local = distinct(&host_only);
+    let ports = match distinct(&|_| true) {
         // Nothing read is not nothing published: an unknown run claims no ports either way.
         0 if a.status == crate::analyze::Status::Unknown => "published ports unknown".to_string(),
         // Say why there is nothing to check, so "ok" is not read as "Docker's ports work".
@@ -149,10 +156,12 @@ pub fn failed_analysis(error: &str) -> Analysis {
             note: String::new(),
         },
     }];
+    let plan = crate::analyze::plan::plan(&Model::default(), &findings, &[]);
     Analysis {
         findings,
         ports: Vec::new(),
         status: Status::Unknown,
+        plan,
     }
 }
 

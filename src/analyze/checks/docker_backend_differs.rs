@@ -52,7 +52,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
         fix: Fix {
             immediate: Vec::new(),
             lasting: vec![
-                format!("sudo update-alternatives --set iptables /usr/sbin/{want}; sudo update-alternatives --set ip6tables /usr/sbin/ip6{}", &want[2..]),
+                fix::use_alternatives(if want.ends_with("legacy") { Stack::Legacy } else { Stack::IptablesNft }),
                 fix::restart_docker(ctx).to_string(),
             ],
             note: if ctx.model.docker_is_snap() {

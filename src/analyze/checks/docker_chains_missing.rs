@@ -33,6 +33,27 @@ fn run(ctx: &Context) -> Vec<Finding> {
     if !ctx.docker_iptables_enabled() || docker.rootless {
         return Vec::new();
     }
+    // What was not shown (a grep-filtered or cut-off paste, a listing of one table) may hold
+    // the chains or the jump: evidence-missing says so, this check does not guess.
+    let unseen = |stack: Option<crate::model::Stack>, table: &str| {
+        ctx.model.unseen.rules.iter().any(|p| {
+            p.stack != crate::model::Stack::Nft
+                && stack.is_none_or(|s| s == p.stack)
+                && p.tables
+                    .as_ref()
+                    .is_none_or(|t| t.iter().any(|t| t == table))
+        })
+    };
+    match &ctx.docker {
+        None if unseen(None, "filter") => return Vec::new(),
+        Some(rules) if !rules.forward_hooked && unseen(Some(rules.stack), "filter") => {
+            return Vec::new();
+        }
+        Some(rules) if rules.dnat_rules == 0 && unseen(Some(rules.stack), "nat") => {
+            return Vec::new();
+        }
+        _ => {}
+    }
     let restart = fix::restart_docker(ctx);
     let finding = |summary: String, evidence: Vec<EvidenceLine>| {
         Finding {

@@ -73,9 +73,7 @@ fn replaced_by_nft(ctx: &Context, source: &str) -> bool {
 fn run(ctx: &Context) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut evidence = Vec::new();
-    let mut root = false;
     for (name, st) in unread(ctx) {
-        root |= st.status == SourceState::Denied;
         let detail = [st.reason.as_str(), st.stderr.trim()]
             .into_iter()
             .filter(|s| !s.is_empty())
@@ -98,6 +96,11 @@ fn run(ctx: &Context) -> Vec<Finding> {
         files::NFT_RULESET_TEXT,
         files::IP6TABLES_LEGACY,
         files::IP6TABLES_NFT,
+        files::NFT_RULESET_TEXT,
+        files::IPTABLES_LEGACY_LIST,
+        files::IPTABLES_NFT_LIST,
+        files::IP6TABLES_LEGACY_LIST,
+        files::IP6TABLES_NFT_LIST,
     ]
     .iter()
     .any(|f| ctx.model.has(f));
@@ -116,7 +119,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
             why: "fwdoctor does not guess: with part of the firewall unread, it cannot say whether published ports work.".into(),
             evidence,
             fix: Fix {
-                immediate: if root { sudo_check() } else { vec!["apt-get install iptables nftables   # if a tool is missing".into()] },
+                immediate: fix_for_cause(ctx),
                 lasting: Vec::new(),
                 note: String::new(),
             },
@@ -126,6 +129,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
         out.push(f);
     }
     let live = ctx.model.origin == "live host";
+    let root = unread(ctx).any(|(_, st)| st.status == SourceState::Denied);
     let gaps = needed_gaps(ctx);
     if any_ruleset && !gaps.is_empty() {
         let depends: Vec<String> = ctx
@@ -308,6 +312,47 @@ fn docker_api_unread(ctx: &Context) -> Option<Finding> {
     })
 }
 
+/// What to do about the sources that could not be read, by cause: Docker's API that did not
+/// answer is started, a denied read is run again as root, a timeout again with a longer
+/// `--timeout`, a tool that failed is run by hand to see its error.
+fn fix_for_cause(ctx: &Context) -> Vec<String> {
+    let mut steps = Vec::new();
+    let unread: Vec<_> = unread(ctx).collect();
+    let docker_down = unread
+        .iter()
+        .any(|(name, st)| name.starts_with("docker-") && st.status != SourceState::Denied);
+    if docker_down {
+        let start = if ctx.model.docker_is_snap() {
+            "sudo snap start docker"
+        } else {
+            "sudo systemctl start docker"
+        };
+        steps.push(format!("{start}   # Docker's API did not answer"));
+    }
+    for (name, st) in &unread {
+        if st.status == SourceState::Failed && !name.starts_with("docker-") {
+            let detail = [st.reason.as_str(), st.stderr.trim()]
+                .into_iter()
+                .find(|s| !s.is_empty())
+                .unwrap_or("no message");
+            steps.push(format!(
+                "Run `{}` as root to see why {name} failed ({detail}).",
+                st.command
+            ));
+        }
+    }
+    let timed_out = unread
+        .iter()
+        .any(|(_, st)| st.status == SourceState::Timeout);
+    // Whatever the cause, the last step reads everything again, as root.
+    steps.push(if timed_out {
+        "sudo fwdoctor check --timeout 120   # a source printed nothing for too long".into()
+    } else {
+        "sudo fwdoctor check".into()
+    });
+    steps
+}
+
 /// "could not read 6 sources: permission denied (not root): iptables-legacy-save, ...; failed:
 /// docker-info" plus, when no ruleset at all was read, that nothing was.
 fn unread_summary(ctx: &Context, any_ruleset: bool) -> String {
@@ -327,7 +372,17 @@ fn unread_summary(ctx: &Context, any_ruleset: bool) -> String {
                 SourceState::Timeout => "timed out (raise --timeout)",
                 _ => "failed",
             };
-            format!("{why}: {}", names.join(", "))
+            // A failure says its cause here, not only under -v.
+            let named: Vec<String> = names
+                .iter()
+                .map(|n| match ctx.model.sources.get(*n) {
+                    Some(st) if *state == SourceState::Failed && !st.reason.is_empty() => {
+                        format!("{n} ({})", st.reason)
+                    }
+                    _ => n.to_string(),
+                })
+                .collect();
+            format!("{why}: {}", named.join(", "))
         })
         .collect();
     let mut s = if n == 0 {

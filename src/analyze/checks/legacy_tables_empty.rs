@@ -29,6 +29,15 @@ fn run(ctx: &Context) -> Vec<Finding> {
     if legacy.is_empty() || legacy.iter().any(|t| has_state(t)) {
         return Vec::new();
     }
+    // A pasted legacy dump that was cut or filtered may hold rules nobody pasted.
+    let cut = ctx.model.unseen.rules.iter().any(|p| {
+        p.stack == Stack::Legacy
+            && p.tables.is_none()
+            && p.why.contains(crate::collect::paste::INCOMPLETE)
+    });
+    if cut {
+        return Vec::new();
+    }
     let names: Vec<String> = legacy
         .iter()
         .map(|t| format!("{} {}", t.family, t.name))

@@ -89,7 +89,10 @@ fn run(ctx: &Context) -> Vec<Finding> {
             evidence,
             fix: Fix {
                 immediate: vec![format!("sudo {v}-legacy-save   # review what the legacy stack still holds")],
-                lasting: std::iter::once(format!("sudo update-alternatives --set {v} /usr/sbin/{v}-nft"))
+                // Both families' alternatives in one line, so the plan holds it once.
+                lasting: (ctx.model.system_iptables != Some(Stack::IptablesNft))
+                    .then(|| fix::use_alternatives(Stack::IptablesNft))
+                    .into_iter()
                     .chain(fix::flush_legacy(ctx, &[family]))
                     .collect(),
                 note: String::new(),

@@ -90,21 +90,25 @@ fn run(ctx: &Context) -> Vec<Finding> {
 /// What the operator sees, from the host's own connection to the port: "works on localhost"
 /// only where the host's `curl localhost` does get through.
 fn why(p: &PortVerdict) -> String {
-    let port = p.port.host_port;
+    let port = if p.port.family == crate::model::Family::Ip6 {
+        format!("-g http://[::1]:{}/", p.port.host_port)
+    } else {
+        format!("localhost:{}", p.port.host_port)
+    };
     let lo = &p.paths.host_loopback;
     match lo.verdict {
         PortState::Reachable => format!(
-            "Clients outside the host time out, while `curl localhost:{port}` on the host itself works, so nothing looks wrong there."
+            "Clients outside the host time out, while `curl {port}` on the host itself works, so nothing looks wrong there."
         ),
         PortState::Blocked => {
             let by: Vec<String> = lo.blocked_by.iter().map(Blocker::describe).collect();
             if by.is_empty() {
                 format!(
-                    "Clients outside the host time out, and `curl localhost:{port}` on the host fails too: nothing on the host answers for the port."
+                    "Clients outside the host time out, and `curl {port}` on the host fails too: nothing on the host answers for the port."
                 )
             } else {
                 format!(
-                    "Clients outside the host time out, and `curl localhost:{port}` on the host fails too (dropped by {}).",
+                    "Clients outside the host time out, and `curl {port}` on the host fails too (dropped by {}).",
                     by.join("; ")
                 )
             }

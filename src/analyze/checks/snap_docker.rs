@@ -80,7 +80,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
             immediate: Vec::new(),
             lasting: vec![
                 "sudo snap refresh --hold=720h docker   # refresh when you can watch it".into(),
-                "sudo install.sh --timer   # or: run `fwdoctor check --cron` after refreshes".into(),
+                "Have fwdoctor watch for a switch: from fwdoctor's source tree, `sudo ./install.sh --timer` (or run `fwdoctor check --cron` from cron after refreshes).".into(),
             ],
             note: String::new(),
         },

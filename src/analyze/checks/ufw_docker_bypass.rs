@@ -35,7 +35,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
     if !ufw.active || ufw.default_incoming.as_deref() == Some("allow") {
         return Vec::new();
     }
-    let bypassing: Vec<&crate::analyze::ports::PublishedPort> = ctx
+    let open_ports: Vec<&crate::analyze::ports::PortVerdict> = ctx
         .ports
         .iter()
         .filter(|p| p.verdict == PortState::Reachable)
@@ -46,23 +46,8 @@ fn run(ctx: &Context) -> Vec<Finding> {
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|a| a.is_unspecified())
         })
-        .map(|p| &p.port)
         .collect();
-    let mut open: Vec<String> = bypassing.iter().map(|p| p.label()).collect();
-    open.dedup();
-    let mut lasting = vec![
-        "# publish on 127.0.0.1 only (-p 127.0.0.1:PORT:PORT) behind a reverse proxy, or let only TRUSTED_NET in through DOCKER-USER:".to_string(),
-    ];
-    for p in &bypassing {
-        let cmd = format!(
-            "sudo iptables -I DOCKER-USER -p {} -m conntrack --ctorigdstport {} ! -s TRUSTED_NET -j DROP",
-            crate::analyze::shell::quote(&p.proto),
-            p.host_port
-        );
-        if !lasting.contains(&cmd) {
-            lasting.push(cmd);
-        }
-    }
+    let open: Vec<String> = open_ports.iter().map(|p| p.port.label()).collect();
     if open.is_empty() {
         return Vec::new();
     }
@@ -79,7 +64,23 @@ fn run(ctx: &Context) -> Vec<Finding> {
         evidence: vec![EvidenceLine::fact("ufw status", "Status: active")],
         fix: Fix {
             immediate: Vec::new(),
-            lasting,
+            lasting: std::iter::once(format!(
+                "Publish {} on 127.0.0.1 only (`-p 127.0.0.1:HOSTPORT:CONTAINERPORT`) behind a reverse proxy, or filter in DOCKER-USER: set TRUSTED_NET to the network that may connect (e.g. `TRUSTED_NET=192.0.2.0/24`), then run the lines below.",
+                open.join(", ")
+            ))
+            .chain(open_ports.iter().map(|p| {
+                // Docker's own stack: plain `iptables` may point at the other one.
+                let iptables = crate::analyze::fix::iptables_cmd(
+                    ctx.docker_stack().unwrap_or(crate::model::Stack::IptablesNft),
+                    p.port.family,
+                );
+                format!(
+                    "sudo {iptables} -I DOCKER-USER -p {} -m conntrack --ctorigdstport {} ! -s \"${{TRUSTED_NET:?set TRUSTED_NET first}}\" -j DROP",
+                    crate::analyze::shell::quote(&p.port.proto),
+                    p.port.host_port
+                )
+            }))
+            .collect(),
             note: String::new(),
         },
     }]
