@@ -14,6 +14,7 @@
 //! | `meta l4proto X` / `meta l4proto { X, Y }` (not `!=`)              | none of those protocols |
 //! | `meta nfproto ipv4\|ipv6`, `meta protocol ip\|ip6` (not `!=`)       | the other family |
 //! | iptables `-m tcp`, `-m udp`, `-m icmp`, `-m icmp6`, `-m sctp`, `-m dccp`, `-m udplite` with options the model does not read | not of that protocol (`-m icmp`: not IPv4; `-m icmp6`: not IPv6) |
+//! | an IPv6 extension header: iptables `-m rt`, `-m frag`, `-m hbh`, `-m dst` (negated options too: the kernel's match is false when the header is absent), nft `rt type|hdrlength|seg-left …`, `frag …`, `hbh …`, `dst …` (not `exists`/`missing`) | any traced packet: it carries no extension header (ufw's `-m rt --rt-type 0 -j DROP` never drops a connection) |
 //!
 //! Everything else stays unknown.
 
@@ -37,6 +38,9 @@ pub fn cannot_apply(text: &str, family: Family, proto: &str) -> bool {
         "ip6" => family == Family::Ip,
         "th" => !matches!(proto.as_str(), "tcp" | "udp" | "udplite" | "sctp" | "dccp"),
         "meta" => meta_excludes(&words[1..], family, &proto),
+        // `rt classid|nexthop|mtu|ipsec` is the routing *lookup*, not the header.
+        "rt" => matches!(words.get(1), Some(&("type" | "hdrlength" | "seg-left"))),
+        "frag" | "hbh" | "dst" => !words.iter().any(|w| matches!(*w, "exists" | "missing")),
         header => header_excludes(header, family, &proto),
     }
 }
@@ -56,6 +60,7 @@ fn module_excludes(module: &str, family: Family, proto: &str) -> bool {
         "icmp" => family == Family::Ip6 || proto != "icmp",
         "icmp6" => family == Family::Ip || !is_icmpv6(proto),
         "tcp" | "udp" | "udplite" | "sctp" | "dccp" => proto != module,
+        "rt" | "frag" | "hbh" | "dst" => true,
         _ => false,
     }
 }
@@ -158,6 +163,17 @@ mod tests {
         assert!(!cannot_apply("ip6 saddr fe80::/64", Ip6, "tcp"));
         assert!(cannot_apply("ip dscp cs1", Ip6, "tcp"));
         assert!(!cannot_apply("ip dscp cs1", Ip, "tcp"));
+    }
+
+    #[test]
+    fn ipv6_extension_headers_are_absent_from_a_traced_packet() {
+        // ufw's before6.rules.
+        assert!(cannot_apply("-m rt --rt-type 0 -j DROP", Ip6, "tcp"));
+        assert!(cannot_apply("-m frag --fragid 0 ! --fraglast", Ip6, "udp"));
+        assert!(cannot_apply("rt type 0", Ip6, "tcp"));
+        // Testing for the header's absence is true for our packet: not decided false.
+        assert!(!cannot_apply("exthdr rt missing", Ip6, "tcp"));
+        assert!(!cannot_apply("rt ip6 nexthop fe80::1", Ip6, "tcp"));
     }
 
     #[test]

@@ -54,8 +54,18 @@ fn run(ctx: &Context) -> Vec<Finding> {
                 match b {
                     Verdict::Drop { by } => {
                         evidence.push(EvidenceLine::rule(by));
-                        if !on_purpose(ctx, by) {
-                            fix.immediate.extend(fix::undo(by, &bridges));
+                        if on_purpose(ctx, by) {
+                            continue;
+                        }
+                        // ufw's routed traffic is seen after DNAT: the container's port.
+                        let port = if by.chain.to_ascii_lowercase().contains("forward") {
+                            p.port.container_port.unwrap_or(p.port.host_port)
+                        } else {
+                            p.port.host_port
+                        };
+                        match fix::ufw_allow(ctx, by, &p.port.proto, port) {
+                            Some(allow) => fix.immediate.push(allow),
+                            None => fix.immediate.extend(fix::undo(by, &bridges)),
                         }
                     }
                     Verdict::KernelDrop { reason } => {

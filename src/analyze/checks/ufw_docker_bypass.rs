@@ -75,7 +75,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
                     p.port.family,
                 );
                 format!(
-                    "sudo {iptables} -I DOCKER-USER -p {} -m conntrack --ctorigdstport {} ! -s \"${{TRUSTED_NET:?set TRUSTED_NET first}}\" -j DROP",
+                    "sudo {iptables} -I DOCKER-USER -p {} -m conntrack --ctorigdstport {} ! -s \"${{TRUSTED_NET:?set it to the network that may connect}}\" -j DROP",
                     crate::analyze::shell::quote(&p.port.proto),
                     p.port.host_port
                 )
