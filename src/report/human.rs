@@ -259,10 +259,18 @@ fn doctor(input: &ReportInput, verbosity: Verbosity, style: &Style, width: usize
     };
     let v4 = forwarding("net.ipv4.ip_forward");
     let v6 = forwarding("net.ipv6.conf.all.forwarding");
-    let v6_needed = a
-        .ports
-        .iter()
-        .any(|p| p.port.family == crate::model::Family::Ip6);
+    // IPv6 forwarding matters where a Docker network routes IPv6 (as ip-forward-disabled
+    // judges); without Docker's API, wherever a port is published over IPv6.
+    let v6_needed = match &m.docker {
+        Some(d) => d
+            .networks
+            .iter()
+            .any(|n| n.enable_ipv6 && n.driver == "bridge"),
+        None => a
+            .ports
+            .iter()
+            .any(|p| p.port.family == crate::model::Family::Ip6),
+    };
     let word = |v: Option<bool>| match v {
         Some(true) => "on",
         Some(false) => "off",
@@ -275,7 +283,16 @@ fn doctor(input: &ReportInput, verbosity: Verbosity, style: &Style, width: usize
     };
     lines.push((
         fwd_mark,
-        format!("forwarding: IPv4 {}, IPv6 {}", word(v4), word(v6)),
+        format!(
+            "forwarding: IPv4 {}, IPv6 {}{}",
+            word(v4),
+            word(v6),
+            if v6_needed || v6 != Some(false) {
+                ""
+            } else {
+                " (no IPv6 network needs it)"
+            }
+        ),
     ));
 
     // Each published port.
@@ -292,7 +309,11 @@ fn doctor(input: &ReportInput, verbosity: Verbosity, style: &Style, width: usize
             .as_deref()
             .map(|c| format!(" → {}", printable(c)))
             .unwrap_or_default();
-        let name = format!("port {}:{label}{to}", printable(&p.port.host_ip));
+        let name = format!(
+            "port {}/{}{to}",
+            printable(&sockaddr_text(&p.port.host_ip, p.port.host_port)),
+            printable(&p.port.proto)
+        );
         lines.push(match p.verdict {
             _ if p.port.is_host_only() => (Mark::Skip, format!("{name}: host-only by design")),
             PortState::Reachable => (Mark::Good, format!("{name}: reachable from outside")),
@@ -715,7 +736,8 @@ fn ports_table(input: &ReportInput, style: &Style) -> String {
                     }
                 }
             } else if v.verdict == PortState::Blocked {
-                let _ = writeln!(below, "  {label} {short}: ✗ blocked: {}", path_why(v));
+                let line = format!("{label} {short}: ✗ blocked: {}", path_why(v));
+                below.push_str(&wrap(&line, usize::from(width.unwrap_or(80)), 2, 4));
             }
         }
         for (name, v) in p.paths.all() {
@@ -754,6 +776,15 @@ fn sockaddr_text(host_ip: &str, port: u16) -> String {
     }
 }
 
+/// The width the ports table fits: `COLUMNS`, else the terminal's, else 80 (a pipe, a file,
+/// a mail), at least 40. Unlike prose it may use a terminal wider than 100 columns.
 fn terminal_width() -> Option<u16> {
-    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok())
+    let w = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .or_else(|| {
+            terminal_size::terminal_size_of(std::io::stdout()).map(|(terminal_size::Width(w), _)| w)
+        })
+        .unwrap_or(80);
+    Some(w.max(40))
 }
