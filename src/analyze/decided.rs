@@ -16,9 +16,83 @@
 //! | iptables `-m tcp`, `-m udp`, `-m icmp`, `-m icmp6`, `-m sctp`, `-m dccp`, `-m udplite` with options the model does not read | not of that protocol (`-m icmp`: not IPv4; `-m icmp6`: not IPv6) |
 //! | an IPv6 extension header: iptables `-m rt`, `-m frag`, `-m hbh`, `-m dst` (negated options too: the kernel's match is false when the header is absent), nft `rt type|hdrlength|seg-left …`, `frag …`, `hbh …`, `dst …` (not `exists`/`missing`) | any traced packet: it carries no extension header (ufw's `-m rt --rt-type 0 -j DROP` never drops a connection) |
 //!
-//! Everything else stays unknown.
+//! Everything else stays unknown, apart from TCP flags ([`tcp_flags`]): a traced connection
+//! is its first packet, a SYN (new) or the SYN-ACK that answers it (the reply), so
+//! `--syn`, `--tcp-flags MASK COMP` and nft's `tcp flags & (MASK) == COMP` are decided.
 
-use crate::model::Family;
+use crate::model::{CtState, Family};
+
+const FIN: u8 = 0x01;
+const SYN: u8 = 0x02;
+const RST: u8 = 0x04;
+const PSH: u8 = 0x08;
+const ACK: u8 = 0x10;
+const URG: u8 = 0x20;
+
+fn flag_bits(list: &str) -> Option<u8> {
+    let mut bits = 0;
+    for f in list
+        .split([',', '|'])
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+    {
+        bits |= match f.to_ascii_uppercase().as_str() {
+            "FIN" => FIN,
+            "SYN" => SYN,
+            "RST" => RST,
+            "PSH" => PSH,
+            "ACK" => ACK,
+            "URG" => URG,
+            "ALL" => FIN | SYN | RST | PSH | ACK | URG,
+            "NONE" => 0,
+            _ => return None,
+        };
+    }
+    Some(bits)
+}
+
+/// Whether a TCP-flags match holds for the traced packet: the SYN of a new connection, or the
+/// SYN-ACK of its reply. None when `text` is not only a flags test, or the packet is neither.
+/// `-m tcp --tcp-flags FIN,SYN,RST,ACK SYN` (ufw-docker's recipe), `-m tcp --syn`,
+/// `tcp flags & (fin | syn | rst | ack) == syn`, `tcp flags syn`.
+pub fn tcp_flags(text: &str, proto: &str, state: CtState) -> Option<bool> {
+    if !proto.eq_ignore_ascii_case("tcp") {
+        return None;
+    }
+    let packet = match state {
+        CtState::New => SYN,
+        CtState::Established => SYN | ACK,
+        _ => return None,
+    };
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let (negated, mask, comp) = match words.as_slice() {
+        ["-m", "tcp", "--syn"] => (false, FIN | SYN | RST | ACK, SYN),
+        ["-m", "tcp", "!", "--syn"] => (true, FIN | SYN | RST | ACK, SYN),
+        ["-m", "tcp", "--tcp-flags", mask, comp] => (false, flag_bits(mask)?, flag_bits(comp)?),
+        ["-m", "tcp", "!", "--tcp-flags", mask, comp] => (true, flag_bits(mask)?, flag_bits(comp)?),
+        ["tcp", "flags", rest @ ..] => {
+            let rest = rest.join(" ");
+            let (negated, mask, comp) = if let Some(r) = rest.strip_prefix('&') {
+                let (mask, comp) = r.split_once("==").or_else(|| r.split_once("!="))?;
+                let negated = r.contains("!=");
+                let mask = mask.trim().trim_start_matches('(').trim_end_matches(')');
+                (negated, flag_bits(mask)?, flag_bits(comp)?)
+            } else {
+                // `tcp flags syn`: the flag is set; `tcp flags == syn`: exactly it.
+                match rest.strip_prefix("==") {
+                    Some(c) => (false, 0x3f, flag_bits(c)?),
+                    None => {
+                        let f = flag_bits(&rest)?;
+                        return Some(packet & f != 0);
+                    }
+                }
+            };
+            (negated, mask, comp)
+        }
+        _ => return None,
+    };
+    Some((packet & mask == comp) != negated)
+}
 
 /// True when the match `text` (an unmodelled match's original text) cannot hold for a packet
 /// of `family` (`Ip` or `Ip6`) and transport protocol `proto` (`tcp`, `udp`, …).
@@ -174,6 +248,44 @@ mod tests {
         // Testing for the header's absence is true for our packet: not decided false.
         assert!(!cannot_apply("exthdr rt missing", Ip6, "tcp"));
         assert!(!cannot_apply("rt ip6 nexthop fe80::1", Ip6, "tcp"));
+    }
+
+    #[test]
+    fn tcp_flags_are_decided_for_the_syn_and_its_syn_ack() {
+        let recipe = "-m tcp --tcp-flags FIN,SYN,RST,ACK SYN";
+        assert_eq!(tcp_flags(recipe, "tcp", CtState::New), Some(true));
+        assert_eq!(tcp_flags(recipe, "tcp", CtState::Established), Some(false));
+        assert_eq!(
+            tcp_flags("-m tcp ! --syn", "tcp", CtState::New),
+            Some(false)
+        );
+        assert_eq!(
+            tcp_flags(
+                "tcp flags & (fin | syn | rst | ack) == syn",
+                "tcp",
+                CtState::New
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            tcp_flags(
+                "tcp flags & (syn | ack) == syn | ack",
+                "tcp",
+                CtState::Established
+            ),
+            Some(true)
+        );
+        // Other options beside the flags, or another protocol: not decided here.
+        assert_eq!(
+            tcp_flags(
+                "-m tcp --tcp-flags SYN SYN --tcp-option 2",
+                "tcp",
+                CtState::New
+            ),
+            None
+        );
+        assert_eq!(tcp_flags(recipe, "udp", CtState::New), None);
+        assert_eq!(tcp_flags(recipe, "tcp", CtState::Related), None);
     }
 
     #[test]

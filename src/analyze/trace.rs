@@ -374,7 +374,7 @@ impl<'m> Net<'m> {
     }
 
     /// Is this network one an outside client or the host's outside address can never be in?
-    fn is_inside_only(&self, net: &IpNet) -> bool {
+    pub fn is_inside_only(&self, net: &IpNet) -> bool {
         let a = net.addr();
         a.is_loopback()
             || a.is_multicast()
@@ -1136,6 +1136,11 @@ impl<'a> ChainRun<'a, '_> {
             // (the list is in analyze::decided).
             Match::Unknown { text } if decided::cannot_apply(text, pkt.family, &pkt.proto) => {
                 Tri::No
+            }
+            Match::Unknown { text }
+                if let Some(hit) = decided::tcp_flags(text, &pkt.proto, pkt.state) =>
+            {
+                Tri::from_bool(hit)
             }
             Match::Unknown { text } => match self.ipset_match(text, pkt) {
                 Some(t) => t,
