@@ -355,6 +355,33 @@ lab_paths_json() {
   printf '}'
 }
 
+# lab_add_client ADDR — a second client address (outside the private ranges) on the client's
+# veth, routed back by the host: the truth then records curl from each of LAB_CLIENTS.
+LAB_CLIENTS=()
+lab_add_client() {
+  local addr=$1 vc
+  vc=$(ip -n "$LAB_CLIENT" -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1 | head -1)
+  ip -n "$LAB_CLIENT" addr add "$addr/32" dev "$vc"
+  ip -n "$LAB_HOST" route add "$addr/32" via 10.99.0.2
+  LAB_CLIENTS+=("$addr")
+  lab_log "client address $addr added on $vc (host route via 10.99.0.2)"
+}
+
+# lab_clients_json PORT — {"10.99.0.2": V, "ADDR": V, ...}: curl from outside to the host port
+# from each client address.
+lab_clients_json() {
+  local port=$1 a out v sep=""
+  printf '{'
+  for a in 10.99.0.2 "${LAB_CLIENTS[@]}"; do
+    out=$(ip netns exec "$LAB_CLIENT" curl -g -s -m 2 --interface "$a" "http://10.99.0.1:$port/" 2>/dev/null || true)
+    if [[ "$out" == *"$LAB_MARKER"* ]]; then v=reachable; else v=blocked; fi
+    lab_log "truth: $port from $a: $v"
+    printf '%s"%s": "%s"' "$sep" "$a" "$v"
+    sep=", "
+  done
+  printf '}'
+}
+
 lab_note() { LAB_NOTES+="${LAB_NOTES:+ }$*"; lab_log "note: $*"; }
 
 json_str() {
@@ -389,6 +416,7 @@ lab_truth() {
       st=$(lab_docker inspect -f '{{.State.Status}}' "$cname" 2>/dev/null || echo unknown)
       lab_log "truth: $proto/$hport -> $cname:$cport ($st)  outside=$o host=$h host_loopback=$l"
       paths=$(lab_paths_json "$hport" "$cport" "$ip" "$ip6")
+      if ((${#LAB_CLIENTS[@]})); then paths+=", \"clients\": $(lab_clients_json "$hport")"; fi
       ((first)) || printf ',\n'
       first=0
       printf '    {"proto": "%s", "host_port": %d, "container_port": %d, "container": %s, "container_ip": %s, "container_ip6": %s, "container_state": %s, "outside": "%s", "host": "%s", "host_loopback": "%s",\n     "paths": %s}' \

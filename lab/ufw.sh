@@ -8,7 +8,7 @@
 # via lab_in_host). At teardown the machine's files are compared with their checksums from
 # the start: a difference fails the run.
 
-LAB_UFW_SCENARIOS=(ufw-enabled-docker-publish ufw-docker-recipe-route-allow)
+LAB_UFW_SCENARIOS=(ufw-enabled-docker-publish ufw-docker-recipe-route-allow ufw-docker-recipe-by-client)
 LAB_SCENARIOS+=("${LAB_UFW_SCENARIOS[@]}")
 LAB_HOLDER_PID=""
 LAB_UFW_SUMS=""
@@ -107,4 +107,14 @@ scenario_ufw-docker-recipe-route-allow() {
   lab_dockerd_start nft
   lab_container web1 8080
   lab_in_host ufw route allow proto tcp from any to any port 80 >&2
+}
+
+scenario_ufw-docker-recipe-by-client() {
+  LAB_DESCRIPTION="ufw enabled with ufw-docker's after.rules recipe and no 'ufw route' rule, dockerd with one container -p 8080:80. The recipe RETURNs private sources (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16) to Docker's accept and drops new connections from any other address to the container (ufw-docker-logging-deny). The client connects from 10.99.0.2 and from a public address, 198.51.100.2 (on its veth, routed back by the host)."
+  lab_ufw_start
+  lab_ufw_docker_recipe
+  lab_in_host ufw reload >&2
+  lab_dockerd_start nft
+  lab_container web1 8080
+  lab_add_client 198.51.100.2
 }

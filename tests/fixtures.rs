@@ -58,6 +58,7 @@ fn every_fixture_meets_its_expectations() {
     );
     let mut failures = Vec::new();
     let mut paths_checked = 0;
+    let mut clients_checked = 0;
     for dir in &dirs {
         let (code, report) = check(dir);
         let name = dir
@@ -167,8 +168,15 @@ fn every_fixture_meets_its_expectations() {
                     failures.push(format!("{name}: port {port:?}/{proto} not in the report"));
                     continue;
                 };
+                // Curl from several client addresses (lab_add_client): each must get the
+                // verdict of the class of `by_client` holding it, the headline is the one of
+                // an address no rule names ("elsewhere").
+                let by_client = t["clients"].as_object();
+                if let Some(clients) = by_client {
+                    clients_checked += judge_clients(&name, p, clients, &mut failures);
+                }
                 let want = t["outside"].as_str().expect("outside verdict");
-                if p["verdict"] != want {
+                if by_client.is_none() && p["verdict"] != want {
                     failures.push(format!(
                         "{name}: port {port:?}: verdict {} but curl from outside was {want} ({})",
                         p["verdict"], p["reason"]
@@ -215,6 +223,13 @@ fn every_fixture_meets_its_expectations() {
                         continue;
                     };
                     for (path, want) in paths.as_object().expect("paths per family") {
+                        // From the lab's private client: judged by its class above.
+                        if by_client.is_some()
+                            && family == "ipv4"
+                            && matches!(path.as_str(), "outside" | "container_direct")
+                        {
+                            continue;
+                        }
                         paths_checked += 1;
                         let got = &entry["paths"][path];
                         if got["verdict"] != *want {
@@ -233,6 +248,11 @@ fn every_fixture_meets_its_expectations() {
             }
         }
     }
+    // ufw-docker-recipe-by-client: a private and a public client, in different classes.
+    assert!(
+        clients_checked >= 2,
+        "only {clients_checked} client addresses had a truth to check"
+    );
     // The five ipv6-* lab scenarios at least: one port each, 4 paths x 2 families.
     assert!(
         paths_checked >= 5 * 8,
@@ -485,4 +505,61 @@ fn trace_follows_every_path_and_family_as_curl_did() {
         narrow.contains("[::]:8080/tcp direct: ✗ blocked: legacy ip6 filter FORWARD: policy DROP"),
         "{narrow}"
     );
+}
+
+/// Every client address curl tried against the `by_client` class that holds it; returns how
+/// many were judged.
+fn judge_clients(
+    name: &str,
+    entry: &Value,
+    clients: &serde_json::Map<String, Value>,
+    failures: &mut Vec<String>,
+) -> usize {
+    let classes = entry["by_client"].as_array().cloned().unwrap_or_default();
+    if classes.is_empty() {
+        failures.push(format!(
+            "{name}: curl differed by client address ({clients:?}) but the report has no by_client"
+        ));
+        return 0;
+    }
+    let mut judged = 0;
+    for (addr, want) in clients {
+        let ip: std::net::IpAddr = addr.parse().expect("client address");
+        let holds = |c: &&Value| {
+            c["from"]
+                .as_str()
+                .and_then(|f| f.parse::<ipnet::IpNet>().ok())
+                .is_some_and(|n| n.contains(&ip))
+        };
+        let narrowest = classes.iter().filter(holds).max_by_key(|c| {
+            c["from"]
+                .as_str()
+                .and_then(|f| f.parse::<ipnet::IpNet>().ok())
+                .map(|n| n.prefix_len())
+        });
+        let (class, headline) = match narrowest {
+            Some(c) => (c, false),
+            None => match classes.iter().find(|c| c["from"] == "elsewhere") {
+                Some(c) => (c, true),
+                None => {
+                    failures.push(format!("{name}: no class holds client {addr}"));
+                    continue;
+                }
+            },
+        };
+        judged += 1;
+        if class["verdict"] != *want {
+            failures.push(format!(
+                "{name}: from {addr} (class {}): {} but curl was {want}",
+                class["from"], class["verdict"]
+            ));
+        }
+        if headline && entry["verdict"] != *want {
+            failures.push(format!(
+                "{name}: headline {} but curl from {addr} (elsewhere) was {want}",
+                entry["verdict"]
+            ));
+        }
+    }
+    judged
 }

@@ -93,9 +93,16 @@ pub fn undo(r: &RuleRef, bridges: &[String]) -> Vec<String> {
 
 /// When ufw is active and `r` is ufw's (one of its `ufw-*`/`ufw6-*` chains, or the INPUT or
 /// FORWARD policy of a filter table that holds them), the `ufw` command that lets `proto`
-/// traffic to `port` through, instead of a raw iptables change that ufw's next reload undoes
+/// traffic to `port` through (`routed`: the connection was DNATed to a container, so ufw's
+/// `route` rules and the container's port), instead of a raw iptables change that ufw's next reload undoes
 /// (and that, for a policy, would open the whole host).
-pub fn ufw_allow(ctx: &Context, r: &RuleRef, proto: &str, port: u16) -> Option<String> {
+pub fn ufw_allow(
+    ctx: &Context,
+    r: &RuleRef,
+    proto: &str,
+    port: u16,
+    routed: bool,
+) -> Option<String> {
     if !ctx.model.ufw.as_ref().is_some_and(|u| u.active) || r.table != "filter" {
         return None;
     }
@@ -107,14 +114,13 @@ pub fn ufw_allow(ctx: &Context, r: &RuleRef, proto: &str, port: u16) -> Option<S
             .filter(|t| t.stack == r.stack && t.family == r.family && t.name == "filter")
             .any(|t| t.chains.iter().any(|c| is_ufw(&c.name)))
     };
-    let chain = r.chain.to_ascii_lowercase();
     let owned = is_ufw(&r.chain)
         || (r.is_policy() && matches!(r.chain.as_str(), "INPUT" | "FORWARD") && table_has_ufw());
     if !owned {
         return None;
     }
     let proto = shell::quote(proto);
-    Some(if chain.contains("forward") {
+    Some(if routed {
         format!("sudo ufw route allow proto {proto} from any to any port {port}")
     } else {
         format!("sudo ufw allow {port}/{proto}")

@@ -150,8 +150,11 @@ pub fn names_port(summary: &str, label: &str) -> bool {
     summary.match_indices(label).any(|(i, _)| {
         let before = &summary[..i];
         let after = summary[i + label.len()..].chars().next();
+        // `8080/tcp` is not `8080/tcp (IPv6)`: the other family's entry of the same port.
+        let other_family = summary[i + label.len()..].starts_with(" (IPv6)");
         (before.ends_with("port ") || before.ends_with("ports ") || before.ends_with(", "))
             && !after.is_some_and(|c| c.is_ascii_alphanumeric())
+            && !other_family
     })
 }
 

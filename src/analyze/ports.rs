@@ -2,6 +2,7 @@
 
 use crate::analyze::trace::{Flow, Net, Route, RuleRef, Trace, Verdict};
 use crate::model::{Action, Dir, Family, Match, Model, Stack};
+use ipnet::IpNet;
 use serde::Serialize;
 use std::net::IpAddr;
 
@@ -215,11 +216,37 @@ pub struct PortVerdict {
     pub path: &'static str,
     /// Why the verdict is what it is, in words.
     pub reason: String,
+    /// When rules on the outside path decide by the client's address: the verdict for each
+    /// class of client those rules name (each network, then "elsewhere"). The headline
+    /// verdict is elsewhere's (the internet's). Empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub by_client: Vec<ClientClass>,
     #[serde(skip)]
     pub trace: Option<Trace>,
     #[serde(skip)]
     pub reply: Option<Trace>,
 }
+
+/// The outside path's verdict for the clients of one network (or of none the rules name).
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientClass {
+    /// `10.0.0.0/8`, or `elsewhere` for every address no rule on the path names.
+    pub from: String,
+    /// The address traced for it.
+    pub traced: IpAddr,
+    pub verdict: PortState,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blocked_by: Vec<Blocker>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+}
+
+/// What [`CLIENT_DEPENDS`] unknowns are split into at most: more networks than this and the
+/// verdict stays unknown.
+const MAX_CLIENT_NETS: usize = 16;
+
+/// The trace engine's reason when a rule decides by the client's address.
+const CLIENT_DEPENDS: &str = "depends on the client's address";
 
 /// Docker's DNAT rules of one stack and family, read back as published ports.
 pub fn dnat_rules(model: &Model, stack: Stack, family: Family) -> Vec<PublishedPort> {
@@ -387,6 +414,9 @@ impl RoundTrip {
             if let Some(to) = reply_to {
                 back.dst = Some(to);
                 back.to_outside = false;
+            } else if let Some(client) = flow.src {
+                // A client outside with a known address (one class of `by_client`).
+                back.dst = Some(client);
             }
             let r = net.trace(&back);
             // A blocker on the way in that drops the reply too is one reason, not two.
@@ -432,11 +462,12 @@ fn verdict(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PortVerdict {
         paths: Paths::default(),
         path: "none",
         reason: String::new(),
+        by_client: Vec::new(),
         trace: None,
         reply: None,
     };
     let host_ip: Option<IpAddr> = p.host_ip.parse().ok();
-    v.paths.container_direct = container_direct(net, p);
+    v.paths.container_direct = container_direct(model, net, p);
     v.paths.host_loopback = host_loopback(model, net, p);
     v.paths.host_address = host_address(model, net, p);
     if p.is_host_only() {
@@ -455,7 +486,333 @@ fn verdict(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PortVerdict {
         .filter(|a| !a.is_unspecified())
         .or(outside.as_ref().map(|o| o.1));
     flow.in_iface = outside.map(|o| o.0);
-    let trip = RoundTrip::of(net, &flow, None);
+    let mut out = outside_outcome(model, net, p, &flow);
+    if out.head.depends_on_client
+        && let Some((classes, split)) = split_by_client(model, net, p, &flow, &out, &|f| {
+            outside_outcome(model, net, p, f)
+        })
+    {
+        v.by_client = classes;
+        out = split;
+    }
+    let head = out.head;
+    v.verdict = head.verdict;
+    v.reason = head.reason;
+    v.blocked_by = head.blocked_by;
+    v.paths.outside.blocked_by = head.path_blockers;
+    v.path = head.path;
+    v.paths.outside.verdict = v.verdict;
+    v.paths.outside.reason = v.reason.clone();
+    v.trace = Some(out.trip.trace);
+    v.reply = out.trip.reply;
+    v
+}
+
+/// Splits an outside path whose verdict depends on the client's address into the classes of
+/// client the rules on the path name: each network they test (an address inside it and in
+/// none of the narrower ones), and "elsewhere" (an address in none of them). Each class is
+/// traced; rules met on the way that test other networks add their classes, for a few
+/// rounds. The headline is elsewhere's: a port is reachable when the internet reaches it.
+/// None (stays unknown) past [`MAX_CLIENT_NETS`] networks.
+fn split_by_client(
+    model: &Model,
+    net: &Net<'_>,
+    p: &PublishedPort,
+    flow: &Flow,
+    first: &Outcome,
+    eval: &dyn Fn(&Flow) -> Outcome,
+) -> Option<(Vec<ClientClass>, Outcome)> {
+    let mut nets: Vec<IpNet> = Vec::new();
+    let mut pending: Vec<RuleRef> = client_rule(&first.trip).into_iter().collect();
+    let add = |nets: &mut Vec<IpNet>, more: Vec<IpNet>| {
+        for n in more {
+            if !nets.contains(&n) && !net.is_inside_only(&n) {
+                nets.push(n);
+            }
+        }
+    };
+    add(&mut nets, path_nets(model, &first.trip, p.family));
+    for _round in 0..4 {
+        for r in pending.drain(..) {
+            add(&mut nets, source_nets(model, &r, p.family));
+        }
+        if nets.is_empty() || nets.len() > MAX_CLIENT_NETS {
+            return None;
+        }
+        let mut classes: Vec<(String, IpAddr)> = nets
+            .iter()
+            .filter_map(|n| representative(n, &nets).map(|a| (n.to_string(), a)))
+            .collect();
+        if let Some(a) = elsewhere(p.family, &nets) {
+            classes.push(("elsewhere".to_string(), a));
+        }
+        let traced: Vec<(String, IpAddr, Outcome)> = classes
+            .into_iter()
+            .map(|(from, a)| {
+                let f = Flow {
+                    src: Some(a),
+                    ..flow.clone()
+                };
+                (from, a, eval(&f))
+            })
+            .collect();
+        let before = nets.len();
+        for (_, _, o) in &traced {
+            add(&mut nets, path_nets(model, &o.trip, p.family));
+        }
+        pending = traced
+            .iter()
+            .filter(|(_, _, o)| o.head.depends_on_client)
+            .filter_map(|(_, _, o)| client_rule(&o.trip))
+            .collect();
+        let adds = nets.len() > before
+            || pending
+                .iter()
+                .flat_map(|r| source_nets(model, r, p.family))
+                .any(|n| !nets.contains(&n) && !net.is_inside_only(&n));
+        if adds && before < MAX_CLIENT_NETS {
+            continue;
+        }
+        return Some(headline(traced));
+    }
+    None
+}
+
+/// The classes' verdicts, and the headline outcome (elsewhere's) whose reason names them all.
+fn headline(traced: Vec<(String, IpAddr, Outcome)>) -> (Vec<ClientClass>, Outcome) {
+    let classes: Vec<ClientClass> = traced
+        .iter()
+        .map(|(from, a, o)| ClientClass {
+            from: from.clone(),
+            traced: *a,
+            verdict: o.head.verdict,
+            blocked_by: o.head.path_blockers.clone(),
+            reason: o.head.reason.clone(),
+        })
+        .collect();
+    let word = |s: PortState| match s {
+        PortState::Reachable => "reachable",
+        PortState::Blocked => "blocked",
+        PortState::Unknown => "unknown",
+    };
+    let mut groups: Vec<String> = Vec::new();
+    for state in [PortState::Reachable, PortState::Blocked, PortState::Unknown] {
+        let from: Vec<&str> = classes
+            .iter()
+            .filter(|c| c.verdict == state)
+            .map(|c| c.from.as_str())
+            .collect();
+        if !from.is_empty() {
+            groups.push(format!("{} from {}", word(state), from.join(", ")));
+        }
+    }
+    let all_same = classes.windows(2).all(|w| w[0].verdict == w[1].verdict);
+    let mut traced = traced;
+    match traced.iter().position(|(from, _, _)| from == "elsewhere") {
+        Some(i) => {
+            let (_, _, mut out) = traced.swap_remove(i);
+            if !all_same {
+                out.head.reason = format!("{}. Elsewhere: {}", groups.join("; "), out.head.reason);
+            }
+            out.head.depends_on_client = false;
+            (if all_same { Vec::new() } else { classes }, out)
+        }
+        // Every address is in a network the rules name: no "internet" to speak for the port.
+        None => {
+            let (_, _, mut out) = traced.swap_remove(0);
+            out.head.verdict = PortState::Unknown;
+            out.head.reason = format!("{} (no address outside these networks)", groups.join("; "));
+            (classes, out)
+        }
+    }
+}
+
+/// The networks (at most one past [`MAX_CLIENT_NETS`]) the rules of every chain a trip walked
+/// test the client's address against:
+/// `-s`/`ip saddr` on the way in, `-d`/`ip daddr` on the reply's way back. A rule that let an
+/// address class pass without deciding still decides for another class.
+fn path_nets(model: &Model, trip: &RoundTrip, family: Family) -> Vec<IpNet> {
+    let v6 = family == Family::Ip6;
+    let mut out: Vec<IpNet> = Vec::new();
+    let legs = [
+        (Some(&trip.trace), Dir::Src),
+        (trip.reply.as_ref(), Dir::Dst),
+    ];
+    for (trace, client_dir) in legs {
+        let Some(trace) = trace else { continue };
+        let mut chains: Vec<(Stack, &str, String)> = Vec::new();
+        for step in &trace.steps {
+            chains.push((step.stack, step.table.as_str(), step.chain.clone()));
+            for r in &step.matched {
+                chains.push((r.stack, r.table.as_str(), r.chain.clone()));
+                if let Some(rule) = find_rule(model, r)
+                    && let Action::Jump { chain } | Action::Goto { chain } = &rule.action
+                {
+                    chains.push((r.stack, r.table.as_str(), chain.as_str().to_string()));
+                }
+            }
+        }
+        chains.sort();
+        chains.dedup();
+        for (stack, table, chain) in chains {
+            let rules = model
+                .tables
+                .iter()
+                .filter(|t| t.stack == stack && t.name == table && t.family.applies_to(family))
+                .filter_map(|t| t.chain(&chain))
+                .flat_map(|c| c.rules.iter());
+            for rule in rules {
+                for m in &rule.matches {
+                    if let Match::Addr { dir, nets, .. } = m
+                        && *dir == client_dir
+                    {
+                        for n in nets.iter() {
+                            if n.addr().is_ipv6() == v6 && n.prefix_len() > 0 && !out.contains(n) {
+                                out.push(*n);
+                            }
+                        }
+                        // Past the bound the split is given up anyway: a kube-proxy chain's
+                        // thousands of rules cost one pass, not a quadratic dedup.
+                        if out.len() > MAX_CLIENT_NETS {
+                            return out;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn find_rule<'m>(model: &'m Model, r: &RuleRef) -> Option<&'m crate::model::Rule> {
+    model
+        .tables
+        .iter()
+        .filter(|t| t.stack == r.stack && t.family == r.family && t.name == r.table)
+        .filter_map(|t| t.chain(&r.chain))
+        .flat_map(|c| c.rules.iter())
+        .find(|x| x.text.as_str() == r.rule && (x.line == r.line || r.line == 0))
+}
+
+/// The rule a trip stopped at because it tests the client's address.
+fn client_rule(trip: &RoundTrip) -> Option<RuleRef> {
+    match &trip.rest {
+        Verdict::Unknown { by, reason } if reason.starts_with(CLIENT_DEPENDS) => Some(by.clone()),
+        _ => None,
+    }
+}
+
+/// The networks of `family` a rule tests addresses against (`-s`, `-d`, `ip saddr`, an ipset
+/// of addresses), without the everything-net.
+fn source_nets(model: &Model, r: &RuleRef, family: Family) -> Vec<IpNet> {
+    let v6 = family == Family::Ip6;
+    let Some(rule) = find_rule(model, r) else {
+        return Vec::new();
+    };
+    let mut out: Vec<IpNet> = Vec::new();
+    for m in &rule.matches {
+        match m {
+            Match::Addr { nets, .. } => out.extend(nets.iter().copied()),
+            Match::Unknown { text } => {
+                let words: Vec<&str> = text.as_str().split_whitespace().collect();
+                if let Some(i) = words.iter().position(|w| *w == "--match-set")
+                    && let Some(name) = words.get(i + 1)
+                    && let Some(set) = model
+                        .ipsets
+                        .iter()
+                        .flatten()
+                        .find(|s| s.name == *name && s.addresses)
+                {
+                    out.extend(set.entries.iter().copied());
+                }
+            }
+            _ => {}
+        }
+    }
+    out.retain(|n| n.addr().is_ipv6() == v6 && n.prefix_len() > 0);
+    out
+}
+
+/// An address in `n` and in none of the narrower networks of `all`.
+fn representative(n: &IpNet, all: &[IpNet]) -> Option<IpAddr> {
+    let narrower = |a: &IpAddr| {
+        all.iter()
+            .any(|m| m != n && m.prefix_len() > n.prefix_len() && m.contains(a))
+    };
+    let (first, last) = (n.network(), n.broadcast());
+    let candidates: Vec<IpAddr> = match (first, last) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let (a, b) = (u32::from(a), u32::from(b));
+            [a.saturating_add(1), a + (b - a) / 2, b.saturating_sub(1), a]
+                .into_iter()
+                .map(|x| IpAddr::V4(x.into()))
+                .collect()
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let (a, b) = (u128::from(a), u128::from(b));
+            [a.saturating_add(1), a + (b - a) / 2, b.saturating_sub(1), a]
+                .into_iter()
+                .map(|x| IpAddr::V6(x.into()))
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    candidates
+        .into_iter()
+        .find(|a| n.contains(a) && !narrower(a))
+}
+
+/// A public address in none of `nets`: the rest of the internet.
+fn elsewhere(family: Family, nets: &[IpNet]) -> Option<IpAddr> {
+    let candidates: &[&str] = if family == Family::Ip6 {
+        &[
+            "2001:db8::7",
+            "2606:4700:4700::1111",
+            "2001:4860:4860::8888",
+            "2a00:1450::7",
+        ]
+    } else {
+        &[
+            "203.0.113.7",
+            "198.51.100.7",
+            "8.8.8.8",
+            "1.1.1.1",
+            "151.101.1.1",
+        ]
+    };
+    candidates
+        .iter()
+        .filter_map(|c| c.parse::<IpAddr>().ok())
+        .find(|a| !nets.iter().any(|n| n.contains(a)))
+}
+
+/// The outside path of one traced connection, as the headline of a port reads it.
+struct Outcome {
+    head: Head,
+    trip: RoundTrip,
+}
+
+#[derive(Clone)]
+struct Head {
+    verdict: PortState,
+    reason: String,
+    blocked_by: Option<BlockedBy>,
+    path_blockers: Vec<Blocker>,
+    path: &'static str,
+    /// The walk stopped at a rule that decides by the client's address.
+    depends_on_client: bool,
+}
+
+fn outside_outcome(model: &Model, net: &Net<'_>, p: &PublishedPort, flow: &Flow) -> Outcome {
+    let trip = RoundTrip::of(net, flow, None);
+    let mut v = Head {
+        verdict: PortState::Unknown,
+        reason: String::new(),
+        blocked_by: None,
+        path_blockers: Vec::new(),
+        path: "none",
+        depends_on_client: false,
+    };
     v.path = if trip.forwarded { "dnat" } else { "none" };
     if trip.forwarded
         && matches!(trip.rest, Verdict::Accept { .. })
@@ -463,7 +820,7 @@ fn verdict(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PortVerdict {
     {
         v.reason = format!("DNAT to {ip}:{port}, forwarded and accepted by every stack");
     }
-    v.paths.outside.blocked_by = trip.blocked_by();
+    v.path_blockers = trip.blocked_by();
     if !trip.blockers.is_empty() {
         v.verdict = PortState::Blocked;
         v.blocked_by = trip.blockers.iter().find_map(|(b, _)| match b {
@@ -476,6 +833,7 @@ fn verdict(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PortVerdict {
             Verdict::Unknown { by, reason } => {
                 let on = if trip.reply.is_some() { "reply: " } else { "" };
                 v.reason = format!("{on}{}: {}", by.describe(), reason);
+                v.depends_on_client = reason.starts_with(CLIENT_DEPENDS);
             }
             Verdict::Unseen { missing } => v.reason = unseen_reason(missing),
             Verdict::Accept { .. } if trip.forwarded => {
@@ -491,8 +849,8 @@ fn verdict(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PortVerdict {
                     );
                     v.verdict = leg.verdict;
                     v.reason = leg.reason;
-                    v.paths.outside.blocked_by = leg.blocked_by;
-                    v.blocked_by = v.paths.outside.blocked_by.iter().find_map(|b| match b {
+                    v.path_blockers = leg.blocked_by;
+                    v.blocked_by = v.path_blockers.iter().find_map(|b| match b {
                         Blocker::Rule(r) => Some(r.clone()),
                         Blocker::Kernel { .. } => None,
                     });
@@ -505,11 +863,7 @@ fn verdict(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PortVerdict {
             Verdict::Drop { .. } | Verdict::KernelDrop { .. } => {}
         }
     }
-    v.paths.outside.verdict = v.verdict;
-    v.paths.outside.reason = v.reason.clone();
-    v.trace = Some(trip.trace);
-    v.reply = trip.reply;
-    v
+    Outcome { head: v, trip }
 }
 
 /// The words for a verdict the evidence could not give.
@@ -615,7 +969,7 @@ pub fn sockaddr(ip: IpAddr, port: u16) -> String {
 
 /// A client outside straight to the container's address and port (routed access): FORWARD
 /// decides, and Docker 28+'s raw PREROUTING drop of direct access.
-fn container_direct(net: &Net<'_>, p: &PublishedPort) -> PathVerdict {
+fn container_direct(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PathVerdict {
     let want_v6 = p.family == Family::Ip6;
     let (Some(ip), Some(port)) = (
         p.container_ip.filter(|ip| ip.is_ipv6() == want_v6),
@@ -639,12 +993,38 @@ fn container_direct(net: &Net<'_>, p: &PublishedPort) -> PathVerdict {
     let mut flow = Flow::from_outside(p.family, &p.proto, port);
     flow.dst = Some(ip);
     flow.in_iface = net.outside_address(p.family).map(|o| o.0);
-    let trip = RoundTrip::of(net, &flow, None);
-    path_verdict(&trip, || PathVerdict {
-        verdict: PortState::Blocked,
-        blocked_by: Vec::new(),
-        reason: "routed to the host itself, not to the container".into(),
-    })
+    let eval = |f: &Flow| {
+        let trip = RoundTrip::of(net, f, None);
+        let v = path_verdict(&trip, || PathVerdict {
+            verdict: PortState::Blocked,
+            blocked_by: Vec::new(),
+            reason: "routed to the host itself, not to the container".into(),
+        });
+        Outcome {
+            head: Head {
+                verdict: v.verdict,
+                reason: v.reason,
+                blocked_by: None,
+                path_blockers: v.blocked_by,
+                path: "none",
+                depends_on_client: client_rule(&trip).is_some(),
+            },
+            trip,
+        }
+    };
+    let mut out = eval(&flow);
+    // Decided by the client's address: the verdict for every address no rule names, as for
+    // the outside path (the classes are in the outside path's `by_client`).
+    if out.head.depends_on_client
+        && let Some((_, split)) = split_by_client(model, net, p, &flow, &out, &eval)
+    {
+        out = split;
+    }
+    PathVerdict {
+        verdict: out.head.verdict,
+        blocked_by: out.head.path_blockers,
+        reason: out.head.reason,
+    }
 }
 
 fn family_name(f: Family) -> &'static str {
@@ -722,5 +1102,47 @@ fn blocker_reason(b: &Verdict, reply: bool, forwarded: bool) -> String {
         }
         Verdict::KernelDrop { reason } => format!("{what}: {reason}"),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_class_is_traced_from_an_address_in_none_of_its_narrower_networks() {
+        let all = nets(&["10.0.0.0/8", "10.0.0.0/24", "192.0.2.5/32"]);
+        let wide = representative(&all[0], &all).unwrap();
+        assert!(all[0].contains(&wide) && !all[1].contains(&wide), "{wide}");
+        assert_eq!(
+            representative(&all[2], &all),
+            Some("192.0.2.5".parse().unwrap())
+        );
+        let v6 = nets(&["fd00::/8"]);
+        assert!(v6[0].contains(&representative(&v6[0], &v6).unwrap()));
+    }
+
+    #[test]
+    fn elsewhere_is_a_public_address_no_rule_names() {
+        let private = nets(&["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]);
+        assert_eq!(
+            elsewhere(Family::Ip, &private),
+            Some("203.0.113.7".parse().unwrap())
+        );
+        let greedy = nets(&["203.0.113.0/24", "198.51.100.0/24"]);
+        assert_eq!(
+            elsewhere(Family::Ip, &greedy),
+            Some("8.8.8.8".parse().unwrap())
+        );
+        // Every address named: no "elsewhere" to speak for the internet.
+        assert_eq!(
+            elsewhere(Family::Ip, &nets(&["0.0.0.0/1", "128.0.0.0/1"])),
+            None
+        );
+        assert!(elsewhere(Family::Ip6, &nets(&["fd00::/8"])).is_some_and(|a| a.is_ipv6()));
     }
 }

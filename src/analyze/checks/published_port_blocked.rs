@@ -58,12 +58,12 @@ fn run(ctx: &Context) -> Vec<Finding> {
                             continue;
                         }
                         // ufw's routed traffic is seen after DNAT: the container's port.
-                        let port = if by.chain.to_ascii_lowercase().contains("forward") {
-                            p.port.container_port.unwrap_or(p.port.host_port)
-                        } else {
-                            p.port.host_port
+                        let routed = p.path == "dnat";
+                        let port = match p.port.container_port {
+                            Some(cp) if routed => cp,
+                            _ => p.port.host_port,
                         };
-                        match fix::ufw_allow(ctx, by, &p.port.proto, port) {
+                        match fix::ufw_allow(ctx, by, &p.port.proto, port, routed) {
                             Some(allow) => fix.immediate.push(allow),
                             None => fix.immediate.extend(fix::undo(by, &bridges)),
                         }
@@ -106,23 +106,28 @@ fn why(p: &PortVerdict) -> String {
         format!("localhost:{}", p.port.host_port)
     };
     let lo = &p.paths.host_loopback;
+    let who = if p.by_client.is_empty() {
+        "Clients outside the host"
+    } else {
+        "Clients from the networks no rule lets through"
+    };
     match lo.verdict {
         PortState::Reachable => format!(
-            "Clients outside the host time out, while `curl {port}` on the host itself works, so nothing looks wrong there."
+            "{who} time out, while `curl {port}` on the host itself works, so nothing looks wrong there."
         ),
         PortState::Blocked => {
             let by: Vec<String> = lo.blocked_by.iter().map(Blocker::describe).collect();
             if by.is_empty() {
                 format!(
-                    "Clients outside the host time out, and `curl {port}` on the host fails too: nothing on the host answers for the port."
+                    "{who} time out, and `curl {port}` on the host fails too: nothing on the host answers for the port."
                 )
             } else {
                 format!(
-                    "Clients outside the host time out, and `curl {port}` on the host fails too (dropped by {}).",
+                    "{who} time out, and `curl {port}` on the host fails too (dropped by {}).",
                     by.join("; ")
                 )
             }
         }
-        PortState::Unknown => "Clients outside the host cannot connect.".into(),
+        PortState::Unknown => format!("{who} cannot connect."),
     }
 }
