@@ -386,6 +386,64 @@ fn completions_for_bash_zsh_and_fish() {
     fw().args(["completions", "tcsh"]).assert().code(3);
 }
 
+/// What bash offers for the words typed so far, from the generated script run in a real bash.
+fn bash_completes(words: &[&str]) -> Vec<String> {
+    let script = fw().args(["completions", "bash"]).output().unwrap().stdout;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("fwdoctor.bash"), &script).unwrap();
+    std::fs::create_dir(dir.path().join("captures")).unwrap();
+    let line = words.join(" ");
+    let program = format!(
+        "source ./fwdoctor.bash; COMP_WORDS=({line}); COMP_CWORD={}; COMP_LINE='{line}'; \
+         _fwdoctor fwdoctor \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; \
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        words.len() - 1
+    );
+    let out = std::process::Command::new("bash")
+        .args(["--norc", "-c", &program])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn bash_offers_check_names_and_paths() {
+    for words in [
+        &["fwdoctor", "check", "--skip", "split"][..],
+        &["fwdoctor", "explain", "split"],
+        &["fwdoctor", "check", "split"],
+    ] {
+        assert_eq!(bash_completes(words), ["split-forward-drop"], "{words:?}");
+    }
+    assert_eq!(
+        bash_completes(&["fwdoctor", "check", "--skip", "''"]).len(),
+        fwdoctor::analyze::checks::ALL.len()
+    );
+    // --from completes paths (the script asks bash for file-name handling: `captures/`, no
+    // space after a directory).
+    assert_eq!(
+        bash_completes(&["fwdoctor", "check", "--from", "capt"]),
+        ["captures"]
+    );
+    let script = fw().args(["completions", "bash"]).output().unwrap().stdout;
+    assert!(String::from_utf8_lossy(&script).contains("compopt -o filenames"));
+    for shell in ["zsh", "fish"] {
+        fw().args(["completions", shell])
+            .assert()
+            .success()
+            .stdout(contains("split-forward-drop").and(contains("ufw-docker-bypass")));
+    }
+}
+
 #[test]
 fn man_page_has_the_commands_the_checks_and_the_exit_status() {
     let out = fw()
@@ -465,4 +523,35 @@ fn not_root_names_what_could_not_be_read_and_how_to_run_it() {
         !flat.contains("CRITICAL") && !flat.contains("✓ ok") && !flat.contains("✓ port"),
         "{stdout}"
     );
+}
+
+#[test]
+fn a_full_disk_on_stdout_is_exit_3_with_a_message_never_a_panic() {
+    let healthy = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/lab/healthy");
+    for args in [
+        &["check", "--from", healthy][..],
+        &["check", "--from", healthy, "--format", "json"],
+        &["trace", "tcp", "any", "to", "host:8080", "--from", healthy],
+        &["checks"],
+        &["explain", "split-forward-drop"],
+        &["completions", "bash"],
+        &["man"],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fwdoctor"))
+            .args(args)
+            .stdout(full)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("No space left on device"),
+            "{args:?}: {stderr}"
+        );
+    }
 }

@@ -49,6 +49,7 @@ pub enum Command {
     )]
     Explain {
         /// A check name (`fwdoctor checks` lists them)
+        #[arg(value_parser = CheckName, hide_possible_values = true)]
         name: String,
     },
     /// List every check with its severity and summary
@@ -87,7 +88,7 @@ pub enum ColorChoice {
 #[derive(Args, Debug, Clone)]
 pub struct SourceArgs {
     /// Read a capture directory (or one pasted iptables-save / `iptables -S` file) instead of this host
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", value_hint = clap::ValueHint::AnyPath)]
     pub from: Option<PathBuf>,
     /// Seconds a source on a live host may print nothing before it counts as hung (1 to 86400)
     #[arg(long, default_value_t = 30, value_name = "SECS",
@@ -98,10 +99,10 @@ pub struct SourceArgs {
 #[derive(Args, Debug)]
 pub struct CheckArgs {
     /// Run only these checks (by name)
-    #[arg(value_name = "CHECK")]
+    #[arg(value_name = "CHECK", value_parser = CheckName, hide_possible_values = true)]
     pub only: Vec<String>,
     /// Skip these checks (by name; repeatable)
-    #[arg(long, value_name = "CHECK")]
+    #[arg(long, value_name = "CHECK", value_parser = CheckName, hide_possible_values = true)]
     pub skip: Vec<String>,
     #[command(flatten)]
     pub source: SourceArgs,
@@ -197,4 +198,31 @@ pub struct TraceArgs {
     /// Colour: auto (on a terminal, unless NO_COLOR is set or TERM=dumb), always, never
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+}
+
+/// A check name as typed: any text is taken (an unknown name gets the friendly "did you mean"
+/// error later, where aliases and lists are understood), but shell completions offer the
+/// checks' names.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckName;
+
+impl clap::builder::TypedValueParser for CheckName {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(crate::analyze::checks::ALL.iter().map(|c| {
+            clap::builder::PossibleValue::new(c.name).help(c.summary)
+        })))
+    }
 }

@@ -72,7 +72,18 @@ pub fn dispatch(cli: crate::cli::args::Cli) -> Result<i32> {
         }
         Command::Completions { shell } => {
             let mut cmd = <crate::cli::args::Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut cmd, "fwdoctor", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "fwdoctor", &mut script);
+            let mut script = String::from_utf8_lossy(&script).into_owned();
+            if shell == clap_complete::Shell::Bash {
+                // Paths as bash completes file names: a directory gets its `/` and no space, so
+                // `--from captures/` goes on into the directory.
+                script = script.replace(
+                    r#"COMPREPLY=($(compgen -f "${cur}"))"#,
+                    r#"compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f "${cur}"))"#,
+                );
+            }
+            std::io::Write::write_all(&mut std::io::stdout(), script.as_bytes())?;
             Ok(0)
         }
         Command::Man => {
