@@ -439,3 +439,22 @@ fn the_readme_documents_both_json_schemas_and_the_man_page_points_there() {
     assert!(man.contains("fwdoctor-report/1") && man.contains("fwdoctor-trace/1"));
     assert!(man.contains("JSON schemas"));
 }
+
+#[test]
+fn a_host_only_port_is_not_shown_blocked_beside_a_summary_that_counts_it_apart() {
+    let facts = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/facts");
+    for columns in ["80", "120"] {
+        let text = stdout(&run(&["check", "--from", facts], &[("COLUMNS", columns)]));
+        let row = text
+            .lines()
+            .find(|l| l.contains("127.0.0.1:9090/tcp") && l.contains('│'))
+            .unwrap_or_else(|| panic!("no table row for 9090:\n{text}"));
+        assert!(row.contains("host-only") && !row.contains('✗'), "{row}");
+        assert!(
+            text.contains("0 of 4 published ports blocked (1 host-only by design)"),
+            "{text}"
+        );
+    }
+    let nagios = stdout(&run(&["check", "--from", facts, "--format", "nagios"], &[]));
+    assert!(nagios.contains("ports_blocked=0;"), "{nagios}");
+}

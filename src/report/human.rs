@@ -684,6 +684,7 @@ fn ports_table(input: &ReportInput, style: &Style) -> String {
     for p in &input.analysis.ports {
         // No colour inside cells: escape codes would upset the column widths.
         let verdict = match p.verdict {
+            _ if p.port.is_host_only() => "- host-only",
             PortState::Reachable => "✓ reachable",
             PortState::Blocked => "✗ blocked",
             PortState::Unknown => "? unknown",

@@ -12,7 +12,13 @@ use std::fmt::Write;
 pub fn render(input: &ReportInput) -> String {
     let a = input.analysis;
     let count = |s: Severity| a.findings.iter().filter(|f| f.severity == s).count();
-    let ports = |v: PortState| a.ports.iter().filter(|p| p.verdict == v).count();
+    // Entries (a port per family it is published on); a host-only port is not blocked.
+    let ports = |v: PortState| {
+        a.ports
+            .iter()
+            .filter(|p| p.verdict == v && !p.port.is_host_only())
+            .count()
+    };
     let mut counts = Vec::new();
     for s in [
         Severity::Critical,
@@ -36,7 +42,7 @@ pub fn render(input: &ReportInput) -> String {
     if !a.ports.is_empty() {
         let _ = write!(
             text,
-            "; {} of {} published ports blocked",
+            "; {} of {} published port entries blocked",
             ports(PortState::Blocked),
             a.ports.len()
         );
