@@ -436,6 +436,19 @@ fn bash_offers_check_names_and_paths() {
     );
     let script = fw().args(["completions", "bash"]).output().unwrap().stdout;
     assert!(String::from_utf8_lossy(&script).contains("compopt -o filenames"));
+    // Commands by name, aliases not offered beside them.
+    let commands = bash_completes(&["fwdoctor", "''"]);
+    for name in ["check", "trace", "capture", "explain", "checks"] {
+        assert!(commands.iter().any(|c| c == name), "{commands:?}");
+    }
+    for alias in [
+        "doctor", "diagnose", "snapshot", "why", "docs", "ls", "list",
+    ] {
+        assert!(
+            !commands.iter().any(|c| c == alias),
+            "{alias} offered: {commands:?}"
+        );
+    }
     for shell in ["zsh", "fish"] {
         fw().args(["completions", shell])
             .assert()

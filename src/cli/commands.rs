@@ -71,7 +71,16 @@ pub fn dispatch(cli: crate::cli::args::Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Completions { shell } => {
+            // Each command once, by its name: aliases (`doctor`, `ls`, ...) still run, but are
+            // not offered beside the names they stand for.
+            let names: Vec<String> = <crate::cli::args::Cli as clap::CommandFactory>::command()
+                .get_subcommands()
+                .map(|s| s.get_name().to_string())
+                .collect();
             let mut cmd = <crate::cli::args::Cli as clap::CommandFactory>::command();
+            for name in &names {
+                cmd = cmd.mut_subcommand(name, |s| s.alias(None));
+            }
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut cmd, "fwdoctor", &mut script);
             let mut script = String::from_utf8_lossy(&script).into_owned();
