@@ -63,6 +63,7 @@ pub fn dispatch(cli: crate::cli::args::Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Trace(a) => trace(a),
+        Command::Fix(a) => crate::cli::fix::run(a),
         Command::Explain { name } => {
             let Some(c) = checks::find(&name) else {
                 bail!("no check named `{name}`; `fwdoctor checks` lists them");
