@@ -54,7 +54,7 @@ pub enum Command {
         after_help = "Example:\n  fwdoctor explain split-forward-drop"
     )]
     Explain {
-        /// A check name (`fwdoctor checks` lists them)
+        /// A check name (`fwdoctor checks` lists them), or `fix` for fix's safety rules
         name: String,
     },
     /// List every check with its severity and summary

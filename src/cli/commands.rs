@@ -65,6 +65,10 @@ pub fn dispatch(cli: crate::cli::args::Cli) -> Result<i32> {
         Command::Trace(a) => trace(a),
         Command::Fix(a) => crate::cli::fix::run(a),
         Command::Explain { name } => {
+            if name == "fix" {
+                println!("fwdoctor fix\n\n{}", crate::cli::args::FIX_ABOUT);
+                return Ok(0);
+            }
             let Some(c) = checks::find(&name) else {
                 bail!("no check named `{name}`; `fwdoctor checks` lists them");
             };
