@@ -32,7 +32,7 @@ use crate::analyze::plan::{Step, StepKind, Touch};
 use crate::analyze::ports::PortState;
 use crate::analyze::shell;
 use crate::analyze::trace::{Flow, Net, Verdict};
-use crate::analyze::{Analysis, checks};
+use crate::analyze::{Analysis, Severity, checks};
 use crate::collect::command;
 use crate::model::{CtState, Family, Model, Stack};
 use crate::report::printable;
@@ -506,7 +506,12 @@ pub fn got_worse(before: &Analysis, after: &Analysis, meant: &[String]) -> Vec<S
             out.push(format!("port {label} was reachable and is not now"));
         }
     }
-    for f in &after.findings {
+    // An info finding is not a problem (the fix itself can leave, say, empty legacy tables).
+    for f in after
+        .findings
+        .iter()
+        .filter(|f| f.severity > Severity::Info)
+    {
         if !before
             .findings
             .iter()
@@ -530,11 +535,39 @@ struct Save {
     file: String,
     /// The save program and its arguments.
     save: Vec<String>,
-    /// The restore program and its arguments (the saved text goes to its stdin).
-    restore: Vec<String>,
+    /// The restore commands, one per table (the saved text goes to each one's stdin).
+    restores: Vec<Vec<String>>,
     /// Text written before the saved one on the restore's stdin.
     prefix: String,
     content: String,
+    /// For iptables-nft: the nf_tables tables under the restored ones, as `nft list table`
+    /// showed them before (iptables-nft-restore also creates built-in chains that were absent:
+    /// those are deleted again).
+    twins: Vec<Twin>,
+}
+
+/// An nf_tables table as `nft list table FAMILY NAME` printed it.
+#[derive(Debug, Clone)]
+struct Twin {
+    family: String,
+    table: String,
+    listing: String,
+}
+
+impl Twin {
+    fn list(&self) -> Result<String, String> {
+        run_out(&words(&["nft", "list", "table", &self.family, &self.table]))
+    }
+}
+
+/// The chains an `nft list table` shows.
+fn chains(listing: &str) -> Vec<String> {
+    listing
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("chain "))
+        .filter_map(|l| l.strip_suffix(" {"))
+        .map(|n| n.trim_matches('"').to_string())
+        .collect()
 }
 
 /// Everything saved before the first change, in a timestamped directory of the state dir.
@@ -671,9 +704,10 @@ impl Backup {
                 saves.push(Save {
                     file,
                     save,
-                    restore: words(&["nft", "-f", "-"]),
+                    restores: vec![words(&["nft", "-f", "-"])],
                     prefix: format!("add table {fam} {t}\ndelete table {fam} {t}\n", t = t.table),
                     content: String::new(),
+                    twins: Vec::new(),
                 });
                 continue;
             }
@@ -681,20 +715,38 @@ impl Backup {
                 return Err(format!("cannot save {} {}", t.stack, t.family));
             };
             let file = format!("{prog}-save.txt");
+            let restore = vec![format!("{prog}-restore"), "-T".into(), t.table.clone()];
+            let twin = (t.stack == Stack::IptablesNft).then(|| Twin {
+                family: t.family.as_str().to_string(),
+                table: t.table.clone(),
+                listing: String::new(),
+            });
             if let Some(s) = saves.iter_mut().find(|s| s.file == file) {
-                s.restore.extend(["-T".into(), t.table.clone()]);
+                if !s.restores.contains(&restore) {
+                    s.restores.push(restore);
+                    s.twins.extend(twin);
+                }
                 continue;
             }
             saves.push(Save {
                 file,
                 save: vec![format!("{prog}-save")],
-                restore: vec![format!("{prog}-restore"), "-T".into(), t.table.clone()],
+                restores: vec![restore],
                 prefix: String::new(),
                 content: String::new(),
+                twins: twin.into_iter().collect(),
             });
         }
         for s in &mut saves {
             s.content = run_out(&s.save)?;
+            // A table iptables-nft has not created yet has no twin to compare.
+            s.twins.retain_mut(|t| match t.list() {
+                Ok(l) => {
+                    t.listing = l;
+                    true
+                }
+                Err(_) => false,
+            });
         }
         if saves.iter().any(|s| s.file.starts_with("nft-")) {
             // The whole ruleset, for a person: fix restores only the tables it saved alone.
@@ -742,12 +794,9 @@ impl Backup {
         for s in &self.saves {
             let path = self.dir.join(&s.file).display().to_string();
             if s.prefix.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "sudo {} < {}",
-                    shell::join(&s.restore),
-                    shell::quote(&path)
-                );
+                for r in &s.restores {
+                    let _ = writeln!(out, "sudo {} < {}", shell::join(r), shell::quote(&path));
+                }
             } else {
                 let _ = writeln!(
                     out,
@@ -769,8 +818,21 @@ impl Backup {
         let mut problems = Vec::new();
         for s in &self.saves {
             let input = format!("{}{}", s.prefix, s.content);
-            if let Err(e) = run_with_input(&s.restore, &input) {
-                problems.push(e);
+            for r in &s.restores {
+                if let Err(e) = run_with_input(r, &input) {
+                    problems.push(e);
+                }
+            }
+            for t in &s.twins {
+                let Ok(now) = t.list() else { continue };
+                let was = chains(&t.listing);
+                for extra in chains(&now).iter().filter(|c| !was.contains(c)) {
+                    if let Err(e) = run_out(&words(&[
+                        "nft", "delete", "chain", &t.family, &t.table, extra,
+                    ])) {
+                        problems.push(e);
+                    }
+                }
             }
         }
         for (k, v) in &self.sysctls {
@@ -790,6 +852,16 @@ impl Backup {
                 Ok(now) if normalize(&now) == normalize(&s.content) => {}
                 Ok(_) => out.push(format!("{} differs from {}", s.save[0], s.file)),
                 Err(e) => out.push(e),
+            }
+            for t in &s.twins {
+                match t.list() {
+                    Ok(now) if normalize(&now) == normalize(&t.listing) => {}
+                    Ok(_) => out.push(format!(
+                        "nft table {} {} differs from before",
+                        t.family, t.table
+                    )),
+                    Err(e) => out.push(e),
+                }
             }
         }
         out
