@@ -12,6 +12,9 @@
 //! * With `yes` typed once the re-check passed, curl from outside works during the
 //!   confirmation window and after.
 //!
+//! * The dry run, `--apply` with no terminal and no `--yes`, and a plan whose only fix is the
+//!   user's own DOCKER-USER drop (scenario `docker-user-drop`) change nothing.
+//!
 //! They need root and the lab's packages; without them they fail, naming what is missing.
 //! Everything happens in the lab's namespaces; the lab tears down (by pid) on every exit, and
 //! the script kills its own fwdoctor by pid on exit.
@@ -36,8 +39,8 @@ fn require_lab_prereqs() {
     );
 }
 
-/// Run inside the lab's host netns: $1 fwdoctor, $2 work dir, $3 `timeout` or `confirm`, then
-/// fix's selection.
+/// Run inside the lab's host netns: $1 fwdoctor, $2 work dir, $3 `timeout` or `confirm` (with
+/// `--apply --yes`) or `plain`, then fix's arguments.
 const SCRIPT: &str = r#"
 set -u
 FW=$1; W=$2; MODE=$3; shift 3
@@ -49,7 +52,10 @@ sysctl -n net.ipv4.ip_forward > "$W/forward-before"
 curl_out > "$W/curl-before"
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null' EXIT
-if [ "$MODE" = timeout ]; then
+if [ "$MODE" = plain ]; then
+  "$FW" fix "$@" --state-dir "$W/state" </dev/null >"$W/out" 2>"$W/err"
+  echo $? > "$W/rc"
+elif [ "$MODE" = timeout ]; then
   "$FW" fix "$@" --apply --yes --confirm-timeout 1 --state-dir "$W/state" </dev/null >"$W/out" 2>"$W/err"
   echo $? > "$W/rc"
 else
@@ -286,5 +292,47 @@ fn every_stack_is_restored_exactly() {
             assert_same(&r.read(a), &r.read(b), &format!("{a} vs {b}"), &ctx);
         }
         assert_ne!(r.read("curl-after"), "200", "{ctx}");
+    }
+}
+
+#[test]
+fn the_dry_run_the_refusals_and_a_docker_user_drop_change_nothing() {
+    for (scenario, args, code, says) in [
+        (
+            "report-bug",
+            &[][..],
+            "0",
+            "dry run: nothing changed. `sudo fwdoctor fix --apply` runs the 1 [apply] step(s)",
+        ),
+        (
+            "report-bug",
+            &["--apply"][..],
+            "3",
+            "fwdoctor fix: refused: no terminal to ask on: give --yes",
+        ),
+        (
+            "docker-user-drop",
+            &["--apply", "--yes"][..],
+            "3",
+            "fwdoctor fix: refused: no step of this plan is one --apply runs",
+        ),
+    ] {
+        let r = run(scenario, "plain", args);
+        let ctx = format!("{scenario} {args:?}\n{}", r.log);
+        assert_eq!(r.read("rc").trim(), code, "{ctx}");
+        let said = r.read("out") + &r.read("err");
+        assert!(said.contains(says), "{ctx}");
+        assert!(
+            !r.dir.path().join("state").exists(),
+            "a backup was made: {ctx}"
+        );
+        for (a, b) in [
+            ("legacy-before.txt", "legacy-after.txt"),
+            ("nft-before.txt", "nft-after.txt"),
+            ("ruleset-before.txt", "ruleset-after.txt"),
+        ] {
+            assert_same(&r.read(a), &r.read(b), &format!("{a} vs {b}"), &ctx);
+        }
+        assert_eq!(r.read("curl-before"), r.read("curl-after"), "{ctx}");
     }
 }
