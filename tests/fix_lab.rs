@@ -12,6 +12,8 @@
 //! * With `yes` typed once the re-check passed, curl from outside works during the
 //!   confirmation window and after.
 //!
+//! * The reverse split, a native nft forward drop and `ip_forward=0` are fixed the same way:
+//!   curl from outside fails before and works after `yes`.
 //! * The dry run, `--apply` with no terminal and no `--yes`, and a plan whose only fix is the
 //!   user's own DOCKER-USER drop (scenario `docker-user-drop`) change nothing.
 //!
@@ -334,5 +336,20 @@ fn the_dry_run_the_refusals_and_a_docker_user_drop_change_nothing() {
             assert_same(&r.read(a), &r.read(b), &format!("{a} vs {b}"), &ctx);
         }
         assert_eq!(r.read("curl-before"), r.read("curl-after"), "{ctx}");
+    }
+}
+
+/// The reverse split, a native nft forward drop and `ip_forward=0`: curl from outside fails
+/// before, works in the confirmation window, and still after `yes`.
+#[test]
+fn the_other_bugs_are_fixed_for_real_packets() {
+    for scenario in ["reverse-split", "nft-native-forward-drop", "ip-forward-off"] {
+        let r = run(scenario, "confirm", &[]);
+        let ctx = format!("{scenario}\n{}", r.log);
+        assert_ne!(r.read("curl-before"), "200", "{ctx}");
+        assert_eq!(r.read("curl-during"), "200", "{ctx}");
+        assert_eq!(r.read("rc").trim(), "0", "{ctx}");
+        assert!(r.read("err").contains("kept."), "{ctx}");
+        assert_eq!(r.read("curl-after"), "200", "{ctx}");
     }
 }
