@@ -11,7 +11,7 @@
 //!   rolls back at once, to the saved rulesets.
 //! * With `yes` typed once the re-check passed, curl from outside works during the
 //!   confirmation window and after.
-//!
+//! * Every stack's restore is exact: iptables-nft, a native nft table, a sysctl.
 //! * The reverse split, a native nft forward drop and `ip_forward=0` are fixed the same way:
 //!   curl from outside fails before and works after `yes`.
 //! * The dry run, `--apply` with no terminal and no `--yes`, and a plan whose only fix is the
