@@ -7,7 +7,8 @@
 #   lab/lab.sh scenario NAME OUTDIR         set NAME up, run `$FWDOCTOR capture -o OUTDIR`
 #                                           inside the host netns, write OUTDIR/truth.json
 #   lab/lab.sh run NAME -- CMD [ARGS...]    set NAME up, run CMD inside the host netns
-#                                           (DOCKER_HOST set), exit with CMD's status;
+#                                           (DOCKER_HOST set, LAB_CLIENT = the client
+#                                           netns), exit with CMD's status;
 #                                           stderr then has "[lab ...] command exited N"
 #   lab/lab.sh shell NAME                   set NAME up, open an interactive shell in the host netns
 #
@@ -754,7 +755,7 @@ lab_main() {
       lab_log "run: $*"
       # In the background + wait, so a TERM/INT to lab.sh tears down at once (bash runs traps
       # only between foreground commands); stdin stays the caller's.
-      lab_in_host "$@" 0<&0 &
+      lab_in_host env LAB_CLIENT="$LAB_CLIENT" "$@" 0<&0 &
       wait $! || rc=$?
       lab_log "command exited $rc"
       exit "$rc"

@@ -7,6 +7,7 @@
 
 pub mod alert;
 pub mod analyze;
+pub mod apply;
 pub mod cli;
 pub mod collect;
 pub mod model;

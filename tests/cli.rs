@@ -126,7 +126,7 @@ fn help_is_grouped_by_purpose_with_examples() {
     assert!(pos("check --cron") > pos("  Monitoring"));
     assert_eq!(
         help.matches("e.g. fwdoctor").count() + help.matches("e.g. sudo fwdoctor").count(),
-        10
+        11
     );
     for l in help.lines().filter(|l| !l.trim_start().starts_with("e.g.")) {
         assert!(l.chars().count() <= 100, "longer than 100 columns: {l}");

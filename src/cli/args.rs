@@ -42,13 +42,19 @@ pub enum Command {
         after_help = "Examples:\n  fwdoctor trace tcp 203.0.113.9 to 10.0.0.5:8080 --in eth0\n  fwdoctor trace tcp any '->' host:8080 --from capture-dir/\n  fwdoctor trace tcp host to 127.0.0.1:8080   (the host's own connection: OUTPUT)\n  fwdoctor trace tcp any to '[fd00::2]:80'     (IPv6; -6 with `any`/`host` alone)\n(quote '->' : unquoted, the shell reads '>' as a redirection)"
     )]
     Trace(TraceArgs),
+    /// Apply the fix plan on this host: dry run by default; --apply saves, applies, re-checks, rolls back unless confirmed
+    #[command(
+        long_about = FIX_ABOUT,
+        after_help = "Examples:\n  sudo fwdoctor fix\n  sudo fwdoctor fix split-forward-drop\n  sudo fwdoctor fix --port 8080 --apply\n  sudo fwdoctor fix --apply --yes --confirm-timeout 60\nExit codes: 0 dry run, nothing to fix, declined, or the fix kept; 1 rolled back (nothing changed in the end); 2 a restore failed (restore by hand: the printed commands); 3 refused."
+    )]
+    Fix(FixArgs),
     /// What a check finds, why it matters, how to fix it
     #[command(
         visible_alias = "docs",
         after_help = "Example:\n  fwdoctor explain split-forward-drop"
     )]
     Explain {
-        /// A check name (`fwdoctor checks` lists them)
+        /// A check name (`fwdoctor checks` lists them), or `fix` for fix's safety rules
         #[arg(value_parser = CheckName, hide_possible_values = true)]
         name: String,
     },
@@ -66,6 +72,45 @@ pub enum Command {
     /// Print the man page (roff)
     #[command(after_help = "Example:\n  fwdoctor man > /usr/local/share/man/man1/fwdoctor.1")]
     Man,
+}
+
+/// `fwdoctor fix --help`: the safety rules.
+pub const FIX_ABOUT: &str = "Apply the host's fix plan (the steps `check -v` prints), safely.
+
+Without --apply it only prints the plan: each step, the stack/table/sysctl it changes, the findings and ports it resolves, and whether --apply would run it ([apply]) or only print it ([print]).
+
+Safety rules of --apply (as root, on this host only):
+  * asks first (--yes for scripts; with no terminal and no --yes it refuses);
+  * runs only immediate firewall and sysctl steps, each by its argv, never through a shell; lasting steps (config files, update-alternatives, restarting Docker), prose, and any change to DOCKER-USER (your own rules) are only printed; a flush without its policy resets is refused;
+  * refuses a step that could cut your SSH connection (SSH_CONNECTION): a DROP policy on INPUT/OUTPUT or a DROP/REJECT rule that can match it; after applying it traces the connection through the new rules and rolls back if it would now be dropped;
+  * saves every stack it touches first (iptables-*-save, nft list table, sysctl values) to STATE_DIR/fix-TIMESTAMP/ and prints how to restore by hand;
+  * collects again and re-analyses: keeps the change only if the ports it meant to open are reachable and no finding got worse, else restores at once;
+  * then waits --confirm-timeout seconds for you to type `yes`; anything else, or nothing, restores the saved rulesets exactly.
+Refused (exit 3, one line): not root (for --apply), --from a capture, only manual steps, evidence incomplete (never fix what was not seen).";
+
+#[derive(Args, Debug)]
+pub struct FixArgs {
+    /// Fix only what this check found (`fwdoctor checks` lists them)
+    #[arg(value_name = "CHECK")]
+    pub check: Option<String>,
+    /// Fix only what blocks this published host port
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Change the host (default: a dry run that prints the plan)
+    #[arg(long)]
+    pub apply: bool,
+    /// Do not ask before applying (the confirmation after the re-check is still needed)
+    #[arg(long, requires = "apply")]
+    pub yes: bool,
+    /// Seconds to wait for `yes` after the re-check before restoring (1 to 86400)
+    #[arg(long, default_value_t = 30, value_name = "SECS", requires = "apply",
+        value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
+    pub confirm_timeout: u64,
+    /// Where the backups go, in fix-TIMESTAMP/ [env: FWDOCTOR_STATE_DIR] [default: /var/lib/fwdoctor]
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -63,7 +63,12 @@ pub fn dispatch(cli: crate::cli::args::Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Trace(a) => trace(a),
+        Command::Fix(a) => crate::cli::fix::run(a),
         Command::Explain { name } => {
+            if name == "fix" {
+                println!("fwdoctor fix\n\n{}", crate::cli::args::FIX_ABOUT);
+                return Ok(0);
+            }
             let Some(c) = checks::find(&name) else {
                 bail!("no check named `{name}`; `fwdoctor checks` lists them");
             };
@@ -253,7 +258,10 @@ pub fn man_page() -> Result<String> {
          missing evidence, usage error). These are the Nagios plugin codes.\n",
     );
     s.push_str(".SH JSON\n\\fBcheck \\-\\-format json\\fR prints schema \\fBfwdoctor-report/1\\fR (findings, ports, and \\fBplan\\fR: the host's fix steps, each with kind, command, argv, the tables it touches and the findings it resolves); \\fBtrace \\-\\-format json\\fR prints \\fBfwdoctor-trace/1\\fR (the flow, the verdict, the chains, and the deciding rules as evidence lines). Both are documented in the README's \\(lqJSON schemas\\(rq section of fwdoctor's source tree. Bad input still gives a JSON document: status unknown, with \\fBerror\\fR.\n");
-    s.push_str(".SH ENVIRONMENT\n.TP\n\\fBNO_COLOR\\fR\nNo colour in the report, even on a terminal (\\fB\\-\\-color auto\\fR); so does \\fBTERM=dumb\\fR.\n.TP\n\\fBLANG\\fR, \\fBLC_ALL\\fR, \\fBLC_CTYPE\\fR\nA locale that is not UTF-8 (\\fBLANG=C\\fR) gets ASCII marks and table borders.\n.TP\n\\fBCOLUMNS\\fR\nThe width prose wraps to (default: the terminal's, 80 in a pipe).\n.TP\n\\fBFWDOCTOR_STATE_DIR\\fR\nWhere \\fBcheck \\-\\-cron\\fR keeps its state (default /var/lib/fwdoctor).\n");
+    s.push_str(".SH ENVIRONMENT\n.TP\n\\fBNO_COLOR\\fR\nNo colour in the report, even on a terminal (\\fB\\-\\-color auto\\fR); so does \\fBTERM=dumb\\fR.\n.TP\n\\fBLANG\\fR, \\fBLC_ALL\\fR, \\fBLC_CTYPE\\fR\nA locale that is not UTF-8 (\\fBLANG=C\\fR) gets ASCII marks and table borders.\n.TP\n\\fBCOLUMNS\\fR\nThe width prose wraps to (default: the terminal's, 80 in a pipe).\n.TP\n\\fBFWDOCTOR_STATE_DIR\\fR\nWhere \\fBcheck \\-\\-cron\\fR keeps its state and \\fBfix \\-\\-apply\\fR its backups (default /var/lib/fwdoctor).\n.TP\n\\fBSSH_CONNECTION\\fR\n\\fBfix \\-\\-apply\\fR refuses steps that could drop this connection, and rolls back a change that would.\n");
+    s.push_str(".SH FIX SAFETY\n.nf\n");
+    s.push_str(&roff(crate::cli::args::FIX_ABOUT));
+    s.push_str("\n.fi\n");
     Ok(s)
 }
 

@@ -24,7 +24,11 @@ pub enum Item {
 pub const GROUPS: &[(&str, &[Item])] = &[
     (
         "Diagnose",
-        &[Item::Command("check"), Item::Command("trace")],
+        &[
+            Item::Command("check"),
+            Item::Command("trace"),
+            Item::Command("fix"),
+        ],
     ),
     ("Capture and replay", &[Item::Command("capture")]),
     (

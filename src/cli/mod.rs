@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod commands;
+pub mod fix;
 pub mod friendly;
 
 use clap::{CommandFactory, FromArgMatches};

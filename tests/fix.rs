@@ -1,0 +1,300 @@
+//! `fwdoctor fix` without changing anything: the dry run's content for the lab captures (through
+//! the library, since the CLI refuses `--from`), the selection, and every refusal.
+
+use assert_cmd::Command;
+use fwdoctor::analyze::{self, Analysis, plan::StepKind};
+use fwdoctor::apply::{self, Mode, Selection, SshFlow};
+use fwdoctor::model::Model;
+use std::path::Path;
+
+const LAB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/lab");
+
+fn analysis_of(dir: &Path) -> Analysis {
+    let ev = fwdoctor::collect::capture::read(dir).unwrap();
+    let model = Model::build(&ev).unwrap();
+    analyze::analyze(&model, &[], &[])
+}
+
+fn lab(name: &str) -> Analysis {
+    analysis_of(&Path::new(LAB).join(name))
+}
+
+fn all() -> Selection {
+    Selection::default()
+}
+
+#[test]
+fn the_report_bug_dry_run_applies_the_policy_and_only_prints_the_rest() {
+    let planned = apply::select(&lab("report-bug"), &all(), None).unwrap();
+    let text = apply::render(&planned);
+    let first = &planned[0];
+    assert_eq!(first.mode, Mode::Apply, "{text}");
+    assert_eq!(
+        first.step.argv,
+        [["iptables-legacy", "-t", "filter", "-P", "FORWARD", "ACCEPT"]]
+    );
+    assert!(
+        text.contains(
+            " 1. [apply] (now) sudo iptables-legacy -t filter -P FORWARD ACCEPT\n       changes: legacy ip filter\n       resolves: split-forward-drop, published-port-blocked\n       opens: 8080/tcp\n"
+        ),
+        "{text}"
+    );
+    // Exactly one step runs: the read-only save, the lasting flush and the prose are printed.
+    assert_eq!(
+        planned.iter().filter(|p| p.mode == Mode::Apply).count(),
+        1,
+        "{text}"
+    );
+    let flush = planned
+        .iter()
+        .find(|p| p.step.argv.iter().any(|a| a.contains(&"-F".to_string())))
+        .expect("the lasting flush is in the plan");
+    assert!(matches!(&flush.mode, Mode::Print(w) if w.starts_with("lasting")));
+    assert!(text.contains("not run: changes nothing"), "{text}");
+    assert!(text.contains("not run: for you to do"), "{text}");
+}
+
+#[test]
+fn a_docker_user_rule_is_left_alone() {
+    let planned = apply::select(&lab("docker-user-drop"), &all(), None).unwrap();
+    let del = planned
+        .iter()
+        .find(|p| p.step.argv.iter().flatten().any(|w| w == "DOCKER-USER"))
+        .expect("the plan has the DOCKER-USER step");
+    assert_eq!(
+        del.mode,
+        Mode::Print("DOCKER-USER holds rules you chose: fix never changes them".into())
+    );
+}
+
+#[test]
+fn the_other_lab_bugs_get_an_applicable_step() {
+    for (name, prog) in [
+        ("reverse-split", "iptables-nft"),
+        ("nft-native-forward-drop", "nft"),
+        ("ip-forward-off", "sysctl"),
+    ] {
+        let planned = apply::select(&lab(name), &all(), None).unwrap();
+        let run: Vec<_> = planned.iter().filter(|p| p.mode == Mode::Apply).collect();
+        assert!(
+            !run.is_empty() && run.iter().all(|p| p.step.argv[0][0] == prog),
+            "{name}: {}",
+            apply::render(&planned)
+        );
+        if prog == "sysctl" {
+            assert!(apply::render(&planned).contains("changes: sysctl net.ipv4.ip_forward"));
+        }
+    }
+}
+
+#[test]
+fn selection_by_check_and_by_port() {
+    let a = lab("report-bug");
+    let mixed = apply::select(
+        &a,
+        &Selection {
+            check: Some("mixed-backends".into()),
+            port: None,
+        },
+        None,
+    )
+    .unwrap();
+    assert!(!mixed.is_empty());
+    assert!(
+        mixed
+            .iter()
+            .all(|p| p.step.resolves.contains(&"mixed-backends"))
+    );
+    assert!(mixed.len() < a.plan.len());
+    let port = apply::select(
+        &a,
+        &Selection {
+            check: None,
+            port: Some(8080),
+        },
+        None,
+    )
+    .unwrap();
+    assert!(
+        !port.is_empty()
+            && port
+                .iter()
+                .all(|p| p.step.ports.iter().any(|l| l == "8080/tcp"))
+    );
+    let none = apply::select(
+        &a,
+        &Selection {
+            check: None,
+            port: Some(9999),
+        },
+        None,
+    )
+    .unwrap_err();
+    assert_eq!(
+        none.0,
+        "no published port 9999 on this host (`fwdoctor check` lists them)"
+    );
+    let bad = apply::select(
+        &a,
+        &Selection {
+            check: Some("no-such-check".into()),
+            port: None,
+        },
+        None,
+    )
+    .unwrap_err();
+    assert!(bad.0.starts_with("no check named `no-such-check`"));
+}
+
+#[test]
+fn incomplete_evidence_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = dir.path().join("cap");
+    std::fs::create_dir(&cap).unwrap();
+    for e in std::fs::read_dir(Path::new(LAB).join("report-bug")).unwrap() {
+        let e = e.unwrap();
+        if e.file_name() != "nft-ruleset.json" {
+            std::fs::copy(e.path(), cap.join(e.file_name())).unwrap();
+        }
+    }
+    let r = apply::select(&analysis_of(&cap), &all(), None).unwrap_err();
+    assert!(r.0.starts_with("the evidence is incomplete: "), "{r}");
+    assert!(
+        r.0.ends_with("fix never changes what it could not see"),
+        "{r}"
+    );
+    assert!(!r.0.contains('\n'));
+}
+
+#[test]
+fn a_plan_of_only_manual_steps_is_refused() {
+    let mut a = lab("report-bug");
+    a.plan.retain(|s| s.kind == StepKind::Manual);
+    assert!(!a.plan.is_empty());
+    let r = apply::select(&a, &all(), None).unwrap_err();
+    assert!(r.0.starts_with("the plan has only manual steps"), "{r}");
+}
+
+#[test]
+fn a_step_that_could_cut_the_ssh_connection_is_refused() {
+    let mut a = lab("report-bug");
+    let mut step = a.plan[0].clone();
+    step.argv = vec![
+        ["iptables-legacy", "-t", "filter", "-P", "INPUT", "DROP"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    step.command = Some("sudo iptables-legacy -t filter -P INPUT DROP".into());
+    a.plan.insert(0, step);
+    let ssh = SshFlow::parse("10.99.0.2 40000 10.99.0.1 22").unwrap();
+    let planned = apply::select(&a, &all(), Some(&ssh)).unwrap();
+    assert!(
+        matches!(&planned[0].mode, Mode::Print(w) if w.starts_with("refused: it could cut your SSH connection from 10.99.0.2")),
+        "{:?}",
+        planned[0].mode
+    );
+    // The fix itself (FORWARD ACCEPT) does not touch the connection.
+    assert_eq!(planned[1].mode, Mode::Apply);
+    // Without an SSH session the same step is not refused for it.
+    let planned = apply::select(&a, &all(), None).unwrap();
+    assert_eq!(planned[0].mode, Mode::Apply);
+}
+
+#[test]
+fn the_re_check_names_what_got_worse() {
+    let before = lab("report-bug");
+    let healthy = lab("healthy");
+    assert!(apply::got_worse(&before, &healthy, &["8080/tcp".into()]).is_empty());
+    let worse = apply::got_worse(&healthy, &before, &["8080/tcp".into()]);
+    assert!(
+        worse.iter().any(|w| w == "port 8080/tcp is still blocked"),
+        "{worse:?}"
+    );
+    assert!(
+        worse
+            .iter()
+            .any(|w| w.starts_with("new critical finding: split-forward-drop")),
+        "{worse:?}"
+    );
+}
+
+fn fwdoctor(args: &[&str]) -> std::process::Output {
+    Command::cargo_bin("fwdoctor")
+        .unwrap()
+        .args(args)
+        .env_remove("SSH_CONNECTION")
+        .output()
+        .unwrap()
+}
+
+fn one_line_refusal(out: &std::process::Output, starts: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!("fwdoctor fix: refused: {starts}")),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "{out:?}");
+}
+
+#[test]
+fn cli_refuses_a_capture() {
+    let cap = format!("{LAB}/report-bug");
+    for args in [
+        vec!["fix", "--from", &cap],
+        vec!["fix", "--apply", "--yes", "--from", &cap],
+    ] {
+        one_line_refusal(&fwdoctor(&args), "fix works on this host only");
+    }
+}
+
+#[test]
+fn cli_refuses_an_unknown_check_before_reading_the_host() {
+    one_line_refusal(&fwdoctor(&["fix", "no-such-check"]), "no check named");
+}
+
+#[test]
+fn cli_refuses_apply_without_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test needs root to drop to another user (run it as root, as CI does)"
+    );
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_fwdoctor"))
+        .args(["fix", "--apply", "--yes"])
+        .env_remove("SSH_CONNECTION")
+        .output()
+        .unwrap();
+    one_line_refusal(&out, "--apply changes the firewall: run it as root");
+}
+
+#[test]
+fn cli_refuses_a_zero_confirm_timeout_and_yes_without_apply() {
+    for args in [
+        vec!["fix", "--apply", "--confirm-timeout", "0"],
+        vec!["fix", "--yes"],
+    ] {
+        let out = fwdoctor(&args);
+        assert_eq!(out.status.code(), Some(3), "{out:?}");
+    }
+}
+
+#[test]
+fn help_and_explain_name_the_safety_rules() {
+    let out = fwdoctor(&["fix", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for rule in [
+        "never through a shell",
+        "SSH_CONNECTION",
+        "--confirm-timeout",
+        "DOCKER-USER",
+        "never fix what was not seen",
+    ] {
+        assert!(help.contains(rule), "--help lacks {rule:?}:\n{help}");
+    }
+    let out = fwdoctor(&["explain", "fix"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--confirm-timeout"));
+}
