@@ -153,6 +153,8 @@ layout_build() {
     sleep 0.1
   done
   LAB_PORTS+=("tcp 8080 80 c1")
+  # The client reaches the container's address through the host (the direct path).
+  ip -n "$LAB_CLIENT" route add 192.0.2.0/24 via 10.99.0.1
   lab_log "layout $LAB_LAYOUT loaded from $rules; c1 (192.0.2.2 in $ns) publishes tcp 8080 -> 80"
 }
 
@@ -200,6 +202,8 @@ layout_truth() {
   h=$(lab_curl host 8080)
   l=$(lab_curl host 8080 127.0.0.1)
   lab_log "truth: tcp/8080 -> c1:80 outside=$o host=$h host_loopback=$l"
+  local paths
+  paths=$(lab_paths_json 8080 80 192.0.2.2 "")
   {
     printf '{\n'
     printf '  "scenario": %s,\n' "$(json_str "$name")"
@@ -211,10 +215,10 @@ layout_truth() {
     printf '  "system_iptables": %s,\n' "$(json_str "$(readlink -f "$(command -v iptables)")")"
     printf '  "client": "10.99.0.2 (outside netns) -> 10.99.0.1",\n'
     printf '  "ports": [\n'
-    printf '    {"proto": "tcp", "host_port": 8080, "container_port": 80, "container": "c1", "container_ip": "192.0.2.2", "container_state": "running", "outside": "%s", "host": "%s", "host_loopback": "%s"}\n' "$o" "$h" "$l"
+    printf '    {"proto": "tcp", "host_port": 8080, "container_port": 80, "container": "c1", "container_ip": "192.0.2.2", "container_state": "running", "outside": "%s", "host": "%s", "host_loopback": "%s",\n     "paths": %s}\n' "$o" "$h" "$l" "$paths"
     printf '  ],\n'
     printf '  "notes": %s,\n' "$(json_str "$LAB_NOTES")"
-    printf '  "curl": "curl -s -m 2 http://ADDR:PORT/; reachable = the page came back; outside = from the client netns to 10.99.0.1, host = from the host netns to 10.99.0.1, host_loopback = from the host netns to 127.0.0.1",\n'
+    printf '  "curl": "curl -g -s -m 2 http://ADDR:PORT/; reachable = the page came back; outside = from the client netns to 10.99.0.1, host = from the host netns to 10.99.0.1, host_loopback = from the host netns to 127.0.0.1; paths.FAMILY: outside = client to 10.99.0.1 / [fd99::1] on the host port, container_direct = client to 192.0.2.2:80 (routed via the host; blocked over IPv6: the container has no IPv6 address), host_loopback = host to 127.0.0.1 / [::1], host_address = host to 10.99.0.1 / [fd99::1]",\n'
     printf '  "captured_with": "lab/lab.sh (lab/layouts.sh)",\n'
     printf '  "date": "%s"\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     printf '}\n'

@@ -223,6 +223,13 @@ fn every_fixture_meets_its_expectations() {
                         continue;
                     };
                     for (path, want) in paths.as_object().expect("paths per family") {
+                        // As above: without Docker's API, docker-proxy on loopback is unknown.
+                        if no_docker_api
+                            && path == "host_loopback"
+                            && entry["paths"][path]["verdict"] == "unknown"
+                        {
+                            continue;
+                        }
                         // From the lab's private client: judged by its class above.
                         if by_client.is_some()
                             && family == "ipv4"
