@@ -369,3 +369,38 @@ fn no_docker_daemon_says_what_was_and_was_not_checked() {
         "{t}"
     );
 }
+
+/// A kernel without legacy xtables (6.17+ without CONFIG_NETFILTER_XTABLES_LEGACY) is not a
+/// kernel that merely has no legacy table loaded: the report says what it means for Docker.
+#[test]
+fn a_kernel_without_legacy_xtables_is_named_with_what_it_means() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/lab/healthy");
+    let dir = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+    }
+    std::fs::remove_file(dir.path().join("legacy-tables.txt")).unwrap();
+    let meta_path = dir.path().join("meta.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    meta["sources"]["legacy-tables"] = serde_json::json!({
+        "status": "missing",
+        "command": "cat /proc/net/ip_tables_names",
+        "reason": "no legacy tables: /proc/net/ip_tables_names is absent and this kernel has no legacy xtables (kernel 6.17.0-1-amd64: ip_tables is neither built in nor a module)"
+    });
+    std::fs::write(&meta_path, meta.to_string()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fwdoctor"))
+        .args(["check", "--format", "json", "--from"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("this kernel has no legacy xtables") && notes.contains("iptables-nft"),
+        "{notes}"
+    );
+    // The healthy host stays healthy: Docker's rules are in iptables-nft.
+    assert_eq!(report["status"], "ok", "{}", report["findings"]);
+}

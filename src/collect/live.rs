@@ -28,6 +28,42 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Every `reason` of an `iptables-legacy-save` / `ip6tables-legacy-save` record that was not run
 /// because no legacy table is loaded starts with this text (status `missing`).
 pub const NO_LEGACY_TABLES: &str = "no legacy tables";
+/// In a source's reason: the running kernel cannot load legacy xtables at all (6.17+ without
+/// `CONFIG_NETFILTER_XTABLES_LEGACY`, or a kernel built without `CONFIG_IP_NF_IPTABLES`).
+pub const LEGACY_UNAVAILABLE: &str = "this kernel has no legacy xtables";
+
+/// Whether the kernel `release` under `root` (`/` on a live host) has `module` built in or as
+/// a loadable module: `/sys/module/NAME`, else `modules.builtin` and `modules.dep`. None when
+/// neither list can be read (a container without /lib/modules): not known.
+pub fn kernel_has_module(module: &str, release: &str, root: &Path) -> Option<bool> {
+    if root.join("sys/module").join(module).exists() {
+        return Some(true);
+    }
+    let dir = root.join("lib/modules").join(release);
+    let builtin = std::fs::read_to_string(dir.join("modules.builtin")).ok()?;
+    let dep = std::fs::read_to_string(dir.join("modules.dep")).ok()?;
+    let name = format!("/{module}.ko");
+    Some(
+        builtin
+            .lines()
+            .chain(dep.lines())
+            .filter_map(|l| l.split(':').next())
+            .any(|path| path.contains(&name)),
+    )
+}
+
+/// The reason a legacy family's tables list is absent: the module is not loaded, or the
+/// kernel has none.
+fn legacy_absent_reason(proc_path: &str, module: &str) -> String {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    match kernel_has_module(module, release.trim(), Path::new("/")) {
+        Some(false) => format!(
+            "{NO_LEGACY_TABLES}: {proc_path} is absent and {LEGACY_UNAVAILABLE} (kernel {}: {module} is neither built in nor a module)",
+            release.trim()
+        ),
+        _ => format!("{NO_LEGACY_TABLES}: {proc_path} is absent ({module} module not loaded)"),
+    }
+}
 
 /// ufw's own configuration; `ENABLED=yes` is what `ufw enable` writes and boot obeys.
 pub const UFW_CONF: &str = "/etc/ufw/ufw.conf";
@@ -469,9 +505,7 @@ fn legacy(family: Family, timeout: Duration) -> Vec<Collected> {
                     tables_file,
                     SourceState::Missing,
                     &cat,
-                    format!(
-                        "{NO_LEGACY_TABLES}: {proc_path} is absent ({module} module not loaded)"
-                    ),
+                    legacy_absent_reason(proc_path, module),
                 ),
                 Collected::not_ok(
                     save_file,
@@ -1027,4 +1061,49 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month, day)
+}
+
+#[cfg(test)]
+mod legacy_kernel_tests {
+    use super::kernel_has_module;
+    use std::fs;
+
+    #[test]
+    fn a_kernel_without_ip_tables_is_told_from_one_that_has_not_loaded_it() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("lib/modules/6.17.0-1-amd64");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            dir.join("modules.builtin"),
+            "kernel/net/netfilter/nf_tables.ko\n",
+        )
+        .unwrap();
+        fs::write(
+            dir.join("modules.dep"),
+            "kernel/net/netfilter/x_tables.ko.xz:\nkernel/net/netfilter/nft_compat.ko.xz: kernel/net/netfilter/x_tables.ko.xz\n",
+        )
+        .unwrap();
+        assert_eq!(
+            kernel_has_module("ip_tables", "6.17.0-1-amd64", root.path()),
+            Some(false)
+        );
+        // As a module (Debian 12's 6.1): available, merely not loaded.
+        fs::write(
+            dir.join("modules.dep"),
+            "kernel/net/ipv4/netfilter/ip_tables.ko.xz: kernel/net/netfilter/x_tables.ko.xz\n",
+        )
+        .unwrap();
+        assert_eq!(
+            kernel_has_module("ip_tables", "6.17.0-1-amd64", root.path()),
+            Some(true)
+        );
+        // Loaded or built in: /sys/module says so.
+        fs::create_dir_all(root.path().join("sys/module/ip6_tables")).unwrap();
+        assert_eq!(
+            kernel_has_module("ip6_tables", "6.17.0-1-amd64", root.path()),
+            Some(true)
+        );
+        // No module lists (a container): not known.
+        assert_eq!(kernel_has_module("ip_tables", "other", root.path()), None);
+    }
 }

@@ -154,6 +154,19 @@ pub fn build(ev: &Evidence) -> Result<Model, ParseError> {
             m.notes.push(format!("{name}: {}", st.reason));
         }
     }
+    if let Some(st) = ev
+        .meta
+        .sources
+        .values()
+        .find(|st| st.reason.contains(crate::collect::live::LEGACY_UNAVAILABLE))
+    {
+        m.notes.push(format!(
+            "legacy xtables: {}. `iptables-legacy` fails here, so a Docker (or the Docker snap) that uses it cannot create its rules and publishes nothing; point iptables at iptables-nft (`update-alternatives --set iptables /usr/sbin/iptables-nft`) or use Docker 29's nftables backend",
+            st.reason
+                .split_once(" and ")
+                .map_or(st.reason.as_str(), |(_, r)| r)
+        ));
+    }
     m.unseen = crate::model::coverage::unseen(ev, &m.tables, &m.sysctl);
     m.bridges = bridges(&m);
     m.docker_rules = docker_rules(&m.tables);
