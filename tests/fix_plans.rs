@@ -303,21 +303,36 @@ fn nft_fix_lines_quote_the_bridge_and_name_a_rule_by_the_captures_handle() {
     );
     assert!(!pwned.exists(), "pasting ran the bridge name");
 
-    // A drop rule instead of the policy: named by handle, never by its text.
-    let ruleset = fs::read_to_string(cap.join("nft-ruleset.json")).unwrap();
-    let mut doc: Value = serde_json::from_str(&ruleset).unwrap();
-    let items = doc["nftables"].as_array_mut().unwrap();
-    for it in items.iter_mut() {
-        if it["chain"]["table"] == "filter" && it["chain"]["name"] == "forward" {
-            it["chain"]["policy"] = "accept".into();
+    // A drop rule instead of the policy: named by handle, never by its text. The capture holds
+    // the user's table as `nft -j list table inet filter` (and its chains in nft-chains.json).
+    let mut found = 0;
+    for file in ["nft-table-inet-filter.json", "nft-chains.json"] {
+        let text = fs::read_to_string(cap.join(file)).unwrap();
+        let mut doc: Value = serde_json::from_str(&text).unwrap();
+        let items = doc["nftables"].as_array_mut().unwrap();
+        for it in items.iter_mut() {
+            if it["chain"]["family"] == "inet"
+                && it["chain"]["table"] == "filter"
+                && it["chain"]["name"] == "forward"
+            {
+                assert_eq!(it["chain"]["policy"], "drop", "{file}: {it}");
+                it["chain"]["policy"] = "accept".into();
+                found += 1;
+            }
         }
+        if file.starts_with("nft-table-") {
+            items.push(serde_json::json!({"rule": {
+                "family": "inet", "table": "filter", "chain": "forward", "handle": 42,
+                "comment": format!("$(touch {})", pwned.display()),
+                "expr": [{"drop": null}]
+            }}));
+        }
+        fs::write(cap.join(file), doc.to_string()).unwrap();
     }
-    items.push(serde_json::json!({"rule": {
-        "family": "inet", "table": "filter", "chain": "forward", "handle": 42,
-        "comment": format!("$(touch {})", pwned.display()),
-        "expr": [{"drop": null}]
-    }}));
-    fs::write(cap.join("nft-ruleset.json"), doc.to_string()).unwrap();
+    assert_eq!(
+        found, 2,
+        "inet filter forward is in the table's file and the chain list"
+    );
     let calls = paste_every_command(&cap);
     let list = words(&[
         "sudo", "nft", "-a", "list", "chain", "inet", "filter", "forward",

@@ -130,10 +130,13 @@ fn a_capture_without_the_loaded_legacy_stacks_dump_is_unknown_and_says_what_to_p
 /// port is never `reachable` and the run never `ok`.
 #[test]
 fn no_lab_capture_missing_a_part_of_the_firewall_gives_ok_or_reachable() {
+    // The captures' layout: nft-chains.json names every nf_tables table, the saves show
+    // iptables-nft's, an nft-table-FAMILY-NAME.json any other.
     let parts: &[&[&str]] = &[
-        &["nft-ruleset.json"],
+        &["nft-chains.json"],
         &["sysctl.txt"],
-        &["iptables-nft-save.txt", "nft-ruleset.json"],
+        &["iptables-nft-save.txt"],
+        &["iptables-nft-save.txt", "nft-chains.json"],
         &["iptables-legacy-save.txt"],
     ];
     let mut checked = 0;
@@ -272,19 +275,22 @@ fn two_blockers_are_both_named_each_with_its_fix() {
 fn a_drop_rule_in_the_users_nft_table_is_on_purpose_and_not_also_a_split() {
     let d = tempfile::tempdir().unwrap();
     let cap = copy_without("healthy", &[], d.path());
-    let path = cap.join("nft-ruleset.json");
+    // The capture's layout: the chain in nft-chains.json, the table in its own
+    // `nft -j list table inet mine` file.
+    let chain = serde_json::json!({"chain": {"family": "inet", "table": "mine", "name": "forward",
+        "handle": 1, "type": "filter", "hook": "forward", "prio": 0, "policy": "accept"}});
+    let path = cap.join("nft-chains.json");
     let mut doc: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
-    let items = doc["nftables"].as_array_mut().unwrap();
-    items.push(serde_json::json!({"table": {"family": "inet", "name": "mine", "handle": 50}}));
-    items.push(
-        serde_json::json!({"chain": {"family": "inet", "table": "mine", "name": "forward",
-        "handle": 1, "type": "filter", "hook": "forward", "prio": 0, "policy": "accept"}}),
-    );
-    items.push(serde_json::json!({"rule": {"family": "inet", "table": "mine", "chain": "forward",
-        "handle": 2, "expr": [
-            {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 80}},
-            {"drop": null}]}}));
+    doc["nftables"].as_array_mut().unwrap().push(chain.clone());
     fs::write(&path, doc.to_string()).unwrap();
+    let table = serde_json::json!({"nftables": [
+        {"metainfo": {"version": "1.0.6", "json_schema_version": 1}},
+        {"table": {"family": "inet", "name": "mine", "handle": 50}},
+        chain,
+        {"rule": {"family": "inet", "table": "mine", "chain": "forward", "handle": 2, "expr": [
+            {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 80}},
+            {"drop": null}]}}]});
+    fs::write(cap.join("nft-table-inet-mine.json"), table.to_string()).unwrap();
     let (code, r) = report(&cap);
     let checks: Vec<&str> = r["findings"]
         .as_array()

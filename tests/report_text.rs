@@ -67,12 +67,35 @@ fn a_healthy_host_gets_a_line_per_area_and_v_shows_what_was_checked() {
         "✓ Docker API: Docker 20.10.24+dfsg1",
         "✓ forwarding: IPv4 on",
         "✓ port 0.0.0.0:8080/tcp → web1: reachable from outside",
-        "✓ no ufw · no firewalld · Docker not from the snap",
+        // The lab machine has ufw installed, not enabled (ufw-status.txt: Status: inactive).
+        "✓ ufw inactive · no firewalld · Docker not from the snap",
         "look next at: the app's bind address",
     ] {
         assert!(out.contains(want), "{want:?} missing:\n{out}");
     }
     assert!(!out.contains("checked:"), "{out}");
+    // Where ufw is not installed, the line says so.
+    let tmp = tempfile::tempdir().unwrap();
+    let no_ufw = tmp.path().join("healthy");
+    fs::create_dir_all(&no_ufw).unwrap();
+    for e in fs::read_dir(lab("healthy")).unwrap() {
+        let e = e.unwrap();
+        if e.file_name() != "ufw-status.txt" {
+            fs::copy(e.path(), no_ufw.join(e.file_name())).unwrap();
+        }
+    }
+    let mut meta: Value =
+        serde_json::from_str(&fs::read_to_string(no_ufw.join("meta.json")).unwrap()).unwrap();
+    meta["sources"]["ufw-status"] = serde_json::json!({
+        "status": "missing", "command": "ufw status verbose", "reason": "ufw not found"
+    });
+    fs::write(no_ufw.join("meta.json"), meta.to_string()).unwrap();
+    let out = stdout(&run(&["check", "--from", no_ufw.to_str().unwrap()], &[]));
+    assert!(
+        out.contains("✓ no ufw · no firewalld · Docker not from the snap"),
+        "{out}"
+    );
+    assert!(!out.contains("ufw inactive"), "{out}");
     let verbose = stdout(&run(&["check", "-v", "--from", &lab("healthy")], &[]));
     let flat = verbose.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
@@ -338,9 +361,32 @@ fn trace_head(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
+/// The capture's one outside interface: the one with an IPv4 address that is neither loopback
+/// nor a Docker bridge (ip-addr.json; the lab names it after its run).
+fn outside_interface(cap: &str) -> String {
+    let addrs: Value =
+        serde_json::from_str(&fs::read_to_string(Path::new(cap).join("ip-addr.json")).unwrap())
+            .unwrap();
+    let names: Vec<&str> = addrs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| {
+            (i["addr_info"].as_array().into_iter().flatten()).any(|a| a["family"] == "inet")
+        })
+        .map(|i| i["ifname"].as_str().unwrap())
+        .filter(|n| *n != "lo" && *n != "docker0" && !n.starts_with("br-"))
+        .collect();
+    assert_eq!(names.len(), 1, "{cap}: outside interfaces {names:?}");
+    names[0].to_string()
+}
+
 #[test]
 fn trace_takes_what_people_type() {
-    let want = "tcp client-outside -> host:8080 in fwlh226072898";
+    let want = format!(
+        "tcp client-outside -> host:8080 in {}",
+        outside_interface(&lab("report-bug"))
+    );
     for args in [
         &["8080"][..],
         &["host:8080"],
@@ -381,7 +427,7 @@ fn trace_json_has_a_schema_echoes_the_flow_and_uses_checks_evidence_lines() {
     assert_eq!(
         doc["flow"],
         serde_json::json!({"family": "ip", "proto": "tcp", "src": null, "dst": null,
-                           "dport": 8080, "sport": null, "in": "fwlh226072898"})
+                           "dport": 8080, "sport": null, "in": outside_interface(&bug)})
     );
     assert_eq!(
         doc["evidence"],

@@ -537,29 +537,38 @@ fn hostile_capture(dir: &Path) -> PathBuf {
     }
     let chain = format!("forward{CLEAR}\nINJECTED");
     let comment = format!("{OSC}{CLEAR}\nINJECTED");
-    let path = cap.join("nft-ruleset.json");
-    let mut nft: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
-    let items = nft["nftables"].as_array_mut().unwrap();
-    for item in items.iter_mut() {
-        for kind in ["chain", "rule"] {
-            let Some(obj) = item.get_mut(kind) else {
-                continue;
-            };
-            if obj["family"] == "inet" && obj["table"] == "filter" {
-                let key = if kind == "chain" { "name" } else { "chain" };
-                if obj[key] == "forward" {
-                    // The chain keeps the fixture's policy drop: behind the hostile rule (a
-                    // deliberate drop, docker-user-blocks) it is a second, critical blocker.
-                    obj[key] = chain.clone().into();
+    // The capture's layout: the user's table in its own `nft -j list table inet filter` file,
+    // its chains also in nft-chains.json.
+    for file in ["nft-table-inet-filter.json", "nft-chains.json"] {
+        let path = cap.join(file);
+        let mut nft: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        let items = nft["nftables"].as_array_mut().unwrap();
+        let mut renamed = 0;
+        for item in items.iter_mut() {
+            for kind in ["chain", "rule"] {
+                let Some(obj) = item.get_mut(kind) else {
+                    continue;
+                };
+                if obj["family"] == "inet" && obj["table"] == "filter" {
+                    let key = if kind == "chain" { "name" } else { "chain" };
+                    if obj[key] == "forward" {
+                        // The chain keeps the fixture's policy drop: behind the hostile rule (a
+                        // deliberate drop, docker-user-blocks) it is a second, critical blocker.
+                        obj[key] = chain.clone().into();
+                        renamed += 1;
+                    }
                 }
             }
         }
+        assert!(renamed > 0, "{file}: no inet filter forward chain");
+        if file.starts_with("nft-table-") {
+            items.push(serde_json::json!({"rule": {
+                "family": "inet", "table": "filter", "chain": chain, "handle": 99,
+                "comment": comment, "expr": [{"drop": null}]}}));
+        }
+        fs::write(&path, nft.to_string()).unwrap();
     }
-    items.push(serde_json::json!({"rule": {
-        "family": "inet", "table": "filter", "chain": chain, "handle": 99,
-        "comment": comment, "expr": [{"drop": null}]}}));
-    fs::write(&path, nft.to_string()).unwrap();
 
     let path = cap.join("docker-containers.json");
     let mut containers: serde_json::Value =

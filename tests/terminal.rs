@@ -184,7 +184,8 @@ fn at_80_columns_a_healthy_host_shows_what_was_checked_and_where_to_look_next() 
         "✓ Docker API: Docker 20.10.24+dfsg1, 1 container, 3 networks",
         "✓ forwarding: IPv4 on, IPv6 off",
         "✓ port 0.0.0.0:8080/tcp → web1: reachable from outside",
-        "✓ no ufw · no firewalld · Docker not from the snap",
+        // The lab machine has ufw installed, not enabled (ufw-status.txt: Status: inactive).
+        "✓ ufw inactive · no firewalld · Docker not from the snap",
         "The firewall lets every published port through.",
         "a cloud security",
         "✓ ok: no findings",

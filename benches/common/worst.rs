@@ -81,7 +81,7 @@ pub fn many_ports_capture(dir: &Path, ports: usize) {
         "sysctl.txt",
         "iptables-alternative.txt",
         "legacy-tables.txt",
-        "nft-ruleset.json",
+        "nft-chains.json",
         "docker-info.json",
         "docker-version.json",
         "docker-networks.json",

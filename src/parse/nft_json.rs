@@ -804,7 +804,8 @@ fn iptables_shaped_expr(e: &J<'_>) -> bool {
 
 /// What `nft list ruleset` prints for the `xt` expressions iptables-nft writes: libxtables
 /// translates them (`-m conntrack` is `ct state`, `-m addrtype` is `fib daddr type`, `-j DNAT`
-/// is `dnat to`), so in text they cannot be told from native ones.
+/// is `dnat to`, ip6tables' `-m rt --rt-type 0` is `rt type 0`), so in text they cannot be told
+/// from native ones.
 fn iptables_translated(stmt: &J<'_>) -> bool {
     let Some((kind, body)) = stmt.single() else {
         return false;
@@ -814,7 +815,7 @@ fn iptables_translated(stmt: &J<'_>) -> bool {
         | "counter" | "queue" => true,
         "match" => {
             let left_ok = match body.get("left").and_then(J::single) {
-                Some(("ct" | "fib" | "meta", _)) => true,
+                Some(("ct" | "fib" | "meta" | "rt", _)) => true,
                 _ => body.get("left").is_some_and(iptables_shaped_expr),
             };
             let right_ok = !matches!(body.get("right"), Some(J::S(s)) if s.starts_with('@'));

@@ -1299,11 +1299,18 @@ impl<'t> Stmts<'t> {
             Some("set") => {
                 self.pos += 1;
                 let start = self.pos;
-                let v = match self.expr() {
-                    Some(e) => e,
-                    None => {
-                        self.pos = start;
-                        self.value()?
+                // `meta mark set mark and 0xff00ffff xor 0x40000`: nft prints the mark it
+                // reads back unqualified.
+                let v = if self.peek_word() == Some("mark") {
+                    self.pos += 1;
+                    self.binary(single("meta", obj(vec![("key", s("mark"))])))?
+                } else {
+                    match self.expr() {
+                        Some(e) => e,
+                        None => {
+                            self.pos = start;
+                            self.value()?
+                        }
                     }
                 };
                 Some(single("mangle", obj(vec![("key", left), ("value", v)])))
@@ -1371,7 +1378,17 @@ impl<'t> Stmts<'t> {
     }
 
     fn binary(&mut self, mut left: J<'static>) -> Option<J<'static>> {
-        while let Some(op @ ("&" | "|" | "^" | "<<" | ">>")) = self.peek_word() {
+        // nft prints a statement's operators as words (`meta mark set mark and 0xff00ffff xor
+        // 0x40000`, iptables-nft's `-j MARK --set-xmark` translated).
+        let op_of = |w: &str| match w {
+            "&" | "and" => Some("&"),
+            "|" | "or" => Some("|"),
+            "^" | "xor" => Some("^"),
+            "<<" | "lshift" => Some("<<"),
+            ">>" | "rshift" => Some(">>"),
+            _ => None,
+        };
+        while let Some(op) = self.peek_word().and_then(op_of) {
             self.pos += 1;
             let v = self.value()?;
             left = single(op, J::A(vec![left, v]));
@@ -1658,6 +1675,34 @@ mod tests {
         assert_eq!(priority_value(Family::Ip, "-150"), Some(-150));
         assert_eq!(priority_value(Family::Bridge, "filter"), Some(-200));
         assert_eq!(priority_value(Family::Ip, "bogus"), None);
+    }
+
+    /// nft 1.0.6's text for tailscale's `-j MARK --set-xmark` and ufw's ip6 `-m rt --rt-type 0`:
+    /// translations of iptables-nft rules, which leave the table iptables-nft's.
+    #[test]
+    fn translated_mark_and_rt_rules_leave_a_table_iptables_nft_s() {
+        let text = "table ip filter {\n\
+\tchain ts-forward {\n\
+\t\tiifname \"tailscale0\" counter packets 0 bytes 0 meta mark set mark and 0xff00ffff xor 0x40000\n\
+\t\tmeta mark & 0x00ff0000 == 0x00040000 counter packets 0 bytes 0 accept\n\
+\t}\n\
+}\n\
+table ip6 filter {\n\
+\tchain ufw6-before-input {\n\
+\t\trt type 0 counter packets 0 bytes 0 drop\n\
+\t}\n\
+}\n";
+        let tables = parse(text, "nft-ruleset.txt").unwrap();
+        assert_eq!(tables.len(), 2);
+        assert!(tables.iter().all(|t| t.stack == Stack::IptablesNft));
+        let mark = &tables[0].chain("ts-forward").unwrap().rules[0];
+        assert_eq!(
+            mark.action,
+            Action::Continue {
+                name: Some("meta mark set meta mark & 4278255615 ^ 262144".into())
+            }
+        );
+        assert_eq!(mark.matches.len(), 1, "{:?}", mark.matches);
     }
 
     #[test]
