@@ -153,7 +153,7 @@ fn incomplete_evidence_is_refused() {
     std::fs::create_dir(&cap).unwrap();
     for e in std::fs::read_dir(Path::new(LAB).join("report-bug")).unwrap() {
         let e = e.unwrap();
-        if e.file_name() != "nft-ruleset.json" {
+        if e.file_name() != "nft-chains.json" {
             std::fs::copy(e.path(), cap.join(e.file_name())).unwrap();
         }
     }
