@@ -408,3 +408,33 @@ fn capture_paste_marks_a_file_without_a_final_newline() {
     assert_eq!(back.get(files::SYSCTL), Some("net.ipv4.ip_forward = 1"));
     assert_eq!(back.get(files::UFW_STATUS), Some("Status: inactive\n```\n"));
 }
+
+#[test]
+fn nft_stderr_about_an_unprintable_xt_target_makes_the_listing_incomplete() {
+    // nft 1.0.6 listing a dual-stack iptables-nft host: ip6's MASQUERADE comes out as nothing,
+    // with nft's complaint on stderr between the lines.
+    let text = "\
+root@host:~# nft list ruleset
+table ip6 nat {
+\tchain POSTROUTING {
+\t\ttype nat hook postrouting priority srcnat; policy accept;
+XT target MASQUERADE not found
+\t\tip6 saddr fd00::/64 oifname != \"docker0\" counter packets 0 bytes 0
+\t}
+}
+";
+    let ev = read_single_text("paste.txt", text).unwrap();
+    let st = &ev.meta.sources[files::source_name(files::NFT_RULESET_TEXT)];
+    assert!(
+        st.reason.contains("incomplete paste")
+            && st
+                .reason
+                .contains("line 5 `XT target MASQUERADE not found`"),
+        "{st:?}"
+    );
+    assert!(
+        !ev.get(files::NFT_RULESET_TEXT)
+            .unwrap()
+            .contains("XT target")
+    );
+}

@@ -407,6 +407,11 @@ fn elision(t: &str) -> bool {
         || lower.contains("rules omitted")
 }
 
+/// `XT target MASQUERADE not found`, `XT match addrtype not found`: nft's stderr.
+fn xt_not_found(t: &str) -> bool {
+    (t.starts_with("XT target ") || t.starts_with("XT match ")) && t.ends_with(" not found")
+}
+
 /// One section of the paste.
 #[derive(Debug, Clone)]
 struct Section<'a> {
@@ -925,6 +930,16 @@ fn file_section(
     for &(n, l) in &s.lines {
         if elision(l.trim()) {
             incomplete.push(format!("line {n} `{}` leaves rules out", l.trim()));
+            continue;
+        }
+        // nft's stderr inside its listing: a translated iptables-nft target or match it could
+        // not print (nft 1.0.6 with both ip and ip6 iptables-nft tables loaded prints ip6's
+        // MASQUERADE and DNAT as nothing). The rules around it read as doing nothing.
+        if format == Format::NftText && xt_not_found(l.trim()) {
+            incomplete.push(format!(
+                "line {n} `{}`: nft printed an iptables-nft rule without its target or match (paste `iptables-nft-save` and `ip6tables-nft-save` too)",
+                crate::report::printable(l.trim())
+            ));
             continue;
         }
         kept.push((n, l));
