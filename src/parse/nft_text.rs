@@ -85,8 +85,13 @@ pub fn parse_with_includes(
         sources: &sources,
         builder: Builder::new(file),
         objects: 0,
+        pending: Vec::new(),
     };
-    p.ruleset()?;
+    // Rules still pending when the parse stops come first: one by one, they would have been
+    // handed over (and any error in them met) before whatever stopped it.
+    let read = p.ruleset();
+    p.flush()?;
+    read?;
     p.builder.finish()
 }
 
@@ -344,6 +349,22 @@ struct Parser<'t> {
     builder: Builder<'t, 't>,
     /// Objects handed to the builder so far (its `nftables[i]` index).
     objects: usize,
+    /// Rules read but not yet handed to the builder: they go in batches ([`Builder::rules`],
+    /// converted on every core) before the next object that is not a chain, and at the end.
+    pending: Vec<PendingRule<'t>>,
+}
+
+/// Pending rules handed over at once, at most (a few jobs for every core).
+const PENDING_BATCH: usize = 2048;
+
+/// A rule waiting for [`Parser::flush`]: its object index, line, place and tokens.
+struct PendingRule<'t> {
+    i: usize,
+    line: usize,
+    family: Family,
+    table: &'t str,
+    chain: &'t str,
+    rule: RuleToks<'t>,
 }
 
 /// A rule's text, split into statements later.
@@ -467,10 +488,56 @@ impl<'t> Parser<'t> {
         Err(self.err("unbalanced `{`: the block is not closed"))
     }
     fn add(&mut self, kind: &str, line: usize, body: J<'t>) -> Result<(), ParseError> {
+        // A chain declaration changes no pending rule's readiness; anything else might (a set
+        // a rule refers to), so the pending rules go first.
+        if kind != "chain" {
+            self.flush()?;
+        }
         self.builder.for_text(line);
         let i = self.objects;
         self.objects += 1;
-        self.builder.item(i, kind, body)
+        let added = self.builder.item(i, kind, body);
+        if added.is_err() {
+            self.flush()?;
+        }
+        added
+    }
+
+    /// Hand the pending rules to the builder ([`Builder::rules`]).
+    fn flush(&mut self) -> Result<(), ParseError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let sources = self.sources;
+        self.builder.for_text(pending[0].line);
+        self.builder.rules(&pending, |r| {
+            let (exprs, comment) = Stmts {
+                toks: r.rule.toks,
+                pos: 0,
+                family: r.family,
+                sources,
+            }
+            .all()?;
+            let mut fields = vec![
+                ("family", st(r.family.as_str())),
+                ("table", s(r.table)),
+                ("chain", s(r.chain)),
+            ];
+            if let Some(h) = r.rule.handle {
+                fields.push(("handle", J::U(h)));
+            }
+            fields.push(("expr", J::A(exprs)));
+            if let Some(c) = comment {
+                fields.push(("comment", s(c)));
+            }
+            Ok((r.i, r.line, obj(fields)))
+        })?;
+        // The vector again, for the next batch (no new allocation).
+        let mut pending = pending;
+        pending.clear();
+        self.pending = pending;
+        Ok(())
     }
 
     fn ruleset(&mut self) -> Result<(), ParseError> {
@@ -496,6 +563,7 @@ impl<'t> Parser<'t> {
                             "`flush {what}` is not supported here (only `flush ruleset`)"
                         )));
                     }
+                    self.flush()?;
                     let file = &self.sources[0].0;
                     self.builder = Builder::new(file);
                 }
@@ -768,26 +836,21 @@ impl<'t> Parser<'t> {
         line: usize,
         rule: RuleToks<'t>,
     ) -> Result<(), ParseError> {
-        let (exprs, comment) = Stmts {
-            toks: rule.toks,
-            pos: 0,
+        let i = self.objects;
+        self.objects += 1;
+        self.pending.push(PendingRule {
+            i,
+            line,
             family,
-            sources: self.sources,
+            table,
+            chain,
+            rule,
+        });
+        // Bounded batches: what a batch makes is alive at once until it is committed.
+        if self.pending.len() >= PENDING_BATCH {
+            self.flush()?;
         }
-        .all()?;
-        let mut fields = vec![
-            ("family", st(family.as_str())),
-            ("table", s(table)),
-            ("chain", s(chain)),
-        ];
-        if let Some(h) = rule.handle {
-            fields.push(("handle", J::U(h)));
-        }
-        fields.push(("expr", J::A(exprs)));
-        if let Some(c) = comment {
-            fields.push(("comment", s(c)));
-        }
-        self.add("rule", line, obj(fields))
+        Ok(())
     }
 
     /// `set NAME { … }` / `map NAME { … }`, after the keyword.
@@ -1692,6 +1755,52 @@ fn split_nat_target(t: &str) -> Option<(Option<&str>, Option<&str>)> {
 mod tests {
     use super::*;
     use crate::model::{Action, Match, Stack};
+
+    /// Rules go to the builder in batches ([`PENDING_BATCH`]); a rule that names a set declared
+    /// after it is held back (with every rule after it) until the end, as one by one. The
+    /// model is the one the set declared first gives, rule for rule, lines aside.
+    #[test]
+    fn batches_and_held_back_rules_give_the_model_one_by_one_would() {
+        let n = PENDING_BATCH * 2 + 300;
+        let rules = |chain: &str| -> String {
+            (0..n)
+                .map(|r| match r % 3 {
+                    0 => format!(
+                        "\t\ttcp dport {} counter accept comment \"{chain}{r}\"\n",
+                        r + 1
+                    ),
+                    1 if r > n / 2 => "\t\tip saddr @late drop\n".to_string(),
+                    _ => format!("\t\tiifname \"eth{r}\" jump other\n"),
+                })
+                .collect()
+        };
+        let set = "\tset late { type ipv4_addr; elements = { 10.9.9.9 } }\n";
+        let body = format!(
+            "\tchain other {{\n\t}}\n\tchain a {{\n{}\t}}\n\tchain b {{\n{}\t}}\n",
+            rules("a"),
+            rules("b")
+        );
+        let late = parse(&format!("table ip t {{\n{body}{set}}}\n"), "late.nft").unwrap();
+        let first = parse(&format!("table ip t {{\n{set}{body}}}\n"), "first.nft").unwrap();
+        let rules_of = |tables: &[Table], chain: &str| -> Vec<crate::model::Rule> {
+            let mut rs = tables[0].chain(chain).unwrap().rules.clone();
+            for r in &mut rs {
+                r.line = 0;
+            }
+            rs
+        };
+        for chain in ["a", "b"] {
+            let (l, f) = (rules_of(&late, chain), rules_of(&first, chain));
+            assert_eq!(l.len(), n, "chain {chain}");
+            assert!(l == f, "chain {chain}: held back, the rules differ");
+        }
+        // In order, each at its own line.
+        let a = &late[0].chain("a").unwrap().rules;
+        assert!(a.windows(2).all(|w| w[0].line + 1 == w[1].line));
+        let held = (n / 2 + 1..n).find(|r| r % 3 == 1).unwrap();
+        assert_eq!(a[held].action, Action::Drop, "the first @late rule");
+        assert!(!a[held].matches.is_empty(), "its @late match");
+    }
 
     #[test]
     fn priorities_in_words_and_numbers() {
