@@ -573,138 +573,42 @@ impl<'f, 'a> Builder<'f, 'a> {
     }
 
     fn rule(&mut self, i: usize, body: &J<'_>) -> Result<(), ParseError> {
-        let converted = self.convert(i, self.line, body)?;
-        self.commit(converted);
-        Ok(())
-    }
-
-    /// The read-only half of [`Self::rule`]: the rule's table, the model rule, and whether its
-    /// expressions are all iptables-shaped. It takes `&self`, so [`Self::rules`] can convert
-    /// rules on every core and commit them in order.
-    fn convert(&self, i: usize, line: usize, body: &J<'_>) -> Result<Converted, ParseError> {
-        let err = |msg: String| {
-            if line > 0 {
-                ParseError::new(self.file, line, format!("rule: {msg}"))
-            } else {
-                self.err(i, "rule", msg)
-            }
-        };
         let t = self.owner(i, "rule", body)?;
         let chain = body
             .str_field("chain")
-            .ok_or_else(|| err("no \"chain\"".to_string()))?;
+            .ok_or_else(|| self.err(i, "rule", "no \"chain\""))?;
         if self.tables[t].chain(chain).is_none() {
-            return Err(err(format!(
-                "refers to chain {chain} in table {}, which is not declared",
-                self.tables[t].name
-            )));
+            return Err(self.err(
+                i,
+                "rule",
+                format!(
+                    "refers to chain {chain} in table {}, which is not declared",
+                    self.tables[t].name
+                ),
+            ));
         }
         let exprs = match body.get("expr") {
             Some(J::A(a)) => a.as_slice(),
             None => &[],
             Some(other) => {
-                return Err(err(format!("\"expr\" is not a list: {other}")));
+                return Err(self.err(i, "rule", format!("\"expr\" is not a list: {other}")));
             }
         };
         let comment = body.str_field("comment");
         let info = &self.infos[t];
-        let shaped = exprs
-            .iter()
-            .all(|e| iptables_shaped(e) || (self.text_input && iptables_translated(e)));
+        let shaped = info.rules_iptables_shaped
+            && exprs
+                .iter()
+                .all(|e| iptables_shaped(e) || (self.text_input && iptables_translated(e)));
         let mut rule = convert_rule(exprs, comment, &info.sets);
         rule.handle = body.get("handle").and_then(J::as_u64);
-        rule.line = line;
-        Ok(Converted {
-            table: t,
-            chain: chain.to_string(),
-            rule,
-            shaped,
-        })
-    }
-
-    /// The writing half of [`Self::rule`]: append the converted rule to its chain.
-    fn commit(&mut self, c: Converted) {
-        let t = c.table;
-        self.infos[t].rules_iptables_shaped &= c.shaped;
-        if let Some(ch) = self.tables[t].chain_mut(&c.chain) {
-            ch.rules.push(c.rule);
-        }
-    }
-
-    /// Rules handed over at once, each made (`(index, line, body)`) by `body` from an item: the
-    /// same as [`Self::item`] on each in turn. The bodies are made and the rules that are ready
-    /// converted on every core ([`crate::parse::parallel`]), each tree dropped where it was
-    /// made. The caller hands over only rules with nothing but chain declarations between
-    /// them, which change no earlier rule's readiness (its table, its own chain, its `@sets`),
-    /// so which rules are ready is what it would be one by one; errors come in input order.
-    pub(super) fn rules<T: Sync>(
-        &mut self,
-        items: &[T],
-        body: impl Fn(&T) -> Result<(usize, usize, J<'a>), ParseError> + Sync,
-    ) -> Result<(), ParseError> {
-        if !self.deferred_rules.is_empty() {
-            // Held back already: every later rule is too, in order.
-            for item in items {
-                let (i, line, b) = body(item)?;
-                self.deferred_rules.push((i, line, b));
-            }
-            return Ok(());
-        }
-        let this = &*self;
-        let chunks: Vec<&[T]> = items.chunks(RULES_CHUNK).collect();
-        let mut made: Vec<Made<'a>> = Vec::with_capacity(items.len());
-        let _ = crate::parse::parallel::for_each_in_order(
-            &chunks,
-            |chunk| -> Result<Vec<Made<'a>>, ()> {
-                Ok(chunk
-                    .iter()
-                    .map(|item| {
-                        let (i, line, b) = body(item)?;
-                        Ok(if this.rule_ready(&b) {
-                            Ok(this.convert(i, line, &b)?)
-                        } else {
-                            Err((i, line, b))
-                        })
-                    })
-                    .collect())
-            },
-            |m| made.extend(m),
-        );
-        for (m, item) in made.into_iter().zip(items) {
-            if !self.deferred_rules.is_empty() {
-                // A rule before this one was held back: this one is too, with its tree (made
-                // again: a converted rule's was dropped), as one by one.
-                let held = match m {
-                    Ok(Err(held)) => held,
-                    _ => body(item)?,
-                };
-                self.deferred_rules.push(held);
-                continue;
-            }
-            match m? {
-                Ok(c) => {
-                    self.line = c.rule.line;
-                    self.commit(c);
-                }
-                Err(held) => self.deferred_rules.push(held),
-            }
+        rule.line = self.line;
+        self.infos[t].rules_iptables_shaped = shaped;
+        if let Some(c) = self.tables[t].chain_mut(chain) {
+            c.rules.push(rule);
         }
         Ok(())
     }
-}
-
-/// Rules per job in [`Builder::rules`].
-const RULES_CHUNK: usize = 256;
-
-/// One rule of [`Builder::rules`]: converted, or held back with its tree; or the error.
-type Made<'a> = Result<Result<Converted, (usize, usize, J<'a>)>, ParseError>;
-
-/// A rule converted by [`Builder::convert`], to be committed to its chain.
-struct Converted {
-    table: usize,
-    chain: String,
-    rule: crate::model::Rule,
-    shaped: bool,
 }
 
 /// Does every `"@name"` string in this expression tree name a known set or map?

@@ -85,13 +85,8 @@ pub fn parse_with_includes(
         sources: &sources,
         builder: Builder::new(file),
         objects: 0,
-        pending: Vec::new(),
     };
-    // Rules still pending when the parse stops come first: one by one, they would have been
-    // handed over (and any error in them met) before whatever stopped it.
-    let read = p.ruleset();
-    p.flush()?;
-    read?;
+    p.ruleset()?;
     p.builder.finish()
 }
 
@@ -349,22 +344,6 @@ struct Parser<'t> {
     builder: Builder<'t, 't>,
     /// Objects handed to the builder so far (its `nftables[i]` index).
     objects: usize,
-    /// Rules read but not yet handed to the builder: they go in batches ([`Builder::rules`],
-    /// converted on every core) before the next object that is not a chain, and at the end.
-    pending: Vec<PendingRule<'t>>,
-}
-
-/// Pending rules handed over at once, at most (a few jobs for every core).
-const PENDING_BATCH: usize = 2048;
-
-/// A rule waiting for [`Parser::flush`]: its object index, line, place and tokens.
-struct PendingRule<'t> {
-    i: usize,
-    line: usize,
-    family: Family,
-    table: &'t str,
-    chain: &'t str,
-    rule: RuleToks<'t>,
 }
 
 /// A rule's text, split into statements later.
@@ -488,56 +467,10 @@ impl<'t> Parser<'t> {
         Err(self.err("unbalanced `{`: the block is not closed"))
     }
     fn add(&mut self, kind: &str, line: usize, body: J<'t>) -> Result<(), ParseError> {
-        // A chain declaration changes no pending rule's readiness; anything else might (a set
-        // a rule refers to), so the pending rules go first.
-        if kind != "chain" {
-            self.flush()?;
-        }
         self.builder.for_text(line);
         let i = self.objects;
         self.objects += 1;
-        let added = self.builder.item(i, kind, body);
-        if added.is_err() {
-            self.flush()?;
-        }
-        added
-    }
-
-    /// Hand the pending rules to the builder ([`Builder::rules`]).
-    fn flush(&mut self) -> Result<(), ParseError> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let pending = std::mem::take(&mut self.pending);
-        let sources = self.sources;
-        self.builder.for_text(pending[0].line);
-        self.builder.rules(&pending, |r| {
-            let (exprs, comment) = Stmts {
-                toks: r.rule.toks,
-                pos: 0,
-                family: r.family,
-                sources,
-            }
-            .all()?;
-            let mut fields = vec![
-                ("family", st(r.family.as_str())),
-                ("table", s(r.table)),
-                ("chain", s(r.chain)),
-            ];
-            if let Some(h) = r.rule.handle {
-                fields.push(("handle", J::U(h)));
-            }
-            fields.push(("expr", J::A(exprs)));
-            if let Some(c) = comment {
-                fields.push(("comment", s(c)));
-            }
-            Ok((r.i, r.line, obj(fields)))
-        })?;
-        // The vector again, for the next batch (no new allocation).
-        let mut pending = pending;
-        pending.clear();
-        self.pending = pending;
-        Ok(())
+        self.builder.item(i, kind, body)
     }
 
     fn ruleset(&mut self) -> Result<(), ParseError> {
@@ -563,7 +496,6 @@ impl<'t> Parser<'t> {
                             "`flush {what}` is not supported here (only `flush ruleset`)"
                         )));
                     }
-                    self.flush()?;
                     let file = &self.sources[0].0;
                     self.builder = Builder::new(file);
                 }
@@ -836,21 +768,26 @@ impl<'t> Parser<'t> {
         line: usize,
         rule: RuleToks<'t>,
     ) -> Result<(), ParseError> {
-        let i = self.objects;
-        self.objects += 1;
-        self.pending.push(PendingRule {
-            i,
-            line,
+        let (exprs, comment) = Stmts {
+            toks: rule.toks,
+            pos: 0,
             family,
-            table,
-            chain,
-            rule,
-        });
-        // Bounded batches: what a batch makes is alive at once until it is committed.
-        if self.pending.len() >= PENDING_BATCH {
-            self.flush()?;
+            sources: self.sources,
         }
-        Ok(())
+        .all()?;
+        let mut fields = vec![
+            ("family", st(family.as_str())),
+            ("table", s(table)),
+            ("chain", s(chain)),
+        ];
+        if let Some(h) = rule.handle {
+            fields.push(("handle", J::U(h)));
+        }
+        fields.push(("expr", J::A(exprs)));
+        if let Some(c) = comment {
+            fields.push(("comment", s(c)));
+        }
+        self.add("rule", line, obj(fields))
     }
 
     /// `set NAME { … }` / `map NAME { … }`, after the keyword.
@@ -1756,12 +1693,12 @@ mod tests {
     use super::*;
     use crate::model::{Action, Match, Stack};
 
-    /// Rules go to the builder in batches ([`PENDING_BATCH`]); a rule that names a set declared
-    /// after it is held back (with every rule after it) until the end, as one by one. The
-    /// model is the one the set declared first gives, rule for rule, lines aside.
+    /// A rule that names a set declared after it is held back (with every rule after it) until
+    /// the end, thousands of them: the model is the one the set declared first gives, rule for
+    /// rule and in order, lines aside.
     #[test]
-    fn batches_and_held_back_rules_give_the_model_one_by_one_would() {
-        let n = PENDING_BATCH * 2 + 300;
+    fn held_back_rules_give_the_model_the_set_declared_first_gives() {
+        let n = 4400;
         let rules = |chain: &str| -> String {
             (0..n)
                 .map(|r| match r % 3 {
