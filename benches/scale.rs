@@ -34,8 +34,9 @@
 //!
 //! With `--nft-text` (root): each ruleset is loaded with iptables-nft-restore into a private
 //! network namespace and printed by `nft list ruleset`; the nft text parser's time per rule on
-//! that text is set against the iptables-save parser's on the save file (parsers alone, no
-//! model; target: within 2x).
+//! that text, and the paste reader's (`collect::paste::read`: sections, formats, the evidence
+//! file), are each set against the iptables-save parser's on the save file (parsers alone, no
+//! model; target: each within 2x).
 //!
 //! Times are min..max over the repeats; the machine is shared, so ranges, not single numbers.
 //! The targets compare medians of runs made side by side (and print the strictest pairing,
@@ -668,6 +669,7 @@ fn worst_case(repeat: usize) {
 /// file, and what `nft list ruleset` prints after iptables-nft-restore loaded it (in a private
 /// network namespace, gone with its process).
 fn nft_text_speed(sizes: &[usize], repeat: usize) {
+    use fwdoctor::collect::{evidence::files, paste};
     use fwdoctor::model::Stack;
     use fwdoctor::parse::{iptables_save, nft_text};
     assert!(
@@ -698,6 +700,7 @@ fn nft_text_speed(sizes: &[usize], repeat: usize) {
         let text = std::fs::read_to_string(&nft_file).expect("nft text");
         let mut save_times = Vec::new();
         let mut text_times = Vec::new();
+        let mut paste_times = Vec::new();
         let (mut save_rules, mut text_rules) = (0, 0);
         for _ in 0..repeat {
             let (t, d) = timed(|| {
@@ -709,11 +712,20 @@ fn nft_text_speed(sizes: &[usize], repeat: usize) {
             let (t, d) = timed(|| nft_text::parse(&text, "kube.nft").expect("nft text parses"));
             text_rules = t.iter().map(|t| t.rule_count()).sum::<usize>();
             text_times.push(d);
+            // The paste reader on the same text (`check --from` of a pasted `nft list ruleset`):
+            // it splits and identifies the sections; the nft text parser then reads the file.
+            let (e, d) = timed(|| paste::read(&text, "kube.nft").expect("paste reads"));
+            assert!(
+                e.files.contains_key(files::NFT_RULESET_TEXT),
+                "the paste reader did not file the text as nft list ruleset"
+            );
+            paste_times.push(d);
         }
         let per_rule = |ds: &[Duration], rules: usize| median(ds) / rules.max(1) as f64 * 1e9;
-        let (a, b) = (
+        let (a, b, c) = (
             per_rule(&save_times, save_rules),
             per_rule(&text_times, text_rules),
+            per_rule(&paste_times, text_rules),
         );
         println!(
             "\n## {save_rules} rules: save {:.1} MB, nft text {:.1} MB ({text_rules} rules)",
@@ -729,9 +741,18 @@ fn nft_text_speed(sizes: &[usize], repeat: usize) {
             range(&text_times)
         );
         println!(
-            "  ratio (median per rule)  {:.2} x  (target <= 2: {})",
+            "  paste reader             {}  {c:.0} ns/rule",
+            range(&paste_times)
+        );
+        let verdict = |r: f64| if r <= 2.0 { "met" } else { "NOT met" };
+        println!(
+            "  ratio (median per rule)  nft text {:.2} x, paste reader {:.2} x, both {:.2} x  \
+             (target <= 2: {}, {})",
             b / a,
-            if b / a <= 2.0 { "met" } else { "NOT met" }
+            c / a,
+            (b + c) / a,
+            verdict(b / a),
+            verdict(c / a)
         );
     }
 }

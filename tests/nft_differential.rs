@@ -539,3 +539,44 @@ fn every_prefix_and_small_mutation_parses_or_fails_cleanly() {
     }
     assert!(runs > 10_000, "{runs}");
 }
+
+/// A ruleset of ten thousand rules in several chains (the scale the borrowed tokens and trees
+/// of the text parser are for): text and JSON still agree, rule for rule and in order, with
+/// `@set` lookups, anonymous sets, jumps and comments.
+#[test]
+fn a_large_ruleset_parses_the_same_as_text_and_json() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from(
+        "table inet big {\n  set allowed { type ipv4_addr; elements = { 10.0.0.1, 10.0.0.2 } }\n",
+    );
+    let (chains, per_chain) = (6, 1700);
+    for c in 0..chains {
+        text.push_str(&format!("  chain c{c} {{\n"));
+        for r in 0..per_chain {
+            let rule = match r % 5 {
+                0 => format!(
+                    "ip saddr 10.{c}.{}.{} tcp dport {} counter accept comment \"c{c}r{r}\"",
+                    r / 250,
+                    r % 250,
+                    1 + r
+                ),
+                1 => format!("iifname \"eth{r}\" ip daddr @allowed drop"),
+                2 if c > 0 => format!("ct state established,related jump c{}", c - 1),
+                3 => format!("udp dport {{ {}, {} }} counter drop", 1 + r, 40000 + r),
+                _ => format!("oifname \"br-{r}\" ip6 daddr fd00::{r:x} return"),
+            };
+            text.push_str(&format!("    {rule}\n"));
+        }
+        text.push_str("  }\n");
+    }
+    text.push_str(&format!(
+        "  chain input {{ type filter hook input priority 0; policy accept; jump c{}; }}\n}}\n",
+        chains - 1
+    ));
+    let file = dir.path().join("big.nft");
+    fs::write(&file, &text).unwrap();
+    let dumps = load_and_dump(&format!("nft -f {}", file.display()), dir.path());
+    let (exact, _) = differential_of("large", &dumps);
+    assert!(exact > chains * per_chain, "only {exact} rules compared");
+}

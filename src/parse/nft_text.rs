@@ -74,8 +74,9 @@ pub fn parse_with_includes(
     file: &str,
     resolve: &mut IncludeResolver<'_>,
 ) -> Result<Vec<Table>, ParseError> {
-    let mut sources: Vec<(String, String)> = vec![(file.to_string(), text.to_string())];
-    let mut toks = Vec::new();
+    let mut sources: Vec<Source<'_>> = vec![(file.to_string(), Cow::Borrowed(text))];
+    // About one token per 4 bytes of `nft list ruleset` text: reserved once, not regrown.
+    let mut toks = Vec::with_capacity(text.len() / 4 + 16);
     let mut defines = HashMap::new();
     tokenize_into(0, &mut sources, &mut toks, &mut defines, resolve, 0)?;
     let mut p = Parser {
@@ -93,20 +94,20 @@ pub fn parse_with_includes(
 // Tokens.
 
 #[derive(Debug, Clone, PartialEq)]
-enum Tok {
-    Word(String),
-    Str(String),
+enum Tok<'s> {
+    Word(Cow<'s, str>),
+    Str(Cow<'s, str>),
     LBrace,
     RBrace,
     Semi,
     Comma,
     Newline,
-    Comment(String),
+    Comment(Cow<'s, str>),
 }
 
 #[derive(Debug, Clone)]
-struct Token {
-    tok: Tok,
+struct Token<'s> {
+    tok: Tok<'s>,
     /// Index into the parser's sources (the file and its includes).
     src: usize,
     line: usize,
@@ -117,21 +118,33 @@ struct Token {
 
 const MAX_INCLUDE_DEPTH: usize = 16;
 
-fn tokenize_into(
+/// A source: its name and text (the input itself borrowed, included files owned).
+type Source<'s> = (String, Cow<'s, str>);
+
+fn tokenize_into<'s>(
     src: usize,
-    sources: &mut Vec<(String, String)>,
-    out: &mut Vec<Token>,
-    defines: &mut HashMap<String, Vec<Tok>>,
+    sources: &mut Vec<Source<'s>>,
+    out: &mut Vec<Token<'s>>,
+    defines: &mut HashMap<String, Vec<Tok<'s>>>,
     resolve: &mut IncludeResolver<'_>,
     depth: usize,
 ) -> Result<(), ParseError> {
-    let (file, text) = sources[src].clone();
+    let (file, source) = sources[src].clone();
+    let text: &str = &source;
+    // Words, strings and comments borrow from the input; an included file's are copied (it
+    // is owned by `sources`, which grows while tokens are taken).
+    let slice = |a: usize, b: usize| -> Cow<'s, str> {
+        match &source {
+            Cow::Borrowed(t) => Cow::Borrowed(&t[a..b]),
+            Cow::Owned(t) => Cow::Owned(t[a..b].to_string()),
+        }
+    };
     let err = |line: usize, msg: String| ParseError::new(&file, line, msg);
     let b = text.as_bytes();
     let mut i = 0;
     let mut line = 1;
     let mut at_statement_start = true;
-    let push = |out: &mut Vec<Token>, tok: Tok, line: usize, start: usize, end: usize| {
+    let push = |out: &mut Vec<Token<'s>>, tok: Tok<'s>, line: usize, start: usize, end: usize| {
         out.push(Token {
             tok,
             src,
@@ -161,14 +174,11 @@ fn tokenize_into(
                 continue;
             }
             b'#' => {
-                let end = text[i..].find('\n').map_or(b.len(), |n| i + n);
-                push(
-                    out,
-                    Tok::Comment(text[i + 1..end].trim().to_string()),
-                    line,
-                    i,
-                    end,
-                );
+                let end = memchr_newline(b, i).unwrap_or(b.len());
+                let raw = &text[i + 1..end];
+                let from = i + 1 + (raw.len() - raw.trim_start().len());
+                let to = from + raw.trim().len();
+                push(out, Tok::Comment(slice(from, to)), line, i, end);
                 i = end;
                 continue;
             }
@@ -185,7 +195,8 @@ fn tokenize_into(
                 continue;
             }
             b'"' => {
-                let mut s = String::new();
+                // Unescaped (the common case): a slice of the input; else a copy.
+                let mut s: Option<String> = None;
                 let mut j = i + 1;
                 loop {
                     match b.get(j) {
@@ -194,17 +205,24 @@ fn tokenize_into(
                         }
                         Some(b'"') => break,
                         Some(b'\\') if matches!(b.get(j + 1), Some(b'"' | b'\\')) => {
-                            s.push(b[j + 1] as char);
+                            s.get_or_insert_with(|| text[i + 1..j].to_string())
+                                .push(b[j + 1] as char);
                             j += 2;
                         }
                         Some(_) => {
                             let ch = text[j..].chars().next().unwrap_or('?');
-                            s.push(ch);
+                            if let Some(s) = &mut s {
+                                s.push(ch);
+                            }
                             j += ch.len_utf8();
                         }
                     }
                 }
-                push(out, Tok::Str(s), line, i, j + 1);
+                let value = match s {
+                    Some(s) => Cow::Owned(s),
+                    None => slice(i + 1, j),
+                };
+                push(out, Tok::Str(value), line, i, j + 1);
                 i = j + 1;
                 at_statement_start = false;
                 continue;
@@ -212,7 +230,7 @@ fn tokenize_into(
             _ => {}
         }
         let mut j = i;
-        while j < b.len() && !b" \t\r\n{};,\"#".contains(&b[j]) {
+        while j < b.len() && !is_delimiter(b[j]) {
             j += 1;
         }
         if j == i {
@@ -231,9 +249,8 @@ fn tokenize_into(
             if name.is_empty() || name.contains(char::is_whitespace) {
                 return Err(err(line, format!("bad define name {name:?}")));
             }
-            let value = &text[eq + 1..stmt_end];
             let mut value_toks = Vec::new();
-            let mut value_sources = vec![(file.clone(), value.to_string())];
+            let mut value_sources = vec![(file.clone(), slice(eq + 1, stmt_end))];
             tokenize_into(
                 0,
                 &mut value_sources,
@@ -243,7 +260,7 @@ fn tokenize_into(
                 depth,
             )
             .map_err(|e| err(line, format!("define {name}: {}", e.message)))?;
-            let toks: Vec<Tok> = value_toks
+            let toks: Vec<Tok<'s>> = value_toks
                 .into_iter()
                 .map(|t| t.tok)
                 .filter(|t| !matches!(t, Tok::Newline | Tok::Comment(_)))
@@ -256,7 +273,7 @@ fn tokenize_into(
             continue;
         }
         if at_statement_start && word == "include" {
-            let (path, end) = match out_next_string(&text, i) {
+            let (path, end) = match out_next_string(text, i) {
                 Some(x) => x,
                 None => return Err(err(line, "`include` without a quoted path".to_string())),
             };
@@ -264,7 +281,7 @@ fn tokenize_into(
                 return Err(err(line, format!("include {path:?}: nested too deep")));
             }
             for (name, included) in resolve(&path, line)? {
-                sources.push((name, included));
+                sources.push((name, Cow::Owned(included)));
                 let idx = sources.len() - 1;
                 tokenize_into(idx, sources, out, defines, resolve, depth + 1)?;
                 push(out, Tok::Newline, line, start, start);
@@ -280,11 +297,24 @@ fn tokenize_into(
                 push(out, t, line, start, j);
             }
         } else {
-            push(out, Tok::Word(word.to_string()), line, start, j);
+            push(out, Tok::Word(slice(start, j)), line, start, j);
         }
         at_statement_start = false;
     }
     Ok(())
+}
+
+/// Bytes that end a word.
+fn is_delimiter(c: u8) -> bool {
+    matches!(
+        c,
+        b' ' | b'\t' | b'\r' | b'\n' | b'{' | b'}' | b';' | b',' | b'"' | b'#'
+    )
+}
+
+/// The next `\n` at or after `from`.
+fn memchr_newline(b: &[u8], from: usize) -> Option<usize> {
+    b[from..].iter().position(|&c| c == b'\n').map(|n| from + n)
 }
 
 /// The quoted string after `include` and the byte after it.
@@ -308,30 +338,36 @@ fn out_next_string(text: &str, from: usize) -> Option<(String, usize)> {
 // Structure.
 
 struct Parser<'t> {
-    toks: &'t [Token],
+    toks: &'t [Token<'t>],
     pos: usize,
-    sources: &'t [(String, String)],
-    builder: Builder<'t, 'static>,
+    sources: &'t [Source<'t>],
+    builder: Builder<'t, 't>,
     /// Objects handed to the builder so far (its `nftables[i]` index).
     objects: usize,
 }
 
 /// A rule's text, split into statements later.
 struct RuleToks<'t> {
-    toks: &'t [Token],
+    toks: &'t [Token<'t>],
     handle: Option<u64>,
 }
 
-fn s(v: &str) -> J<'static> {
-    J::S(Cow::Owned(v.to_string()))
-}
-
-/// A string nft's grammar fixes (a key, a family): no copy.
-fn st(v: &'static str) -> J<'static> {
+/// A string of the input: borrowed, no copy.
+fn s(v: &str) -> J<'_> {
     J::S(Cow::Borrowed(v))
 }
 
-fn obj(fields: Vec<(&'static str, J<'static>)>) -> J<'static> {
+/// A string made while reading (a joined type, a key with its prefix).
+fn so<'t>(v: String) -> J<'t> {
+    J::S(Cow::Owned(v))
+}
+
+/// A string nft's grammar fixes (a key, a family): no copy.
+fn st<'t>(v: &'static str) -> J<'t> {
+    J::S(Cow::Borrowed(v))
+}
+
+fn obj<'t>(fields: Vec<(&'static str, J<'t>)>) -> J<'t> {
     J::O(
         fields
             .into_iter()
@@ -340,12 +376,12 @@ fn obj(fields: Vec<(&'static str, J<'static>)>) -> J<'static> {
     )
 }
 
-fn single(kind: &str, body: J<'static>) -> J<'static> {
-    J::O(vec![(Cow::Owned(kind.to_string()), body)])
+fn single<'t>(kind: &'t str, body: J<'t>) -> J<'t> {
+    J::O(vec![(Cow::Borrowed(kind), body)])
 }
 
 impl<'t> Parser<'t> {
-    fn peek(&self) -> Option<&'t Tok> {
+    fn peek(&self) -> Option<&'t Tok<'t>> {
         self.toks.get(self.pos).map(|t| &t.tok)
     }
     fn line(&self) -> usize {
@@ -371,7 +407,7 @@ impl<'t> Parser<'t> {
             other => Err(self.err(format!("expected {what}, found {}", describe(other)))),
         }
     }
-    fn expect(&mut self, tok: Tok, what: &str) -> Result<(), ParseError> {
+    fn expect(&mut self, tok: Tok<'_>, what: &str) -> Result<(), ParseError> {
         if self.peek() == Some(&tok) {
             self.pos += 1;
             Ok(())
@@ -430,7 +466,7 @@ impl<'t> Parser<'t> {
         }
         Err(self.err("unbalanced `{`: the block is not closed"))
     }
-    fn add(&mut self, kind: &str, line: usize, body: J<'static>) -> Result<(), ParseError> {
+    fn add(&mut self, kind: &str, line: usize, body: J<'t>) -> Result<(), ParseError> {
         self.builder.for_text(line);
         let i = self.objects;
         self.objects += 1;
@@ -444,7 +480,7 @@ impl<'t> Parser<'t> {
                 return Ok(());
             };
             let word = match tok {
-                Tok::Word(w) => w.as_str(),
+                Tok::Word(w) => &**w,
                 other => return Err(self.err(format!("unexpected {}", describe(Some(other))))),
             };
             match word {
@@ -491,7 +527,12 @@ impl<'t> Parser<'t> {
         }
     }
 
-    fn declare_table(&mut self, family: Family, name: &str, line: usize) -> Result<(), ParseError> {
+    fn declare_table(
+        &mut self,
+        family: Family,
+        name: &'t str,
+        line: usize,
+    ) -> Result<(), ParseError> {
         self.add(
             "table",
             line,
@@ -515,7 +556,7 @@ impl<'t> Parser<'t> {
                 }
                 Some(Tok::Word(w)) => {
                     self.pos += 1;
-                    match w.as_str() {
+                    match &**w {
                         "chain" => self.chain(family, name)?,
                         "set" | "map" => self.set(family, name, w, line)?,
                         "flags" | "comment" => self.skip_statement()?,
@@ -526,7 +567,7 @@ impl<'t> Parser<'t> {
                             }
                             let obj_name = self.next_word("an object name")?;
                             self.skip_block()?;
-                            let kind = if w == "ct" { "ct helper" } else { w.as_str() };
+                            let kind = if w == "ct" { "ct helper" } else { &**w };
                             self.add(
                                 kind,
                                 line,
@@ -556,7 +597,7 @@ impl<'t> Parser<'t> {
     }
 
     /// `chain NAME { … }`, after `chain`.
-    fn chain(&mut self, family: Family, table: &str) -> Result<(), ParseError> {
+    fn chain(&mut self, family: Family, table: &'t str) -> Result<(), ParseError> {
         let line = self.line();
         let name = self.next_word("a chain name")?;
         self.expect(Tok::LBrace, "`{` after the chain name")?;
@@ -575,10 +616,7 @@ impl<'t> Parser<'t> {
                     return Ok(());
                 }
                 Some(Tok::Word(w))
-                    if matches!(
-                        w.as_str(),
-                        "type" | "policy" | "comment" | "devices" | "flags"
-                    ) =>
+                    if matches!(&**w, "type" | "policy" | "comment" | "devices" | "flags") =>
                 {
                     if declared && w == "type" {
                         return Err(self.err("`type … hook …` after the chain's first rule"));
@@ -658,8 +696,8 @@ impl<'t> Parser<'t> {
     fn declare_chain(
         &mut self,
         family: Family,
-        table: &str,
-        name: &str,
+        table: &'t str,
+        name: &'t str,
         line: usize,
         h: &ChainHeader,
     ) -> Result<(), ParseError> {
@@ -677,11 +715,11 @@ impl<'t> Parser<'t> {
                     format!("chain {name}: bad priority `{prio}`"),
                 ));
             };
-            fields.push(("type", s(ty)));
-            fields.push(("hook", s(hook)));
+            fields.push(("type", so(ty.clone())));
+            fields.push(("hook", so(hook.clone())));
             fields.push(("prio", J::I(i64::from(n))));
             if let Some(p) = &h.policy {
-                fields.push(("policy", s(p)));
+                fields.push(("policy", so(p.clone())));
             }
         } else if h.policy.is_some() {
             return Err(self.err(format!("chain {name}: a policy without `type … hook …`")));
@@ -690,7 +728,12 @@ impl<'t> Parser<'t> {
     }
 
     /// One rule line inside a chain block.
-    fn rule_line(&mut self, family: Family, table: &str, chain: &str) -> Result<(), ParseError> {
+    fn rule_line(
+        &mut self,
+        family: Family,
+        table: &'t str,
+        chain: &'t str,
+    ) -> Result<(), ParseError> {
         let line = self.line();
         let start = self.pos;
         self.skip_statement()?;
@@ -720,10 +763,10 @@ impl<'t> Parser<'t> {
     fn add_rule(
         &mut self,
         family: Family,
-        table: &str,
-        chain: &str,
+        table: &'t str,
+        chain: &'t str,
         line: usize,
-        rule: RuleToks<'_>,
+        rule: RuleToks<'t>,
     ) -> Result<(), ParseError> {
         let (exprs, comment) = Stmts {
             toks: rule.toks,
@@ -742,7 +785,7 @@ impl<'t> Parser<'t> {
         }
         fields.push(("expr", J::A(exprs)));
         if let Some(c) = comment {
-            fields.push(("comment", s(&c)));
+            fields.push(("comment", s(c)));
         }
         self.add("rule", line, obj(fields))
     }
@@ -751,15 +794,15 @@ impl<'t> Parser<'t> {
     fn set(
         &mut self,
         family: Family,
-        table: &str,
+        table: &'t str,
         kind: &str,
         line: usize,
     ) -> Result<(), ParseError> {
         let name = self.next_word("a set name")?;
         self.expect(Tok::LBrace, "`{` after the set name")?;
-        let mut ty: Option<J<'static>> = None;
+        let mut ty: Option<J<'t>> = None;
         let mut map_data: Option<String> = None;
-        let mut elems: Vec<J<'static>> = Vec::new();
+        let mut elems: Vec<J<'t>> = Vec::new();
         loop {
             self.skip_separators();
             match self.peek() {
@@ -776,7 +819,7 @@ impl<'t> Parser<'t> {
                     let words: Vec<&str> = self.toks[start..self.pos]
                         .iter()
                         .filter_map(|t| match &t.tok {
-                            Tok::Word(w) => Some(w.as_str()),
+                            Tok::Word(w) => Some(&**w),
                             _ => None,
                         })
                         .collect();
@@ -786,9 +829,9 @@ impl<'t> Parser<'t> {
                     };
                     let parts: Vec<&[&str]> = key.split(|w| *w == ".").collect();
                     ty = Some(if parts.len() > 1 {
-                        J::A(parts.iter().map(|p| s(&p.join(" "))).collect())
+                        J::A(parts.iter().map(|p| so(p.join(" "))).collect())
                     } else if typeof_ {
-                        s(&key.join(" "))
+                        so(key.join(" "))
                     } else {
                         s(key.first().copied().unwrap_or(""))
                     });
@@ -832,7 +875,7 @@ impl<'t> Parser<'t> {
             ("type", ty.unwrap_or_else(|| s(""))),
         ];
         if let Some(d) = map_data {
-            fields.push(("map", s(&d)));
+            fields.push(("map", so(d)));
         }
         fields.push(("elem", J::A(elems)));
         self.add(kind, line, obj(fields))
@@ -900,7 +943,7 @@ struct ChainHeader {
     policy: Option<String>,
 }
 
-fn describe(t: Option<&Tok>) -> String {
+fn describe(t: Option<&Tok<'_>>) -> String {
     match t {
         None => "the end of the input".to_string(),
         Some(Tok::Word(w)) => format!("`{w}`"),
@@ -956,10 +999,10 @@ pub fn priority_value(family: Family, text: &str) -> Option<i32> {
 // Rule statements -> the JSON objects nft -j prints for them.
 
 struct Stmts<'t> {
-    toks: &'t [Token],
+    toks: &'t [Token<'t>],
     pos: usize,
     family: Family,
-    sources: &'t [(String, String)],
+    sources: &'t [Source<'t>],
 }
 
 const VERDICTS: &[&str] = &["accept", "drop", "return", "continue"];
@@ -969,7 +1012,7 @@ const PAYLOAD_PROTOCOLS: &[&str] = &[
 ];
 
 impl<'t> Stmts<'t> {
-    fn peek(&self) -> Option<&'t Tok> {
+    fn peek(&self) -> Option<&'t Tok<'t>> {
         self.toks.get(self.pos).map(|t| &t.tok)
     }
     fn peek_word(&self) -> Option<&'t str> {
@@ -1005,7 +1048,7 @@ impl<'t> Stmts<'t> {
     }
 
     /// All statements, and the rule's comment.
-    fn all(mut self) -> Result<(Vec<J<'static>>, Option<String>), ParseError> {
+    fn all(mut self) -> Result<(Vec<J<'t>>, Option<&'t str>), ParseError> {
         let mut out = Vec::new();
         let mut comment = None;
         while !self.at_end() {
@@ -1016,7 +1059,7 @@ impl<'t> Stmts<'t> {
             if self.eat("comment") {
                 match self.peek() {
                     Some(Tok::Str(c)) => {
-                        comment = Some(c.clone());
+                        comment = Some(&**c);
                         self.pos += 1;
                         continue;
                     }
@@ -1029,7 +1072,7 @@ impl<'t> Stmts<'t> {
                 None => {
                     self.pos = start;
                     let (opaque, tail, trailing_comment) = self.opaque_tail();
-                    out.push(s(&opaque));
+                    out.push(so(opaque));
                     out.extend(tail);
                     if trailing_comment.is_some() {
                         comment = trailing_comment;
@@ -1042,21 +1085,21 @@ impl<'t> Stmts<'t> {
     }
 
     /// The rest of the rule kept as written, with a trailing verdict and comment split off.
-    fn opaque_tail(&mut self) -> (String, Option<J<'static>>, Option<String>) {
+    fn opaque_tail(&mut self) -> (String, Option<J<'t>>, Option<&'t str>) {
         let mut end = self.toks.len();
         let mut comment = None;
         if end >= self.pos + 2
             && matches!(&self.toks[end - 2].tok, Tok::Word(w) if w == "comment")
             && let Tok::Str(c) = &self.toks[end - 1].tok
         {
-            comment = Some(c.clone());
+            comment = Some(&**c);
             end -= 2;
         }
         let mut verdict = None;
         if end > self.pos
             && let Tok::Word(w) = &self.toks[end - 1].tok
         {
-            if VERDICTS.contains(&w.as_str()) && end - 1 > self.pos {
+            if VERDICTS.contains(&&**w) && end - 1 > self.pos {
                 verdict = Some(single(w, J::Null));
                 end -= 1;
             } else if end >= self.pos + 3
@@ -1082,9 +1125,9 @@ impl<'t> Stmts<'t> {
         (raw, verdict, comment)
     }
 
-    fn stmt(&mut self) -> Option<J<'static>> {
+    fn stmt(&mut self) -> Option<J<'t>> {
         let w = self.peek_word()?;
-        let simple = |kind: &str| Some(single(kind, J::Null));
+        let simple = |kind: &'t str| Some(single(kind, J::Null));
         match w {
             v if VERDICTS.contains(&v) => {
                 self.pos += 1;
@@ -1216,9 +1259,9 @@ impl<'t> Stmts<'t> {
                     };
                     (ty.to_string(), Some("port-unreachable".to_string()))
                 };
-                let mut fields = vec![("type", s(&ty))];
+                let mut fields = vec![("type", so(ty))];
                 if let Some(c) = code {
-                    fields.push(("expr", s(&c)));
+                    fields.push(("expr", so(c)));
                 }
                 Some(single("reject", obj(fields)))
             }
@@ -1230,7 +1273,7 @@ impl<'t> Stmts<'t> {
         }
     }
 
-    fn nat(&mut self, kind: &str) -> Option<J<'static>> {
+    fn nat(&mut self, kind: &'t str) -> Option<J<'t>> {
         let mut fields = Vec::new();
         if matches!(kind, "snat" | "dnat")
             && let Some(f @ ("ip" | "ip6")) = self.peek_word()
@@ -1281,7 +1324,7 @@ impl<'t> Stmts<'t> {
     }
 
     /// A statement that starts with an expression: a match, `vmap`, or `… set VALUE`.
-    fn expr_stmt(&mut self) -> Option<J<'static>> {
+    fn expr_stmt(&mut self) -> Option<J<'t>> {
         let left = self.expr()?;
         match self.peek_word() {
             Some("vmap") => {
@@ -1363,7 +1406,7 @@ impl<'t> Stmts<'t> {
         !matches!(self.peek(), Some(Tok::Comma | Tok::LBrace | Tok::RBrace))
     }
 
-    fn expr(&mut self) -> Option<J<'static>> {
+    fn expr(&mut self) -> Option<J<'t>> {
         let first = self.primary()?;
         let mut parts = vec![self.binary(first)?];
         while self.eat(".") {
@@ -1377,7 +1420,7 @@ impl<'t> Stmts<'t> {
         })
     }
 
-    fn binary(&mut self, mut left: J<'static>) -> Option<J<'static>> {
+    fn binary(&mut self, mut left: J<'t>) -> Option<J<'t>> {
         // nft prints a statement's operators as words (`meta mark set mark and 0xff00ffff xor
         // 0x40000`, iptables-nft's `-j MARK --set-xmark` translated).
         let op_of = |w: &str| match w {
@@ -1396,7 +1439,7 @@ impl<'t> Stmts<'t> {
         Some(left)
     }
 
-    fn primary(&mut self) -> Option<J<'static>> {
+    fn primary(&mut self) -> Option<J<'t>> {
         let w = self.word()?;
         Some(match w {
             "meta" => {
@@ -1418,7 +1461,7 @@ impl<'t> Stmts<'t> {
                 if matches!(key.as_str(), "helper" | "timeout" | "expectation" | "count") {
                     return None;
                 }
-                fields.push(("key", s(&key)));
+                fields.push(("key", so(key)));
                 if let Some(d) = dir {
                     fields.push(("dir", s(d)));
                 }
@@ -1457,7 +1500,7 @@ impl<'t> Stmts<'t> {
     }
 
     /// A value or a comma list of values (`established,related`, a JSON array).
-    fn value_list(&mut self) -> Option<J<'static>> {
+    fn value_list(&mut self) -> Option<J<'t>> {
         if self.peek() == Some(&Tok::LBrace) {
             return self.set_literal(false);
         }
@@ -1474,7 +1517,7 @@ impl<'t> Stmts<'t> {
     }
 
     /// A single value: a word, a string, `@set`, or a concatenation `a . b`.
-    fn value(&mut self) -> Option<J<'static>> {
+    fn value(&mut self) -> Option<J<'t>> {
         let first = self.atom()?;
         if self.peek_word() != Some(".") {
             return Some(first);
@@ -1486,14 +1529,14 @@ impl<'t> Stmts<'t> {
         Some(single("concat", J::A(parts)))
     }
 
-    fn atom(&mut self) -> Option<J<'static>> {
+    fn atom(&mut self) -> Option<J<'t>> {
         match self.peek()? {
             Tok::Str(v) => {
                 self.pos += 1;
                 Some(s(v))
             }
             Tok::Word(w) => {
-                if matches!(w.as_str(), "." | "/" | "==" | "!=" | ":" | "=") {
+                if matches!(&**w, "." | "/" | "==" | "!=" | ":" | "=") {
                     return None;
                 }
                 self.pos += 1;
@@ -1504,7 +1547,7 @@ impl<'t> Stmts<'t> {
     }
 
     /// `{ a, b, c }` (newlines allowed) as `{"set": [...]}`; map elements `k : v` are pairs.
-    fn set_literal(&mut self, named: bool) -> Option<J<'static>> {
+    fn set_literal(&mut self, named: bool) -> Option<J<'t>> {
         if self.peek() != Some(&Tok::LBrace) {
             return None;
         }
@@ -1551,7 +1594,7 @@ impl<'t> Stmts<'t> {
 
     /// `10.0.0.1 timeout 1h expires 30m comment "x"`: nft -j wraps such an element as
     /// `{"elem": {"val": …, …}}`.
-    fn elem_options(&mut self, val: J<'static>) -> Option<J<'static>> {
+    fn elem_options(&mut self, val: J<'t>) -> Option<J<'t>> {
         let mut fields = Vec::new();
         while let Some(k @ ("timeout" | "expires" | "comment" | "counter")) = self.peek_word() {
             self.pos += 1;
@@ -1597,7 +1640,7 @@ fn known(k: &str) -> &'static str {
 
 /// A bare word as nft -j writes it: numbers as numbers, `a-b` ranges, `addr/len` prefixes,
 /// anything else a string.
-fn value_word(w: &str) -> J<'static> {
+fn value_word(w: &str) -> J<'_> {
     match w {
         "exists" => return J::Bool(true),
         "missing" => return J::Bool(false),
@@ -1634,7 +1677,7 @@ fn number(w: &str) -> Option<u64> {
 }
 
 /// A NAT address: an address, a prefix or a range; anything else (a map) is not understood.
-fn nat_value(a: &str) -> Option<J<'static>> {
+fn nat_value(a: &str) -> Option<J<'_>> {
     if a.parse::<IpAddr>().is_ok() {
         return Some(s(a));
     }
@@ -1666,6 +1709,52 @@ fn split_nat_target(t: &str) -> Option<(Option<&str>, Option<&str>)> {
 mod tests {
     use super::*;
     use crate::model::{Action, Match, Stack};
+
+    /// A rule that names a set declared after it is held back (with every rule after it) until
+    /// the end, thousands of them: the model is the one the set declared first gives, rule for
+    /// rule and in order, lines aside.
+    #[test]
+    fn held_back_rules_give_the_model_the_set_declared_first_gives() {
+        let n = 4400;
+        let rules = |chain: &str| -> String {
+            (0..n)
+                .map(|r| match r % 3 {
+                    0 => format!(
+                        "\t\ttcp dport {} counter accept comment \"{chain}{r}\"\n",
+                        r + 1
+                    ),
+                    1 if r > n / 2 => "\t\tip saddr @late drop\n".to_string(),
+                    _ => format!("\t\tiifname \"eth{r}\" jump other\n"),
+                })
+                .collect()
+        };
+        let set = "\tset late { type ipv4_addr; elements = { 10.9.9.9 } }\n";
+        let body = format!(
+            "\tchain other {{\n\t}}\n\tchain a {{\n{}\t}}\n\tchain b {{\n{}\t}}\n",
+            rules("a"),
+            rules("b")
+        );
+        let late = parse(&format!("table ip t {{\n{body}{set}}}\n"), "late.nft").unwrap();
+        let first = parse(&format!("table ip t {{\n{set}{body}}}\n"), "first.nft").unwrap();
+        let rules_of = |tables: &[Table], chain: &str| -> Vec<crate::model::Rule> {
+            let mut rs = tables[0].chain(chain).unwrap().rules.clone();
+            for r in &mut rs {
+                r.line = 0;
+            }
+            rs
+        };
+        for chain in ["a", "b"] {
+            let (l, f) = (rules_of(&late, chain), rules_of(&first, chain));
+            assert_eq!(l.len(), n, "chain {chain}");
+            assert!(l == f, "chain {chain}: held back, the rules differ");
+        }
+        // In order, each at its own line.
+        let a = &late[0].chain("a").unwrap().rules;
+        assert!(a.windows(2).all(|w| w[0].line + 1 == w[1].line));
+        let held = (n / 2 + 1..n).find(|r| r % 3 == 1).unwrap();
+        assert_eq!(a[held].action, Action::Drop, "the first @late rule");
+        assert!(!a[held].matches.is_empty(), "its @late match");
+    }
 
     #[test]
     fn priorities_in_words_and_numbers() {
