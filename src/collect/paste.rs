@@ -102,6 +102,12 @@ enum StackHint {
 pub fn is_paste(text: &str) -> bool {
     text.lines().any(|l| {
         let t = l.trim();
+        // The lines of a save or `-S` listing (almost all of a 250k-rule file): no prompt, no
+        // fence, no other format starts so; skipping them keeps this scan a small part of
+        // reading the file.
+        if t.starts_with(['-', ':', '*', '[']) || t == "COMMIT" {
+            return false;
+        }
         prompt(l).is_some()
             || fence(t).is_some()
             || t.starts_with("<details")
