@@ -473,8 +473,11 @@ fn list_unseen(
             why: format!(
                 "an `{tool} -L` listing without -v does not show the interfaces a rule matches"
             ),
+            // Only iptables' own table names go into the command (a pasted `-t` word could be
+            // anything, and the model has no shell quoting).
             read_with: shown
                 .iter()
+                .filter(|t| IPTABLES_TABLES.contains(t))
                 .map(|t| {
                     if *t == "filter" {
                         format!("sudo {stack_tool} -nvL")
