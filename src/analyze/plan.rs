@@ -276,15 +276,7 @@ fn touch(model: &Model, argv: &[String]) -> Option<Touch> {
         if !["insert", "add", "delete", "flush", "replace"].contains(&verb.as_str()) {
             return None;
         }
-        let family = match argv.get(3)?.as_str() {
-            "ip" => Family::Ip,
-            "ip6" => Family::Ip6,
-            "inet" => Family::Inet,
-            "bridge" => Family::Bridge,
-            "arp" => Family::Arp,
-            "netdev" => Family::Netdev,
-            _ => return None,
-        };
+        let family = Family::parse(argv.get(3)?)?;
         return Some(Touch {
             stack: Stack::Nft,
             family,
