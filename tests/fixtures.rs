@@ -4,27 +4,14 @@
 //!   must equal what curl saw from outside, and every path of every family (`paths.ipv4`,
 //!   `paths.ipv6`: outside, container_direct, host_loopback, host_address) what curl saw there.
 
+mod common;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn fixture_dirs() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let mut out = Vec::new();
-    for group in std::fs::read_dir(&root).expect("fixtures/ exists") {
-        let group = group.expect("readable").path();
-        if !group.is_dir() {
-            continue;
-        }
-        for f in std::fs::read_dir(&group).expect("readable") {
-            let f = f.expect("readable").path();
-            if f.join("expect.json").exists() || f.join("truth.json").exists() {
-                out.push(f);
-            }
-        }
-    }
-    out.sort();
-    out
+    common::fixture_dirs_with(&["expect.json", "truth.json"])
 }
 
 fn check(dir: &Path) -> (i32, Value) {

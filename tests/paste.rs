@@ -5,6 +5,8 @@
 //! - an `nft list ruleset` section is filed byte for byte as `nft-ruleset.txt`;
 //! - prompts, fences, lossy sections and bad input behave as README.md says.
 
+mod common;
+
 use assert_cmd::Command;
 use fwdoctor::collect::capture::read_single_text;
 use fwdoctor::collect::evidence::files;
@@ -21,21 +23,7 @@ fn root() -> PathBuf {
 }
 
 fn fixture_dirs() -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for group in std::fs::read_dir(root()).expect("fixtures/") {
-        let group = group.expect("readable").path();
-        if !group.is_dir() {
-            continue;
-        }
-        for f in std::fs::read_dir(&group).expect("readable") {
-            let f = f.expect("readable").path();
-            if f.join("expect.json").exists() || f.join("truth.json").exists() {
-                out.push(f);
-            }
-        }
-    }
-    out.sort();
-    out
+    common::fixture_dirs_with(&["expect.json", "truth.json"])
 }
 
 /// `check --format json` of `from`, with `from` itself taken out of the report.

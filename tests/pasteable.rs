@@ -10,27 +10,15 @@
 //!
 //! shellcheck is required: without it these tests fail rather than skip.
 
+mod common;
+
 use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 fn fixture_dirs() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let mut out = Vec::new();
-    for group in std::fs::read_dir(&root).expect("fixtures/ exists") {
-        let group = group.expect("readable").path();
-        if !group.is_dir() {
-            continue;
-        }
-        for f in std::fs::read_dir(&group).expect("readable") {
-            let f = f.expect("readable").path();
-            if f.join("meta.json").exists() {
-                out.push(f);
-            }
-        }
-    }
-    out.sort();
+    let out = common::fixture_dirs_with(&["meta.json"]);
     assert!(out.len() >= 15, "expected the lab and realworld fixtures");
     out
 }

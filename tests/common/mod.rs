@@ -69,3 +69,23 @@ where
     });
     path
 }
+
+/// Every fixture directory (`fixtures/GROUP/NAME/`) holding one of `files`, sorted.
+pub fn fixture_dirs_with(files: &[&str]) -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut out = Vec::new();
+    for group in std::fs::read_dir(&root).expect("fixtures/ exists") {
+        let group = group.expect("readable").path();
+        if !group.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(&group).expect("readable") {
+            let f = f.expect("readable").path();
+            if files.iter().any(|name| f.join(name).exists()) {
+                out.push(f);
+            }
+        }
+    }
+    out.sort();
+    out
+}
