@@ -7,19 +7,23 @@ use std::time::{Duration, Instant};
 
 const BUG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/lab/report-bug");
 
-/// Kills the tmux session when dropped, also when an assertion fails.
+/// Kills the test's own tmux server when dropped, also when an assertion fails.
 struct Session(String);
 
 impl Drop for Session {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
+            .args(["-L", &self.0, "kill-server"])
             .output();
     }
 }
 
-fn tmux(args: &[&str]) -> std::process::Output {
+/// Runs tmux against a server of the test's own (`-L server`): tests run in parallel, and on a
+/// shared default server one test's last `kill-session` shuts the server down under another's
+/// `new-session` ("server exited unexpectedly").
+fn tmux(server: &str, args: &[&str]) -> std::process::Output {
     Command::new("tmux")
+        .args(["-L", server])
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run tmux {args:?}: {e} (install it: scripts/deps.sh)"))
@@ -38,21 +42,24 @@ fn the_report_on_screen_shows_the_finding_the_blamed_rule_and_the_fix() {
         sh_quote(bin.to_str().unwrap()),
         sh_quote(BUG)
     );
-    let out = tmux(&[
-        "new-session",
-        "-d",
-        "-s",
+    let out = tmux(
         &name,
-        "-x",
-        "120",
-        "-y",
-        "50",
-        "-e",
-        "TERM=xterm-256color",
-        "-e",
-        "COLUMNS=120",
-        &cmd,
-    ]);
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            &name,
+            "-x",
+            "120",
+            "-y",
+            "50",
+            "-e",
+            "TERM=xterm-256color",
+            "-e",
+            "COLUMNS=120",
+            &cmd,
+        ],
+    );
     assert!(
         out.status.success(),
         "tmux new-session: {}",
@@ -63,7 +70,7 @@ fn the_report_on_screen_shows_the_finding_the_blamed_rule_and_the_fix() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let screen = loop {
         // From the start of the scrollback: the report is taller than the pane.
-        let out = tmux(&["capture-pane", "-p", "-J", "-S", "-", "-t", &name]);
+        let out = tmux(&name, &["capture-pane", "-p", "-J", "-S", "-", "-t", &name]);
         let screen = String::from_utf8_lossy(&out.stdout).into_owned();
         if screen.contains("critical: ") && screen.contains("published ports blocked") {
             break screen;
@@ -84,7 +91,7 @@ fn the_report_on_screen_shows_the_finding_the_blamed_rule_and_the_fix() {
         assert!(screen.contains(want), "{want:?} not on screen:\n{screen}");
     }
     // On a terminal the report is coloured (auto), and the escape codes do not reach the text.
-    let out = tmux(&["capture-pane", "-p", "-e", "-t", &name]);
+    let out = tmux(&name, &["capture-pane", "-p", "-e", "-t", &name]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("\x1b["),
         "colour on a terminal"
@@ -104,21 +111,24 @@ fn screen_at_80(fixture: &str, tag: &str) -> (String, Session) {
         sh_quote(fixture)
     );
     // No COLUMNS: fwdoctor asks the terminal for its width.
-    let out = tmux(&[
-        "new-session",
-        "-d",
-        "-s",
+    let out = tmux(
         &name,
-        "-x",
-        "80",
-        "-y",
-        "60",
-        "-e",
-        "TERM=xterm-256color",
-        "-e",
-        "LANG=C.UTF-8",
-        &cmd,
-    ]);
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            &name,
+            "-x",
+            "80",
+            "-y",
+            "60",
+            "-e",
+            "TERM=xterm-256color",
+            "-e",
+            "LANG=C.UTF-8",
+            &cmd,
+        ],
+    );
     assert!(
         out.status.success(),
         "tmux new-session: {}",
@@ -127,7 +137,7 @@ fn screen_at_80(fixture: &str, tag: &str) -> (String, Session) {
     let session = Session(name.clone());
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let out = tmux(&["capture-pane", "-p", "-S", "-", "-t", &name]);
+        let out = tmux(&name, &["capture-pane", "-p", "-S", "-", "-t", &name]);
         let screen = String::from_utf8_lossy(&out.stdout).into_owned();
         if screen.contains("published ports blocked") {
             return (screen, session);
@@ -212,19 +222,22 @@ fn term_dumb_gets_no_colour_even_on_a_terminal() {
         sh_quote(bin.to_str().unwrap()),
         sh_quote(BUG)
     );
-    let out = tmux(&[
-        "new-session",
-        "-d",
-        "-s",
+    let out = tmux(
         &name,
-        "-x",
-        "120",
-        "-y",
-        "50",
-        "-e",
-        "TERM=dumb",
-        &cmd,
-    ]);
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            &name,
+            "-x",
+            "120",
+            "-y",
+            "50",
+            "-e",
+            "TERM=dumb",
+            &cmd,
+        ],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -233,7 +246,7 @@ fn term_dumb_gets_no_colour_even_on_a_terminal() {
     let _session = Session(name.clone());
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let out = tmux(&["capture-pane", "-p", "-e", "-S", "-", "-t", &name]);
+        let out = tmux(&name, &["capture-pane", "-p", "-e", "-S", "-", "-t", &name]);
         let screen = String::from_utf8_lossy(&out.stdout).into_owned();
         if screen.contains("published ports blocked") {
             assert!(
