@@ -16,7 +16,7 @@
 set -euo pipefail
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 export LC_ALL=C   # one collation for sort and comm
-pkgs=(iptables ipset nftables iproute2 ufw curl busybox-static tmux python3 python3-prometheus-client python3-pynag ca-certificates shellcheck)
+pkgs=(iptables ipset nftables iproute2 ufw curl busybox-static tmux python3 python3-prometheus-client python3-pynag ca-certificates shellcheck podman firewalld)
 [ "${FWDOCTOR_NO_DOCKER:-0}" = 1 ] || pkgs+=(docker.io)
 missing=()
 for p in "${pkgs[@]}"; do
