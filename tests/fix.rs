@@ -95,6 +95,7 @@ fn selection_by_check_and_by_port() {
         &Selection {
             check: Some("mixed-backends".into()),
             port: None,
+            ..Default::default()
         },
         None,
     )
@@ -111,6 +112,7 @@ fn selection_by_check_and_by_port() {
         &Selection {
             check: None,
             port: Some(8080),
+            ..Default::default()
         },
         None,
     )
@@ -126,6 +128,7 @@ fn selection_by_check_and_by_port() {
         &Selection {
             check: None,
             port: Some(9999),
+            ..Default::default()
         },
         None,
     )
@@ -139,6 +142,7 @@ fn selection_by_check_and_by_port() {
         &Selection {
             check: Some("no-such-check".into()),
             port: None,
+            ..Default::default()
         },
         None,
     )
@@ -297,4 +301,62 @@ fn help_and_explain_name_the_safety_rules() {
     let out = fwdoctor(&["explain", "fix"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("--confirm-timeout"));
+}
+
+/// `--lasting` runs the lasting steps of known shapes: the legacy flush (with its policy reset),
+/// the sysctl.d file; the copy of a save is fix's own backup; a `grep` to read stays printed.
+#[test]
+fn lasting_runs_the_lasting_steps_it_can_undo() {
+    let lasting = Selection {
+        lasting: true,
+        ..Default::default()
+    };
+    let report = apply::select(&lab("report-bug"), &lasting, None).unwrap();
+    let text = apply::render(&report);
+    let mode = |planned: &[apply::Planned], starts: &str| {
+        planned
+            .iter()
+            .find(|p| {
+                p.step
+                    .command
+                    .as_deref()
+                    .is_some_and(|c| c.starts_with(starts))
+            })
+            .unwrap_or_else(|| panic!("no step {starts}"))
+            .mode
+            .clone()
+    };
+    assert_eq!(
+        mode(
+            &report,
+            "sudo iptables-legacy -t filter -P FORWARD ACCEPT && sudo iptables-legacy -t filter -F"
+        ),
+        Mode::Apply,
+        "{text}"
+    );
+    assert_eq!(
+        mode(&report, "sudo iptables-legacy-save | sudo tee"),
+        Mode::Print("fix's own backup keeps this copy".into()),
+        "{text}"
+    );
+    let without = apply::select(&lab("report-bug"), &all(), None).unwrap();
+    assert_eq!(
+        mode(
+            &without,
+            "sudo iptables-legacy -t filter -P FORWARD ACCEPT && sudo iptables-legacy -t filter -F"
+        ),
+        Mode::Print("lasting: printed only; `--lasting` runs it too".into())
+    );
+    let forward = apply::select(&lab("ip-forward-off"), &lasting, None).unwrap();
+    assert_eq!(
+        mode(&forward, "echo net.ipv4.ip_forward=1 | sudo tee"),
+        Mode::Apply
+    );
+    assert!(matches!(mode(&forward, "grep -rn"), Mode::Print(_)));
+    let reverse = apply::select(&lab("reverse-split"), &lasting, None).unwrap();
+    assert_eq!(
+        mode(&reverse, "sudo update-alternatives --set iptables"),
+        Mode::Apply
+    );
+    assert_eq!(mode(&reverse, "sudo systemctl restart docker"), Mode::Apply);
 }

@@ -16,6 +16,9 @@
 //!   curl from outside fails before and works after `yes`.
 //! * The dry run, `--apply` with no terminal and no `--yes`, and a plan whose only fix is the
 //!   user's own DOCKER-USER drop (scenario `docker-user-drop`) change nothing.
+//! * `--lasting`: the sysctl.d file is written with the old one kept beside it (confirmed), or
+//!   put back with no backup left (not confirmed); the reverse split's update-alternatives,
+//!   legacy flushes and restart of Docker are rolled back, alternatives byte for byte.
 //!
 //! They need root and the lab's packages; without them they fail, naming what is missing.
 //! Everything happens in the lab's namespaces; the lab tears down (by pid) on every exit, and
@@ -42,10 +45,38 @@ fn require_lab_prereqs() {
 }
 
 /// Run inside the lab's host netns: $1 fwdoctor, $2 work dir, $3 `timeout` or `confirm` (with
-/// `--apply --yes`) or `plain`, then fix's arguments.
+/// `--apply --yes`) or `plain`, each also as `lasting-…` (with `--lasting`, see `fw`), then
+/// fix's arguments.
+///
+/// `fw` runs fwdoctor; for `lasting-…` in a private mount namespace where `/etc/sysctl.d`,
+/// `/etc/alternatives`, `/var/lib/dpkg/alternatives` and `/var/log` are the work dir's copies
+/// (the machine's own files never change), and where `systemctl` is a stand-in that records
+/// its arguments in `$W/systemctl-calls`: the lab's dockerd is no systemd unit.
 const SCRIPT: &str = r#"
 set -u
 FW=$1; W=$2; MODE=$3; shift 3
+LASTING=0
+case "$MODE" in lasting-*) LASTING=1; MODE=${MODE#lasting-}; set -- "$@" --lasting ;; esac
+mkdir -p "$W/sysctl.d" "$W/alt" "$W/dpkg-alt" "$W/varlog" "$W/shim"
+if [ "$LASTING" = 1 ]; then
+  cp -a /etc/alternatives/. "$W/alt/"
+  cp -a /var/lib/dpkg/alternatives/. "$W/dpkg-alt/"
+  [ -f "$W/seed.conf" ] && cp "$W/seed.conf" "$W/sysctl.d/99-docker-forward.conf"
+  printf '#!/bin/sh\necho "$*" >> %s/systemctl-calls\n' "$W" > "$W/shim/systemctl"
+  chmod 755 "$W/shim/systemctl"
+  cp -a "$W/dpkg-alt" "$W/dpkg-alt-before"
+  readlink /etc/alternatives/iptables > "$W/alt-before"
+fi
+fw() {
+  if [ "$LASTING" = 1 ]; then
+    unshare -m --propagation private sh -c 'W=$1; shift
+      mount --bind "$W/sysctl.d" /etc/sysctl.d && mount --bind "$W/alt" /etc/alternatives &&
+      mount --bind "$W/dpkg-alt" /var/lib/dpkg/alternatives && mount --bind "$W/varlog" /var/log &&
+      PATH="$W/shim:$PATH" exec "$@"' sh "$W" "$FW" "$@"
+  else
+    exec "$FW" "$@"
+  fi
+}
 curl_out() { ip netns exec "$LAB_CLIENT" curl -s -m 3 -o /dev/null -w '%{http_code}' http://10.99.0.1:8080/ || true; }
 iptables-legacy-save > "$W/legacy-before.txt"
 iptables-nft-save > "$W/nft-before.txt"
@@ -55,14 +86,14 @@ curl_out > "$W/curl-before"
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null' EXIT
 if [ "$MODE" = plain ]; then
-  "$FW" fix "$@" --state-dir "$W/state" </dev/null >"$W/out" 2>"$W/err"
+  (fw fix "$@" --state-dir "$W/state") </dev/null >"$W/out" 2>"$W/err"
   echo $? > "$W/rc"
 elif [ "$MODE" = timeout ]; then
-  "$FW" fix "$@" --apply --yes --confirm-timeout 1 --state-dir "$W/state" </dev/null >"$W/out" 2>"$W/err"
+  (fw fix "$@" --apply --yes --confirm-timeout 1 --state-dir "$W/state") </dev/null >"$W/out" 2>"$W/err"
   echo $? > "$W/rc"
 else
   mkfifo "$W/in"
-  "$FW" fix "$@" --apply --yes --confirm-timeout 60 --state-dir "$W/state" <"$W/in" >"$W/out" 2>"$W/err" &
+  (fw fix "$@" --apply --yes --confirm-timeout 60 --state-dir "$W/state") <"$W/in" >"$W/out" 2>"$W/err" &
   pid=$!
   exec 3>"$W/in"
   for _ in $(seq 600); do
@@ -80,6 +111,7 @@ iptables-nft-save > "$W/nft-after.txt"
 nft list ruleset > "$W/ruleset-after.txt"
 sysctl -n net.ipv4.ip_forward > "$W/forward-after"
 curl_out > "$W/curl-after"
+if [ "$LASTING" = 1 ]; then readlink "$W/alt/iptables" > "$W/alt-after"; fi
 "#;
 
 struct Run {
@@ -105,8 +137,16 @@ impl Run {
 }
 
 fn run(scenario: &str, mode: &str, selection: &[&str]) -> Run {
+    run_seeded(scenario, mode, selection, None)
+}
+
+/// `run`, with `seed` as the `/etc/sysctl.d/99-docker-forward.conf` already there (lasting modes).
+fn run_seeded(scenario: &str, mode: &str, selection: &[&str], seed: Option<&str>) -> Run {
     require_lab_prereqs();
     let dir = tempfile::tempdir().unwrap();
+    if let Some(seed) = seed {
+        std::fs::write(dir.path().join("seed.conf"), seed).unwrap();
+    }
     let script = dir.path().join("fix.sh");
     std::fs::write(&script, SCRIPT).unwrap();
     let out = Command::new("timeout")
@@ -352,4 +392,91 @@ fn the_other_bugs_are_fixed_for_real_packets() {
         assert!(r.read("err").contains("kept."), "{ctx}");
         assert_eq!(r.read("curl-after"), "200", "{ctx}");
     }
+}
+
+/// `--lasting` on `ip_forward=0`, confirmed: the sysctl.d file is written, the file that was
+/// there is kept beside it as `NAME.fwdoctor-STAMP.bak`, and curl from outside works.
+#[test]
+fn lasting_writes_the_config_file_and_keeps_the_old_one_beside_it() {
+    let old = "net.ipv4.ip_forward=0\n";
+    let r = run_seeded("ip-forward-off", "lasting-confirm", &[], Some(old));
+    let ctx = r.log.clone();
+    assert_ne!(r.read("curl-before"), "200", "{ctx}");
+    assert_eq!(r.read("rc").trim(), "0", "{ctx}");
+    assert!(r.read("err").contains("The lasting steps ran too"), "{ctx}");
+    assert_eq!(r.read("curl-after"), "200", "{ctx}");
+    assert_eq!(
+        r.read("sysctl.d/99-docker-forward.conf"),
+        "net.ipv4.ip_forward=1\n",
+        "{ctx}"
+    );
+    let baks: Vec<String> = std::fs::read_dir(r.dir.path().join("sysctl.d"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("99-docker-forward.conf.fwdoctor-") && n.ends_with(".bak"))
+        .collect();
+    assert_eq!(baks.len(), 1, "{baks:?}\n{ctx}");
+    assert_eq!(r.read(&format!("sysctl.d/{}", baks[0])), old, "{ctx}");
+}
+
+/// `--lasting` on `ip_forward=0` without confirmation: the file that was there is back, no
+/// backup is left beside it, and the sysctl is 0 again.
+#[test]
+fn lasting_without_confirmation_puts_the_file_back() {
+    let old = "# the host's own\nnet.ipv4.ip_forward=0\n";
+    let r = run_seeded("ip-forward-off", "lasting-timeout", &[], Some(old));
+    let ctx = r.log.clone();
+    assert_eq!(r.read("rc").trim(), "1", "{ctx}");
+    assert_eq!(r.read("forward-after").trim(), "0", "{ctx}");
+    assert_eq!(r.read("sysctl.d/99-docker-forward.conf"), old, "{ctx}");
+    let names: Vec<String> = std::fs::read_dir(r.dir.path().join("sysctl.d"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["99-docker-forward.conf"], "{ctx}");
+}
+
+/// `--lasting` on the reverse split without confirmation: update-alternatives, the legacy
+/// flushes and the restart of Docker ran; the rollback restores both stacks exactly, puts the
+/// alternatives back byte for byte, and restarts Docker again.
+#[test]
+fn lasting_rollback_restores_alternatives_and_rulesets_and_restarts_docker_again() {
+    let r = run("reverse-split", "lasting-timeout", &[]);
+    let ctx = r.log.clone();
+    let err = r.read("err");
+    assert!(
+        err.contains("applying: sudo update-alternatives --set iptables"),
+        "{ctx}"
+    );
+    assert!(
+        err.contains("applying: sudo iptables-legacy -t nat -F"),
+        "{ctx}"
+    );
+    assert_eq!(r.read("rc").trim(), "1", "{ctx}");
+    assert_eq!(
+        r.read("systemctl-calls"),
+        "restart docker\nrestart docker\n",
+        "{ctx}"
+    );
+    assert_same(
+        &r.read("legacy-before.txt"),
+        &r.read("legacy-after.txt"),
+        "legacy",
+        &ctx,
+    );
+    assert_same(
+        &r.read("nft-before.txt"),
+        &r.read("nft-after.txt"),
+        "iptables-nft",
+        &ctx,
+    );
+    assert_eq!(r.read("alt-before"), r.read("alt-after"), "{ctx}");
+    for name in ["iptables", "ip6tables"] {
+        assert_eq!(
+            r.read(&format!("dpkg-alt-before/{name}")),
+            r.read(&format!("dpkg-alt/{name}")),
+            "{name}\n{ctx}"
+        );
+    }
+    assert_ne!(r.read("curl-after"), "200", "{ctx}");
 }

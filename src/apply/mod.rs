@@ -10,9 +10,11 @@
 //! Safety rules (README "fwdoctor fix"):
 //!
 //! * Only *immediate* steps with an `argv` run, each program by its argv (never a shell), and
-//!   only `iptables*`, `ip6tables*`, `nft` and `sysctl -w`. Lasting steps, prose, steps that
-//!   only read or that write a file, and steps on `DOCKER-USER` (the user's own rules, on
-//!   purpose) are printed, never run. A flush without the policy resets before it is refused.
+//!   only `iptables*`, `ip6tables*`, `nft` and `sysctl -w`. Prose, steps that only read or
+//!   that write a file, and steps on `DOCKER-USER` (the user's own rules, on purpose) are
+//!   printed, never run. A flush without the policy resets before it is refused.
+//! * Lasting steps run only with `--lasting`, and only the shapes [`lasting::Action`] knows
+//!   how to undo (a flush among them is judged like an immediate step); the rest is printed.
 //! * SSH: the caller's connection (`SSH_CONNECTION`) is protected twice. Before anything runs,
 //!   a step that sets an `INPUT`/`OUTPUT` policy to DROP, or adds a DROP/REJECT rule that could
 //!   match the connection (no address or port of it rules the flow out), is refused
@@ -27,6 +29,8 @@
 //!   `delete table F T` + the saved text in one `nft -f` transaction, so iptables-nft's tables
 //!   (which `nft -f` cannot always load back) are never rewritten; the whole `nft list ruleset`
 //!   is saved beside it for a person. A sysctl is restored to its saved value.
+
+pub mod lasting;
 
 use crate::analyze::plan::{Step, StepKind, Touch};
 use crate::analyze::ports::PortState;
@@ -75,6 +79,8 @@ pub struct Planned {
 pub struct Selection {
     pub check: Option<String>,
     pub port: Option<u16>,
+    /// `--lasting`: also run the lasting steps of [`lasting::Action`]'s shapes.
+    pub lasting: bool,
 }
 
 /// The caller's SSH connection, from `SSH_CONNECTION` (`CLIENT_IP CLIENT_PORT SERVER_IP
@@ -287,7 +293,8 @@ fn sysctl_keys(step: &Step) -> Vec<String> {
         .collect()
 }
 
-/// Does a chain of commands flush a table it did not first set the policies of?
+/// Does a chain of commands flush a table it did not first set the policies of? (`nat` has
+/// no policy to reset: iptables refuses a DROP policy there.)
 fn flush_without_policy(step: &Step) -> bool {
     let mut reset: Vec<(String, String)> = Vec::new();
     let table = |a: &[String]| {
@@ -303,7 +310,11 @@ fn flush_without_policy(step: &Step) -> bool {
             reset.push((prog.clone(), table(a)));
         }
         let flushes = a.iter().any(|w| w == "-F" || w == "--flush");
-        if flushes && prog.contains("tables") && !reset.contains(&(prog.clone(), table(a))) {
+        if flushes
+            && prog.contains("tables")
+            && table(a) != "nat"
+            && !reset.contains(&(prog.clone(), table(a)))
+        {
             return true;
         }
         if prog == "nft" && a.get(1).is_some_and(|w| w == "flush") {
@@ -313,14 +324,23 @@ fn flush_without_policy(step: &Step) -> bool {
     false
 }
 
-/// Why `--apply` would only print `step`, or [`Mode::Apply`].
-pub fn mode_of(step: &Step, ssh: Option<&SshFlow>) -> Mode {
+/// Why `--apply` would only print `step`, or [`Mode::Apply`]. `lasting`: `--lasting` was
+/// given.
+pub fn mode_of(step: &Step, ssh: Option<&SshFlow>, lasting: bool) -> Mode {
     let print = |s: &str| Mode::Print(s.to_string());
     match step.kind {
         StepKind::Manual => return print("for you to do"),
-        StepKind::Lasting => {
-            return print("lasting: printed only; make it last yourself once the fix is kept");
+        StepKind::Lasting if !lasting => {
+            return print("lasting: printed only; `--lasting` runs it too");
         }
+        StepKind::Lasting => match lasting::action_of(step) {
+            Some(lasting::Action::CopyKeptByBackup) => {
+                return print("fix's own backup keeps this copy");
+            }
+            Some(_) => return Mode::Apply,
+            // A firewall command (a flush) is judged like an immediate one.
+            None => {}
+        },
         StepKind::Immediate => {}
     }
     if step.argv.is_empty() {
@@ -413,7 +433,7 @@ pub fn select(
         })
         .map(|s| Planned {
             step: s.clone(),
-            mode: mode_of(s, ssh),
+            mode: mode_of(s, ssh, sel.lasting),
         })
         .collect();
     if !picked.is_empty() && picked.iter().all(|p| p.step.kind == StepKind::Manual) {
@@ -576,6 +596,8 @@ pub struct Backup {
     pub dir: TrustedDir,
     saves: Vec<Save>,
     sysctls: Vec<(String, String)>,
+    files: Vec<lasting::SavedFile>,
+    alternatives: Vec<lasting::SavedAlternative>,
 }
 
 /// The timeout of each save, step and restore command.
@@ -768,6 +790,27 @@ impl Backup {
             dir.replace(&s.file, s.content.as_bytes(), 0o600)
                 .map_err(|e| e.to_string())?;
         }
+        let mut files: Vec<lasting::SavedFile> = Vec::new();
+        let mut alternatives: Vec<lasting::SavedAlternative> = Vec::new();
+        for step in steps.iter().filter(|s| s.kind == StepKind::Lasting) {
+            match lasting::action_of(step) {
+                Some(lasting::Action::WriteFile { path, .. })
+                    if !files.iter().any(|f| f.path == path) =>
+                {
+                    files.push(lasting::save_file(&path, &stamp(), &dir)?);
+                }
+                Some(lasting::Action::Alternatives(pairs)) => {
+                    for (name, _) in pairs {
+                        if alternatives.iter().any(|a| a.name == name) {
+                            continue;
+                        }
+                        let query = run_out(&words(&["update-alternatives", "--query", &name]))?;
+                        alternatives.push(lasting::save_alternative(&name, &query)?);
+                    }
+                }
+                _ => {}
+            }
+        }
         if !sysctls.is_empty() {
             let text: String = sysctls
                 .iter()
@@ -776,10 +819,20 @@ impl Backup {
             dir.replace("sysctl.conf", text.as_bytes(), 0o600)
                 .map_err(|e| e.to_string())?;
         }
+        if !alternatives.is_empty() {
+            let text: String = alternatives
+                .iter()
+                .map(|a| format!("{} {}\n", a.name, if a.auto { "auto" } else { &a.value }))
+                .collect();
+            dir.replace("alternatives.txt", text.as_bytes(), 0o600)
+                .map_err(|e| e.to_string())?;
+        }
         let backup = Backup {
             dir,
             saves,
             sysctls,
+            files,
+            alternatives,
         };
         backup
             .dir
@@ -809,12 +862,20 @@ impl Backup {
         for (k, v) in &self.sysctls {
             let _ = writeln!(out, "sudo sysctl -w {}", shell::quote(&format!("{k}={v}")));
         }
+        for f in &self.files {
+            let _ = writeln!(out, "{}", f.by_hand());
+        }
+        for a in &self.alternatives {
+            let _ = writeln!(out, "sudo {}", shell::join(&a.restore_argv()));
+        }
         out
     }
 
-    /// Put back every saved stack and sysctl, then save again and compare. Returns one line
+    /// Put back every saved stack, sysctl, file and alternative, then save again and compare.
+    /// `restarted`: the restart of Docker a step ran, run again last so that Docker's rules
+    /// match its containers (its rules then need not equal the saved ones). Returns one line
     /// per problem (empty: restored exactly, comments and counters aside).
-    pub fn restore(&self) -> Vec<String> {
+    pub fn restore(&self, restarted: Option<&[String]>) -> Vec<String> {
         let mut problems = Vec::new();
         for s in &self.saves {
             let input = format!("{}{}", s.prefix, s.content);
@@ -839,6 +900,23 @@ impl Backup {
             if let Err(e) = run_out(&words(&["sysctl", "-w", &format!("{k}={v}")])) {
                 problems.push(e);
             }
+        }
+        for f in &self.files {
+            if let Err(e) = f.restore() {
+                problems.push(e);
+            }
+        }
+        for a in &self.alternatives {
+            if let Err(e) = run_out(&a.restore_argv()) {
+                problems.push(e);
+            }
+        }
+        if let Some(restart) = restarted {
+            if let Err(e) = run_out(restart) {
+                problems.push(e);
+            }
+            // Docker has re-created its own rules: they are its, not the saved ones.
+            return problems;
         }
         problems.extend(self.differences());
         problems
@@ -868,8 +946,19 @@ impl Backup {
     }
 }
 
-/// Run one step: each program by its argv, stopping at the first that fails.
+/// Run one step: a configuration file written through the safe writer, or each program by
+/// its argv, stopping at the first that fails.
 pub fn run_step(step: &Step) -> Result<(), String> {
+    if step.output_to.is_some() {
+        return match lasting::action_of(step) {
+            Some(lasting::Action::WriteFile { path, content })
+                if step.kind == StepKind::Lasting =>
+            {
+                lasting::write_file(&path, &content)
+            }
+            _ => Err("fix writes only the configuration files of lasting steps".into()),
+        };
+    }
     for argv in &step.argv {
         run_out(argv)?;
     }
@@ -951,6 +1040,11 @@ mod tests {
         assert!(flush_without_policy(&step(&[
             "iptables-legacy -t nat -P PREROUTING ACCEPT",
             "iptables-legacy -t filter -F"
+        ])));
+        // nat never has a DROP policy (iptables refuses one there).
+        assert!(!flush_without_policy(&step(&[
+            "iptables-legacy -t nat -F",
+            "iptables-legacy -t nat -X"
         ])));
     }
 

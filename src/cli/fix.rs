@@ -106,6 +106,7 @@ pub fn run(a: FixArgs) -> Result<i32> {
     let sel = Selection {
         check: a.check.clone(),
         port: a.port,
+        lasting: a.lasting,
     };
     let ssh = SshFlow::from_env();
     let (model, before) = analyse_live(a.source.timeout)?;
@@ -131,6 +132,9 @@ pub fn run(a: FixArgs) -> Result<i32> {
         }
         if let Some(p) = a.port {
             again.push_str(&format!(" --port {p}"));
+        }
+        if a.lasting {
+            again.push_str(" --lasting");
         }
         println!(
             "\ndry run: nothing changed. `{again} --apply` runs the {} [apply] step(s): it saves what they touch, re-checks, and restores unless you confirm.",
@@ -194,18 +198,30 @@ fn apply_saved(
     before: &analyze::Analysis,
     ssh: Option<&SshFlow>,
 ) -> i32 {
+    let mut restarted: Option<Vec<String>> = None;
     for (i, step) in todo.iter().enumerate() {
         let line = step.command.as_deref().unwrap_or_default();
         say(&format!("applying: {}", crate::report::printable(line)));
-        if let Err(e) = apply::run_step(step) {
-            return restore(backup, &format!("step {} failed: {e}", i + 1));
+        let result = apply::run_step(step);
+        if let Some(apply::lasting::Action::RestartDocker(argv)) = apply::lasting::action_of(step) {
+            // Even a failed restart may have stopped Docker: a restore starts it again.
+            restarted = Some(argv);
+        }
+        if let Err(e) = result {
+            return restore(
+                backup,
+                restarted.as_deref(),
+                &format!("step {} failed: {e}", i + 1),
+            );
         }
     }
+    let restarted = restarted.as_deref();
     let (after_model, after) = match analyse_live(a.source.timeout) {
         Ok(x) => x,
         Err(e) => {
             return restore(
                 backup,
+                restarted,
                 &format!("the re-check could not read the host: {e:#}"),
             );
         }
@@ -232,6 +248,7 @@ fn apply_saved(
     if !worse.is_empty() {
         return restore(
             backup,
+            restarted,
             &format!("the re-check failed: {}", worse.join("; ")),
         );
     }
@@ -247,14 +264,23 @@ fn apply_saved(
     input.drain();
     let answer = input.line(Some(Duration::from_secs(a.confirm_timeout)));
     if answer.as_deref().map(str::trim) == Some("yes") {
+        let lasting = todo
+            .iter()
+            .any(|s| s.kind == analyze::plan::StepKind::Lasting);
+        let how_long = if lasting {
+            "The lasting steps ran too; `fwdoctor check` after the next reboot shows whether anything else loads the old rules."
+        } else {
+            "This fix lasts until a reboot or a daemon rewrites the rules: `fwdoctor fix --lasting` runs the lasting steps too."
+        };
         say(&format!(
-            "kept. The backup stays in {}. This fix lasts until a reboot or a daemon rewrites the rules: `fwdoctor check -v` shows the lasting steps.",
+            "kept. The backup stays in {}. {how_long}",
             backup.dir.path().display()
         ));
         return 0;
     }
     restore(
         backup,
+        restarted,
         match answer {
             Some(_) => "not confirmed",
             None => "no confirmation in time",
@@ -263,15 +289,24 @@ fn apply_saved(
 }
 
 /// Restore everything saved, say why and how it went; the exit code.
-fn restore(backup: &Backup, why: &str) -> i32 {
+fn restore(backup: &Backup, restarted: Option<&[String]>, why: &str) -> i32 {
     say(&format!(
         "{}: restoring from {}",
         crate::report::printable(why),
         backup.dir.path().display()
     ));
-    let problems = backup.restore();
+    let problems = backup.restore(restarted);
     if problems.is_empty() {
-        say("restored: the rulesets are identical to the saved ones (comments and counters aside)");
+        if restarted.is_some() {
+            say(&format!(
+                "restored, and Docker restarted again so that its rules match its containers: compare the other rules with the saves in {} if in doubt",
+                backup.dir.path().display()
+            ));
+        } else {
+            say(
+                "restored: the rulesets are identical to the saved ones (comments and counters aside)",
+            );
+        }
         return ROLLED_BACK;
     }
     for p in &problems {
