@@ -360,3 +360,90 @@ fn lasting_runs_the_lasting_steps_it_can_undo() {
     );
     assert_eq!(mode(&reverse, "sudo systemctl restart docker"), Mode::Apply);
 }
+
+fn evidence_of(name: &str) -> fwdoctor::collect::evidence::Evidence {
+    fwdoctor::collect::capture::read(&Path::new(LAB).join(name)).unwrap()
+}
+
+fn analysis_of_evidence(ev: &fwdoctor::collect::evidence::Evidence) -> Analysis {
+    analyze::analyze(&Model::build(ev).unwrap(), &[], &[])
+}
+
+fn applied(planned: &[apply::Planned]) -> Vec<&analyze::plan::Step> {
+    planned
+        .iter()
+        .filter(|p| p.mode == Mode::Apply)
+        .map(|p| &p.step)
+        .collect()
+}
+
+/// Before anything runs, the [apply] steps are applied to the evidence and traced: the
+/// report's bug is predicted fixed; `split-forward-drop` alone on a host with `ip_forward=0`
+/// too is predicted not to open the port (fix refuses it before any change).
+#[test]
+fn the_model_predicts_what_the_steps_do() {
+    let ev = evidence_of("report-bug");
+    let a = analysis_of_evidence(&ev);
+    let planned = apply::select(&a, &all(), None).unwrap();
+    let steps = applied(&planned);
+    let o = apply::predict::outcome(&ev, &a, &steps, &["8080/tcp".into()], None).unwrap();
+    assert!(o.worse.is_empty(), "{:?}", o.worse);
+    assert_eq!(o.opens, ["8080/tcp"]);
+    assert!(o.left_out.is_empty(), "{:?}", o.left_out);
+
+    let ev = evidence_of("forward-off-and-legacy-drop");
+    let a = analysis_of_evidence(&ev);
+    let sel = Selection {
+        check: Some("split-forward-drop".into()),
+        ..Default::default()
+    };
+    let planned = apply::select(&a, &sel, None).unwrap();
+    let steps = applied(&planned);
+    assert!(!steps.is_empty());
+    let o = apply::predict::outcome(&ev, &a, &steps, &["8080/tcp".into()], None).unwrap();
+    assert!(
+        o.worse
+            .iter()
+            .any(|w| w == "port 8080/tcp is still blocked"),
+        "{:?}",
+        o.worse
+    );
+    assert!(o.opens.is_empty());
+}
+
+/// A step the argv check lets through (deleting the rule that accepts SSH under an INPUT
+/// policy DROP) is caught by tracing the connection through the rules as the step leaves
+/// them, and named by its number.
+#[test]
+fn a_step_that_would_cut_ssh_is_found_by_the_trace_before_it_runs() {
+    let mut ev = evidence_of("report-bug");
+    let save = ev
+        .get(fwdoctor::collect::evidence::files::IPTABLES_LEGACY)
+        .unwrap()
+        .to_string();
+    let w = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+    let save = apply::predict::edit_save(&save, &w("-t filter -P INPUT DROP")).unwrap();
+    let save =
+        apply::predict::edit_save(&save, &w("-t filter -A INPUT -p tcp --dport 22 -j ACCEPT"))
+            .unwrap();
+    ev.insert(fwdoctor::collect::evidence::files::IPTABLES_LEGACY, save);
+    let a = analysis_of_evidence(&ev);
+    let ssh = SshFlow::parse("10.99.0.2 40000 10.99.0.1 22").unwrap();
+    let mut planned = apply::select(&a, &all(), Some(&ssh)).unwrap();
+    let cut = w("iptables-legacy -t filter -D INPUT -p tcp --dport 22 -j ACCEPT");
+    assert_eq!(ssh.blocked_by(&cut), None, "the argv check alone misses it");
+    let mut step = planned[0].step.clone();
+    step.argv = vec![cut];
+    planned.push(apply::Planned {
+        step,
+        mode: Mode::Apply,
+    });
+    let steps = applied(&planned);
+    let o = apply::predict::outcome(&ev, &a, &steps, &[], Some(&ssh)).unwrap();
+    let (k, why) = o.cuts_ssh.expect("the cut is predicted");
+    assert_eq!(k, steps.len(), "the last step cuts it");
+    assert_eq!(why, "dropped by legacy ip filter INPUT: policy DROP");
+    // Without that step nothing cuts it.
+    let o = apply::predict::outcome(&ev, &a, &steps[..steps.len() - 1], &[], Some(&ssh)).unwrap();
+    assert_eq!(o.cuts_ssh, None);
+}

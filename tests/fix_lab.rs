@@ -6,9 +6,10 @@
 //! * Without confirmation (`--confirm-timeout 1`, stdin at EOF) the fix is rolled back: the
 //!   legacy and iptables-nft rulesets afterwards equal the backup's saves (timestamp comments
 //!   and counters aside), and curl from outside fails again.
-//! * A re-check that fails (scenario `forward-off-and-legacy-drop`, fixing only
-//!   `split-forward-drop`: with the legacy policy fixed, `ip_forward=0` still blocks the port)
-//!   rolls back at once, to the saved rulesets.
+//! * A fix the model predicts will not open the port (scenario `forward-off-and-legacy-drop`,
+//!   fixing only `split-forward-drop`: with the legacy policy fixed, `ip_forward=0` still
+//!   blocks it) is refused before anything is saved or changed; a re-check on the real host
+//!   that fails rolls back at once (the `--lasting` reverse split below).
 //! * With `yes` typed once the re-check passed, curl from outside works during the
 //!   confirmation window and after.
 //! * Every stack's restore is exact: iptables-nft, a native nft table, a sysctl.
@@ -269,39 +270,42 @@ fn with_confirmation_curl_from_outside_works() {
     assert!(Path::new(&r.backup()).join("RESTORE.txt").exists());
 }
 
+/// Fixing only `split-forward-drop` on a host whose `ip_forward=0` also blocks the port: the
+/// model, with the step applied to the evidence, predicts the port stays blocked, so fix
+/// refuses before it saves or changes anything. (A re-check on the real host that fails is
+/// rolled back at once: `lasting_rollback_restores_alternatives_and_rulesets_and_restarts_docker_again`.)
 #[test]
-fn a_failed_re_check_rolls_back_at_once() {
+fn a_fix_predicted_not_to_open_the_port_is_refused_before_any_change() {
     let r = run(
         "forward-off-and-legacy-drop",
         "timeout",
         &["split-forward-drop"],
     );
-    assert_eq!(r.read("rc").trim(), "1", "{}", r.log);
+    assert_eq!(r.read("rc").trim(), "3", "{}", r.log);
     let err = r.read("err");
     assert!(
-        err.contains("the re-check failed: port 8080/tcp is still blocked"),
+        err.contains(
+            "refused: the model predicts these steps would not do it (port 8080/tcp is still blocked"
+        ),
         "{}",
         r.log
     );
-    assert!(!err.contains("Type yes"), "{}", r.log);
+    assert!(!err.contains("applying:"), "{}", r.log);
     assert!(
-        err.contains("restored: the rulesets are identical"),
+        r.read("out").contains(
+            "prediction (the rules as the [apply] steps leave them): port 8080/tcp is still blocked"
+        ),
         "{}",
         r.log
     );
-    let saved = std::fs::read_to_string(r.backup().join("iptables-legacy-save.txt")).unwrap();
-    assert_same(
-        &saved,
-        &r.read("legacy-after.txt"),
-        "legacy after rollback vs the backup",
-        &r.log,
-    );
+    assert!(!r.dir.path().join("state").exists(), "{}", r.log);
     assert_same(
         &r.read("legacy-before.txt"),
         &r.read("legacy-after.txt"),
         "legacy before vs after",
         &r.log,
     );
+    assert_eq!(r.read("forward-after").trim(), "0", "{}", r.log);
 }
 
 /// The other stacks' restores: iptables-nft (`-T filter`), a native nft table (restored alone
@@ -450,6 +454,15 @@ fn lasting_rollback_restores_alternatives_and_rulesets_and_restarts_docker_again
     );
     assert!(
         err.contains("applying: sudo iptables-legacy -t nat -F"),
+        "{ctx}"
+    );
+    // The restart (left out of the prediction) did not re-create Docker's rules here: the
+    // re-check on the host finds Docker's chains unhooked and rolls back at once.
+    assert!(err.contains("the re-check failed: "), "{ctx}");
+    assert!(!err.contains("Type yes"), "{ctx}");
+    assert!(
+        r.read("out")
+            .contains("(left out, the re-check after applying decides: step "),
         "{ctx}"
     );
     assert_eq!(r.read("rc").trim(), "1", "{ctx}");

@@ -31,6 +31,7 @@
 //!   is saved beside it for a person. A sysctl is restored to its saved value.
 
 pub mod lasting;
+pub mod predict;
 
 use crate::analyze::plan::{Step, StepKind, Touch};
 use crate::analyze::ports::PortState;
@@ -264,6 +265,26 @@ impl SshFlow {
             to_outside: false,
         };
         [f(CtState::Established), f(CtState::New)]
+    }
+
+    /// What the trace says of the connection's packets in `model` (the first one not
+    /// accepted), for a refusal.
+    pub fn why_dropped(&self, model: &Model) -> String {
+        let net = Net::new(model);
+        for f in self.flows() {
+            let t = net.trace(&f);
+            let why = match &t.verdict {
+                Verdict::Accept { .. } => continue,
+                Verdict::Drop { by } => format!("dropped by {}", by.describe()),
+                Verdict::KernelDrop { reason } => format!("dropped: {reason}"),
+                Verdict::Unknown { by, reason } => {
+                    format!("unknown at {} ({reason})", by.describe())
+                }
+                Verdict::Unseen { .. } => "unknown: a part of the firewall was not read".into(),
+            };
+            return printable(&why).into_owned();
+        }
+        "accepted".into()
     }
 
     /// Which of the connection's traces (established, new) `model` accepts.

@@ -83,7 +83,8 @@ Safety rules of --apply (as root, on this host only):
   * asks first (--yes for scripts; with no terminal and no --yes it refuses);
   * runs only immediate firewall and sysctl steps, each by its argv, never through a shell; prose and any change to DOCKER-USER (your own rules) are only printed; a flush without its policy resets is refused;
   * lasting steps only with --lasting: a config file is written through the safe writer with a backup file next to the original (NAME.fwdoctor-TIMESTAMP.bak), update-alternatives' previous choice is saved, Docker is restarted only where the plan says; a rollback puts files and alternatives back too (and restarts Docker again if it was restarted); edits of files that are yours (/etc/nftables.conf, ufw's rules) stay printed;
-  * refuses a step that could cut your SSH connection (SSH_CONNECTION): a DROP policy on INPUT/OUTPUT or a DROP/REJECT rule that can match it; after applying it traces the connection through the new rules and rolls back if it would now be dropped;
+  * predicts first: applies the [apply] steps to the collected evidence and traces again; refuses a selection the model says will not open its ports, before any change;
+  * refuses a step that could cut your SSH connection (SSH_CONNECTION): a DROP policy on INPUT/OUTPUT, a DROP/REJECT rule that can match it, or any step after which the predicted rules drop it; after applying it traces the connection through the new rules and rolls back if it would now be dropped;
   * saves every stack it touches first (iptables-*-save, nft list table, sysctl values) to STATE_DIR/fix-TIMESTAMP/ and prints how to restore by hand;
   * collects again and re-analyses: keeps the change only if the ports it meant to open are reachable and no finding got worse, else restores at once;
   * then waits --confirm-timeout seconds for you to type `yes`; anything else, or nothing, restores the saved rulesets exactly.

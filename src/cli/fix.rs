@@ -8,9 +8,9 @@
 //! before the restore).
 
 use crate::analyze::{self, plan::Step};
-use crate::apply::{self, Backup, Mode, Selection, SshFlow};
+use crate::apply::{self, Backup, Mode, Selection, SshFlow, predict};
 use crate::cli::args::FixArgs;
-use crate::collect;
+use crate::collect::{self, evidence::Evidence};
 use crate::model::Model;
 use anyhow::Result;
 use std::io::{BufRead, IsTerminal, Write};
@@ -67,14 +67,62 @@ impl Input {
     }
 }
 
-fn analyse_live(timeout: u64) -> Result<(Model, analyze::Analysis)> {
+fn analyse_live(timeout: u64) -> Result<(Evidence, Model, analyze::Analysis)> {
     let ev = collect::live::collect(&collect::live::Options {
         timeout: Duration::from_secs(timeout),
     });
     let mut model = Model::build(&ev).map_err(anyhow::Error::new)?;
     model.notes.extend(ev.notes.iter().cloned());
     let analysis = analyze::analyze(&model, &[], &[]);
-    Ok((model, analysis))
+    Ok((ev, model, analysis))
+}
+
+/// The ports the steps mean to open, each once.
+fn meant_ports(steps: &[&Step]) -> Vec<String> {
+    let mut m: Vec<String> = Vec::new();
+    for p in steps.iter().flat_map(|s| &s.ports) {
+        if !m.contains(p) {
+            m.push(p.clone());
+        }
+    }
+    m
+}
+
+/// The prediction, as one paragraph: what the model says the [apply] steps do. `numbers`: each
+/// step's number in the printed plan.
+fn describe_prediction(o: &predict::Outcome, numbers: &[usize], ssh: Option<&SshFlow>) -> String {
+    let mut text = String::from("prediction (the rules as the [apply] steps leave them): ");
+    if let (Some((k, why)), Some(ssh)) = (&o.cuts_ssh, ssh) {
+        text.push_str(&format!(
+            "step {} would cut your SSH connection from {} ({why}); ",
+            numbers[k - 1],
+            ssh.client
+        ));
+    }
+    if o.worse.is_empty() {
+        if o.opens.is_empty() {
+            text.push_str("nothing gets worse");
+        } else {
+            text.push_str(&format!(
+                "{} reachable, nothing else worse",
+                o.opens.join(", ")
+            ));
+        }
+    } else {
+        text.push_str(&o.worse.join("; "));
+    }
+    if !o.left_out.is_empty() {
+        let left: Vec<String> = o
+            .left_out
+            .iter()
+            .map(|(k, why)| format!("step {}: {why}", numbers[k - 1]))
+            .collect();
+        text.push_str(&format!(
+            " (left out, the re-check after applying decides: {})",
+            left.join("; ")
+        ));
+    }
+    crate::report::printable(&text).into_owned()
 }
 
 fn state_dir(a: &FixArgs) -> PathBuf {
@@ -109,7 +157,7 @@ pub fn run(a: FixArgs) -> Result<i32> {
         lasting: a.lasting,
     };
     let ssh = SshFlow::from_env();
-    let (model, before) = analyse_live(a.source.timeout)?;
+    let (ev, model, before) = analyse_live(a.source.timeout)?;
     let planned = match apply::select(&before, &sel, ssh.as_ref()) {
         Ok(p) => p,
         Err(r) => return refuse(&r.0),
@@ -124,6 +172,27 @@ pub fn run(a: FixArgs) -> Result<i32> {
         .filter(|p| p.mode == Mode::Apply)
         .map(|p| &p.step)
         .collect();
+    let numbers: Vec<usize> = planned
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.mode == Mode::Apply)
+        .map(|(i, _)| i + 1)
+        .collect();
+    let meant = meant_ports(&todo);
+    let prediction = if todo.is_empty() {
+        None
+    } else {
+        let p = predict::outcome(&ev, &before, &todo, &meant, ssh.as_ref());
+        match &p {
+            Ok(o) => println!("\n{}", describe_prediction(o, &numbers, ssh.as_ref())),
+            Err(e) => println!(
+                "\nprediction: none ({}); the re-check after applying decides",
+                crate::report::printable(e)
+            ),
+        }
+        p.ok()
+    };
+    drop(ev);
     if !a.apply {
         let mut again = String::from("sudo fwdoctor fix");
         if let Some(c) = &a.check {
@@ -144,6 +213,22 @@ pub fn run(a: FixArgs) -> Result<i32> {
     }
     if todo.is_empty() {
         return refuse("no step of this plan is one --apply runs (see [print] above for why)");
+    }
+    if let Some(o) = &prediction {
+        if let (Some((k, why)), Some(ssh)) = (&o.cuts_ssh, ssh.as_ref()) {
+            return refuse(&format!(
+                "step {} would cut your SSH connection from {} ({}); nothing changed",
+                numbers[k - 1],
+                ssh.client,
+                crate::report::printable(why)
+            ));
+        }
+        if !o.worse.is_empty() && o.left_out.is_empty() {
+            return refuse(&format!(
+                "the model predicts these steps would not do it ({}); nothing changed: `fwdoctor fix` without a selection takes the whole plan",
+                crate::report::printable(&o.worse.join("; "))
+            ));
+        }
     }
     let input = Input::start();
     if !a.yes {
@@ -181,7 +266,15 @@ pub fn run(a: FixArgs) -> Result<i32> {
         backup.dir.path().display(),
         backup.by_hand().trim_end()
     ));
-    let code = apply_saved(&a, &input, &backup, &todo, &model, &before, ssh.as_ref());
+    let code = apply_saved(
+        &a,
+        &input,
+        &backup,
+        &todo,
+        (&model, &before),
+        &meant,
+        ssh.as_ref(),
+    );
     // The process ends next: freeing the models costs time for nothing.
     std::mem::forget(model);
     std::mem::forget(before);
@@ -194,8 +287,8 @@ fn apply_saved(
     input: &Input,
     backup: &Backup,
     todo: &[&Step],
-    model: &Model,
-    before: &analyze::Analysis,
+    (model, before): (&Model, &analyze::Analysis),
+    meant: &[String],
     ssh: Option<&SshFlow>,
 ) -> i32 {
     let mut restarted: Option<Vec<String>> = None;
@@ -216,7 +309,7 @@ fn apply_saved(
         }
     }
     let restarted = restarted.as_deref();
-    let (after_model, after) = match analyse_live(a.source.timeout) {
+    let (_, after_model, after) = match analyse_live(a.source.timeout) {
         Ok(x) => x,
         Err(e) => {
             return restore(
@@ -226,16 +319,7 @@ fn apply_saved(
             );
         }
     };
-    let meant: Vec<String> = {
-        let mut m: Vec<String> = Vec::new();
-        for p in todo.iter().flat_map(|s| &s.ports) {
-            if !m.contains(p) {
-                m.push(p.clone());
-            }
-        }
-        m
-    };
-    let mut worse = apply::got_worse(before, &after, &meant);
+    let mut worse = apply::got_worse(before, &after, meant);
     if let Some(ssh) = ssh {
         let (was, now) = (ssh.accepted(model), ssh.accepted(&after_model));
         if (was[0] && !now[0]) || (was[1] && !now[1]) {
