@@ -24,25 +24,34 @@ LAB_LAYOUT_NS=""       # the container's network namespace
 LAB_LAYOUT_DIR="$LAB_ROOT/layouts"
 
 # name = LAYOUT-BREAKAGE, in the order `lab.sh list` prints them.
+# Every layout meets every breakage that can happen to it (ufw-forward-drop is the nftables
+# backend's own: under the iptables backends Docker's FORWARD DROP policy is already there).
 LAB_LAYOUT_SCENARIOS=(
   "docker28.0.0 healthy"
   "docker28.0.0 legacy-forward-drop"
+  "docker28.0.0 nft-inet-forward-drop"
   "docker28.0.0 host-reject-before-docker"
   "docker28.0.0 tailscale-after-docker"
   "docker28.0.1 healthy"
   "docker28.0.1 legacy-forward-drop"
+  "docker28.0.1 nft-inet-forward-drop"
   "docker28.0.1 host-reject-before-docker"
   "docker28.0.1 tailscale-after-docker"
   "docker28.2 healthy"
   "docker28.2 legacy-forward-drop"
   "docker28.2 nft-inet-forward-drop"
+  "docker28.2 host-reject-before-docker"
+  "docker28.2 tailscale-after-docker"
   "docker29-iptables healthy"
   "docker29-iptables legacy-forward-drop"
   "docker29-iptables nft-inet-forward-drop"
   "docker29-iptables host-reject-before-docker"
+  "docker29-iptables tailscale-after-docker"
   "docker29-nftables healthy"
   "docker29-nftables legacy-forward-drop"
   "docker29-nftables nft-inet-forward-drop"
+  "docker29-nftables host-reject-before-docker"
+  "docker29-nftables tailscale-after-docker"
   "docker29-nftables ufw-forward-drop"
 )
 
@@ -79,9 +88,14 @@ layout_describe_breakage() {
     host-reject-before-docker)
       case "$LAB_LAYOUT" in
         docker28.0.0) echo "a host rule '-A FORWARD -j REJECT' that existed before dockerd started: 28.0.0 inserts its ct/isolation/DOCKER jumps above it but appends its per-bridge '-i BRIDGE -j ACCEPT' rules below it (moby#49511)" ;;
+        docker29-nftables) echo "a host rule 'iptables-nft -A FORWARD -j REJECT' (iptables-nft's 'ip filter' FORWARD, a base chain of its own beside Docker's nftables tables: its REJECT is final whatever Docker's chains accept)" ;;
         *) echo "a host rule '-A FORWARD -j REJECT' that existed before dockerd started: from 28.0.1 on, dockerd inserts its DOCKER-USER and DOCKER-FORWARD jumps above it and never appends to FORWARD again (moby#49518, the fix for moby#49511)" ;;
       esac ;;
-    tailscale-after-docker) echo "tailscale's ts-forward chain (its four rules as in public 'iptables -S' dumps, e.g. moby#49498) jumped to after Docker's FORWARD jumps, as when tailscaled started before dockerd (moby#49498)" ;;
+    tailscale-after-docker)
+      case "$LAB_LAYOUT" in
+        docker29-nftables) echo "tailscale's ts-forward chain (its four rules as in public 'iptables -S' dumps, e.g. moby#49498) jumped to from iptables-nft's FORWARD, beside Docker's nftables tables" ;;
+        *) echo "tailscale's ts-forward chain (its four rules as in public 'iptables -S' dumps, e.g. moby#49498) jumped to after Docker's FORWARD jumps, as when tailscaled started before dockerd (moby#49498)" ;;
+      esac ;;
     ufw-forward-drop) echo "ufw's 'DEFAULT_FORWARD_POLICY=\"DROP\"': 'iptables-nft -P FORWARD DROP' in iptables-nft's 'ip filter' FORWARD, beside Docker's nftables backend (which creates no iptables rules and no DOCKER-USER)" ;;
   esac
 }
