@@ -504,3 +504,44 @@ fn a_host_only_port_is_not_shown_blocked_beside_a_summary_that_counts_it_apart()
     let nagios = stdout(&run(&["check", "--from", facts, "--format", "nagios"], &[]));
     assert!(nagios.contains("ports_blocked=0;"), "{nagios}");
 }
+
+/// Direct access to a container blocked by Docker 28+'s own raw drop is explained as Docker's
+/// filter with the daemon.json key that lifts it; a direct path blocked by another rule too, and
+/// a Docker 20.10 host, get no such note.
+#[test]
+fn docker_s_own_direct_access_drop_is_explained_with_its_daemon_json_key() {
+    for name in [
+        "docker28.0.0-healthy",
+        "docker28.2-healthy",
+        "docker29-iptables-healthy",
+        "docker29-nftables-healthy",
+    ] {
+        let text = stdout(&run(
+            &["check", "--from", &lab(name)],
+            &[("COLUMNS", "300")],
+        ));
+        assert!(
+            text.contains("direct ✗ is Docker's own filter (28+)")
+                && text.contains("`\"allow-direct-routing\": true` in /etc/docker/daemon.json")
+                && text.contains("sudo systemctl restart docker"),
+            "{name}:\n{text}"
+        );
+        let json: Value = serde_json::from_slice(
+            &run(&["check", "--from", &lab(name), "--format", "json"], &[]).stdout,
+        )
+        .unwrap();
+        assert_eq!(
+            json["ports"][0]["paths"]["container_direct"]["reason"],
+            "Docker's own filter (28+): packets to a container's address must come in on its bridge",
+            "{name}"
+        );
+    }
+    for name in [
+        "docker29-iptables-nft-inet-forward-drop",
+        "report-bug",
+        "healthy",
+    ] {
+        let text = stdout(&run(&["check", "--from", &lab(name)], &[]));
+        assert!(!text.contains("allow-direct-routing"), "{name}:\n{text}");
+    }
+}

@@ -17,6 +17,24 @@ pub fn restart_docker(ctx: &Context) -> &'static str {
     }
 }
 
+/// How to allow what Docker 28+'s direct-access drop blocks (routed access to published
+/// container ports from other hosts), for this host's Docker.
+pub fn direct_routing(model: &crate::model::Model) -> String {
+    let (daemon_json, restart) = if model.docker_is_snap() {
+        (
+            "/var/snap/docker/current/config/daemon.json",
+            "sudo snap restart docker",
+        )
+    } else {
+        ("/etc/docker/daemon.json", "sudo systemctl restart docker")
+    };
+    format!(
+        "to allow routed access, `\"allow-direct-routing\": true` in {daemon_json} (28.2+), then \
+         `{restart}`, or the network option \
+         `com.docker.network.bridge.trusted_host_interfaces=IFACE` (or `gateway_mode_ipv4=routed`)."
+    )
+}
+
 /// The iptables binary of a stack and family: `iptables-legacy`, `ip6tables-nft`.
 pub fn iptables_cmd(stack: Stack, family: Family) -> String {
     let base = if family == Family::Ip6 {

@@ -126,6 +126,22 @@ pub enum Blocker {
 }
 
 impl Blocker {
+    /// Docker 28+'s own drop of packets to a container's address that do not come in on its
+    /// bridge (`-t raw -A PREROUTING -d CIP ! -i BRIDGE -j DROP`, 28.0.x with a port match; the
+    /// nftables backend's `raw-PREROUTING` in `docker-bridges`): on purpose, not a breakage.
+    pub fn is_docker_direct_access_drop(&self) -> bool {
+        let Blocker::Rule(b) = self else { return false };
+        match (b.table.as_str(), b.chain.as_str()) {
+            ("raw", "PREROUTING") => {
+                b.rule.contains(" -d ") && b.rule.contains(" ! -i ") && b.rule.ends_with("-j DROP")
+            }
+            ("docker-bridges", "raw-PREROUTING") => {
+                b.rule.contains("iifname != ") && b.rule.contains(" drop")
+            }
+            _ => false,
+        }
+    }
+
     /// `legacy ip filter FORWARD: policy DROP`, or the kernel's reason.
     pub fn describe(&self) -> String {
         match self {
@@ -1020,12 +1036,26 @@ fn container_direct(model: &Model, net: &Net<'_>, p: &PublishedPort) -> PathVerd
     {
         out = split;
     }
+    let mut reason = out.head.reason;
+    if !out.head.path_blockers.is_empty()
+        && out
+            .head
+            .path_blockers
+            .iter()
+            .all(Blocker::is_docker_direct_access_drop)
+    {
+        reason = DOCKER_DIRECT_ACCESS_DROP.into();
+    }
     PathVerdict {
         verdict: out.head.verdict,
         blocked_by: out.head.path_blockers,
-        reason: out.head.reason,
+        reason,
     }
 }
+
+/// The reason of a `container_direct` path that only Docker's own direct-access drop blocks.
+pub const DOCKER_DIRECT_ACCESS_DROP: &str =
+    "Docker's own filter (28+): packets to a container's address must come in on its bridge";
 
 fn family_name(f: Family) -> &'static str {
     if f == Family::Ip6 { "IPv6" } else { "IPv4" }

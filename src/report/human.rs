@@ -760,6 +760,18 @@ fn ports_table(input: &ReportInput, style: &Style) -> String {
     }
     let mut out = format!("{t}\n");
     out.push_str(&below);
+    let direct_by_docker = input.analysis.ports.iter().any(|p| {
+        p.paths.container_direct.verdict == PortState::Blocked
+            && p.paths.container_direct.reason == crate::analyze::ports::DOCKER_DIRECT_ACCESS_DROP
+    });
+    if direct_by_docker {
+        let text = format!(
+            "direct ✗ is {}; {}",
+            crate::analyze::ports::DOCKER_DIRECT_ACCESS_DROP,
+            crate::analyze::fix::direct_routing(input.model)
+        );
+        out.push_str(&wrap(&text, usize::from(width.unwrap_or(80)), 0, 2));
+    }
     if !traces.is_empty() {
         let _ = writeln!(out, "trace a blocked path:");
         for l in traces {
