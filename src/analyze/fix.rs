@@ -127,6 +127,123 @@ pub fn ufw_allow(
     })
 }
 
+/// firewalld's own table (`inet firewalld`; firewalld 0.6–0.9 also made `ip`/`ip6 firewalld`):
+/// a firewall the host runs, configured with `firewall-cmd`, never edited with `nft` (firewalld
+/// rewrites its table on every reload).
+pub fn is_firewalld(stack: Stack, table: &str) -> bool {
+    stack == Stack::Nft && table == "firewalld"
+}
+
+/// What a firewalld chain that drops a published port does, from its name (firewalld's
+/// `src/firewall/core/nftables.py` names them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirewalldDrop {
+    /// `filter_FORWARD_dnat`: StrictForwardPorts=yes (firewalld >= 2.3) rejects DNATed traffic
+    /// no forward-port of firewalld's accepts.
+    StrictForwardPorts,
+    /// `filter_INPUT` / `filter_IN_<zone>`: the port reaches the host itself (docker-proxy) and
+    /// the zone does not open it.
+    Input,
+    /// `filter_FORWARD` / `filter_FWD_<zone>`: forwarded traffic no zone or policy accepts.
+    Forward,
+    /// Any other firewalld chain (rpfilter in `filter_PREROUTING`, `filter_OUTPUT`).
+    Other,
+}
+
+impl FirewalldDrop {
+    pub fn of(chain: &str) -> FirewalldDrop {
+        if chain == "filter_FORWARD_dnat" {
+            FirewalldDrop::StrictForwardPorts
+        } else if chain.starts_with("filter_INPUT") || chain.starts_with("filter_IN_") {
+            FirewalldDrop::Input
+        } else if chain.starts_with("filter_FORWARD") || chain.starts_with("filter_FWD_") {
+            FirewalldDrop::Forward
+        } else {
+            FirewalldDrop::Other
+        }
+    }
+}
+
+/// The published port a firewalld fix opens: `proto`, the host port, and the container's
+/// address and port when known.
+pub struct FirewalldPort<'a> {
+    pub proto: &'a str,
+    pub host_port: u16,
+    pub container: Option<(std::net::IpAddr, u16)>,
+}
+
+/// firewall-cmd lines that let `port` through what firewalld's chain `chain` does to it: the
+/// runtime change (now) and the same with `--permanent` (lasting, no reload needed since the
+/// runtime already has it; a `firewall-cmd --reload` would load it too). No zone is named:
+/// firewall-cmd then changes the default zone, the one of interfaces in no zone.
+pub fn firewalld_fix(
+    ctx: &Context,
+    chain: &str,
+    port: &FirewalldPort,
+) -> (Vec<String>, Vec<String>) {
+    let proto = port.proto;
+    let both = |arg: String| {
+        let arg = shell::quote(&arg).into_owned();
+        (
+            vec![format!("sudo firewall-cmd {arg}")],
+            vec![format!("sudo firewall-cmd --permanent {arg}")],
+        )
+    };
+    match FirewalldDrop::of(chain) {
+        FirewalldDrop::StrictForwardPorts => match port.container {
+            Some((ip, cport)) => {
+                let (now, mut lasting) = both(format!(
+                    "--add-forward-port=port={}:proto={proto}:toport={cport}:toaddr={ip}",
+                    port.host_port
+                ));
+                lasting.push("The forward-port names the container's address, which changes when the container is re-created: add it again then, or set StrictForwardPorts=no in /etc/firewalld/firewalld.conf (firewalld accepts every published port again) and `sudo systemctl restart firewalld`, then restart Docker.".into());
+                (now, lasting)
+            }
+            None => (
+                vec![format!(
+                    "Find the container's address (docker inspect), then: sudo firewall-cmd --add-forward-port=port={}:proto={}:toport=CONTAINER_PORT:toaddr=CONTAINER_IP, and the same with --permanent.",
+                    port.host_port,
+                    shell::quote(proto)
+                )],
+                Vec::new(),
+            ),
+        },
+        FirewalldDrop::Input => both(format!("--add-port={}/{proto}", port.host_port)),
+        FirewalldDrop::Forward => {
+            let zones = ctx.model.firewalld_zones.as_deref().unwrap_or(&[]);
+            let zoned = |b: &str| zones.iter().any(|z| z.interfaces.iter().any(|i| i == b));
+            let has_docker_zone = zones.iter().any(|z| z.name == "docker");
+            let mut now = Vec::new();
+            let mut lasting = Vec::new();
+            if !zones.is_empty() && !has_docker_zone {
+                lasting.push("sudo firewall-cmd --permanent --new-zone=docker && sudo firewall-cmd --permanent --zone=docker --set-target=ACCEPT && sudo firewall-cmd --reload   # the zone Docker >= 20.10 makes for its bridges".into());
+            }
+            for b in bridge_names(ctx).iter().filter(|b| !zoned(b)) {
+                let arg = shell::quote(&format!("--add-interface={b}")).into_owned();
+                if has_docker_zone {
+                    now.push(format!("sudo firewall-cmd --zone=docker {arg}"));
+                }
+                lasting.push(format!("sudo firewall-cmd --permanent --zone=docker {arg}"));
+            }
+            // Zone targets apply to what comes *in* from a zone: traffic from outside to a
+            // container needs a policy into the docker zone (Docker >= 28 makes this one).
+            lasting.push("sudo firewall-cmd --permanent --new-policy=docker-forwarding && sudo firewall-cmd --permanent --policy=docker-forwarding --add-ingress-zone=ANY --add-egress-zone=docker --set-target=ACCEPT && sudo firewall-cmd --reload".into());
+            lasting.push(format!(
+                "{}   # firewalld's start or reload can remove Docker's iptables rules; Docker re-creates them",
+                restart_docker(ctx)
+            ));
+            (now, lasting)
+        }
+        FirewalldDrop::Other => (
+            vec![format!(
+                "firewalld's own chain {} drops this: change firewalld's settings (sudo firewall-cmd --list-all), not its table with nft, which firewalld rewrites on every reload.",
+                shell::quote(chain)
+            )],
+            Vec::new(),
+        ),
+    }
+}
+
 /// `nft FAMILY TABLE CHAIN`, each name shell-quoted.
 fn nft_chain(r: &RuleRef) -> String {
     format!(

@@ -1,0 +1,124 @@
+//! `firewalld-blocks`: firewalld's own rules block a published port.
+
+use crate::analyze::context::Context;
+use crate::analyze::fix::{self, FirewalldDrop, FirewalldPort};
+use crate::analyze::ports::{BlockedBy, Blocker, PortState, PortVerdict};
+use crate::analyze::trace::{RuleRef, Verdict};
+use crate::analyze::{Check, EvidenceLine, Finding, Fix, Severity};
+
+pub const CHECK: Check = Check {
+    name: "firewalld-blocks",
+    severity: Severity::Warning,
+    summary: "firewalld's own rules (table inet firewalld) block a published port",
+    docs: "\
+What it finds
+  A published port dropped or rejected by a rule of firewalld's own nft table
+  (`table inet firewalld`, base chains at priority filter + 10), not by Docker's or your own
+  rules. Which chain says why:
+  - `filter_FORWARD_dnat`: StrictForwardPorts=yes (firewalld >= 2.3). firewalld's forward chain
+    normally accepts every DNATed connection (`ct status dnat accept`), which is what lets
+    Docker's published ports through; in strict mode only ports with a firewalld forward-port
+    are accepted and the rest meet `reject with icmpx admin-prohibited`.
+  - `filter_INPUT` / `filter_IN_<zone>`: the connection reaches the host itself (docker-proxy,
+    e.g. IPv6 or when Docker's DNAT rules are gone) and the zone does not open the port.
+  - `filter_FORWARD` / `filter_FWD_<zone>`: forwarded traffic that is not DNATed and that no
+    zone or policy accepts (a bridge in no zone, no policy into Docker's `docker` zone).
+
+Why it matters
+  firewalld's chain is a separate nft base chain on the same hook as Docker's: an accept in
+  Docker's chain does not stop firewalld's reject. It may be intended (strict mode exists to
+  block published ports), so this is a warning.
+
+How to fix
+  Change firewalld's settings with firewall-cmd, never its table with nft (firewalld rewrites it
+  on every reload): `--add-forward-port=port=P:proto=tcp:toport=CP:toaddr=CIP` for strict mode,
+  `--add-port=P/tcp` for the host's own port, `--zone=docker --add-interface=BRIDGE` or a
+  policy into the `docker` zone for forwarded traffic. Each runtime command is shown with its
+  `--permanent` twin; `firewall-cmd --reload` loads the permanent settings.",
+    run,
+};
+
+/// Is this blocker a rule of firewalld's own table?
+pub fn by_firewalld(b: &BlockedBy) -> bool {
+    fix::is_firewalld(b.stack, &b.table) && !b.rule.starts_with("policy ")
+}
+
+/// Was this port dropped, from outside, only by firewalld's rules?
+pub fn only_firewalld(p: &PortVerdict) -> bool {
+    let blockers = &p.paths.outside.blocked_by;
+    p.verdict == PortState::Blocked
+        && !blockers.is_empty()
+        && blockers
+            .iter()
+            .all(|b| matches!(b, Blocker::Rule(r) if by_firewalld(r)))
+}
+
+/// The firewalld fix for a port `p` dropped by firewalld's rule `by`.
+pub fn fix_for(ctx: &Context, p: &PortVerdict, by: &RuleRef) -> (Vec<String>, Vec<String>) {
+    let port = FirewalldPort {
+        proto: &p.port.proto,
+        host_port: p.port.host_port,
+        container: p.port.container_ip.zip(p.port.container_port),
+    };
+    fix::firewalld_fix(ctx, &by.chain, &port)
+}
+
+fn what(chain: &str) -> &'static str {
+    match FirewalldDrop::of(chain) {
+        FirewalldDrop::StrictForwardPorts => {
+            "firewalld's StrictForwardPorts rejects DNATed traffic it has no forward-port for"
+        }
+        FirewalldDrop::Input => "firewalld's zone does not open the port on the host itself",
+        FirewalldDrop::Forward => "no firewalld zone or policy accepts the forwarded traffic",
+        FirewalldDrop::Other => "a rule of firewalld's own table drops it",
+    }
+}
+
+fn run(ctx: &Context) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for p in ctx.ports.iter().filter(|p| p.verdict == PortState::Blocked) {
+        if p.port.is_host_only() {
+            continue;
+        }
+        let traces = [p.trace.as_ref(), p.reply.as_ref()];
+        let mut ours: Vec<&RuleRef> = Vec::new();
+        for b in traces.into_iter().flatten().flat_map(|t| &t.blockers) {
+            if let Verdict::Drop { by } = b
+                && fix::is_firewalld(by.stack, &by.table)
+                && !by.is_policy()
+                && !ours.contains(&by)
+            {
+                ours.push(by);
+            }
+        }
+        // The first drop on the path is what the connection meets; the others are what it
+        // would meet next, shown as evidence.
+        let Some(first) = ours.first() else { continue };
+        let (immediate, lasting) = fix_for(ctx, p, first);
+        out.push(Finding {
+            check: CHECK.name,
+            severity: Severity::Warning,
+            summary: format!(
+                "port {} is blocked by firewalld ({} {} {}): {}",
+                p.port.label(),
+                first.family,
+                first.table,
+                first.chain,
+                what(&first.chain)
+            ),
+            why: if only_firewalld(p) {
+                "No rule but firewalld's drops it on this path. If that is not intended, open it in firewalld."
+            } else {
+                "firewalld's rules drop it, and so do others (other findings name them)."
+            }
+            .into(),
+            evidence: ours.iter().map(|r| EvidenceLine::rule(r)).collect(),
+            fix: Fix {
+                immediate,
+                lasting,
+                note: "firewalld's table is firewalld's: change it with firewall-cmd, not nft. If Docker's own rules are missing too (docker-chains-missing), restart Docker first: a firewalld started or reloaded after Docker removes them.".into(),
+            },
+        });
+    }
+    out
+}
