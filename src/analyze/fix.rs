@@ -236,7 +236,7 @@ pub fn firewalld_fix(
         }
         FirewalldDrop::Other => (
             vec![format!(
-                "firewalld's own chain {} drops this: change firewalld's settings (sudo firewall-cmd --list-all), not its table with nft, which firewalld rewrites on every reload.",
+                "The drop is in firewalld's own chain {}: change firewalld's settings (sudo firewall-cmd --list-all), not its table with nft, which firewalld rewrites on every reload.",
                 shell::quote(chain)
             )],
             Vec::new(),
@@ -417,6 +417,65 @@ pub fn align_stacks(ctx: &Context, dropping: &RuleRef) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Bridge, FirewalldZone, Model};
+
+    #[test]
+    fn firewalld_fixes_are_firewall_cmd_runtime_then_permanent_and_quoted() {
+        let m = Model {
+            bridges: vec![Bridge {
+                name: "br-$(id)".into(),
+                subnets: Vec::new(),
+            }],
+            firewalld_zones: Some(vec![FirewalldZone {
+                name: "docker".into(),
+                target: "ACCEPT".into(),
+                ..FirewalldZone::default()
+            }]),
+            ..Model::default()
+        };
+        let ctx = Context::new(&m);
+        let port = FirewalldPort {
+            proto: "tcp",
+            host_port: 8080,
+            container: Some(("172.17.0.2".parse().unwrap(), 80)),
+        };
+        let spec = "--add-forward-port=port=8080:proto=tcp:toport=80:toaddr=172.17.0.2";
+        let (now, lasting) = firewalld_fix(&ctx, "filter_FORWARD_dnat", &port);
+        assert_eq!(now, [format!("sudo firewall-cmd {spec}")]);
+        assert_eq!(lasting[0], format!("sudo firewall-cmd --permanent {spec}"));
+        assert!(lasting[1].contains("StrictForwardPorts=no"));
+
+        let (now, lasting) = firewalld_fix(&ctx, "filter_IN_public", &port);
+        assert_eq!(now, ["sudo firewall-cmd --add-port=8080/tcp"]);
+        assert_eq!(
+            lasting,
+            ["sudo firewall-cmd --permanent --add-port=8080/tcp"]
+        );
+
+        // A bridge name from the evidence is one quoted word.
+        let (now, lasting) = firewalld_fix(&ctx, "filter_FWD_public", &port);
+        assert_eq!(
+            now,
+            ["sudo firewall-cmd --zone=docker '--add-interface=br-$(id)'"]
+        );
+        assert_eq!(
+            lasting[0],
+            "sudo firewall-cmd --permanent --zone=docker '--add-interface=br-$(id)'"
+        );
+        assert!(lasting[1].contains("--new-policy=docker-forwarding"));
+        assert!(lasting[2].starts_with("sudo systemctl restart docker"));
+
+        let odd = FirewalldPort {
+            proto: "tcp;reboot",
+            host_port: 8080,
+            container: None,
+        };
+        let (now, _) = firewalld_fix(&ctx, "filter_INPUT", &odd);
+        assert_eq!(now, ["sudo firewall-cmd '--add-port=8080/tcp;reboot'"]);
+        assert_eq!(FirewalldDrop::of("filter_PREROUTING"), FirewalldDrop::Other);
+        assert!(is_firewalld(Stack::Nft, "firewalld"));
+        assert!(!is_firewalld(Stack::IptablesNft, "firewalld"));
+    }
 
     fn rule(stack: Stack, table: &str, chain: &str, rule: &str, handle: Option<u64>) -> RuleRef {
         RuleRef {
