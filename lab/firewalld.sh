@@ -10,7 +10,7 @@
 # by pid, then checks that the machine's /etc/firewalld has its sha256 from the start and that
 # the machine's /run/dbus has no system bus socket it did not have before.
 
-LAB_FIREWALLD_SCENARIOS=(firewalld-docker-publish firewalld-started-after-docker firewalld-strict-forward-ports)
+LAB_FIREWALLD_SCENARIOS=(firewalld-docker-publish firewalld-started-after-docker firewalld-strict-forward-ports firewalld-iptables-backend)
 LAB_SCENARIOS+=("${LAB_FIREWALLD_SCENARIOS[@]}")
 LAB_FWD_SUMS=""
 LAB_FWD_BUS_BEFORE=""
@@ -56,9 +56,14 @@ EOF
   return 0
 }
 
-# lab_fwd_start — the holder (unless there is one), the lab's system bus, firewalld.
+# lab_fwd_start [BACKEND] — the holder (unless there is one), the lab's system bus, firewalld
+# (FirewallBackend=BACKEND in the lab's copy of firewalld.conf: nftables, the default, or iptables).
 lab_fwd_start() {
   [[ -n "${LAB_HOLDER_PID:-}" ]] || lab_fwd_holder
+  local backend=${1:-nftables}
+  sed -i "s/^FirewallBackend=.*/FirewallBackend=$backend/" "$LAB_TMP/fwd-copy/etc-firewalld/firewalld.conf"
+  grep -qx "FirewallBackend=$backend" "$LAB_TMP/fwd-copy/etc-firewalld/firewalld.conf" ||
+    lab_die "could not set FirewallBackend=$backend in the lab's firewalld.conf"
   # Started like dockerd: setsid (no fork) + nsenter -m -n (no fork without --pid): $! is the
   # daemon's own pid.
   setsid nsenter -t "$LAB_HOLDER_PID" -m -n dbus-daemon --system --nofork --nopidfile \
@@ -81,7 +86,11 @@ lab_fwd_start() {
     sleep 0.5
   done
   [[ "$(lab_in_host firewall-cmd --state 2>/dev/null)" == running ]] || lab_die "firewalld not running after 30 s"
-  lab_in_host nft list table inet firewalld >/dev/null || lab_die "firewalld runs but has no 'inet firewalld' table"
+  if [[ "$backend" == nftables ]]; then
+    lab_in_host nft list table inet firewalld >/dev/null || lab_die "firewalld runs but has no 'inet firewalld' table"
+  else
+    lab_in_host iptables-nft -S INPUT_ZONES >/dev/null || lab_die "firewalld (iptables backend) runs but made no INPUT_ZONES chain"
+  fi
   lab_log "firewalld $(lab_in_host firewall-cmd --version) running on the lab's own bus (pid $LAB_FWD_PID, dbus $LAB_FWD_DBUS_PID, holder $LAB_HOLDER_PID)"
 }
 
@@ -152,5 +161,13 @@ scenario_firewalld-strict-forward-ports() {
   lab_in_host nft add chain inet firewalld filter_FORWARD_dnat
   lab_in_host nft add rule inet firewalld filter_FORWARD_dnat reject with icmpx admin-prohibited
   lab_in_host nft replace rule inet firewalld filter_FORWARD handle "$h" ct status dnat jump filter_FORWARD_dnat
+  lab_fwd_zones_note
+}
+
+scenario_firewalld-iptables-backend() {
+  LAB_DESCRIPTION="Debian's firewalld 1.3 with FirewallBackend=iptables (set in the lab's copy of firewalld.conf; its rules go through /usr/sbin/iptables = iptables-nft) on the lab's own bus, then dockerd 20.10 (iptables-nft) beside it, one container -p 8080:80: firewalld's chains and Docker's share ip filter FORWARD."
+  lab_fwd_start iptables
+  lab_dockerd_start nft
+  lab_container web1 8080
   lab_fwd_zones_note
 }
