@@ -595,8 +595,9 @@ fn every_firewalld_scenario_has_its_fixture() {
 }
 
 /// firewalld 1.3's real ruleset (`table inet firewalld`, with `icmpv6 type { ... } accept` in
-/// filter_PREROUTING, `ct status dnat`, fib and set matches) gives a decided verdict on every
-/// path of every port: never `unknown`, and no evidence-missing finding.
+/// filter_PREROUTING, `ct status dnat`, fib and set matches; or its iptables backend's chains)
+/// gives a decided verdict on every path of every port: never `unknown`, and no
+/// evidence-missing finding.
 #[test]
 fn firewalld_rulesets_give_decided_verdicts_on_every_path() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/lab");
@@ -605,15 +606,24 @@ fn firewalld_rulesets_give_decided_verdicts_on_every_path() {
         "firewalld-docker-publish",
         "firewalld-started-after-docker",
         "firewalld-strict-forward-ports",
+        "firewalld-iptables-backend",
     ] {
         let dir = root.join(n);
-        let nft = std::fs::read_to_string(dir.join("nft-table-inet-firewalld.json"))
-            .or_else(|_| std::fs::read_to_string(dir.join("nft-ruleset.json")))
-            .expect("firewalld's table in the capture");
-        assert!(
-            nft.contains("\"icmpv6\"") && nft.contains("\"filter_PREROUTING\""),
-            "{n}: the capture lacks firewalld's icmpv6 rule in filter_PREROUTING"
-        );
+        if n == "firewalld-iptables-backend" {
+            // The iptables backend: firewalld's chains in iptables-nft, no nft table of its own.
+            let save = std::fs::read_to_string(dir.join("iptables-nft-save.txt")).expect("save");
+            assert!(
+                save.contains(":INPUT_ZONES") && save.contains("-j IN_public"),
+                "{n}"
+            );
+        } else {
+            let nft = std::fs::read_to_string(dir.join("nft-table-inet-firewalld.json"))
+                .expect("firewalld's table in the capture");
+            assert!(
+                nft.contains("\"icmpv6\"") && nft.contains("\"filter_PREROUTING\""),
+                "{n}: the capture lacks firewalld's icmpv6 rule in filter_PREROUTING"
+            );
+        }
         let (_, report) = check(&dir);
         let checks: Vec<&str> = report["findings"]
             .as_array()
@@ -633,5 +643,5 @@ fn firewalld_rulesets_give_decided_verdicts_on_every_path() {
             }
         }
     }
-    assert!(paths >= 3 * 2 * 4, "only {paths} paths judged");
+    assert!(paths >= 4 * 2 * 4, "only {paths} paths judged");
 }

@@ -3,9 +3,10 @@
 
 use crate::analyze::checks::mixed_backends::has_state;
 use crate::analyze::context::Context;
+use crate::analyze::ports::BlockedBy;
 use crate::analyze::shell;
 use crate::analyze::trace::RuleRef;
-use crate::model::{Family, Policy, Stack};
+use crate::model::{Family, Model, Policy, Stack};
 use crate::parse::tokenizer;
 
 /// The command that restarts Docker on this host.
@@ -134,6 +135,68 @@ pub fn is_firewalld(stack: Stack, table: &str) -> bool {
     stack == Stack::Nft && table == "firewalld"
 }
 
+/// The chains firewalld's iptables backend (`FirewallBackend=iptables`) makes in a filter
+/// table: fixed names, and per zone `IN_<zone>…`, `FWD_<zone>…` (0.6–0.9: `FWDI_`/`FWDO_`).
+fn firewalld_iptables_chain(chain: &str) -> bool {
+    const FIXED: &[&str] = &[
+        "INPUT_direct",
+        "INPUT_ZONES",
+        "INPUT_ZONES_SOURCE",
+        "INPUT_POLICIES_pre",
+        "INPUT_POLICIES_post",
+        "FORWARD_direct",
+        "FORWARD_ZONES",
+        "FORWARD_IN_ZONES",
+        "FORWARD_IN_ZONES_SOURCE",
+        "FORWARD_OUT_ZONES",
+        "FORWARD_OUT_ZONES_SOURCE",
+        "FORWARD_POLICIES_pre",
+        "FORWARD_POLICIES_post",
+        "OUTPUT_direct",
+        "OUTPUT_POLICIES_pre",
+        "OUTPUT_POLICIES_post",
+    ];
+    FIXED.contains(&chain)
+        || ["IN_", "FWD_", "FWDI_", "FWDO_"]
+            .iter()
+            .any(|p| chain.starts_with(p))
+}
+
+/// Is the blocking rule `b` firewalld's: a rule of its nft table, or, in a filter table where
+/// firewalld's iptables backend made its `INPUT_ZONES`/`FORWARD_ZONES`, a rule of one of its
+/// chains or its final `-j REJECT` in INPUT or FORWARD.
+pub fn firewalld_owns(model: &Model, b: &BlockedBy) -> bool {
+    if b.rule.starts_with("policy ") {
+        return false;
+    }
+    if is_firewalld(b.stack, &b.table) {
+        return true;
+    }
+    if b.stack == Stack::Nft || b.table != "filter" {
+        return false;
+    }
+    let has_firewalld = model
+        .tables
+        .iter()
+        .filter(|t| t.stack == b.stack && t.family == b.family && t.name == "filter")
+        .any(|t| {
+            t.chains.iter().any(|c| {
+                matches!(
+                    c.name.as_str(),
+                    "INPUT_ZONES" | "FORWARD_ZONES" | "FORWARD_IN_ZONES"
+                )
+            })
+        });
+    has_firewalld
+        && (firewalld_iptables_chain(&b.chain)
+            || (matches!(b.chain.as_str(), "INPUT" | "FORWARD") && b.rule.contains("-j REJECT")))
+}
+
+/// [`firewalld_owns`] for a trace's rule.
+pub fn firewalld_rule(model: &Model, r: &RuleRef) -> bool {
+    firewalld_owns(model, &BlockedBy::from(r))
+}
+
 /// What a firewalld chain that drops a published port does, from its name (firewalld's
 /// `src/firewall/core/nftables.py` names them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,10 +204,10 @@ pub enum FirewalldDrop {
     /// `filter_FORWARD_dnat`: StrictForwardPorts=yes (firewalld >= 2.3) rejects DNATed traffic
     /// no forward-port of firewalld's accepts.
     StrictForwardPorts,
-    /// `filter_INPUT` / `filter_IN_<zone>`: the port reaches the host itself (docker-proxy) and
+    /// `filter_INPUT` / `filter_IN_<zone>` (iptables backend: `INPUT`, `IN_<zone>`): the port reaches the host itself (docker-proxy) and
     /// the zone does not open it.
     Input,
-    /// `filter_FORWARD` / `filter_FWD_<zone>`: forwarded traffic no zone or policy accepts.
+    /// `filter_FORWARD` / `filter_FWD_<zone>` (iptables backend: `FORWARD`, `FWD_<zone>`): forwarded traffic no zone or policy accepts.
     Forward,
     /// Any other firewalld chain (rpfilter in `filter_PREROUTING`, `filter_OUTPUT`).
     Other,
@@ -154,9 +217,18 @@ impl FirewalldDrop {
     pub fn of(chain: &str) -> FirewalldDrop {
         if chain == "filter_FORWARD_dnat" {
             FirewalldDrop::StrictForwardPorts
-        } else if chain.starts_with("filter_INPUT") || chain.starts_with("filter_IN_") {
+        } else if chain.starts_with("filter_INPUT")
+            || chain.starts_with("filter_IN_")
+            || chain == "INPUT"
+            || chain == "INPUT_ZONES"
+            || chain.starts_with("IN_")
+        {
             FirewalldDrop::Input
-        } else if chain.starts_with("filter_FORWARD") || chain.starts_with("filter_FWD_") {
+        } else if chain.starts_with("filter_FORWARD")
+            || chain.starts_with("filter_FWD_")
+            || chain.starts_with("FORWARD")
+            || chain.starts_with("FWD")
+        {
             FirewalldDrop::Forward
         } else {
             FirewalldDrop::Other

@@ -35,10 +35,8 @@ How to fix
 pub fn rule_on_purpose(ctx: &Context, b: &BlockedBy) -> bool {
     let docker_user = b.chain == "DOCKER-USER" && ctx.docker_stack().is_none_or(|s| s == b.stack);
     !b.rule.starts_with("policy ")
-        && (docker_user
-            || (b.stack == Stack::Nft
-                && b.table != "docker-bridges"
-                && !crate::analyze::fix::is_firewalld(b.stack, &b.table)))
+        && !crate::analyze::fix::firewalld_owns(ctx.model, b)
+        && (docker_user || (b.stack == Stack::Nft && b.table != "docker-bridges"))
 }
 
 /// [`rule_on_purpose`] for a trace's rule.

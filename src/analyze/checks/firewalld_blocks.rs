@@ -13,8 +13,9 @@ pub const CHECK: Check = Check {
     docs: "\
 What it finds
   A published port dropped or rejected by a rule of firewalld's own nft table
-  (`table inet firewalld`, base chains at priority filter + 10), not by Docker's or your own
-  rules. Which chain says why:
+  (`table inet firewalld`, base chains at priority filter + 10), or, with firewalld's iptables
+  backend, by its chains (`IN_<zone>`, `FWD_<zone>`) or final `-j REJECT` in a filter table that
+  holds its INPUT_ZONES/FORWARD_ZONES; not by Docker's or your own rules. Which chain says why:
   - `filter_FORWARD_dnat`: StrictForwardPorts=yes (firewalld >= 2.3). firewalld's forward chain
     normally accepts every DNATed connection (`ct status dnat accept`), which is what lets
     Docker's published ports through; in strict mode only ports with a firewalld forward-port
@@ -39,18 +40,18 @@ How to fix
 };
 
 /// Is this blocker a rule of firewalld's own table?
-pub fn by_firewalld(b: &BlockedBy) -> bool {
-    fix::is_firewalld(b.stack, &b.table) && !b.rule.starts_with("policy ")
+pub fn by_firewalld(ctx: &Context, b: &BlockedBy) -> bool {
+    fix::firewalld_owns(ctx.model, b)
 }
 
 /// Was this port dropped, from outside, only by firewalld's rules?
-pub fn only_firewalld(p: &PortVerdict) -> bool {
+pub fn only_firewalld(ctx: &Context, p: &PortVerdict) -> bool {
     let blockers = &p.paths.outside.blocked_by;
     p.verdict == PortState::Blocked
         && !blockers.is_empty()
         && blockers
             .iter()
-            .all(|b| matches!(b, Blocker::Rule(r) if by_firewalld(r)))
+            .all(|b| matches!(b, Blocker::Rule(r) if by_firewalld(ctx, r)))
 }
 
 /// The firewalld fix for a port `p` dropped by firewalld's rule `by`.
@@ -84,8 +85,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
         let mut ours: Vec<&RuleRef> = Vec::new();
         for b in traces.into_iter().flatten().flat_map(|t| &t.blockers) {
             if let Verdict::Drop { by } = b
-                && fix::is_firewalld(by.stack, &by.table)
-                && !by.is_policy()
+                && fix::firewalld_rule(ctx.model, by)
                 && !ours.contains(&by)
             {
                 ours.push(by);
@@ -99,14 +99,15 @@ fn run(ctx: &Context) -> Vec<Finding> {
             check: CHECK.name,
             severity: Severity::Warning,
             summary: format!(
-                "port {} is blocked by firewalld ({} {} {}): {}",
+                "port {} is blocked by firewalld ({} {} {} {}): {}",
                 p.port.label(),
+                first.stack,
                 first.family,
                 first.table,
                 first.chain,
                 what(&first.chain)
             ),
-            why: if only_firewalld(p) {
+            why: if only_firewalld(ctx, p) {
                 "No rule but firewalld's drops it on this path. If that is not intended, open it in firewalld."
             } else {
                 "firewalld's rules drop it, and so do others (other findings name them)."

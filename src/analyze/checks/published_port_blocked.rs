@@ -38,7 +38,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
         .filter(|p| p.verdict == PortState::Blocked)
         .filter(|p| !is_on_purpose(ctx, p))
         // firewalld's own rules alone: firewalld-blocks.
-        .filter(|p| !firewalld_blocks::only_firewalld(p))
+        .filter(|p| !firewalld_blocks::only_firewalld(ctx, p))
         .filter(|p| !p.port.is_host_only())
         .map(|p| {
             let target = match (&p.port.container, p.port.container_port) {
@@ -67,7 +67,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
                             Some(cp) if routed => cp,
                             _ => p.port.host_port,
                         };
-                        if fix::is_firewalld(by.stack, &by.table) {
+                        if fix::firewalld_rule(ctx.model, by) {
                             let (now, lasting) = firewalld_blocks::fix_for(ctx, p, by);
                             fix.immediate.extend(now);
                             fix.lasting.extend(lasting);

@@ -88,7 +88,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
                 // firewalld's own table is a firewall, not a stack split: firewalld-blocks.
                 if by.stack == docker_stack
                     || on_purpose(ctx, by)
-                    || fix::is_firewalld(by.stack, &by.table)
+                    || fix::firewalld_rule(ctx.model, by)
                     || !accepted_on_hook(trace, by, docker_stack)
                 {
                     continue;
@@ -128,7 +128,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
             };
             if by.stack == docker_stack
                 || on_purpose(ctx, by)
-                || fix::is_firewalld(by.stack, &by.table)
+                || fix::firewalld_rule(ctx.model, by)
                 || !accepted_on_hook(&trace, by, docker_stack)
             {
                 continue;
