@@ -267,3 +267,58 @@ fn lab_docker28_0_0_host_reject_is_blocked_by_the_reply() {
         "{port:#}"
     );
 }
+
+fn machine_firewalld_files() -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    file_contents(std::path::Path::new("/etc/firewalld"), &mut out);
+    assert!(
+        !out.is_empty(),
+        "/etc/firewalld is empty or absent: scripts/deps.sh installs firewalld"
+    );
+    out
+}
+
+/// Debian's real firewalld 1.3 on the lab's own D-Bus bus, dockerd beside it, and firewalld
+/// 2.3's StrictForwardPorts layout loaded into its table (lab/firewalld.sh): curl is blocked, the
+/// live check (its firewall-cmd asks the lab's firewalld) blames firewalld and fixes it with
+/// firewall-cmd; the machine's /etc/firewalld never changes.
+#[test]
+fn lab_real_firewalld_strict_forward_ports_is_firewalld_blocks() {
+    let before = machine_firewalld_files();
+    let run = lab_run_fwdoctor(
+        "firewalld-strict-forward-ports",
+        &["check", "--format", "json"],
+    );
+    assert_eq!(
+        machine_firewalld_files(),
+        before,
+        "the machine's /etc/firewalld changed\n{}",
+        run.context()
+    );
+    assert_eq!(run.truth_port(8080)["outside"], "blocked", "{}", run.truth);
+    let report = run.report();
+    assert_eq!(
+        report["host"]["firewalld_running"],
+        true,
+        "{}",
+        run.context()
+    );
+    let f = findings(&report, &run)
+        .iter()
+        .find(|f| f["check"] == "firewalld-blocks")
+        .unwrap_or_else(|| panic!("no firewalld-blocks\n{}", run.context()));
+    let fix = f["fix"].to_string();
+    assert!(
+        fix.contains("sudo firewall-cmd --add-forward-port=port=8080:proto=tcp:toport=80:toaddr=")
+            && fix.contains("sudo firewall-cmd --permanent --add-forward-port=port=8080"),
+        "{fix}"
+    );
+    assert!(
+        !findings(&report, &run)
+            .iter()
+            .any(|f| f["check"] == "split-forward-drop"),
+        "{}",
+        run.context()
+    );
+    assert_eq!(report_port(&report, 8080, &run)["verdict"], "blocked");
+}
