@@ -282,21 +282,7 @@ pub fn firewalld_fix(
         },
         FirewalldDrop::Input => both(format!("--add-port={}/{proto}", port.host_port)),
         FirewalldDrop::Forward => {
-            let zones = ctx.model.firewalld_zones.as_deref().unwrap_or(&[]);
-            let zoned = |b: &str| zones.iter().any(|z| z.interfaces.iter().any(|i| i == b));
-            let has_docker_zone = zones.iter().any(|z| z.name == "docker");
-            let mut now = Vec::new();
-            let mut lasting = Vec::new();
-            if !zones.is_empty() && !has_docker_zone {
-                lasting.push("sudo firewall-cmd --permanent --new-zone=docker && sudo firewall-cmd --permanent --zone=docker --set-target=ACCEPT && sudo firewall-cmd --reload   # the zone Docker >= 20.10 makes for its bridges".into());
-            }
-            for b in bridge_names(ctx).iter().filter(|b| !zoned(b)) {
-                let arg = shell::quote(&format!("--add-interface={b}")).into_owned();
-                if has_docker_zone {
-                    now.push(format!("sudo firewall-cmd --zone=docker {arg}"));
-                }
-                lasting.push(format!("sudo firewall-cmd --permanent --zone=docker {arg}"));
-            }
+            let (now, mut lasting) = firewalld_docker_zone(ctx, &bridge_names(ctx));
             // Zone targets apply to what comes *in* from a zone: traffic from outside to a
             // container needs a policy into the docker zone (Docker >= 28 makes this one).
             lasting.push("sudo firewall-cmd --permanent --new-policy=docker-forwarding && sudo firewall-cmd --permanent --policy=docker-forwarding --add-ingress-zone=ANY --add-egress-zone=docker --set-target=ACCEPT && sudo firewall-cmd --reload".into());
@@ -314,6 +300,32 @@ pub fn firewalld_fix(
             Vec::new(),
         ),
     }
+}
+
+/// firewall-cmd lines that put `bridges` into Docker's `docker` zone (target ACCEPT), for
+/// traffic coming from the containers. Bridges firewalld-zones.txt lists in a zone already are
+/// left alone. Without a `docker` zone (Docker started before firewalld, so it never made one),
+/// restarting Docker is the fix: Docker >= 20.10 creates the zone and adds its bridges when it
+/// starts with firewalld running.
+pub fn firewalld_docker_zone(ctx: &Context, bridges: &[String]) -> (Vec<String>, Vec<String>) {
+    let zones = ctx.model.firewalld_zones.as_deref();
+    if zones.is_some_and(|z| !z.iter().any(|z| z.name == "docker")) {
+        return (vec![restart_docker(ctx).to_string()], Vec::new());
+    }
+    let zoned = |b: &str| {
+        zones
+            .into_iter()
+            .flatten()
+            .any(|z| z.interfaces.iter().any(|i| i == b))
+    };
+    let mut now = Vec::new();
+    let mut lasting = Vec::new();
+    for b in bridges.iter().filter(|b| !zoned(b)) {
+        let arg = shell::quote(&format!("--add-interface={b}")).into_owned();
+        now.push(format!("sudo firewall-cmd --zone=docker {arg}"));
+        lasting.push(format!("sudo firewall-cmd --permanent --zone=docker {arg}"));
+    }
+    (now, lasting)
 }
 
 /// `nft FAMILY TABLE CHAIN`, each name shell-quoted.
@@ -536,6 +548,19 @@ mod tests {
         );
         assert!(lasting[1].contains("--new-policy=docker-forwarding"));
         assert!(lasting[2].starts_with("sudo systemctl restart docker"));
+
+        // No docker zone at all (Docker started before firewalld): restart Docker.
+        let no_zone = Model {
+            firewalld_zones: Some(vec![FirewalldZone {
+                name: "public".into(),
+                ..FirewalldZone::default()
+            }]),
+            ..m.clone()
+        };
+        let ctx2 = Context::new(&no_zone);
+        let (now, lasting) = firewalld_docker_zone(&ctx2, &["docker0".into()]);
+        assert_eq!(now, ["sudo systemctl restart docker"]);
+        assert!(lasting.is_empty());
 
         let odd = FirewalldPort {
             proto: "tcp;reboot",

@@ -3,8 +3,9 @@
 use crate::analyze::context::Context;
 use crate::analyze::fix::{self, FirewalldDrop, FirewalldPort};
 use crate::analyze::ports::{BlockedBy, Blocker, PortState, PortVerdict};
-use crate::analyze::trace::{RuleRef, Verdict};
+use crate::analyze::trace::{Flow, RuleRef, Verdict};
 use crate::analyze::{Check, EvidenceLine, Finding, Fix, Severity};
+use crate::model::{CtState, Family};
 
 pub const CHECK: Check = Check {
     name: "firewalld-blocks",
@@ -24,6 +25,8 @@ What it finds
     e.g. IPv6 or when Docker's DNAT rules are gone) and the zone does not open the port.
   - `filter_FORWARD` / `filter_FWD_<zone>`: forwarded traffic that is not DNATed and that no
     zone or policy accepts (a bridge in no zone, no policy into Docker's `docker` zone).
+  Containers' own connections out are traced too: a bridge in no zone (Docker started before
+  firewalld) falls into the default zone, whose forward chain rejects them.
 
 Why it matters
   firewalld's chain is a separate nft base chain on the same hook as Docker's: an accept in
@@ -118,6 +121,63 @@ fn run(ctx: &Context) -> Vec<Finding> {
                 immediate,
                 lasting,
                 note: "firewalld's table is firewalld's: change it with firewall-cmd, not nft. If Docker's own rules are missing too (docker-chains-missing), restart Docker first: a firewalld started or reloaded after Docker removes them.".into(),
+            },
+        });
+    }
+    out.extend(egress(ctx));
+    out
+}
+
+/// Containers' own connections out of each bridge (as split-forward-drop traces them), when a
+/// rule of firewalld's drops them: the bridge is in no zone that accepts its traffic.
+fn egress(ctx: &Context) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for b in &ctx.model.bridges {
+        let Some(src) = b
+            .subnets
+            .iter()
+            .find(|n| n.addr().is_ipv4())
+            .and_then(|n| n.hosts().nth(1))
+        else {
+            continue;
+        };
+        let flow = Flow {
+            family: Family::Ip,
+            proto: "tcp".into(),
+            src: Some(src),
+            // Any address outside the host will do (TEST-NET-2).
+            dst: Some("198.51.100.7".parse().expect("valid address")),
+            dport: 443,
+            sport: Some(40000),
+            in_iface: Some(b.name.clone()),
+            state: CtState::New,
+            local_origin: false,
+            to_outside: false,
+        };
+        let trace = ctx.net.trace(&flow);
+        let ours: Vec<&RuleRef> = trace
+            .blockers
+            .iter()
+            .filter_map(|v| match v {
+                Verdict::Drop { by } if fix::firewalld_rule(ctx.model, by) => Some(by),
+                _ => None,
+            })
+            .collect();
+        let Some(first) = ours.first() else { continue };
+        let (immediate, lasting) = fix::firewalld_docker_zone(ctx, std::slice::from_ref(&b.name));
+        out.push(Finding {
+            check: CHECK.name,
+            severity: Severity::Warning,
+            summary: format!(
+                "containers on {} cannot open connections out: firewalld ({} {} {} {}) rejects them; the bridge is in no zone that accepts its traffic",
+                b.name, first.stack, first.family, first.table, first.chain
+            ),
+            why: "Docker puts its bridges into firewalld's `docker` zone (target ACCEPT) only when firewalld is running as Docker starts; a bridge in no zone falls into the default zone, whose forward chain rejects it.".into(),
+            evidence: ours.iter().map(|r| EvidenceLine::rule(r)).collect(),
+            fix: Fix {
+                immediate,
+                lasting,
+                note: "firewalld's table is firewalld's: change it with firewall-cmd, not nft. Without a `docker` zone, restarting Docker (>= 20.10) with firewalld running makes the zone and puts the bridges in it.".into(),
             },
         });
     }
