@@ -408,7 +408,9 @@ i=0; while [ ! -e "$d/finish" ] && [ $i -lt 300 ]; do sleep 0.2; i=$((i+1)); don
         !curl_from_client(&client, 8080).contains("fwdoctor-lab-"),
         "reachable before the fix"
     );
-    // The plan's "now" steps for firewalld-blocks: what the report tells the user to paste.
+    // The plan's "now" steps that unblock port 8080 for firewalld-blocks: what the report tells
+    // the user to paste for it (the restart of Docker, for its missing chains and the
+    // containers' egress, is another step).
     let fix: Vec<String> = report["plan"]
         .as_array()
         .expect("plan")
@@ -418,6 +420,9 @@ i=0; while [ ! -e "$d/finish" ] && [ $i -lt 300 ]; do sleep 0.2; i=$((i+1)); don
             s["resolves"]
                 .as_array()
                 .is_some_and(|r| r.iter().any(|c| c == "firewalld-blocks"))
+                && s["ports"]
+                    .as_array()
+                    .is_some_and(|p| p.iter().any(|p| p == "8080/tcp"))
         })
         .filter_map(|s| s["command"].as_str().map(String::from))
         .collect();
