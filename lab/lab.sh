@@ -62,6 +62,8 @@ LAB_EXTRA_NETNS=()      # further namespaces of this run (layouts.sh's container
 source "$LAB_ROOT/layouts.sh"
 # Debian's real ufw in a private mount namespace: appends its scenarios.
 source "$LAB_ROOT/ufw.sh"
+# Debian's real firewalld on the lab's own D-Bus bus in a private mount namespace: appends its scenarios.
+source "$LAB_ROOT/firewalld.sh"
 
 # The docker CLI of the docker.io package matches its daemon; fall back to PATH.
 if [[ -x /usr/bin/docker ]]; then LAB_DOCKER_CLI=/usr/bin/docker; else LAB_DOCKER_CLI=docker; fi
@@ -223,7 +225,12 @@ EOF
   # In its own session, so a Ctrl-C (or a signal to our process group) reaches only this
   # script, whose teardown then stops dockerd in order. Every step execs the next (setsid
   # does not fork: a background job is no group leader), so $! is dockerd's own pid.
-  setsid ip netns exec "$LAB_HOST" unshare -m bash "$script" >>"$LAB_TMP/dockerd.log" 2>&1 </dev/null &
+  if [[ "${LAB_DOCKERD_IN_HOLDER:-}" == 1 ]]; then
+    # firewalld.sh: dockerd must find the lab's own bus in the holder's private /run.
+    setsid nsenter -t "$LAB_HOLDER_PID" -m -n unshare -m bash "$script" >>"$LAB_TMP/dockerd.log" 2>&1 </dev/null &
+  else
+    setsid ip netns exec "$LAB_HOST" unshare -m bash "$script" >>"$LAB_TMP/dockerd.log" 2>&1 </dev/null &
+  fi
   LAB_DOCKERD_PID=$!
   local i
   for ((i = 0; i < 60; i++)); do   # 60 x 0.5 s = 30 s
@@ -527,6 +534,7 @@ lab_teardown() {
   # Whatever is left that this run started: containerd and shims (their command lines hold
   # our exec-root), docker-proxy and anything else living in our namespaces, and container
   # processes in our cgroup parent.
+  lab_firewalld_teardown || rc=125
   lab_reap TERM TERM KILL KILL
   lab_ufw_verify || rc=125
   local cg

@@ -127,6 +127,7 @@ const FAKED: &[&str] = &[
     "sysctl",
     "tee",
     "ufw",
+    "firewall-cmd",
     "fwdoctor",
     "grep",
     "apt-get",
@@ -575,4 +576,31 @@ fn docker_is_restarted_after_its_own_legacy_rules_are_flushed() {
         );
     }
     assert!(plans >= 1, "no lasting fix flushes the legacy stack: {r}");
+}
+
+/// A port rejected by firewalld's StrictForwardPorts chain (lab capture) is fixed with
+/// firewall-cmd, runtime then `--permanent`, each pasted line valid shell; firewalld's own table
+/// is never edited with nft (firewalld rewrites it on reload).
+#[test]
+fn firewalld_strict_forward_ports_is_fixed_with_firewall_cmd_runtime_and_permanent() {
+    require_root();
+    let cap = Path::new(LAB).join("firewalld-strict-forward-ports");
+    let ran = paste_every_command(&cap);
+    let spec = "--add-forward-port=port=8080:proto=tcp:toport=80:toaddr=172.17.0.2";
+    let runtime = words(&["sudo", "firewall-cmd", spec]);
+    let permanent = words(&["sudo", "firewall-cmd", "--permanent", spec]);
+    let at = |want: &Vec<String>| ran.iter().position(|r| r == want);
+    let (Some(now), Some(lasting)) = (at(&runtime), at(&permanent)) else {
+        panic!("no firewall-cmd forward-port, runtime and permanent, in {ran:?}");
+    };
+    assert!(now < lasting, "runtime first: {ran:?}");
+    assert!(
+        !ran.iter().any(|r| r.iter().any(|w| w == "nft")),
+        "a fix edits firewalld's table with nft: {ran:?}"
+    );
+    // The port firewalld rejects on the host itself (IPv6 via docker-proxy): --add-port.
+    assert!(
+        ran.contains(&words(&["sudo", "firewall-cmd", "--add-port=8080/tcp"])),
+        "{ran:?}"
+    );
 }

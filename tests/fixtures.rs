@@ -557,3 +557,91 @@ fn judge_clients(
     }
     judged
 }
+
+/// The lab's firewalld scenarios (lab/firewalld.sh) each have a fixture with curl's truth, an
+/// expect.json and a README, captured from a running firewalld (its state and zones).
+#[test]
+fn every_firewalld_scenario_has_its_fixture() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = std::fs::read_to_string(root.join("lab/firewalld.sh")).expect("lab/firewalld.sh");
+    let list = script
+        .lines()
+        .find_map(|l| l.strip_prefix("LAB_FIREWALLD_SCENARIOS=("))
+        .expect("LAB_FIREWALLD_SCENARIOS in lab/firewalld.sh");
+    let names: Vec<&str> = list.trim_end_matches(')').split_whitespace().collect();
+    assert!(names.len() >= 3, "firewalld scenarios found: {names:?}");
+    let mut missing = Vec::new();
+    for n in &names {
+        let dir = root.join("fixtures/lab").join(n);
+        for f in ["meta.json", "truth.json", "expect.json", "README.md"] {
+            if !dir.join(f).exists() {
+                missing.push(format!("fixtures/lab/{n}/{f}"));
+            }
+        }
+        let state = std::fs::read_to_string(dir.join("firewalld-state.txt")).unwrap_or_default();
+        if state.trim() != "running" {
+            missing.push(format!(
+                "fixtures/lab/{n}/firewalld-state.txt: not `running`"
+            ));
+        }
+        let zones = std::fs::read_to_string(dir.join("firewalld-zones.txt")).unwrap_or_default();
+        if !zones.lines().any(|l| l.starts_with("public")) {
+            missing.push(format!(
+                "fixtures/lab/{n}/firewalld-zones.txt: no zones listed"
+            ));
+        }
+    }
+    assert!(missing.is_empty(), "missing: {missing:?}");
+}
+
+/// firewalld 1.3's real ruleset (`table inet firewalld`, with `icmpv6 type { ... } accept` in
+/// filter_PREROUTING, `ct status dnat`, fib and set matches; or its iptables backend's chains)
+/// gives a decided verdict on every path of every port: never `unknown`, and no
+/// evidence-missing finding.
+#[test]
+fn firewalld_rulesets_give_decided_verdicts_on_every_path() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/lab");
+    let mut paths = 0;
+    for n in [
+        "firewalld-docker-publish",
+        "firewalld-started-after-docker",
+        "firewalld-strict-forward-ports",
+        "firewalld-iptables-backend",
+    ] {
+        let dir = root.join(n);
+        if n == "firewalld-iptables-backend" {
+            // The iptables backend: firewalld's chains in iptables-nft, no nft table of its own.
+            let save = std::fs::read_to_string(dir.join("iptables-nft-save.txt")).expect("save");
+            assert!(
+                save.contains(":INPUT_ZONES") && save.contains("-j IN_public"),
+                "{n}"
+            );
+        } else {
+            let nft = std::fs::read_to_string(dir.join("nft-table-inet-firewalld.json"))
+                .expect("firewalld's table in the capture");
+            assert!(
+                nft.contains("\"icmpv6\"") && nft.contains("\"filter_PREROUTING\""),
+                "{n}: the capture lacks firewalld's icmpv6 rule in filter_PREROUTING"
+            );
+        }
+        let (_, report) = check(&dir);
+        let checks: Vec<&str> = report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter_map(|f| f["check"].as_str())
+            .collect();
+        assert!(!checks.contains(&"evidence-missing"), "{n}: {checks:?}");
+        assert_ne!(report["status"], "unknown", "{n}");
+        let ports = report["ports"].as_array().expect("ports");
+        assert!(!ports.is_empty(), "{n}: no ports");
+        for p in ports {
+            assert_ne!(p["verdict"], "unknown", "{n}: {p}");
+            for (path, v) in p["paths"].as_object().expect("paths") {
+                paths += 1;
+                assert_ne!(v["verdict"], "unknown", "{n}: {path} of {p}");
+            }
+        }
+    }
+    assert!(paths >= 4 * 2 * 4, "only {paths} paths judged");
+}

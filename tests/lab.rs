@@ -267,3 +267,179 @@ fn lab_docker28_0_0_host_reject_is_blocked_by_the_reply() {
         "{port:#}"
     );
 }
+
+fn machine_firewalld_files() -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    file_contents(std::path::Path::new("/etc/firewalld"), &mut out);
+    assert!(
+        !out.is_empty(),
+        "/etc/firewalld is empty or absent: scripts/deps.sh installs firewalld"
+    );
+    out
+}
+
+/// Debian's real firewalld 1.3 on the lab's own D-Bus bus, dockerd beside it, and firewalld
+/// 2.3's StrictForwardPorts layout loaded into its table (lab/firewalld.sh): curl is blocked, the
+/// live check (its firewall-cmd asks the lab's firewalld) blames firewalld and fixes it with
+/// firewall-cmd; the machine's /etc/firewalld never changes.
+#[test]
+fn lab_real_firewalld_strict_forward_ports_is_firewalld_blocks() {
+    let before = machine_firewalld_files();
+    let run = lab_run_fwdoctor(
+        "firewalld-strict-forward-ports",
+        &["check", "--format", "json"],
+    );
+    assert_eq!(
+        machine_firewalld_files(),
+        before,
+        "the machine's /etc/firewalld changed\n{}",
+        run.context()
+    );
+    assert_eq!(run.truth_port(8080)["outside"], "blocked", "{}", run.truth);
+    let report = run.report();
+    assert_eq!(
+        report["host"]["firewalld_running"],
+        true,
+        "{}",
+        run.context()
+    );
+    let f = findings(&report, &run)
+        .iter()
+        .find(|f| f["check"] == "firewalld-blocks")
+        .unwrap_or_else(|| panic!("no firewalld-blocks\n{}", run.context()));
+    let fix = f["fix"].to_string();
+    assert!(
+        fix.contains("sudo firewall-cmd --add-forward-port=port=8080:proto=tcp:toport=80:toaddr=")
+            && fix.contains("sudo firewall-cmd --permanent --add-forward-port=port=8080"),
+        "{fix}"
+    );
+    assert!(
+        !findings(&report, &run)
+            .iter()
+            .any(|f| f["check"] == "split-forward-drop"),
+        "{}",
+        run.context()
+    );
+    assert_eq!(report_port(&report, 8080, &run)["verdict"], "blocked");
+}
+
+/// curl from the lab's client netns to the host's published port: the page, or "" when blocked.
+fn curl_from_client(client: &str, port: u16) -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", client, "curl", "-s", "-m", "2"])
+        .arg(format!("http://10.99.0.1:{port}/"))
+        .output()
+        .expect("ip netns exec CLIENT curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Waits (at most `secs`) for `path` to exist.
+fn wait_for(path: &std::path::Path, secs: u64) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < end {
+        if path.exists() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    path.exists()
+}
+
+/// firewalld-blocks' own fix pasted for real: in firewalld-started-after-docker (firewalld's
+/// start removed Docker's rules; the port goes to docker-proxy through firewalld's INPUT, which
+/// rejects it) the live report's `firewall-cmd` line, run on the lab's bus, makes the port
+/// reachable from the client netns again.
+#[test]
+fn lab_firewalld_blocks_fix_makes_the_port_reachable_for_real() {
+    require_lab_prereqs();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    // Inside the lab's host netns (and firewalld's mount namespace): report, then wait for the
+    // test's commands, run them, wait for the test to finish its curls. Every wait is bounded.
+    let script = r#"d=$2
+"$1" check --format json > "$d/report.json"
+printf '%s' "$LAB_CLIENT" > "$d/client"
+i=0; while [ ! -e "$d/cmd" ] && [ $i -lt 300 ]; do sleep 0.2; i=$((i+1)); done
+[ -e "$d/cmd" ] && sh -e "$d/cmd" > "$d/cmd.log" 2>&1; echo $? > "$d/done"
+i=0; while [ ! -e "$d/finish" ] && [ $i -lt 300 ]; do sleep 0.2; i=$((i+1)); done
+"#;
+    let child = Command::new("timeout")
+        .args(["-k", "30", "240", "bash"])
+        .arg(lab_sh())
+        .args([
+            "run",
+            "firewalld-started-after-docker",
+            "--",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(env!("CARGO_BIN_EXE_fwdoctor"))
+        .arg(d)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(d.join("lab.log")).expect("lab.log"))
+        .spawn()
+        .expect("lab/lab.sh run");
+    // Whatever happens below, the scenario is told to finish and is waited for (its teardown
+    // stops everything it started, by pid).
+    struct Finish<'a>(&'a std::path::Path, std::process::Child);
+    impl Drop for Finish<'_> {
+        fn drop(&mut self) {
+            if !self.0.join("cmd").exists() {
+                let _ = std::fs::write(self.0.join("cmd"), "");
+            }
+            let _ = std::fs::write(self.0.join("finish"), "");
+            let _ = self.1.wait();
+        }
+    }
+    let guard = Finish(d, child);
+    let log = || std::fs::read_to_string(d.join("lab.log")).unwrap_or_default();
+    assert!(
+        wait_for(&d.join("client"), 120),
+        "the lab did not report\n{}",
+        log()
+    );
+    let client = std::fs::read_to_string(d.join("client")).unwrap();
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("report.json")).unwrap())
+            .unwrap_or_else(|e| panic!("no JSON report ({e})\n{}", log()));
+    assert!(
+        !curl_from_client(&client, 8080).contains("fwdoctor-lab-"),
+        "reachable before the fix"
+    );
+    // The plan's "now" steps that unblock port 8080 for firewalld-blocks: what the report tells
+    // the user to paste for it (the restart of Docker, for its missing chains and the
+    // containers' egress, is another step).
+    let fix: Vec<String> = report["plan"]
+        .as_array()
+        .expect("plan")
+        .iter()
+        .filter(|s| s["kind"] == "immediate")
+        .filter(|s| {
+            s["resolves"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|c| c == "firewalld-blocks"))
+                && s["ports"]
+                    .as_array()
+                    .is_some_and(|p| p.iter().any(|p| p == "8080/tcp"))
+        })
+        .filter_map(|s| s["command"].as_str().map(String::from))
+        .collect();
+    assert_eq!(fix, ["sudo firewall-cmd --add-port=8080/tcp"], "{report}");
+    let cmds: Vec<&str> = fix.iter().map(|c| c.trim_start_matches("sudo ")).collect();
+    std::fs::write(d.join("cmd"), cmds.join("\n") + "\n").unwrap();
+    assert!(wait_for(&d.join("done"), 60), "commands not run\n{}", log());
+    assert_eq!(
+        std::fs::read_to_string(d.join("done")).unwrap().trim(),
+        "0",
+        "{}",
+        std::fs::read_to_string(d.join("cmd.log")).unwrap_or_default()
+    );
+    assert!(
+        curl_from_client(&client, 8080).contains("fwdoctor-lab-"),
+        "still blocked after {cmds:?}\n{}",
+        log()
+    );
+    drop(guard);
+}

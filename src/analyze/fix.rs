@@ -3,9 +3,10 @@
 
 use crate::analyze::checks::mixed_backends::has_state;
 use crate::analyze::context::Context;
+use crate::analyze::ports::BlockedBy;
 use crate::analyze::shell;
 use crate::analyze::trace::RuleRef;
-use crate::model::{Family, Policy, Stack};
+use crate::model::{Family, Model, Policy, Stack};
 use crate::parse::tokenizer;
 
 /// The command that restarts Docker on this host.
@@ -143,6 +144,206 @@ pub fn ufw_allow(
     } else {
         format!("sudo ufw allow {port}/{proto}")
     })
+}
+
+/// firewalld's own table (`inet firewalld`; firewalld 0.6–0.9 also made `ip`/`ip6 firewalld`):
+/// a firewall the host runs, configured with `firewall-cmd`, never edited with `nft` (firewalld
+/// rewrites its table on every reload).
+pub fn is_firewalld(stack: Stack, table: &str) -> bool {
+    stack == Stack::Nft && table == "firewalld"
+}
+
+/// The chains firewalld's iptables backend (`FirewallBackend=iptables`) makes in a filter
+/// table: fixed names, and per zone `IN_<zone>…`, `FWD_<zone>…` (0.6–0.9: `FWDI_`/`FWDO_`).
+fn firewalld_iptables_chain(chain: &str) -> bool {
+    const FIXED: &[&str] = &[
+        "INPUT_direct",
+        "INPUT_ZONES",
+        "INPUT_ZONES_SOURCE",
+        "INPUT_POLICIES_pre",
+        "INPUT_POLICIES_post",
+        "FORWARD_direct",
+        "FORWARD_ZONES",
+        "FORWARD_IN_ZONES",
+        "FORWARD_IN_ZONES_SOURCE",
+        "FORWARD_OUT_ZONES",
+        "FORWARD_OUT_ZONES_SOURCE",
+        "FORWARD_POLICIES_pre",
+        "FORWARD_POLICIES_post",
+        "OUTPUT_direct",
+        "OUTPUT_POLICIES_pre",
+        "OUTPUT_POLICIES_post",
+    ];
+    FIXED.contains(&chain)
+        || ["IN_", "FWD_", "FWDI_", "FWDO_"]
+            .iter()
+            .any(|p| chain.starts_with(p))
+}
+
+/// Is the blocking rule `b` firewalld's: a rule of its nft table, or, in a filter table where
+/// firewalld's iptables backend made its `INPUT_ZONES`/`FORWARD_ZONES`, a rule of one of its
+/// chains or its final `-j REJECT` in INPUT or FORWARD.
+pub fn firewalld_owns(model: &Model, b: &BlockedBy) -> bool {
+    if b.rule.starts_with("policy ") {
+        return false;
+    }
+    if is_firewalld(b.stack, &b.table) {
+        return true;
+    }
+    if b.stack == Stack::Nft || b.table != "filter" {
+        return false;
+    }
+    let has_firewalld = model
+        .tables
+        .iter()
+        .filter(|t| t.stack == b.stack && t.family == b.family && t.name == "filter")
+        .any(|t| {
+            t.chains.iter().any(|c| {
+                matches!(
+                    c.name.as_str(),
+                    "INPUT_ZONES" | "FORWARD_ZONES" | "FORWARD_IN_ZONES"
+                )
+            })
+        });
+    has_firewalld
+        && (firewalld_iptables_chain(&b.chain)
+            || (matches!(b.chain.as_str(), "INPUT" | "FORWARD") && b.rule.contains("-j REJECT")))
+}
+
+/// [`firewalld_owns`] for a trace's rule.
+pub fn firewalld_rule(model: &Model, r: &RuleRef) -> bool {
+    firewalld_owns(model, &BlockedBy::from(r))
+}
+
+/// What a firewalld chain that drops a published port does, from its name (firewalld's
+/// `src/firewall/core/nftables.py` names them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirewalldDrop {
+    /// `filter_FORWARD_dnat`: StrictForwardPorts=yes (firewalld >= 2.3) rejects DNATed traffic
+    /// no forward-port of firewalld's accepts.
+    StrictForwardPorts,
+    /// `filter_INPUT` / `filter_IN_<zone>` (iptables backend: `INPUT`, `IN_<zone>`): the port reaches the host itself (docker-proxy) and
+    /// the zone does not open it.
+    Input,
+    /// `filter_FORWARD` / `filter_FWD_<zone>` (iptables backend: `FORWARD`, `FWD_<zone>`): forwarded traffic no zone or policy accepts.
+    Forward,
+    /// Any other firewalld chain (rpfilter in `filter_PREROUTING`, `filter_OUTPUT`).
+    Other,
+}
+
+impl FirewalldDrop {
+    pub fn of(chain: &str) -> FirewalldDrop {
+        if chain == "filter_FORWARD_dnat" {
+            FirewalldDrop::StrictForwardPorts
+        } else if chain.starts_with("filter_INPUT")
+            || chain.starts_with("filter_IN_")
+            || chain == "INPUT"
+            || chain == "INPUT_ZONES"
+            || chain.starts_with("IN_")
+        {
+            FirewalldDrop::Input
+        } else if chain.starts_with("filter_FORWARD")
+            || chain.starts_with("filter_FWD_")
+            || chain.starts_with("FORWARD")
+            || chain.starts_with("FWD")
+        {
+            FirewalldDrop::Forward
+        } else {
+            FirewalldDrop::Other
+        }
+    }
+}
+
+/// The published port a firewalld fix opens: `proto`, the host port, and the container's
+/// address and port when known.
+pub struct FirewalldPort<'a> {
+    pub proto: &'a str,
+    pub host_port: u16,
+    pub container: Option<(std::net::IpAddr, u16)>,
+}
+
+/// firewall-cmd lines that let `port` through what firewalld's chain `chain` does to it: the
+/// runtime change (now) and the same with `--permanent` (lasting, no reload needed since the
+/// runtime already has it; a `firewall-cmd --reload` would load it too). No zone is named:
+/// firewall-cmd then changes the default zone, the one of interfaces in no zone.
+pub fn firewalld_fix(
+    ctx: &Context,
+    chain: &str,
+    port: &FirewalldPort,
+) -> (Vec<String>, Vec<String>) {
+    let proto = port.proto;
+    let both = |arg: String| {
+        let arg = shell::quote(&arg).into_owned();
+        (
+            vec![format!("sudo firewall-cmd {arg}")],
+            vec![format!("sudo firewall-cmd --permanent {arg}")],
+        )
+    };
+    match FirewalldDrop::of(chain) {
+        FirewalldDrop::StrictForwardPorts => match port.container {
+            Some((ip, cport)) => {
+                let (now, mut lasting) = both(format!(
+                    "--add-forward-port=port={}:proto={proto}:toport={cport}:toaddr={ip}",
+                    port.host_port
+                ));
+                lasting.push("The forward-port names the container's address, which changes when the container is re-created: add it again then, or set StrictForwardPorts=no in /etc/firewalld/firewalld.conf (firewalld accepts every published port again) and `sudo systemctl restart firewalld`, then restart Docker.".into());
+                (now, lasting)
+            }
+            None => (
+                vec![format!(
+                    "Find the container's address (docker inspect), then: sudo firewall-cmd --add-forward-port=port={}:proto={}:toport=CONTAINER_PORT:toaddr=CONTAINER_IP, and the same with --permanent.",
+                    port.host_port,
+                    shell::quote(proto)
+                )],
+                Vec::new(),
+            ),
+        },
+        FirewalldDrop::Input => both(format!("--add-port={}/{proto}", port.host_port)),
+        FirewalldDrop::Forward => {
+            let (now, mut lasting) = firewalld_docker_zone(ctx, &bridge_names(ctx));
+            // Zone targets apply to what comes *in* from a zone: traffic from outside to a
+            // container needs a policy into the docker zone (Docker >= 28 makes this one).
+            lasting.push("sudo firewall-cmd --permanent --new-policy=docker-forwarding && sudo firewall-cmd --permanent --policy=docker-forwarding --add-ingress-zone=ANY --add-egress-zone=docker --set-target=ACCEPT && sudo firewall-cmd --reload".into());
+            lasting.push(format!(
+                "{}   # firewalld's start or reload can remove Docker's iptables rules; Docker re-creates them",
+                restart_docker(ctx)
+            ));
+            (now, lasting)
+        }
+        FirewalldDrop::Other => (
+            vec![format!(
+                "The drop is in firewalld's own chain {}: change firewalld's settings (sudo firewall-cmd --list-all), not its table with nft, which firewalld rewrites on every reload.",
+                shell::quote(chain)
+            )],
+            Vec::new(),
+        ),
+    }
+}
+
+/// firewall-cmd lines that put `bridges` into Docker's `docker` zone (target ACCEPT), for
+/// traffic coming from the containers. Bridges firewalld-zones.txt lists in a zone already are
+/// left alone. Without a `docker` zone (Docker started before firewalld, so it never made one),
+/// restarting Docker is the fix: Docker >= 20.10 creates the zone and adds its bridges when it
+/// starts with firewalld running.
+pub fn firewalld_docker_zone(ctx: &Context, bridges: &[String]) -> (Vec<String>, Vec<String>) {
+    let zones = ctx.model.firewalld_zones.as_deref();
+    if zones.is_some_and(|z| !z.iter().any(|z| z.name == "docker")) {
+        return (vec![restart_docker(ctx).to_string()], Vec::new());
+    }
+    let zoned = |b: &str| {
+        zones
+            .into_iter()
+            .flatten()
+            .any(|z| z.interfaces.iter().any(|i| i == b))
+    };
+    let mut now = Vec::new();
+    let mut lasting = Vec::new();
+    for b in bridges.iter().filter(|b| !zoned(b)) {
+        let arg = shell::quote(&format!("--add-interface={b}")).into_owned();
+        now.push(format!("sudo firewall-cmd --zone=docker {arg}"));
+        lasting.push(format!("sudo firewall-cmd --permanent --zone=docker {arg}"));
+    }
+    (now, lasting)
 }
 
 /// `nft FAMILY TABLE CHAIN`, each name shell-quoted.
@@ -318,6 +519,78 @@ pub fn align_stacks(ctx: &Context, dropping: &RuleRef) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Bridge, FirewalldZone, Model};
+
+    #[test]
+    fn firewalld_fixes_are_firewall_cmd_runtime_then_permanent_and_quoted() {
+        let m = Model {
+            bridges: vec![Bridge {
+                name: "br-$(id)".into(),
+                subnets: Vec::new(),
+            }],
+            firewalld_zones: Some(vec![FirewalldZone {
+                name: "docker".into(),
+                target: "ACCEPT".into(),
+                ..FirewalldZone::default()
+            }]),
+            ..Model::default()
+        };
+        let ctx = Context::new(&m);
+        let port = FirewalldPort {
+            proto: "tcp",
+            host_port: 8080,
+            container: Some(("172.17.0.2".parse().unwrap(), 80)),
+        };
+        let spec = "--add-forward-port=port=8080:proto=tcp:toport=80:toaddr=172.17.0.2";
+        let (now, lasting) = firewalld_fix(&ctx, "filter_FORWARD_dnat", &port);
+        assert_eq!(now, [format!("sudo firewall-cmd {spec}")]);
+        assert_eq!(lasting[0], format!("sudo firewall-cmd --permanent {spec}"));
+        assert!(lasting[1].contains("StrictForwardPorts=no"));
+
+        let (now, lasting) = firewalld_fix(&ctx, "filter_IN_public", &port);
+        assert_eq!(now, ["sudo firewall-cmd --add-port=8080/tcp"]);
+        assert_eq!(
+            lasting,
+            ["sudo firewall-cmd --permanent --add-port=8080/tcp"]
+        );
+
+        // A bridge name from the evidence is one quoted word.
+        let (now, lasting) = firewalld_fix(&ctx, "filter_FWD_public", &port);
+        assert_eq!(
+            now,
+            ["sudo firewall-cmd --zone=docker '--add-interface=br-$(id)'"]
+        );
+        assert_eq!(
+            lasting[0],
+            "sudo firewall-cmd --permanent --zone=docker '--add-interface=br-$(id)'"
+        );
+        assert!(lasting[1].contains("--new-policy=docker-forwarding"));
+        assert!(lasting[2].starts_with("sudo systemctl restart docker"));
+
+        // No docker zone at all (Docker started before firewalld): restart Docker.
+        let no_zone = Model {
+            firewalld_zones: Some(vec![FirewalldZone {
+                name: "public".into(),
+                ..FirewalldZone::default()
+            }]),
+            ..m.clone()
+        };
+        let ctx2 = Context::new(&no_zone);
+        let (now, lasting) = firewalld_docker_zone(&ctx2, &["docker0".into()]);
+        assert_eq!(now, ["sudo systemctl restart docker"]);
+        assert!(lasting.is_empty());
+
+        let odd = FirewalldPort {
+            proto: "tcp;reboot",
+            host_port: 8080,
+            container: None,
+        };
+        let (now, _) = firewalld_fix(&ctx, "filter_INPUT", &odd);
+        assert_eq!(now, ["sudo firewall-cmd '--add-port=8080/tcp;reboot'"]);
+        assert_eq!(FirewalldDrop::of("filter_PREROUTING"), FirewalldDrop::Other);
+        assert!(is_firewalld(Stack::Nft, "firewalld"));
+        assert!(!is_firewalld(Stack::IptablesNft, "firewalld"));
+    }
 
     fn rule(stack: Stack, table: &str, chain: &str, rule: &str, handle: Option<u64>) -> RuleRef {
         RuleRef {

@@ -448,6 +448,12 @@ impl<'m> Net<'m> {
         } else {
             &[Hook::Prerouting]
         };
+        // The host's own packet is routed before OUTPUT (and again after a DNAT there): its
+        // chains see the output interface, `lo` to the host itself (firewalld's
+        // `oifname "lo" accept`).
+        if flow.local_origin && !(flow.to_outside && pkt.dst.is_none()) {
+            pkt.out_iface = self.local_out_iface(&pkt);
+        }
         for &hook in hooks_before_route {
             if let Some(b) = self.run_hook(family, hook, &mut pkt, &mut walk, waived) {
                 return self.finish(flow, walk, None, &pkt, Some(b));
@@ -525,6 +531,14 @@ impl<'m> Net<'m> {
         (trace, blocker)
     }
 
+    /// The output interface of a packet the host sends, as routed before OUTPUT.
+    fn local_out_iface(&self, pkt: &Packet) -> Option<String> {
+        match self.route(pkt) {
+            Route::Local => Some("lo".to_string()),
+            Route::Forward { out_iface } => out_iface,
+        }
+    }
+
     fn route(&self, pkt: &Packet) -> Route {
         match pkt.dst {
             None => Route::Local,
@@ -574,6 +588,10 @@ impl<'m> Net<'m> {
             let rewrote = if (pkt.dst, pkt.dport) != before {
                 if is_nat {
                     nat_done = true;
+                }
+                // A DNAT on OUTPUT re-routes the host's packet.
+                if hook == Hook::Output && !(pkt.dst_outside && pkt.dst.is_none()) {
+                    pkt.out_iface = self.local_out_iface(pkt);
                 }
                 Some(match pkt.dst {
                     Some(a) => format!("{}:{}", a, pkt.dport),

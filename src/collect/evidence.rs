@@ -120,6 +120,9 @@ pub mod files {
     pub const SYSCTL: &str = "sysctl.txt";
     pub const UFW_STATUS: &str = "ufw-status.txt";
     pub const FIREWALLD_STATE: &str = "firewalld-state.txt";
+    /// `firewall-cmd --list-all-zones`: each zone's target, interfaces, forward and
+    /// forward-ports (Docker's `docker` zone holds its bridges).
+    pub const FIREWALLD_ZONES: &str = "firewalld-zones.txt";
     pub const IP_ADDR: &str = "ip-addr.json";
     pub const DOCKERD_CMDLINE: &str = "dockerd-cmdline.txt";
     /// `ipset save`: the sets `-m set --match-set` rules test (Docker 28.0.0's
@@ -164,6 +167,7 @@ pub mod files {
         SYSCTL,
         UFW_STATUS,
         FIREWALLD_STATE,
+        FIREWALLD_ZONES,
         IP_ADDR,
         DOCKERD_CMDLINE,
         IPSET_SAVE,

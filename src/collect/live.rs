@@ -231,6 +231,10 @@ pub fn collect(opts: &Options) -> Evidence {
             Box::new(move || vec![firewalld(timeout)]),
         ),
         (
+            &[files::FIREWALLD_ZONES],
+            Box::new(move || vec![firewalld_zones(timeout)]),
+        ),
+        (
             &[files::IP_ADDR],
             Box::new(move || vec![tool(files::IP_ADDR, "ip", &["-j", "addr", "show"], timeout)]),
         ),
@@ -985,6 +989,21 @@ fn firewalld(timeout: Duration) -> Collected {
         );
     };
     let outcome = command::run(&path.to_string_lossy(), &["--state"], timeout);
+    Collected::new(file, outcome.into_source_accepting(&[0, 252]))
+}
+
+/// firewalld-zones.txt: `firewall-cmd --list-all-zones`; exit 252 (not running) is an answer too.
+fn firewalld_zones(timeout: Duration) -> Collected {
+    let file = files::FIREWALLD_ZONES;
+    let Some(path) = command::find_binary("firewall-cmd") else {
+        return Collected::not_ok(
+            file,
+            SourceState::Missing,
+            "firewall-cmd --list-all-zones",
+            "firewall-cmd not found".into(),
+        );
+    };
+    let outcome = command::run(&path.to_string_lossy(), &["--list-all-zones"], timeout);
     Collected::new(file, outcome.into_source_accepting(&[0, 252]))
 }
 

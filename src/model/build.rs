@@ -138,6 +138,12 @@ pub fn build(ev: &Evidence) -> Result<Model, ParseError> {
     {
         m.firewalld_running = Some(b.contains("firewalld"));
     }
+    if let Some(text) = ev.get(files::FIREWALLD_ZONES) {
+        let zones = parse::firewalld::parse_zones(text, files::FIREWALLD_ZONES)?;
+        if !zones.is_empty() {
+            m.firewalld_zones = Some(zones);
+        }
+    }
     if let Some(text) = ev.get(files::IP_ADDR) {
         m.interfaces = Some(parse::ip_addr::parse(text, files::IP_ADDR)?);
     } else if let Some(text) = ev.get(files::IP_ADDR_TEXT) {

@@ -116,6 +116,24 @@ pub struct UfwFacts {
     pub default_routed: Option<String>,
 }
 
+/// One zone of `firewall-cmd --list-all-zones` (firewalld-zones.txt).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FirewalldZone {
+    pub name: String,
+    /// Marked `(active)`: it has interfaces or sources.
+    pub active: bool,
+    /// Marked `(default)` (firewalld 1.3 does not mark it).
+    pub default: bool,
+    /// `default`, `ACCEPT`, `DROP`, `%%REJECT%%`.
+    pub target: String,
+    pub interfaces: Vec<String>,
+    pub sources: Vec<String>,
+    /// `forward: yes` (intra-zone forwarding, firewalld >= 0.9).
+    pub forward: Option<bool>,
+    /// `port=8080:proto=tcp:toport=80:toaddr=172.17.0.2`, one per forward-port.
+    pub forward_ports: Vec<String>,
+}
+
 /// A network interface of the host with its addresses (`ip -j addr show`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Interface {

@@ -51,6 +51,8 @@ pub struct Model {
     pub ufw: Option<UfwFacts>,
     /// firewalld is running (from `firewalld-state.txt` or Docker's `+firewalld` backend).
     pub firewalld_running: Option<bool>,
+    /// firewalld's zones (`firewalld-zones.txt`), when captured while it ran.
+    pub firewalld_zones: Option<Vec<FirewalldZone>>,
     /// The stack the system's `iptables` command writes to (from `iptables-alternative.txt`).
     pub system_iptables: Option<Stack>,
     /// Legacy tables loaded in the kernel (`/proc/net/ip_tables_names`), when read.

@@ -29,11 +29,13 @@ How to fix
 
 /// Is this blocker a deliberate rule rather than a policy or a stack split: a rule in the
 /// DOCKER-USER chain of the stack Docker writes to (the place Docker's docs give for your own
-/// filtering), or in a native nft table of the user's (not Docker 29's own)? A DOCKER-USER
+/// filtering), or in a native nft table of the user's (not Docker 29's own, not firewalld's:
+/// that is firewalld-blocks)? A DOCKER-USER
 /// rule in a stack Docker does not use is a leftover, and a split.
 pub fn rule_on_purpose(ctx: &Context, b: &BlockedBy) -> bool {
     let docker_user = b.chain == "DOCKER-USER" && ctx.docker_stack().is_none_or(|s| s == b.stack);
     !b.rule.starts_with("policy ")
+        && !crate::analyze::fix::firewalld_owns(ctx.model, b)
         && (docker_user || (b.stack == Stack::Nft && b.table != "docker-bridges"))
 }
 

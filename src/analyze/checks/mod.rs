@@ -7,6 +7,7 @@ pub mod docker_backend_differs;
 pub mod docker_chains_missing;
 pub mod docker_user_blocks;
 pub mod evidence_missing;
+pub mod firewalld_blocks;
 pub mod ip_forward_disabled;
 pub mod legacy_tables_empty;
 pub mod mixed_backends;
@@ -21,6 +22,7 @@ pub const ALL: &[&Check] = &[
     &evidence_missing::CHECK,
     &split_forward_drop::CHECK,
     &published_port_blocked::CHECK,
+    &firewalld_blocks::CHECK,
     &next_boot_blocks::CHECK,
     &docker_chains_missing::CHECK,
     &ip_forward_disabled::CHECK,

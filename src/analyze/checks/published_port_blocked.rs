@@ -1,6 +1,7 @@
 //! `published-port-blocked`: a published port a client outside cannot reach.
 
 use crate::analyze::checks::docker_user_blocks::{is_on_purpose, on_purpose};
+use crate::analyze::checks::firewalld_blocks;
 use crate::analyze::context::Context;
 use crate::analyze::ports::{Blocker, PortState, PortVerdict};
 use crate::analyze::trace::Verdict;
@@ -16,8 +17,9 @@ What it finds
   A port Docker publishes (`-p 8080:80`) that a new connection from outside the host cannot
   reach. fwdoctor walks the connection, and its reply, through every hook and every base chain
   of every stack (legacy, iptables-nft, native nft) and names the rule or policy that drops it.
-  Ports published on 127.0.0.1 only, and ports blocked on purpose in DOCKER-USER (see
-  docker-user-blocks), are not reported here.
+  Ports published on 127.0.0.1 only, ports blocked on purpose in DOCKER-USER (see
+  docker-user-blocks) and ports blocked by firewalld's rules alone (see firewalld-blocks) are
+  not reported here.
 
 Why it matters
   The container runs and `curl localhost:PORT` works on the host, so nothing looks wrong; but
@@ -35,6 +37,8 @@ fn run(ctx: &Context) -> Vec<Finding> {
         .iter()
         .filter(|p| p.verdict == PortState::Blocked)
         .filter(|p| !is_on_purpose(ctx, p))
+        // firewalld's own rules alone: firewalld-blocks.
+        .filter(|p| !firewalld_blocks::only_firewalld(ctx, p))
         .filter(|p| !p.port.is_host_only())
         .map(|p| {
             let target = match (&p.port.container, p.port.container_port) {
@@ -63,6 +67,12 @@ fn run(ctx: &Context) -> Vec<Finding> {
                             Some(cp) if routed => cp,
                             _ => p.port.host_port,
                         };
+                        if fix::firewalld_rule(ctx.model, by) {
+                            let (now, lasting) = firewalld_blocks::fix_for(ctx, p, by);
+                            fix.immediate.extend(now);
+                            fix.lasting.extend(lasting);
+                            continue;
+                        }
                         match fix::ufw_allow(ctx, by, &p.port.proto, port, routed) {
                             Some(allow) => fix.immediate.push(allow),
                             None => fix.immediate.extend(fix::undo(by, &bridges)),

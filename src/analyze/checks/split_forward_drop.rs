@@ -85,8 +85,10 @@ fn run(ctx: &Context) -> Vec<Finding> {
                 let Verdict::Drop { by } = blocker else {
                     continue;
                 };
+                // firewalld's own table is a firewall, not a stack split: firewalld-blocks.
                 if by.stack == docker_stack
                     || on_purpose(ctx, by)
+                    || fix::firewalld_rule(ctx.model, by)
                     || !accepted_on_hook(trace, by, docker_stack)
                 {
                     continue;
@@ -126,6 +128,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
             };
             if by.stack == docker_stack
                 || on_purpose(ctx, by)
+                || fix::firewalld_rule(ctx.model, by)
                 || !accepted_on_hook(&trace, by, docker_stack)
             {
                 continue;
