@@ -438,3 +438,36 @@ fn partial_capture_is_unknown_naming_what_is_missing() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(3));
 }
+
+/// Without a D-Bus system bus firewalld cannot run: firewall-cmd's "Failed to connect to socket
+/// /run/dbus/system_bus_socket" is the answer "not running", not a failed source. (Run in a
+/// private mount namespace whose /run/dbus is empty, so the machine's bus, if any, is hidden.)
+#[test]
+fn no_system_bus_means_firewalld_is_not_running() {
+    root();
+    let f = Fakes::new();
+    quiet_extras(&f);
+    f.tool(
+        "firewall-cmd",
+        "echo 'Error: DBUS_ERROR: Failed to connect to socket /run/dbus/system_bus_socket: No such file or directory' >&2; exit 36",
+    );
+    let out = Command::new("unshare")
+        .args(["-n", "-m", "--propagation", "private", "sh", "-c"])
+        .arg(
+            "if [ -d /run/dbus ]; then mount -t tmpfs fwdoctor-test /run/dbus || exit 99; fi; exec \"$@\"",
+        )
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_fwdoctor"))
+        .args(["check", "--format", "json", "--timeout", "5"])
+        .env("PATH", f.path_env())
+        .env_remove("DBUS_SYSTEM_BUS_ADDRESS")
+        .env("DOCKER_HOST", "unix:///nonexistent/fwdoctor-test.sock")
+        .output()
+        .expect("runs unshare");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(json["host"]["firewalld_running"], false, "{json:#}");
+    for source in ["firewalld-state", "firewalld-zones"] {
+        assert_eq!(json["host"]["sources"][source], "ok", "{source}: {json:#}");
+    }
+}

@@ -989,6 +989,27 @@ fn firewalld(timeout: Duration) -> Collected {
         );
     };
     let outcome = command::run(&path.to_string_lossy(), &["--state"], timeout);
+    firewall_cmd_answer(file, outcome)
+}
+
+/// The D-Bus system bus firewalld talks on (it cannot run without one).
+const SYSTEM_BUS_SOCKET: &str = "/run/dbus/system_bus_socket";
+
+/// firewall-cmd's outcome as a source. When it failed because there is no D-Bus system bus at
+/// all, firewalld cannot be running either: that is an answer ("not running"), not a failure.
+fn firewall_cmd_answer(file: &str, outcome: command::CommandOutcome) -> Collected {
+    let no_bus = outcome.exit_code.is_some_and(|c| c != 0 && c != 252)
+        && outcome.stderr.contains(SYSTEM_BUS_SOCKET)
+        && std::env::var_os("DBUS_SYSTEM_BUS_ADDRESS").is_none()
+        && !Path::new(SYSTEM_BUS_SOCKET).exists();
+    let command = outcome.command.clone();
+    if no_bus {
+        let mut c = Collected::ok(file, &command, "not running\n".into());
+        c.status.reason = format!(
+            "firewalld is not running: there is no D-Bus system bus ({SYSTEM_BUS_SOCKET} is absent), and firewalld cannot run without one"
+        );
+        return c;
+    }
     Collected::new(file, outcome.into_source_accepting(&[0, 252]))
 }
 
@@ -1004,7 +1025,7 @@ fn firewalld_zones(timeout: Duration) -> Collected {
         );
     };
     let outcome = command::run(&path.to_string_lossy(), &["--list-all-zones"], timeout);
-    Collected::new(file, outcome.into_source_accepting(&[0, 252]))
+    firewall_cmd_answer(file, outcome)
 }
 
 fn io_state(e: &io::Error) -> SourceState {
