@@ -11,6 +11,7 @@ pub mod ip_forward_disabled;
 pub mod legacy_tables_empty;
 pub mod mixed_backends;
 pub mod next_boot_blocks;
+pub mod other_bridge_blocked;
 pub mod published_port_blocked;
 pub mod snap_docker;
 pub mod split_forward_drop;
@@ -21,6 +22,7 @@ pub const ALL: &[&Check] = &[
     &evidence_missing::CHECK,
     &split_forward_drop::CHECK,
     &published_port_blocked::CHECK,
+    &other_bridge_blocked::CHECK,
     &next_boot_blocks::CHECK,
     &docker_chains_missing::CHECK,
     &ip_forward_disabled::CHECK,
