@@ -259,7 +259,7 @@ fn explain_prints_what_why_and_how_for_every_check() {
         .filter(|l| !l.starts_with(' ') && l.contains("  "))
         .filter_map(|l| l.split_whitespace().next().map(String::from))
         .collect();
-    assert_eq!(names.len(), 12, "{names:?}");
+    assert_eq!(names.len(), 13, "{names:?}");
     for n in names {
         fw().args(["explain", &n]).assert().success().stdout(
             contains(format!("{n} ("))
