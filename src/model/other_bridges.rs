@@ -268,6 +268,31 @@ COMMIT\n",
     }
 
     #[test]
+    fn netavark_nftables_dnat_is_a_podman_port() {
+        // netavark's nftables driver: `table inet netavark`, per-network `nv_…_dnat` chains.
+        let json = r#"{"nftables": [
+  {"metainfo": {"version": "1.0.6", "json_schema_version": 1}},
+  {"table": {"family": "inet", "name": "netavark", "handle": 1}},
+  {"chain": {"family": "inet", "table": "netavark", "name": "NETAVARK-HOSTPORT-DNAT", "handle": 2}},
+  {"chain": {"family": "inet", "table": "netavark", "name": "nv_2f259bab_10_88_0_0_nm16_dnat", "handle": 3}},
+  {"rule": {"family": "inet", "table": "netavark", "chain": "NETAVARK-HOSTPORT-DNAT", "handle": 4,
+    "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 8090}},
+             {"jump": {"target": "nv_2f259bab_10_88_0_0_nm16_dnat"}}]}},
+  {"rule": {"family": "inet", "table": "netavark", "chain": "nv_2f259bab_10_88_0_0_nm16_dnat", "handle": 5,
+    "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 8090}},
+             {"dnat": {"family": "ip", "addr": "10.88.0.2", "port": 80}}]}}
+]}"#;
+        let t = crate::parse::nft_json::parse(json, "nft-ruleset.json").expect("parses");
+        let p = ports(&t, &[]);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].owner, Runtime::Podman);
+        assert_eq!(p[0].stack, Stack::Nft);
+        assert_eq!(p[0].family, Family::Ip);
+        assert_eq!((p[0].host_port, p[0].container_port), (8090, Some(80)));
+        assert_eq!(p[0].container_ip, Some("10.88.0.2".parse().unwrap()));
+    }
+
+    #[test]
     fn docker_dnat_and_unknown_bridges_are_not_other_runtimes() {
         let t = table(
             "*nat\n:DOCKER - [0:0]\n-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80\nCOMMIT\n\
