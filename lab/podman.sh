@@ -4,8 +4,9 @@
 # podman reads and writes /etc/containers, /etc/cni, /var/lib/cni (host-local IPAM, CNI cache),
 # /run (libpod state, netns files) and /dev/shm (its locks). The machine's own files are never
 # touched: a long-lived holder process in the host netns runs in a private mount namespace with
-# copies of /etc/containers and /etc/cni bind-mounted over the originals, private tmpfs mounts
-# on /var/lib/cni's parent /var/lib, /run and /dev/shm, and cgroup2 on /sys/fs/cgroup; podman,
+# copies of /etc/containers and /etc/cni bind-mounted over the originals, an empty directory of
+# the run bind-mounted over /var/lib (so /var/lib/cni is the run's), tmpfs on /run and /dev/shm,
+# and cgroup2 on /sys/fs/cgroup; podman,
 # the capture and the truth's host curls run there (`nsenter -t HOLDER -m -n`, via lab_in_host).
 # Its images and containers live under the run's temp dir (--root, --runroot, --tmpdir,
 # TMPDIR); its containers run under the lab's cgroup parent (so the lab's reaper finds them).
@@ -100,7 +101,6 @@ EOF
 set -e
 mount --make-rprivate /
 mount --bind $(printf '%q' "$d/etc-containers") /etc/containers
-mkdir -p /etc/cni 2>/dev/null || true
 mount --bind $(printf '%q' "$d/etc-cni") /etc/cni
 mount --bind $(printf '%q' "$d/var-lib") /var/lib
 mount -t tmpfs -o mode=755 fwlab-run /run

@@ -268,8 +268,11 @@ fn lab_docker28_0_0_host_reject_is_blocked_by_the_reply() {
     );
 }
 
+/// Files with their contents, and paths with whether each exists.
+type MachineState = (Vec<(PathBuf, Vec<u8>)>, Vec<(&'static str, bool)>);
+
 /// The machine's podman and CNI files, and whether each path podman writes by default exists.
-fn machine_podman_state() -> (Vec<(PathBuf, Vec<u8>)>, Vec<(&'static str, bool)>) {
+fn machine_podman_state() -> MachineState {
     let mut files = Vec::new();
     file_contents(std::path::Path::new("/etc/containers"), &mut files);
     file_contents(std::path::Path::new("/etc/cni"), &mut files);

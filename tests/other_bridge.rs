@@ -64,18 +64,29 @@ COMMIT
 }
 
 fn ip_addr(bridge: &str) -> String {
+    ip_addr_with(bridge, &[])
+}
+
+/// `ip -j addr show` of the lab's host, `bridge` holding 10.88.0.1/16, plus `extra` bridges.
+fn ip_addr_with(bridge: &str, extra: &[(&str, &str, u8)]) -> String {
     let iface = |name: &str, addr: &str, len: u8| serde_json::json!({"ifname": name, "addr_info": [{"family": "inet", "local": addr, "prefixlen": len}]});
-    serde_json::to_string(&vec![
+    let mut all = vec![
         iface("lo", "127.0.0.1", 8),
         iface("eth0", "10.99.0.1", 24),
         iface("docker0", "172.17.0.1", 16),
         iface(bridge, "10.88.0.1", 16),
-    ])
-    .expect("json")
+    ];
+    all.extend(extra.iter().map(|(n, a, l)| iface(n, a, *l)));
+    serde_json::to_string(&all).expect("json")
 }
 
 /// `fwdoctor check --format json --from DIR` on a capture of `file` holding `rules`.
 fn check(file: &str, rules: &str, bridge: &str) -> Value {
+    check_ifaces(file, rules, &ip_addr(bridge))
+}
+
+/// [`check`] with `ip-addr.json` given.
+fn check_ifaces(file: &str, rules: &str, ifaces: &str) -> Value {
     let dir = tempfile::tempdir().expect("tempdir");
     // The rest of the lab's capture (nft tables, legacy tables loaded, sysctls, Docker's
     // API), so that nothing unread leaves a verdict unknown; its rules and interfaces are
@@ -98,7 +109,7 @@ fn check(file: &str, rules: &str, bridge: &str) -> Value {
         }
     }
     std::fs::write(dir.path().join(file), rules).expect("write save");
-    std::fs::write(dir.path().join("ip-addr.json"), ip_addr(bridge)).expect("write ip-addr");
+    std::fs::write(dir.path().join("ip-addr.json"), ifaces).expect("write ip-addr");
     if !dir.path().join("sysctl.txt").exists() {
         std::fs::write(
             dir.path().join("sysctl.txt"),
@@ -231,4 +242,49 @@ fn a_bridge_name_from_the_evidence_is_shell_quoted_in_the_fix() {
             "not quoted: {cmd} ({now:?})"
         );
     }
+}
+
+#[test]
+fn an_lxd_bridges_outgoing_traffic_behind_dockers_drop_fires_and_its_accepts_quiet_it() {
+    let lxd = [("lxdbr0", "10.0.3.1", 24)];
+    let r = check_ifaces(
+        "iptables-nft-save.txt",
+        &save("cni-podman0", ""),
+        &ip_addr_with("cni-podman0", &lxd),
+    );
+    let f = findings(&r, "other-bridge-blocked");
+    let out: Vec<&&Value> = f
+        .iter()
+        .filter(|f| {
+            f["summary"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("outgoing"))
+        })
+        .collect();
+    // lxdbr0 has no rule of its own: Docker's DROP; Podman's container is accepted by
+    // CNI-FORWARD (-s 10.88.0.2), so only Podman's port is reported for cni-podman0.
+    assert_eq!(out.len(), 1, "{}", r["findings"]);
+    let text = out[0].to_string();
+    assert!(text.contains("lxd's containers on lxdbr0"), "{text}");
+    assert!(text.contains("Docker's FORWARD policy DROP"), "{text}");
+    assert!(
+        text.contains("sudo iptables-nft -I DOCKER-USER -i lxdbr0 -j ACCEPT"),
+        "{text}"
+    );
+    assert_eq!(f.len(), 2, "Podman's port and lxdbr0: {}", r["findings"]);
+
+    let extra = "-A DOCKER-USER -i lxdbr0 -j ACCEPT\n-A DOCKER-USER -o lxdbr0 -j ACCEPT\n";
+    let r = check_ifaces(
+        "iptables-nft-save.txt",
+        &save("cni-podman0", extra),
+        &ip_addr_with("cni-podman0", &lxd),
+    );
+    let f = findings(&r, "other-bridge-blocked");
+    assert!(
+        f.iter()
+            .all(|f| !f["summary"].to_string().contains("lxdbr0")),
+        "{}",
+        r["findings"]
+    );
+    assert_eq!(f.len(), 1, "Podman's port only: {}", r["findings"]);
 }

@@ -3,10 +3,10 @@
 
 use crate::analyze::context::Context;
 use crate::analyze::ports::{PortState, PortVerdict};
-use crate::analyze::trace::{Route, RuleRef, Verdict};
+use crate::analyze::trace::{Flow, Route, RuleRef, Verdict};
 use crate::analyze::{Check, EvidenceLine, Finding, Fix, Severity, fix, shell};
 use crate::model::coverage::forwarding_sysctl;
-use crate::model::{Runtime, Stack};
+use crate::model::{CtState, Family, Runtime, Stack};
 
 pub const CHECK: Check = Check {
     name: "other-bridge-blocked",
@@ -22,7 +22,9 @@ What it finds
   `FORWARD` policy DROP: dockerd sets it when it turns IP forwarding on itself. Podman's own
   rules (CNI-FORWARD, NETAVARK-FORWARD) accept only replies and its containers' own traffic,
   so a new connection to Podman's port falls through to that policy (podman#24486; the same
-  happens to LXD/Incus and libvirt bridges, lxc/incus#2733).
+  happens to LXD/Incus and libvirt bridges, lxc/incus#2733). It also traces each such
+  bridge's own outgoing traffic (a new connection from its subnet to an address outside)
+  and reports it when dropped: the \"no internet in my LXD container\" face of the same DROP.
 
 Why it matters
   Docker's ports work and `curl localhost:PORT` works for Podman's port too, so nothing looks
@@ -46,12 +48,90 @@ How to fix
 };
 
 fn run(ctx: &Context) -> Vec<Finding> {
-    ctx.ports
+    let mut out: Vec<Finding> = ctx
+        .ports
         .iter()
         .filter(|p| p.port.owner != Runtime::Docker)
         .filter(|p| p.verdict == PortState::Blocked && !p.port.is_host_only())
         .map(|p| finding(ctx, p))
-        .collect()
+        .collect();
+    out.extend(outgoing(ctx));
+    out
+}
+
+/// The containers' own traffic out of each other bridge (LXD/Incus/libvirt publish no port,
+/// and their users' report is "no internet in the container", lxc/incus#2733): a new
+/// connection from the bridge's subnet — from a container Podman published a port for, when
+/// there is one (CNI accepts per container address) — to an address outside.
+fn outgoing(ctx: &Context) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for b in &ctx.model.other_bridges {
+        let Some(net) = b.subnets.iter().find(|n| n.addr().is_ipv4()) else {
+            continue;
+        };
+        let src = ctx
+            .model
+            .runtime_ports
+            .iter()
+            .filter_map(|p| p.container_ip)
+            .find(|ip| net.contains(ip))
+            .or_else(|| net.hosts().nth(1));
+        let Some(src) = src else { continue };
+        let flow = Flow {
+            family: Family::Ip,
+            proto: "tcp".into(),
+            src: Some(src),
+            // Any address outside the host will do (TEST-NET-2).
+            dst: Some("198.51.100.7".parse().expect("valid address")),
+            dport: 443,
+            sport: Some(40000),
+            in_iface: Some(b.name.clone()),
+            state: CtState::New,
+            local_origin: false,
+            to_outside: false,
+        };
+        let trace = ctx.net.trace(&flow);
+        let mut evidence = Vec::new();
+        let mut fix = Fix::default();
+        let mut docker_drop = false;
+        for blocker in &trace.blockers {
+            let Verdict::Drop { by } = blocker else {
+                continue;
+            };
+            evidence.push(EvidenceLine::rule(by));
+            if by.is_policy() && by.chain == "FORWARD" {
+                docker_drop |= dockers_policy(ctx, by);
+                fix.immediate.extend(accepts(ctx, by, &b.name));
+            } else {
+                fix.immediate.extend(fix::undo(by, &[]));
+            }
+        }
+        if evidence.is_empty() {
+            continue;
+        }
+        fix.immediate.dedup();
+        let runtime = b.runtime.as_str();
+        let cause = if docker_drop {
+            "Docker's FORWARD policy DROP drops it".to_string()
+        } else {
+            "dropped by the rule below".to_string()
+        };
+        out.push(Finding {
+            check: CHECK.name,
+            severity: Severity::Critical,
+            summary: format!(
+                "outgoing traffic of {runtime}'s containers on {} ({net}) is blocked: {cause}",
+                b.name
+            ),
+            why: format!(
+                "Containers on {} cannot open connections to anywhere outside the host (no internet, no DNS beyond the host), while Docker's containers can.",
+                b.name
+            ),
+            evidence,
+            fix,
+        });
+    }
+    out
 }
 
 /// The bridge the port's containers sit on: the outside trace's route, else the other bridge
