@@ -53,6 +53,7 @@ lab_podman_start() {
   local d="$LAB_TMP/podman"
   LAB_PODMAN_DIR=$d
   mkdir -p "$d"/{root,runroot,libpod-tmp,tmp,cni-net.d,var-lib,etc-containers,etc-cni}
+  : >"$d/client-netns"
   cp -a /etc/containers/. "$d/etc-containers/"
   [[ -d /etc/cni ]] && cp -a /etc/cni/. "$d/etc-cni/"
   # The lab's own network config: Debian's default 'podman' network (cni-podman0, 10.88.0.0/16,
@@ -103,7 +104,13 @@ mount --make-rprivate /
 mount --bind $(printf '%q' "$d/etc-containers") /etc/containers
 mount --bind $(printf '%q' "$d/etc-cni") /etc/cni
 mount --bind $(printf '%q' "$d/var-lib") /var/lib
+# The lab's client netns stays reachable by name (\`ip netns exec\` of a \`run\` script) under the
+# private /run: its file is bind-mounted through the run's dir.
+mount --bind /run/netns/$(printf '%q' "$LAB_CLIENT") $(printf '%q' "$d/client-netns")
 mount -t tmpfs -o mode=755 fwlab-run /run
+mkdir /run/netns
+touch /run/netns/$(printf '%q' "$LAB_CLIENT")
+mount --bind $(printf '%q' "$d/client-netns") /run/netns/$(printf '%q' "$LAB_CLIENT")
 mount -t tmpfs -o mode=1777 fwlab-shm /dev/shm
 umount -l /sys/fs/cgroup 2>/dev/null || true
 mount -t cgroup2 none /sys/fs/cgroup

@@ -15,7 +15,9 @@
 //! * The reverse split, a native nft forward drop and `ip_forward=0` are fixed the same way:
 //!   curl from outside fails before and works after `yes`.
 //! * The dry run, `--apply` with no terminal and no `--yes`, and a plan whose only fix is the
-//!   user's own DOCKER-USER drop (scenario `docker-user-drop`) change nothing.
+//!   user's own DOCKER-USER drop (scenario `docker-user-drop`) change nothing; nor does the
+//!   plan for Podman's port behind Docker's DROP (scenario `podman-beside-docker`), whose
+//!   DOCKER-USER accepts are printed, never applied.
 //!
 //! They need root and the lab's packages; without them they fail, naming what is missing.
 //! Everything happens in the lab's namespaces; the lab tears down (by pid) on every exit, and
@@ -46,7 +48,7 @@ fn require_lab_prereqs() {
 const SCRIPT: &str = r#"
 set -u
 FW=$1; W=$2; MODE=$3; shift 3
-curl_out() { ip netns exec "$LAB_CLIENT" curl -s -m 3 -o /dev/null -w '%{http_code}' http://10.99.0.1:8080/ || true; }
+curl_out() { ip netns exec "$LAB_CLIENT" curl -s -m 3 -o /dev/null -w '%{http_code}' "http://10.99.0.1:${CURL_PORT:-8080}/" || true; }
 iptables-legacy-save > "$W/legacy-before.txt"
 iptables-nft-save > "$W/nft-before.txt"
 nft list ruleset > "$W/ruleset-before.txt"
@@ -105,6 +107,11 @@ impl Run {
 }
 
 fn run(scenario: &str, mode: &str, selection: &[&str]) -> Run {
+    run_port(scenario, 8080, mode, selection)
+}
+
+/// [`run`], curling `port` from the client.
+fn run_port(scenario: &str, port: u16, mode: &str, selection: &[&str]) -> Run {
     require_lab_prereqs();
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("fix.sh");
@@ -119,6 +126,7 @@ fn run(scenario: &str, mode: &str, selection: &[&str]) -> Run {
         .arg(mode)
         .args(selection)
         .env_remove("SSH_CONNECTION")
+        .env("CURL_PORT", port.to_string())
         .output()
         .unwrap();
     let mut log = format!(
@@ -352,4 +360,35 @@ fn the_other_bugs_are_fixed_for_real_packets() {
         assert!(r.read("err").contains("kept."), "{ctx}");
         assert_eq!(r.read("curl-after"), "200", "{ctx}");
     }
+}
+
+/// Podman's port behind Docker's FORWARD policy DROP (lab/podman.sh, a real rootful podman
+/// beside dockerd): the plan's fix is the DOCKER-USER accepts for cni-podman0, and `fix
+/// --apply` never writes DOCKER-USER (the user's chain): it prints them, refuses, and changes
+/// nothing — curl from outside still fails. (The accepts themselves are proven by the
+/// `podman-beside-docker-user-accept` fixture, whose curl truth is reachable.)
+#[test]
+fn podmans_fix_is_printed_never_applied_and_nothing_changes() {
+    let r = run_port("podman-beside-docker", 8090, "timeout", &[]);
+    assert_ne!(
+        r.read("curl-before"),
+        "200",
+        "the bug is not there\n{}",
+        r.log
+    );
+    assert_ne!(r.read("rc").trim(), "0", "{}", r.log);
+    let out = r.read("out");
+    assert!(
+        out.contains("sudo iptables-nft -I DOCKER-USER -o cni-podman0 -j ACCEPT"),
+        "{out}"
+    );
+    assert!(out.contains("resolves: other-bridge-blocked"), "{out}");
+    assert!(r.read("err").contains("refused"), "{}", r.log);
+    assert_same(
+        &r.read("nft-before.txt"),
+        &r.read("nft-after.txt"),
+        "iptables-nft after the refused fix",
+        &r.log,
+    );
+    assert_ne!(r.read("curl-after"), "200", "{}", r.log);
 }
