@@ -64,6 +64,8 @@ source "$LAB_ROOT/layouts.sh"
 source "$LAB_ROOT/ufw.sh"
 # Debian's real firewalld on the lab's own D-Bus bus in a private mount namespace: appends its scenarios.
 source "$LAB_ROOT/firewalld.sh"
+# Debian's real podman beside dockerd, in a private mount namespace: appends its scenarios.
+source "$LAB_ROOT/podman.sh"
 
 # The docker CLI of the docker.io package matches its daemon; fall back to PATH.
 if [[ -x /usr/bin/docker ]]; then LAB_DOCKER_CLI=/usr/bin/docker; else LAB_DOCKER_CLI=docker; fi
@@ -401,7 +403,7 @@ json_str() {
 # Write truth.json: what curl really did for every published port.
 lab_truth() {
   if [[ -n "$LAB_LAYOUT" ]]; then layout_truth "$@"; return; fi
-  local name=$1 out=$2 ver full p proto hport cport cname o h l ip ip6 st paths first=1
+  local name=$1 out=$2 ver full p proto hport cport cname owner o h l ip ip6 st paths first=1
   full=$(lab_docker version --format '{{.Server.Version}}' 2>/dev/null || echo unknown)
   ver=${full%%+*}
   {
@@ -415,20 +417,27 @@ lab_truth() {
     printf '  "client": "10.99.0.2 (outside netns) -> 10.99.0.1",\n'
     printf '  "ports": [\n'
     for p in "${LAB_PORTS[@]}"; do
-      read -r proto hport cport cname <<<"$p"
+      read -r proto hport cport cname owner <<<"$p"
+      owner=${owner:-docker}
       o=$(lab_curl client "$hport")
       h=$(lab_curl host "$hport")
       l=$(lab_curl host "$hport" 127.0.0.1)
-      ip=$(lab_container_ip "$cname" 2>/dev/null || echo "")
-      ip6=$(lab_container_ip6 "$cname" 2>/dev/null || echo "")
-      st=$(lab_docker inspect -f '{{.State.Status}}' "$cname" 2>/dev/null || echo unknown)
+      if [[ "$owner" == podman ]]; then
+        ip=$(lab_podman_ip "$cname" 2>/dev/null || echo "")
+        ip6=""
+        st=$(lab_podman_state "$cname" 2>/dev/null || echo unknown)
+      else
+        ip=$(lab_container_ip "$cname" 2>/dev/null || echo "")
+        ip6=$(lab_container_ip6 "$cname" 2>/dev/null || echo "")
+        st=$(lab_docker inspect -f '{{.State.Status}}' "$cname" 2>/dev/null || echo unknown)
+      fi
       lab_log "truth: $proto/$hport -> $cname:$cport ($st)  outside=$o host=$h host_loopback=$l"
       paths=$(lab_paths_json "$hport" "$cport" "$ip" "$ip6")
       if ((${#LAB_CLIENTS[@]})); then paths+=", \"clients\": $(lab_clients_json "$hport")"; fi
       ((first)) || printf ',\n'
       first=0
-      printf '    {"proto": "%s", "host_port": %d, "container_port": %d, "container": %s, "container_ip": %s, "container_ip6": %s, "container_state": %s, "outside": "%s", "host": "%s", "host_loopback": "%s",\n     "paths": %s}' \
-        "$proto" "$hport" "$cport" "$(json_str "$cname")" "$(json_str "$ip")" "$(json_str "$ip6")" "$(json_str "$st")" "$o" "$h" "$l" "$paths"
+      printf '    {"proto": "%s", "host_port": %d, "container_port": %d, "container": %s, "owner": "%s", "container_ip": %s, "container_ip6": %s, "container_state": %s, "outside": "%s", "host": "%s", "host_loopback": "%s",\n     "paths": %s}' \
+        "$proto" "$hport" "$cport" "$(json_str "$cname")" "$owner" "$(json_str "$ip")" "$(json_str "$ip6")" "$(json_str "$st")" "$o" "$h" "$l" "$paths"
     done
     printf '\n  ],\n'
     printf '  "notes": %s,\n' "$(json_str "$LAB_NOTES")"
@@ -473,6 +482,7 @@ lab_run_pids() {
   cg=$(lab_cgroup2_root)
   {
     lab_pids_with "$LAB_EXEC_ROOT"
+    lab_podman_pids
     [[ -n "$LAB_HOST" ]] && ip netns pids "$LAB_HOST" 2>/dev/null
     [[ -n "$LAB_CLIENT" ]] && ip netns pids "$LAB_CLIENT" 2>/dev/null
     local ns
@@ -529,6 +539,7 @@ lab_teardown() {
       timeout 30 "$LAB_DOCKER_CLI" -H "unix://$LAB_SOCK" rm -f $ids >/dev/null 2>&1
     fi
   fi
+  lab_podman_stop
   [[ -n "$LAB_DOCKERD_PID" ]] && lab_log "stopping dockerd (pid $LAB_DOCKERD_PID)"
   lab_dockerd_stop TERM
   # Whatever is left that this run started: containerd and shims (their command lines hold
@@ -537,6 +548,7 @@ lab_teardown() {
   lab_firewalld_teardown || rc=125
   lab_reap TERM TERM KILL KILL
   lab_ufw_verify || rc=125
+  lab_podman_verify || rc=125
   local cg
   cg=$(lab_cgroup2_root)
   if [[ -n "$cg" && -d "$cg$LAB_CGROUP_PARENT" ]]; then

@@ -265,7 +265,9 @@ fn explain_prints_what_why_and_how_for_every_check() {
         fwdoctor::analyze::checks::ALL.len(),
         "{names:?}"
     );
-    assert!(names.iter().any(|n| n == "firewalld-blocks"), "{names:?}");
+    for new in ["firewalld-blocks", "other-bridge-blocked"] {
+        assert!(names.iter().any(|n| n == new), "{new}: {names:?}");
+    }
     for n in names {
         fw().args(["explain", &n]).assert().success().stdout(
             contains(format!("{n} ("))

@@ -16,7 +16,9 @@
 //! * The reverse split, a native nft forward drop and `ip_forward=0` are fixed the same way:
 //!   curl from outside fails before and works after `yes`.
 //! * The dry run, `--apply` with no terminal and no `--yes`, and a plan whose only fix is the
-//!   user's own DOCKER-USER drop (scenario `docker-user-drop`) change nothing.
+//!   user's own DOCKER-USER drop (scenario `docker-user-drop`) change nothing; nor does the
+//!   plan for Podman's port behind Docker's DROP (scenario `podman-beside-docker`), whose
+//!   DOCKER-USER accepts are printed, never applied.
 //! * `--lasting`: the sysctl.d file is written with the old one kept beside it (confirmed), or
 //!   put back with no backup left (not confirmed); the reverse split's update-alternatives,
 //!   legacy flushes and restart of Docker are rolled back, alternatives byte for byte.
@@ -78,7 +80,7 @@ fw() {
     exec "$FW" "$@"
   fi
 }
-curl_out() { ip netns exec "$LAB_CLIENT" curl -s -m 3 -o /dev/null -w '%{http_code}' http://10.99.0.1:8080/ || true; }
+curl_out() { ip netns exec "$LAB_CLIENT" curl -s -m 3 -o /dev/null -w '%{http_code}' "http://10.99.0.1:${CURL_PORT:-8080}/" || true; }
 iptables-legacy-save > "$W/legacy-before.txt"
 iptables-nft-save > "$W/nft-before.txt"
 nft list ruleset > "$W/ruleset-before.txt"
@@ -138,11 +140,18 @@ impl Run {
 }
 
 fn run(scenario: &str, mode: &str, selection: &[&str]) -> Run {
-    run_seeded(scenario, mode, selection, None)
+    run_seeded(scenario, 8080, mode, selection, None)
 }
 
-/// `run`, with `seed` as the `/etc/sysctl.d/99-docker-forward.conf` already there (lasting modes).
-fn run_seeded(scenario: &str, mode: &str, selection: &[&str], seed: Option<&str>) -> Run {
+/// [`run`], curling `port` from the client, with `seed` as the
+/// `/etc/sysctl.d/99-docker-forward.conf` already there (lasting modes).
+fn run_seeded(
+    scenario: &str,
+    port: u16,
+    mode: &str,
+    selection: &[&str],
+    seed: Option<&str>,
+) -> Run {
     require_lab_prereqs();
     let dir = tempfile::tempdir().unwrap();
     if let Some(seed) = seed {
@@ -160,6 +169,7 @@ fn run_seeded(scenario: &str, mode: &str, selection: &[&str], seed: Option<&str>
         .arg(mode)
         .args(selection)
         .env_remove("SSH_CONNECTION")
+        .env("CURL_PORT", port.to_string())
         .output()
         .unwrap();
     let mut log = format!(
@@ -403,7 +413,7 @@ fn the_other_bugs_are_fixed_for_real_packets() {
 #[test]
 fn lasting_writes_the_config_file_and_keeps_the_old_one_beside_it() {
     let old = "net.ipv4.ip_forward=0\n";
-    let r = run_seeded("ip-forward-off", "lasting-confirm", &[], Some(old));
+    let r = run_seeded("ip-forward-off", 8080, "lasting-confirm", &[], Some(old));
     let ctx = r.log.clone();
     assert_ne!(r.read("curl-before"), "200", "{ctx}");
     assert_eq!(r.read("rc").trim(), "0", "{ctx}");
@@ -428,7 +438,7 @@ fn lasting_writes_the_config_file_and_keeps_the_old_one_beside_it() {
 #[test]
 fn lasting_without_confirmation_puts_the_file_back() {
     let old = "# the host's own\nnet.ipv4.ip_forward=0\n";
-    let r = run_seeded("ip-forward-off", "lasting-timeout", &[], Some(old));
+    let r = run_seeded("ip-forward-off", 8080, "lasting-timeout", &[], Some(old));
     let ctx = r.log.clone();
     assert_eq!(r.read("rc").trim(), "1", "{ctx}");
     assert_eq!(r.read("forward-after").trim(), "0", "{ctx}");
@@ -492,4 +502,35 @@ fn lasting_rollback_restores_alternatives_and_rulesets_and_restarts_docker_again
         );
     }
     assert_ne!(r.read("curl-after"), "200", "{ctx}");
+}
+
+/// Podman's port behind Docker's FORWARD policy DROP (lab/podman.sh, a real rootful podman
+/// beside dockerd): the plan's fix is the DOCKER-USER accepts for cni-podman0, and `fix
+/// --apply` never writes DOCKER-USER (the user's chain): it prints them, refuses, and changes
+/// nothing — curl from outside still fails. (The accepts themselves are proven by the
+/// `podman-beside-docker-user-accept` fixture, whose curl truth is reachable.)
+#[test]
+fn podmans_fix_is_printed_never_applied_and_nothing_changes() {
+    let r = run_seeded("podman-beside-docker", 8090, "timeout", &[], None);
+    assert_ne!(
+        r.read("curl-before"),
+        "200",
+        "the bug is not there\n{}",
+        r.log
+    );
+    assert_ne!(r.read("rc").trim(), "0", "{}", r.log);
+    let out = r.read("out");
+    assert!(
+        out.contains("sudo iptables-nft -I DOCKER-USER -o cni-podman0 -j ACCEPT"),
+        "{out}"
+    );
+    assert!(out.contains("resolves: other-bridge-blocked"), "{out}");
+    assert!(r.read("err").contains("refused"), "{}", r.log);
+    assert_same(
+        &r.read("nft-before.txt"),
+        &r.read("nft-after.txt"),
+        "iptables-nft after the refused fix",
+        &r.log,
+    );
+    assert_ne!(r.read("curl-after"), "200", "{}", r.log);
 }

@@ -46,6 +46,7 @@ fn every_fixture_meets_its_expectations() {
     let mut failures = Vec::new();
     let mut paths_checked = 0;
     let mut clients_checked = 0;
+    let mut other_owners_checked = 0;
     for dir in &dirs {
         let (code, report) = check(dir);
         let name = dir
@@ -162,6 +163,19 @@ fn every_fixture_meets_its_expectations() {
                 if let Some(clients) = by_client {
                     clients_checked += judge_clients(&name, p, clients, &mut failures);
                 }
+                // Whose port it is (lab/podman.sh: Podman's beside Docker's): the report must
+                // say the same owner, or no owner only for Docker's.
+                if let Some(owner) = t["owner"].as_str() {
+                    if p["owner"] != owner {
+                        failures.push(format!(
+                            "{name}: port {port:?}: owner {} but the lab's port is {owner}'s",
+                            p["owner"]
+                        ));
+                    }
+                    if owner != "docker" {
+                        other_owners_checked += 1;
+                    }
+                }
                 let want = t["outside"].as_str().expect("outside verdict");
                 if by_client.is_none() && p["verdict"] != want {
                     failures.push(format!(
@@ -246,6 +260,11 @@ fn every_fixture_meets_its_expectations() {
     assert!(
         clients_checked >= 2,
         "only {clients_checked} client addresses had a truth to check"
+    );
+    // podman-beside-docker and its healthy counterpart: Podman's port in each.
+    assert!(
+        other_owners_checked >= 2,
+        "only {other_owners_checked} ports of another runtime had a truth to check"
     );
     // The five ipv6-* lab scenarios at least: one port each, 4 paths x 2 families.
     assert!(
@@ -644,4 +663,62 @@ fn firewalld_rulesets_give_decided_verdicts_on_every_path() {
         }
     }
     assert!(paths >= 4 * 2 * 4, "only {paths} paths judged");
+}
+
+/// Every scenario of lab/podman.sh has its fixture (capture, curl's truth with the port's
+/// owner, README, expectations).
+#[test]
+fn every_podman_scenario_has_its_fixture() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = std::fs::read_to_string(root.join("lab/podman.sh")).expect("lab/podman.sh");
+    let list = script
+        .lines()
+        .find_map(|l| l.strip_prefix("LAB_PODMAN_SCENARIOS=("))
+        .expect("LAB_PODMAN_SCENARIOS in lab/podman.sh");
+    let names: Vec<&str> = list.trim_end_matches(')').split_whitespace().collect();
+    assert!(names.len() >= 2, "podman scenarios found: {names:?}");
+    let mut missing = Vec::new();
+    for n in &names {
+        let dir = root.join("fixtures/lab").join(n);
+        for f in ["meta.json", "truth.json", "expect.json", "README.md"] {
+            if !dir.join(f).exists() {
+                missing.push(format!("fixtures/lab/{n}/{f}"));
+            }
+        }
+        let truth = std::fs::read_to_string(dir.join("truth.json")).unwrap_or_default();
+        if !truth.contains("\"owner\": \"podman\"") {
+            missing.push(format!("fixtures/lab/{n}/truth.json: no port of Podman's"));
+        }
+    }
+    assert!(missing.is_empty(), "missing: {missing:?}");
+}
+
+/// `trace` of Podman's blocked port: DNATed by CNI's chains, forwarded out cni-podman0 (the
+/// interface ip-addr.json gives its subnet, not "unknown interface"), dropped by Docker's
+/// FORWARD policy; with the DOCKER-USER accepts it is accepted.
+#[test]
+fn trace_of_podmans_port_names_cni_podman0_and_dockers_drop() {
+    let (code, text) = fwdoctor_in(
+        "podman-beside-docker",
+        &["trace", "tcp", "any", "to", "host:8090"],
+    );
+    assert!(text.contains("-> now to 10.88.0.2:80"), "{text}");
+    assert!(text.contains("route: forwarded out cni-podman0"), "{text}");
+    assert!(!text.contains("unknown interface"), "{text}");
+    assert!(
+        text.contains("verdict: DROPPED by iptables-nft ip filter FORWARD: policy DROP"),
+        "{text}"
+    );
+    assert_ne!(code, 0, "{text}");
+    let (_, ok) = fwdoctor_in(
+        "podman-beside-docker-user-accept",
+        &["trace", "tcp", "any", "to", "host:8090"],
+    );
+    assert!(ok.contains("route: forwarded out cni-podman0"), "{ok}");
+    assert!(
+        ok.contains("-A DOCKER-USER -i cni-podman0 -j ACCEPT")
+            || ok.contains("-A DOCKER-USER -o cni-podman0 -j ACCEPT"),
+        "{ok}"
+    );
+    assert!(ok.contains("verdict: ACCEPTED"), "{ok}");
 }

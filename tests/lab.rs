@@ -443,3 +443,87 @@ i=0; while [ ! -e "$d/finish" ] && [ $i -lt 300 ]; do sleep 0.2; i=$((i+1)); don
     );
     drop(guard);
 }
+
+/// Files with their contents, and paths with whether each exists.
+type MachineState = (Vec<(PathBuf, Vec<u8>)>, Vec<(&'static str, bool)>);
+
+/// The machine's podman and CNI files, and whether each path podman writes by default exists.
+fn machine_podman_state() -> MachineState {
+    let mut files = Vec::new();
+    file_contents(std::path::Path::new("/etc/containers"), &mut files);
+    file_contents(std::path::Path::new("/etc/cni"), &mut files);
+    assert!(
+        !files.is_empty(),
+        "/etc/containers is empty or absent: scripts/deps.sh installs podman"
+    );
+    let paths = [
+        "/var/lib/cni",
+        "/var/lib/containers",
+        "/run/containers",
+        "/run/libpod",
+        "/run/cni",
+        "/dev/shm/libpod_lock",
+    ]
+    .map(|p| (p, std::path::Path::new(p).exists()))
+    .to_vec();
+    (files, paths)
+}
+
+/// Debian's real rootful podman (CNI) beside dockerd (lab/podman.sh): Docker's FORWARD policy
+/// DROP blocks Podman's port from outside, and the live check names it `other-bridge-blocked`
+/// with DOCKER-USER accepts for cni-podman0; the machine's podman files never change and no
+/// process or namespace of the run is left.
+#[test]
+fn lab_podman_beside_docker_is_blocked_by_dockers_forward_drop() {
+    let before = machine_podman_state();
+    let run = lab_run_fwdoctor("podman-beside-docker", &["check", "--format", "json"]);
+    assert_eq!(
+        machine_podman_state(),
+        before,
+        "the machine's podman/CNI files or paths changed\n{}",
+        run.context()
+    );
+    let truth = run.truth_port(8090);
+    assert_eq!(truth["owner"], "podman", "{}", run.truth);
+    assert_eq!(truth["outside"], "blocked", "{}", run.truth);
+    assert_eq!(truth["host"], "reachable", "{}", run.truth);
+    assert_eq!(
+        run.truth_port(8080)["outside"],
+        "reachable",
+        "{}",
+        run.truth
+    );
+    let report = run.report();
+    assert_eq!(run.code, 2, "{}", run.context());
+    let port = report_port(&report, 8090, &run);
+    assert_eq!(port["owner"], "podman", "{port:#}");
+    assert_eq!(port["verdict"], "blocked", "{port:#}\n{}", run.context());
+    assert_eq!(report_port(&report, 8080, &run)["verdict"], "reachable");
+    let f: Vec<&Value> = findings(&report, &run)
+        .iter()
+        .filter(|f| f["check"] == "other-bridge-blocked")
+        .collect();
+    assert_eq!(f.len(), 1, "{}", run.context());
+    assert!(
+        f[0]["fix"]["immediate"]
+            .to_string()
+            .contains("sudo iptables-nft -I DOCKER-USER -o cni-podman0 -j ACCEPT"),
+        "{:#}",
+        f[0]
+    );
+    // Teardown left nothing of podman's: no conmon of this run, no lab namespace.
+    assert!(
+        !run.stderr.contains("WARNING: still alive"),
+        "{}",
+        run.context()
+    );
+    let pids = Command::new("pgrep")
+        .args(["-f", "/tmp/fwl\\..*/podman"])
+        .output()
+        .expect("pgrep");
+    assert!(
+        String::from_utf8_lossy(&pids.stdout).trim().is_empty(),
+        "processes of a lab podman are left: {}",
+        String::from_utf8_lossy(&pids.stdout)
+    );
+}

@@ -1,7 +1,7 @@
 //! Published ports and their verdicts: can a client outside open a new connection?
 
 use crate::analyze::trace::{Flow, Net, Route, RuleRef, Trace, Verdict};
-use crate::model::{Action, Dir, Family, Match, Model, Stack};
+use crate::model::{Action, Dir, Family, Match, Model, Runtime, Stack};
 use ipnet::IpNet;
 use serde::Serialize;
 use std::net::IpAddr;
@@ -18,6 +18,8 @@ pub struct PublishedPort {
     /// `"ipv4"` / `"ipv6"` in the JSON report (DESIGN.md).
     #[serde(serialize_with = "port_family")]
     pub family: Family,
+    /// Whose port it is: `"docker"`, or `"podman"` (read from its DNAT rules).
+    pub owner: Runtime,
 }
 
 fn port_family<S: serde::Serializer>(f: &Family, s: S) -> Result<S::Ok, S::Error> {
@@ -325,6 +327,7 @@ pub fn dnat_rules(model: &Model, stack: Stack, family: Family) -> Vec<PublishedP
                     container_ip: *addr,
                     container_port: port.map(|p| p.0),
                     family,
+                    owner: Runtime::Docker,
                 });
             }
         }
@@ -332,9 +335,39 @@ pub fn dnat_rules(model: &Model, stack: Stack, family: Family) -> Vec<PublishedP
     out
 }
 
-/// The published ports: Docker's API when captured, else Docker's DNAT rules of the live stack.
-/// One entry per family a port is published on (`0.0.0.0` and `::` are two entries).
+/// The published ports: Docker's ([`docker_published`]), then those other runtimes publish
+/// (Podman's, from its DNAT rules: [`crate::model::other_bridges::ports`]).
 pub fn published(model: &Model) -> Vec<PublishedPort> {
+    let mut out = docker_published(model);
+    for p in &model.runtime_ports {
+        if out
+            .iter()
+            .any(|d| (d.host_port, &d.proto, d.family) == (p.host_port, &p.proto, p.family))
+        {
+            continue;
+        }
+        let any = if p.family == Family::Ip6 {
+            "::"
+        } else {
+            "0.0.0.0"
+        };
+        out.push(PublishedPort {
+            proto: p.proto.clone(),
+            host_ip: p.host_ip.map_or_else(|| any.to_string(), |a| a.to_string()),
+            host_port: p.host_port,
+            container: p.container.clone(),
+            container_ip: p.container_ip,
+            container_port: p.container_port,
+            family: p.family,
+            owner: p.owner,
+        });
+    }
+    out
+}
+
+/// Docker's published ports: its API when captured, else its DNAT rules of the live stack.
+/// One entry per family a port is published on (`0.0.0.0` and `::` are two entries).
+pub fn docker_published(model: &Model) -> Vec<PublishedPort> {
     let order = |a: &PublishedPort, b: &PublishedPort| {
         (a.host_port, &a.proto, a.family).cmp(&(b.host_port, &b.proto, b.family))
     };
@@ -363,6 +396,7 @@ pub fn published(model: &Model) -> Vec<PublishedPort> {
                     container_ip,
                     container_port: Some(p.container_port),
                     family,
+                    owner: Runtime::Docker,
                 });
             }
         }

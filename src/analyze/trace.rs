@@ -243,10 +243,11 @@ pub struct Net<'m> {
 
 impl<'m> Net<'m> {
     pub fn new(model: &'m Model) -> Net<'m> {
-        let bridges = model
-            .bridges
-            .iter()
-            .map(|b| (b.name.clone(), b.subnets.clone()))
+        // Other runtimes' bridges (Podman's cni-podman0, lxdbr0, ...) are bridges too: no
+        // client outside comes from their subnets, and the outside interface is none of them.
+        let bridges = (model.bridges.iter().map(|b| (&b.name, &b.subnets)))
+            .chain(model.other_bridges.iter().map(|b| (&b.name, &b.subnets)))
+            .map(|(n, s)| (n.clone(), s.clone()))
             .collect();
         let local_addrs = model
             .interfaces

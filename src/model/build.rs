@@ -176,6 +176,8 @@ pub fn build(ev: &Evidence) -> Result<Model, ParseError> {
     m.unseen = crate::model::coverage::unseen(ev, &m.tables, &m.sysctl);
     m.bridges = bridges(&m);
     m.docker_rules = docker_rules(&m.tables);
+    m.other_bridges = crate::model::other_bridges::bridges(&m.tables, m.interfaces.as_deref());
+    m.runtime_ports = crate::model::other_bridges::ports(&m.tables, &m.other_bridges);
     Ok(m)
 }
 

@@ -9,11 +9,13 @@ pub mod coverage;
 pub mod docker_layout;
 pub mod host;
 pub mod one_or_more;
+pub mod other_bridges;
 pub mod ruleset;
 pub mod text;
 
 pub use docker_layout::{DockerLayout, DockerRules};
 pub use host::*;
+pub use other_bridges::{OtherBridge, Runtime, RuntimePort};
 pub use ruleset::*;
 pub use text::Text;
 
@@ -65,6 +67,11 @@ pub struct Model {
     pub interfaces: Option<Vec<Interface>>,
     /// Docker bridges and their subnets.
     pub bridges: Vec<Bridge>,
+    /// Bridges of other runtimes (Podman, LXD, Incus, libvirt): workloads behind the same
+    /// FORWARD hook ([`other_bridges`]).
+    pub other_bridges: Vec<OtherBridge>,
+    /// Ports other runtimes publish, from their DNAT rules (Podman: CNI or netavark).
+    pub runtime_ports: Vec<RuntimePort>,
     /// Where Docker's rules were found, one entry per (stack, family).
     pub docker_rules: Vec<DockerRules>,
     /// meta.json's source records, by source name.

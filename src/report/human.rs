@@ -309,6 +309,11 @@ fn doctor(input: &ReportInput, verbosity: Verbosity, style: &Style, width: usize
             .as_deref()
             .map(|c| format!(" → {}", printable(c)))
             .unwrap_or_default();
+        let to = if p.port.owner == crate::model::Runtime::Docker {
+            to
+        } else {
+            format!(" ({}){to}", p.port.owner.as_str())
+        };
         let name = format!(
             "port {}/{}{to}",
             printable(&sockaddr_text(&p.port.host_ip, p.port.host_port)),
@@ -702,6 +707,12 @@ fn ports_table(input: &ReportInput, style: &Style) -> String {
             (None, Some(ip), Some(cp)) => sockaddr(ip, cp),
             (Some(n), _, Some(cp)) => format!("{} :{cp}", printable(n)),
             _ => "-".into(),
+        };
+        // Another runtime's port (Podman's): say whose.
+        let container = if p.port.owner == crate::model::Runtime::Docker {
+            container
+        } else {
+            format!("{} {container}", p.port.owner.as_str())
         };
         let label = format!(
             "{}/{}",

@@ -12,6 +12,7 @@ pub mod ip_forward_disabled;
 pub mod legacy_tables_empty;
 pub mod mixed_backends;
 pub mod next_boot_blocks;
+pub mod other_bridge_blocked;
 pub mod published_port_blocked;
 pub mod snap_docker;
 pub mod split_forward_drop;
@@ -23,6 +24,7 @@ pub const ALL: &[&Check] = &[
     &split_forward_drop::CHECK,
     &published_port_blocked::CHECK,
     &firewalld_blocks::CHECK,
+    &other_bridge_blocked::CHECK,
     &next_boot_blocks::CHECK,
     &docker_chains_missing::CHECK,
     &ip_forward_disabled::CHECK,

@@ -18,8 +18,8 @@ What it finds
   reach. fwdoctor walks the connection, and its reply, through every hook and every base chain
   of every stack (legacy, iptables-nft, native nft) and names the rule or policy that drops it.
   Ports published on 127.0.0.1 only, ports blocked on purpose in DOCKER-USER (see
-  docker-user-blocks) and ports blocked by firewalld's rules alone (see firewalld-blocks) are
-  not reported here.
+  docker-user-blocks), ports blocked by firewalld's rules alone (see firewalld-blocks) and
+  Podman's ports (see other-bridge-blocked) are not reported here.
 
 Why it matters
   The container runs and `curl localhost:PORT` works on the host, so nothing looks wrong; but
@@ -36,6 +36,8 @@ fn run(ctx: &Context) -> Vec<Finding> {
     ctx.ports
         .iter()
         .filter(|p| p.verdict == PortState::Blocked)
+        // Podman's (another runtime's) ports: other-bridge-blocked.
+        .filter(|p| p.port.owner == crate::model::Runtime::Docker)
         .filter(|p| !is_on_purpose(ctx, p))
         // firewalld's own rules alone: firewalld-blocks.
         .filter(|p| !firewalld_blocks::only_firewalld(ctx, p))

@@ -39,6 +39,8 @@ fn run(ctx: &Context) -> Vec<Finding> {
         .ports
         .iter()
         .filter(|p| p.verdict == PortState::Reachable)
+        // Docker's ports: Podman's take their own path (its CNI-FORWARD sits in FORWARD too).
+        .filter(|p| p.port.owner == crate::model::Runtime::Docker)
         .filter(|p| !ufw_sees(ctx, &p.port))
         .filter(|p| {
             p.port
