@@ -722,3 +722,26 @@ fn trace_of_podmans_port_names_cni_podman0_and_dockers_drop() {
     );
     assert!(ok.contains("verdict: ACCEPTED"), "{ok}");
 }
+
+/// The reply of a published port's connection leaves by the interface the client came in on
+/// (the host's outside interface from ip-addr.json), not "unknown interface".
+#[test]
+fn the_reply_to_the_client_outside_leaves_by_the_outside_interface() {
+    let (code, text) = fwdoctor_in("healthy", &["trace", "tcp", "any", "to", "host:8080"]);
+    assert_eq!(code, 0, "{text}");
+    let inbound = text
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit(" in ").next())
+        .expect("the first line names the interface the client comes in by")
+        .to_string();
+    assert!(inbound.starts_with("fwlh"), "{text}");
+    let (_, reply) = text
+        .split_once("reply, from the container back:")
+        .expect("a reply leg");
+    assert!(
+        reply.contains(&format!("route: forwarded out {inbound}")),
+        "{text}"
+    );
+    assert!(!text.contains("unknown interface"), "{text}");
+}

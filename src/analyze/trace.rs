@@ -461,7 +461,11 @@ impl<'m> Net<'m> {
             }
         }
         let route = if flow.to_outside && pkt.dst.is_none() {
-            Route::Forward { out_iface: None }
+            // Back to the client outside: out of the interface it came in by (the host's
+            // outside interface, when ip-addr.json tells it).
+            Route::Forward {
+                out_iface: self.outside_address(family).map(|o| o.0),
+            }
         } else {
             self.route(&pkt)
         };
