@@ -597,3 +597,45 @@ pub fn nft_priority_keyword(word: &str) -> Option<i32> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod chains_tests {
+    use super::{Chain, Family, Stack, Table, Text};
+
+    fn chain(name: &str) -> Chain {
+        Chain {
+            name: Text::from(name),
+            base: None,
+            rules: Vec::new(),
+            line: 0,
+        }
+    }
+
+    #[test]
+    fn a_table_clone_shares_its_chains_until_one_of_them_changes() {
+        let mut a = Table::new(
+            Stack::IptablesNft,
+            Family::Ip,
+            "nat",
+            "iptables-nft-save.txt",
+        );
+        a.add_chain(chain("KUBE-SERVICES"));
+        a.add_chain(chain("KUBE-SVC-AAAA"));
+        let mut b = a.clone();
+        assert!(
+            std::ptr::eq(a.chains.as_ptr(), b.chains.as_ptr()),
+            "the clone copied the chains"
+        );
+        b.add_chain(chain("KUBE-SEP-BBBB"));
+        assert!(!std::ptr::eq(a.chains.as_ptr(), b.chains.as_ptr()));
+        assert_eq!(
+            a.chains.len(),
+            2,
+            "a change to the clone showed in the original"
+        );
+        assert_eq!(b.chains.len(), 3);
+        assert_eq!(b.chain_index("KUBE-SEP-BBBB"), Some(2));
+        assert_eq!(a.chain_index("KUBE-SEP-BBBB"), None);
+        assert_eq!(a.chain_index("KUBE-SVC-AAAA"), Some(1));
+    }
+}
