@@ -368,6 +368,28 @@ fn a_table_the_listing_names_without_its_file_is_unseen_naming_the_command() {
 }
 
 #[test]
+fn the_tables_of_a_chain_listing_are_named_once_each_in_order() {
+    use fwdoctor::collect::evidence::nft_chain_tables;
+    let listing = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "json_schema_version": 1}},
+        {"chain": {"family": "ip", "table": "nat", "name": "KUBE-SVC-A", "handle": 1}},
+        {"chain": {"family": "ip", "table": "nat", "name": "KUBE-SEP-B", "handle": 2}},
+        {"chain": {"family": "inet", "table": "fw", "name": "input", "handle": 1,
+                   "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}},
+        {"table": {"family": "ip", "name": "raw", "handle": 9}},
+        {"chain": {"family": "ip", "table": "nat", "name": "KUBE-SEP-C", "handle": 3}},
+        {"chain": {"family": "ip6", "table": "nat", "name": "OUTPUT", "handle": 1}}]}"#;
+    let tables = nft_chain_tables(listing).expect("a listing");
+    let pairs: Vec<(&str, &str)> = tables
+        .iter()
+        .map(|(f, t)| (f.as_str(), t.as_str()))
+        .collect();
+    assert_eq!(pairs, [("ip", "nat"), ("inet", "fw"), ("ip6", "nat")]);
+    assert!(nft_chain_tables(r#"{"other": []}"#).is_err());
+    assert!(nft_chain_tables(r#"{"nftables": [{"chain": {"family": "ip"}}]}"#).is_err());
+    assert!(nft_chain_tables(r#"{"nftables": []} trailing"#).is_err());
+}
+
+#[test]
 fn a_per_table_file_that_is_a_link_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
