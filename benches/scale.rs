@@ -8,7 +8,7 @@
 //! cargo bench --bench scale -- --worst-case            # hostile rulesets, many ports
 //! sudo cargo bench --bench scale -- --nft-text --rules 10000,100000   # nft text parser
 //! sudo cargo bench --bench scale -- --system --rules 100000,250000 --repeat 3 --live-repeat 2
-//! sudo cargo bench --bench scale -- --system --rules 250000 --load-order name   # the crash case
+//! sudo cargo bench --bench scale -- --system --rules 250000 --repeat 1 --live-repeat 1 --load-order name
 //! ```
 //!
 //! With `--system` (root), every iptables tool runs inside a private network namespace that
