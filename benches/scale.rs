@@ -8,10 +8,25 @@
 //! cargo bench --bench scale -- --worst-case            # hostile rulesets, many ports
 //! sudo cargo bench --bench scale -- --nft-text --rules 10000,100000   # nft text parser
 //! sudo cargo bench --bench scale -- --system --rules 100000,250000 --repeat 3 --live-repeat 2
+//! sudo cargo bench --bench scale -- --system --rules 250000 --repeat 1 --live-repeat 1 --load-order name
 //! ```
 //!
 //! With `--system` (root), every iptables tool runs inside a private network namespace that
-//! the benchmark creates (`unshare -n`), never in the host's own. Columns:
+//! the benchmark creates (`unshare -n`), never in the host's own. The namespace's chains are
+//! created in the order a node's are (`--load-order kube-proxy`, the default): in the order of
+//! the input kube-proxy writes for `iptables-restore` (`kube::kube_proxy_restore`: filter then
+//! nat, each table's chain declarations then its rules, the chains declared service by
+//! service, so in no name order). Legacy gets that input with `iptables-legacy-restore
+//! --noflush`; for iptables-nft the chains are created in that order by `nft -f`
+//! (`kube::nft_chain_script`), then the rules loaded by `iptables-nft-restore --noflush` of the
+//! save file, because `iptables-nft-restore` 1.8.9 itself takes minutes to create 37k chains
+//! out of name order; the kernel holds the same ruleset either way (`iptables-nft-save` prints
+//! the save file). `--load-order kube-proxy-restore` loads the kube-proxy input with
+//! `iptables-nft-restore` itself (3.5-4.4 min at 100k rules). `--load-order name` loads the save
+//! file, whose chains are declared in name order: `iptables-nft-save` 1.8.9 takes 13-92 s on
+//! that at 100k rules and crashes (a stack overflow in libnftnl) at 250k, which is how the
+//! fallback to nft's JSON is measured. Either way, `iptables-legacy-save` of the loaded
+//! namespace must print the save file (checked). Columns:
 //!
 //! * `fwdoctor in-process`: parse + model + analyze (+ the per-port trace) of the file, in this
 //!   process, the file already in memory.
@@ -71,7 +86,45 @@ struct Args {
     worst_case: bool,
     /// Time the nft text parser against the iptables-save parser instead ([`nft_text_speed`]).
     nft_text: bool,
-    netns_worker: Option<(PathBuf, usize, usize)>,
+    /// How `--system` loads the rules into its namespace.
+    load_order: LoadOrder,
+    /// `--netns-worker FILE LOAD_ORDER REPEAT LIVE_REPEAT`.
+    netns_worker: Option<(PathBuf, LoadOrder, usize, usize)>,
+}
+
+/// The order in which `--system` creates the namespace's chains (see the module's comment).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LoadOrder {
+    /// kube-proxy's order: its input to legacy, the chains by `nft -f` then the rules.
+    KubeProxy,
+    /// kube-proxy's input to both `iptables-*-restore --noflush` (slow with iptables-nft).
+    KubeProxyRestore,
+    /// The save file itself: chains created in name order.
+    Name,
+}
+
+impl LoadOrder {
+    fn as_str(self) -> &'static str {
+        match self {
+            LoadOrder::KubeProxy => "kube-proxy",
+            LoadOrder::KubeProxyRestore => "kube-proxy-restore",
+            LoadOrder::Name => "name",
+        }
+    }
+
+    fn parse(s: &str) -> LoadOrder {
+        match s {
+            "kube-proxy" => LoadOrder::KubeProxy,
+            "kube-proxy-restore" => LoadOrder::KubeProxyRestore,
+            "name" => LoadOrder::Name,
+            other => panic!("--load-order kube-proxy|kube-proxy-restore|name, not {other:?}"),
+        }
+    }
+}
+
+/// kube-proxy's restore input beside the save file `file` (written by `main`).
+fn kube_proxy_file(file: &Path) -> PathBuf {
+    file.with_extension("kube-proxy.restore")
 }
 
 fn parse_args() -> Args {
@@ -83,6 +136,7 @@ fn parse_args() -> Args {
         out: None,
         worst_case: false,
         nft_text: false,
+        load_order: LoadOrder::KubeProxy,
         netns_worker: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -111,13 +165,18 @@ fn parse_args() -> Args {
                 i += 1;
                 a.out = Some(PathBuf::from(&argv[i]));
             }
+            "--load-order" => {
+                i += 1;
+                a.load_order = LoadOrder::parse(&argv[i]);
+            }
             "--netns-worker" => {
                 a.netns_worker = Some((
                     PathBuf::from(&argv[i + 1]),
-                    argv[i + 2].parse().unwrap(),
+                    LoadOrder::parse(&argv[i + 2]),
                     argv[i + 3].parse().unwrap(),
+                    argv[i + 4].parse().unwrap(),
                 ));
-                i += 3;
+                i += 4;
             }
             // `cargo bench` passes `--bench`; ignore what we do not know.
             _ => {}
@@ -181,8 +240,9 @@ const NATIVE_TABLE: &str = "table inet bench_native {
 }
 ";
 
-/// Inside `unshare -n`: time the iptables tools on `file`, print `name secs` lines.
-fn netns_worker(file: &Path, repeat: usize, live_repeat: usize) {
+/// Inside `unshare -n`: time the iptables tools on `file`, print `name secs` lines. The rules
+/// are loaded in `order`.
+fn netns_worker(file: &Path, order: LoadOrder, repeat: usize, live_repeat: usize) {
     let run = |prog: &str, args: &[&str], stdin: Option<&Path>| -> Option<Duration> {
         let mut c = Command::new(prog);
         c.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
@@ -236,11 +296,33 @@ fn netns_worker(file: &Path, repeat: usize, live_repeat: usize) {
             println!("{name} {kib}");
         }
     }
+    // Loaded in `order` (see the module's comment). `--noflush`, as kube-proxy loads; the
+    // namespace's tables are empty.
+    let kube = kube_proxy_file(file);
+    let (legacy_input, nft_input) = match order {
+        LoadOrder::Name => (file, file),
+        LoadOrder::KubeProxy => (kube.as_path(), file),
+        LoadOrder::KubeProxyRestore => (kube.as_path(), kube.as_path()),
+    };
     report(
         "legacy-restore",
-        run("iptables-legacy-restore", &[], Some(file)),
+        run(
+            "iptables-legacy-restore",
+            &["--noflush"],
+            Some(legacy_input),
+        ),
     );
-    report("nft-restore", run("iptables-nft-restore", &[], Some(file)));
+    if order == LoadOrder::KubeProxy {
+        let script = file.with_extension("chains.nft");
+        let input = std::fs::read_to_string(&kube).unwrap_or_default();
+        std::fs::write(&script, kube::nft_chain_script(&input)).expect("write nft script");
+        let script = script.to_string_lossy().into_owned();
+        report("nft-chains-create", run("nft", &["-f", &script], None));
+    }
+    report(
+        "nft-restore",
+        run("iptables-nft-restore", &["--noflush"], Some(nft_input)),
+    );
     // The file must be what iptables-legacy-save prints for it (comments aside): that is the
     // evidence fwdoctor reads on a real host, chain by chain, user chains sorted.
     match Command::new("iptables-legacy-save").output() {
@@ -354,13 +436,20 @@ fn netns_worker(file: &Path, repeat: usize, live_repeat: usize) {
             Err(e) => eprintln!("live check: {e}"),
         }
     }
-    if live_repeat > 0
-        && let Some(kib) = peak_rss_kib(
-            Command::new(env!("CARGO_BIN_EXE_fwdoctor")).args(["check", "--format", "json"]),
-            None,
-        )
-    {
-        println!("live-check-rss {kib}");
+    if live_repeat > 0 {
+        let live = || {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_fwdoctor"));
+            c.args(["check", "--format", "json"]);
+            c
+        };
+        if let Some(kib) = own_peak_rss_kib(&mut live()) {
+            println!("live-check-rss {kib}");
+        }
+        // What `/usr/bin/time` says: the largest of fwdoctor's and its children's peaks
+        // (`iptables-nft-save` alone peaks at 122 MB at 100k rules).
+        if let Some(kib) = peak_rss_kib(&live(), None) {
+            println!("live-check-rss-children {kib}");
+        }
     }
     if live_repeat > 0 {
         capture_and_check(&file.with_extension("capture"), repeat);
@@ -424,7 +513,10 @@ struct SystemTimes {
     nft_chains: Vec<Duration>,
     nft_native_table: Vec<Duration>,
     live: Vec<Duration>,
+    /// fwdoctor's own peak RSS in a live check (KiB), and `/usr/bin/time`'s, which is the
+    /// largest of its own and its children's.
     live_rss: Option<u64>,
+    live_rss_children: Option<u64>,
     /// `fwdoctor check --from` the same file without its `# Generated by` lines.
     ours_headerless: Vec<Duration>,
     /// `fwdoctor capture` of the namespace, its size, and `check --from` it (time, KiB).
@@ -437,15 +529,20 @@ struct SystemTimes {
     nft_test_rss: Option<u64>,
     /// The file is exactly what iptables-legacy-save prints for it (comments aside).
     save_identical: Option<bool>,
+    /// Seconds to load the namespace (legacy, iptables-nft and nft's share of that).
+    legacy_load: f64,
+    nft_load: f64,
+    nft_chains_create: f64,
 }
 
-fn system_times(file: &Path, repeat: usize, live_repeat: usize) -> SystemTimes {
+fn system_times(file: &Path, order: LoadOrder, repeat: usize, live_repeat: usize) -> SystemTimes {
     let me = std::env::current_exe().expect("current exe");
     let out = Command::new("unshare")
         .arg("-n")
         .arg(&me)
         .arg("--netns-worker")
         .arg(file)
+        .arg(order.as_str())
         .arg(repeat.to_string())
         .arg(live_repeat.to_string())
         .stderr(Stdio::inherit())
@@ -465,6 +562,7 @@ fn system_times(file: &Path, repeat: usize, live_repeat: usize) -> SystemTimes {
             "nft-json" => t.nft_json.push(d),
             "live-check" => t.live.push(d),
             "live-check-rss" => t.live_rss = secs.parse().ok(),
+            "live-check-rss-children" => t.live_rss_children = secs.parse().ok(),
             "legacy-save-live" => t.legacy_save_live.push(d),
             "nft-chains" => t.nft_chains.push(d),
             "nft-native-table" => t.nft_native_table.push(d),
@@ -477,6 +575,12 @@ fn system_times(file: &Path, repeat: usize, live_repeat: usize) -> SystemTimes {
             "nft-restore-test-rss" => t.nft_test_rss = secs.parse().ok(),
             "fwdoctor-process" => t.ours.push(d),
             "save-identical" => t.save_identical = Some(true),
+            "legacy-restore" => t.legacy_load = d.as_secs_f64(),
+            "nft-restore" => t.nft_load += d.as_secs_f64(),
+            "nft-chains-create" => {
+                t.nft_chains_create = d.as_secs_f64();
+                t.nft_load += d.as_secs_f64();
+            }
             "save-differs" => t.save_identical = Some(false),
             _ => {}
         }
@@ -510,6 +614,34 @@ fn process_run(file: &Path) -> Option<(Duration, u64)> {
     }
     let rss = peak_rss_kib(Command::new(bin).args(args).arg(file), None)?;
     Some((d, rss))
+}
+
+/// The peak RSS in KiB of the process `command` starts, without its children's: its `VmHWM`
+/// (`/proc/PID/status`, which only grows) read every 5 ms until it exits; the last reading is
+/// its peak unless the peak came in its last 5 ms. `/usr/bin/time` cannot tell: a process's
+/// `ru_maxrss` as its parent reaps it is the largest of its own and its reaped children's.
+fn own_peak_rss_kib(command: &mut Command) -> Option<u64> {
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak = None;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status)
+            && let Some(kib) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak = Some(kib);
+        }
+        if child.try_wait().ok()?.is_some() {
+            return peak;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// A peak RSS in KiB, in bytes.
@@ -759,8 +891,8 @@ fn nft_text_speed(sizes: &[usize], repeat: usize) {
 
 fn main() {
     let args = parse_args();
-    if let Some((file, repeat, live_repeat)) = &args.netns_worker {
-        netns_worker(file, *repeat, *live_repeat);
+    if let Some((file, order, repeat, live_repeat)) = &args.netns_worker {
+        netns_worker(file, *order, *repeat, *live_repeat);
         return;
     }
     if args.worst_case {
@@ -831,7 +963,14 @@ fn main() {
                 rss.push(kib);
             }
         }
-        let sys = system.then(|| system_times(&file, args.repeat, args.live_repeat));
+        // kube-proxy's restore input, for --system's load (see the module's comment).
+        std::fs::write(
+            kube_proxy_file(&file),
+            kube::kube_proxy_restore(&kube::Options::rules(n)),
+        )
+        .expect("write ruleset");
+        let sys =
+            system.then(|| system_times(&file, args.load_order, args.repeat, args.live_repeat));
         println!(
             "\n## {rules} rules ({:.1} MB)  {}",
             size as f64 / 1e6,
@@ -867,6 +1006,20 @@ fn main() {
         );
         if let Some(s) = &sys {
             println!(
+                "  chains created in {} order (--load-order), loaded in {:.1} s (legacy), {:.1} s (iptables-nft{})",
+                args.load_order.as_str(),
+                s.legacy_load,
+                s.nft_load,
+                if args.load_order == LoadOrder::KubeProxy {
+                    format!(
+                        ", of which {:.1} s nft -f for the chains",
+                        s.nft_chains_create
+                    )
+                } else {
+                    String::new()
+                }
+            );
+            println!(
                 "  file = legacy-save output {}",
                 match s.save_identical {
                     Some(true) => "yes (comments aside)",
@@ -892,10 +1045,11 @@ fn main() {
                 .max(median(&s.legacy_save_live))
                 .max(median(&s.nft_chains) + median(&s.nft_native_table));
             println!(
-                "  live/slowest necessary source (medians): {:.2} (<= 1.2), peak RSS {:.1} MB = {:.2} x the evidence it read (<= 3)",
+                "  live/slowest necessary source (medians): {:.2} (<= 1.2), fwdoctor's own peak RSS {:.1} MB = {:.2} x the evidence it read (<= 3); with its children's (/usr/bin/time) {:.1} MB",
                 median(&s.live) / slowest,
                 bytes(s.live_rss).unwrap_or(0.0) / 1e6,
-                bytes(s.live_rss).unwrap_or(0.0) / s.capture_bytes.max(1) as f64
+                bytes(s.live_rss).unwrap_or(0.0) / s.capture_bytes.max(1) as f64,
+                bytes(s.live_rss_children).unwrap_or(0.0) / 1e6
             );
             println!("  fwdoctor capture         {}", range(&s.capture));
             let capture_peak = s.capture_check_rss.iter().max().copied().unwrap_or(0) * 1024;

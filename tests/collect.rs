@@ -68,6 +68,59 @@ fn command_drains_huge_output() {
 }
 
 #[test]
+fn command_big_stdout_is_the_commands_own_pages_mapped_and_small_stdout_a_buffer() {
+    // 2 MB: over the mapping threshold; the output is never copied into a growing buffer.
+    let out = command::run(
+        "sh",
+        &["-c", "head -c 2000000 /dev/zero | tr '\\0' a; echo"],
+        Duration::from_secs(20),
+    );
+    assert!(out.success(), "{out:?}");
+    assert!(out.stdout.is_mapped(), "a 2 MB output was copied");
+    assert_eq!(out.stdout.len(), 2_000_001);
+    assert!(out.stdout[..2_000_000].iter().all(|&b| b == b'a'));
+    let (status, content) = out.into_source();
+    assert_eq!(status.status, SourceState::Ok);
+    let text = content.expect("ok has its text");
+    assert_eq!(text.len(), 2_000_001);
+    assert!(text.ends_with("a\n"));
+
+    let out = command::run("sh", &["-c", "echo small"], Duration::from_secs(5));
+    assert!(!out.stdout.is_mapped());
+    assert_eq!(&out.stdout[..], b"small\n");
+}
+
+#[test]
+fn command_output_cannot_be_changed_by_a_grandchild_after_it_is_read() {
+    // The shell prints 2 MB and exits; a grandchild it left behind (stderr elsewhere, so
+    // nothing waits for it) then opens the same stdout file again and writes over its start.
+    let dir = tempfile::tempdir().unwrap();
+    let mark = dir.path().join("dd-status");
+    let script = format!(
+        "head -c 2000000 /dev/zero | tr '\\0' a
+         (sleep 0.5; echo late | dd of=/proc/self/fd/1 conv=notrunc 2>/dev/null; echo $? > {}) \
+         2>/dev/null &",
+        mark.display()
+    );
+    let out = command::run("sh", &["-c", &script], Duration::from_secs(20));
+    assert!(out.success(), "{out:?}");
+    assert!(out.stdout.is_mapped());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&mark).is_ok_and(|s| s.ends_with('\n')) {
+        assert!(Instant::now() < deadline, "the grandchild never ran");
+        thread::sleep(Duration::from_millis(50));
+    }
+    let status = std::fs::read_to_string(&mark).unwrap();
+    assert_ne!(status.trim(), "0", "the grandchild's write went through");
+    assert_eq!(out.stdout.len(), 2_000_000);
+    assert!(
+        out.stdout.iter().all(|&b| b == b'a'),
+        "the text changed after it was read: {:?}",
+        String::from_utf8_lossy(&out.stdout[..8])
+    );
+}
+
+#[test]
 fn command_missing_binary() {
     let out = command::run("fwdoctor-no-such-binary", &["--x"], Duration::from_secs(1));
     assert_eq!(out.spawn_error, Some(SpawnError::NotFound));

@@ -6,6 +6,9 @@
 //! only), with real iptables-nft and nft, or with fake tools first on `PATH`; the host's own
 //! firewall is neither read nor touched.
 
+#[path = "../benches/common/kube.rs"]
+mod kube;
+
 use fwdoctor::collect::capture;
 use fwdoctor::collect::command::{Limits, run_limited};
 use std::os::unix::fs::PermissionsExt;
@@ -365,6 +368,28 @@ fn a_table_the_listing_names_without_its_file_is_unseen_naming_the_command() {
 }
 
 #[test]
+fn the_tables_of_a_chain_listing_are_named_once_each_in_order() {
+    use fwdoctor::collect::evidence::nft_chain_tables;
+    let listing = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "json_schema_version": 1}},
+        {"chain": {"family": "ip", "table": "nat", "name": "KUBE-SVC-A", "handle": 1}},
+        {"chain": {"family": "ip", "table": "nat", "name": "KUBE-SEP-B", "handle": 2}},
+        {"chain": {"family": "inet", "table": "fw", "name": "input", "handle": 1,
+                   "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}},
+        {"table": {"family": "ip", "name": "raw", "handle": 9}},
+        {"chain": {"family": "ip", "table": "nat", "name": "KUBE-SEP-C", "handle": 3}},
+        {"chain": {"family": "ip6", "table": "nat", "name": "OUTPUT", "handle": 1}}]}"#;
+    let tables = nft_chain_tables(listing).expect("a listing");
+    let pairs: Vec<(&str, &str)> = tables
+        .iter()
+        .map(|(f, t)| (f.as_str(), t.as_str()))
+        .collect();
+    assert_eq!(pairs, [("ip", "nat"), ("inet", "fw"), ("ip6", "nat")]);
+    assert!(nft_chain_tables(r#"{"other": []}"#).is_err());
+    assert!(nft_chain_tables(r#"{"nftables": [{"chain": {"family": "ip"}}]}"#).is_err());
+    assert!(nft_chain_tables(r#"{"nftables": []} trailing"#).is_err());
+}
+
+#[test]
 fn a_per_table_file_that_is_a_link_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
@@ -373,6 +398,75 @@ fn a_per_table_file_that_is_a_link_is_refused() {
     std::fs::write(d.join("nft-chains.json"), r#"{"nftables": []}"#).unwrap();
     let err = capture::read(d).expect_err("a link is refused").to_string();
     assert!(err.contains("nft-table-inet-fw.json"), "{err}");
+}
+
+/// The peak RSS in KiB `/usr/bin/time -f maxrss=%M` printed last on `stderr`.
+fn max_rss_kib(stderr: &str) -> u64 {
+    stderr
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("maxrss="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no maxrss line in stderr: {stderr}"))
+}
+
+#[test]
+fn a_live_check_holds_a_big_output_once_as_check_from_its_capture_does() {
+    root();
+    // 100k kube-proxy rules (15 MB) from iptables-nft-save; the other sources say nothing.
+    let f = Fakes::new();
+    let save = f.dir.path().join("kube.save");
+    std::fs::write(&save, kube::generate(&kube::Options::rules(100_000))).unwrap();
+    f.tool("iptables-nft-save", &format!("exec cat {}", save.display()))
+        .tool("ip6tables-nft-save", "exit 1")
+        .tool("nft", "exit 1");
+    let cap = tempfile::tempdir().expect("tempdir");
+    let cap_dir = cap.path().join("c");
+    let r = in_netns(
+        &f.path_env(),
+        "",
+        &["capture", "-o", cap_dir.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let peak = |args: &[&str]| -> u64 {
+        let out = Command::new("unshare")
+            .args(["-n", "/usr/bin/time", "-f", "maxrss=%M"])
+            .arg(env!("CARGO_BIN_EXE_fwdoctor"))
+            .args(args)
+            .env("PATH", f.path_env())
+            .env("DOCKER_HOST", "unix:///nonexistent/fwdoctor-test.sock")
+            .output()
+            .expect("runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let json: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON report");
+        assert_eq!(
+            json["host"]["sources"]["iptables-nft-save"], "ok",
+            "{json:#}"
+        );
+        max_rss_kib(&String::from_utf8_lossy(&out.stderr))
+    };
+    let from = (0..2)
+        .map(|_| {
+            peak(&[
+                "check",
+                "--format",
+                "json",
+                "--from",
+                cap_dir.to_str().unwrap(),
+            ])
+        })
+        .min()
+        .unwrap();
+    let live = (0..2)
+        .map(|_| peak(&["check", "--format", "json"]))
+        .min()
+        .unwrap();
+    // The live check reads the 15 MB into the command's own memory file and maps it, as
+    // `check --from` maps the file: no second copy, no buffer grown by doubling.
+    assert!(
+        live <= from + from / 10,
+        "live check peaked at {live} KiB, check --from its capture at {from} KiB"
+    );
 }
 
 // --- 3. When a dump tool fails on size ----------------------------------------------------------

@@ -661,7 +661,7 @@ fn run_out(argv: &[String]) -> Result<String, String> {
             printable(out.stderr.trim())
         ));
     }
-    String::from_utf8(out.stdout).map_err(|_| format!("`{}` printed non-UTF-8", argv[0]))
+    String::from_utf8(out.stdout.into_vec()).map_err(|_| format!("`{}` printed non-UTF-8", argv[0]))
 }
 
 /// Run `argv` with `input` on stdin (no shell).

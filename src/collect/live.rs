@@ -20,6 +20,7 @@ use crate::collect::command::{self, DEFAULT_TIMEOUT};
 use crate::collect::docker_api;
 use crate::collect::evidence::files;
 use crate::collect::{Evidence, Meta, SourceState, SourceStatus};
+use crate::model::text::SourceText;
 use std::io;
 use std::path::Path;
 use std::thread;
@@ -116,13 +117,14 @@ impl Default for Options {
 struct Collected {
     file: String,
     status: SourceStatus,
-    content: Option<String>,
+    /// The exact output; a big command output is the command's own pages, mapped.
+    content: Option<SourceText>,
     /// A warning for the report's notes (it is in `status.reason` too, so a capture keeps it).
     note: Option<String>,
 }
 
 impl Collected {
-    fn new(file: impl Into<String>, (status, content): (SourceStatus, Option<String>)) -> Self {
+    fn new(file: impl Into<String>, (status, content): (SourceStatus, Option<SourceText>)) -> Self {
         Collected {
             file: file.into(),
             status,
@@ -140,7 +142,7 @@ impl Collected {
             file,
             (
                 status(SourceState::Ok, command, String::new()),
-                Some(content),
+                Some(content.into()),
             ),
         )
     }

@@ -14,6 +14,10 @@
 //!
 //! A file that changes size while it is read (another process writes it) is an error naming
 //! it: read it again.
+//!
+//! A live source's output is not copied at all: the command writes it into a memory file of
+//! its own (`memfd_create`), which is sealed against writes once the command is done and then
+//! mapped read-only ([`MappedFile::map_sealed`], see `collect::command`).
 
 use nix::sys::mman::{MapFlags, MmapAdvise, ProtFlags, madvise, mmap_anonymous, mprotect, munmap};
 use std::ffi::c_void;
@@ -92,6 +96,46 @@ impl MappedFile {
         // SAFETY: our own mapping; from now on nothing writes it.
         unsafe { mprotect(ptr, mapped.len, ProtFlags::PROT_READ) }.map_err(io::Error::from)?;
         Ok(Some(mapped))
+    }
+
+    /// Map `file`, a memory file (`memfd_create`) of `len` bytes whose writes are sealed
+    /// (`F_SEAL_WRITE`, `F_SEAL_SHRINK`, `F_SEAL_GROW`): read-only, its pages faulted in
+    /// now. No copy: the pages the command wrote are the ones parsed. The seals are what
+    /// makes the text unchangeable, as [`read`](Self::read)'s copy is: nobody, the process
+    /// that wrote it included, may write, truncate or extend the file any more. `Ok(None)`
+    /// for an empty file.
+    pub fn map_sealed(file: &File, len: u64) -> io::Result<Option<MappedFile>> {
+        use nix::fcntl::{FcntlArg, SealFlag, fcntl};
+        let Some(size) = usize::try_from(len).ok().and_then(NonZeroUsize::new) else {
+            return Ok(None);
+        };
+        let seals = fcntl(file, FcntlArg::F_GET_SEALS).map_err(io::Error::from)?;
+        let needed = SealFlag::F_SEAL_WRITE | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW;
+        if !SealFlag::from_bits_truncate(seals).contains(needed) {
+            return Err(io::Error::other(
+                "the memory file is not sealed against writes",
+            ));
+        }
+        if file.metadata()?.len() != len {
+            return Err(io::Error::other("the memory file is not of the size given"));
+        }
+        // SAFETY: a new private read-only mapping of a file that cannot change any more (the
+        // seals above); the kernel picks the address.
+        let ptr = unsafe {
+            nix::sys::mman::mmap(
+                None,
+                size,
+                ProtFlags::PROT_READ,
+                MapFlags::MAP_PRIVATE | MapFlags::MAP_POPULATE,
+                file,
+                0,
+            )
+        }
+        .map_err(io::Error::from)?;
+        Ok(Some(MappedFile {
+            ptr,
+            len: size.get(),
+        }))
     }
 
     /// The bytes read.
