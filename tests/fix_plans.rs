@@ -372,11 +372,11 @@ fn the_trace_suggested_for_an_unknown_verdict_redirects_nothing() {
     require_root();
     let d = tempfile::tempdir().unwrap();
     let cap = copy_capture("report-bug", d.path());
-    // A rule on the outside interface's name: the verdict is unknown, the fix is a trace.
+    // A drop behind a match fwdoctor cannot evaluate: the verdict is unknown, the fix is a trace.
     fs::write(
         cap.join("iptables-legacy-save.txt"),
         "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
-         -A FORWARD -o eth0 -j DROP\nCOMMIT\n",
+         -A FORWARD -m u32 --u32 \"0x0>>22&0x3C@0x0=0x1\" -j DROP\nCOMMIT\n",
     )
     .unwrap();
     let calls = paste_every_command(&cap);

@@ -320,6 +320,21 @@ impl<'m> Net<'m> {
         })
     }
 
+    /// The host's outside interface of `family` when there is exactly one (not `lo`, not a
+    /// bridge, with an address of that family).
+    fn only_outside_interface(&self, family: Family) -> Option<String> {
+        let mut names = self.model.interfaces.iter().flatten().filter(|i| {
+            i.name != "lo"
+                && !self.is_bridge_iface(&i.name)
+                && i.addrs.iter().any(|a| {
+                    let a = a.addr();
+                    a.is_ipv6() == (family == Family::Ip6) && !a.is_loopback()
+                })
+        });
+        let first = names.next()?;
+        names.next().is_none().then(|| first.name.clone())
+    }
+
     /// The source address the host gives its own connection to `dst`: its address on the
     /// bridge `dst` is on, else its outside address of that family.
     pub fn source_for(&self, dst: IpAddr) -> Option<IpAddr> {
@@ -461,10 +476,10 @@ impl<'m> Net<'m> {
             }
         }
         let route = if flow.to_outside && pkt.dst.is_none() {
-            // Back to the client outside: out of the interface it came in by (the host's
-            // outside interface, when ip-addr.json tells it).
+            // Back to the client outside: out of the host's one outside interface, when
+            // ip-addr.json shows exactly one (with several, the client's is not known).
             Route::Forward {
-                out_iface: self.outside_address(family).map(|o| o.0),
+                out_iface: self.only_outside_interface(family),
             }
         } else {
             self.route(&pkt)
@@ -1979,6 +1994,31 @@ mod tests {
             Some("cni-podman0")
         );
         assert_eq!(net.out_iface_for("10.89.0.5".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn the_reply_to_outside_leaves_by_the_one_outside_interface_only() {
+        let iface = |name: &str, addr: &str| crate::model::Interface {
+            name: name.into(),
+            addrs: vec![addr.parse().unwrap()],
+        };
+        let mut m = split_model(Policy::Accept);
+        m.interfaces = Some(vec![
+            iface("lo", "127.0.0.1/8"),
+            iface("docker0", "172.17.0.1/16"),
+            iface("eth0", "192.0.2.10/24"),
+        ]);
+        assert_eq!(
+            Net::new(&m).only_outside_interface(Family::Ip).as_deref(),
+            Some("eth0")
+        );
+        assert_eq!(Net::new(&m).only_outside_interface(Family::Ip6), None);
+        // Two outside interfaces: which one the client is behind is not known.
+        m.interfaces
+            .as_mut()
+            .unwrap()
+            .push(iface("wg0", "10.8.0.1/24"));
+        assert_eq!(Net::new(&m).only_outside_interface(Family::Ip), None);
     }
 
     #[test]
