@@ -285,7 +285,7 @@ fn a_live_check_reads_iptables_nft_tables_once_and_dumps_only_native_ones_with_n
 
     // The capture reads back: the native table and iptables-nft's both in the model, seen.
     let ev = capture::read(&cap_dir).expect("reads the per-table capture");
-    let model = fwdoctor::model::build::build(&ev).expect("builds");
+    let model = fwdoctor::model::Model::build(&ev).expect("builds");
     let names: Vec<String> = model
         .tables
         .iter()
@@ -333,7 +333,7 @@ fn a_table_the_listing_names_without_its_file_is_unseen_naming_the_command() {
     )
     .unwrap();
     let ev = capture::read(d).expect("reads");
-    let model = fwdoctor::model::build::build(&ev).expect("builds");
+    let model = fwdoctor::model::Model::build(&ev).expect("builds");
     let unseen: Vec<_> = model
         .unseen
         .rules
@@ -354,7 +354,7 @@ fn a_table_the_listing_names_without_its_file_is_unseen_naming_the_command() {
     )
     .unwrap();
     let ev = capture::read(d).expect("reads");
-    let model = fwdoctor::model::build::build(&ev).expect("builds");
+    let model = fwdoctor::model::Model::build(&ev).expect("builds");
     assert!(
         !model
             .unseen

@@ -265,20 +265,35 @@ pub fn man_page() -> Result<String> {
     Ok(s)
 }
 
-/// Evidence from `--from` or from this host.
-pub fn load_evidence(src: &SourceArgs) -> Result<Evidence> {
+/// The evidence and its model, from `--from` or from this host (see [`live_model`]).
+pub fn load(src: &SourceArgs) -> Result<(Evidence, Model)> {
     match &src.from {
-        Some(p) => collect::capture::read(p),
-        None => Ok(collect::live::collect(&collect::live::Options {
-            timeout: Duration::from_secs(src.timeout),
-        })),
+        Some(p) => {
+            let ev = collect::capture::read(p)?;
+            let mut model = Model::build(&ev).map_err(anyhow::Error::new)?;
+            model.notes.extend(ev.notes.iter().cloned());
+            Ok((ev, model))
+        }
+        None => live_model(Duration::from_secs(src.timeout)),
     }
 }
 
-pub fn load_model(src: &SourceArgs) -> Result<Model> {
-    let ev = load_evidence(src)?;
-    let mut model = Model::build(&ev).map_err(anyhow::Error::new)?;
+/// This host's evidence and its model. Each save is parsed as soon as it is read, while the
+/// other sources are still being read: on a big node the check then ends soon after its
+/// slowest dump.
+pub fn live_model(timeout: Duration) -> Result<(Evidence, Model)> {
+    let early = crate::model::build::EarlyParse::default();
+    let ev = collect::live::collect_with(
+        &collect::live::Options { timeout },
+        &|file, text, share_cores| early.offer(file, text, share_cores),
+    );
+    let mut model = Model::build_with(&ev, &early).map_err(anyhow::Error::new)?;
     model.notes.extend(ev.notes.iter().cloned());
+    Ok((ev, model))
+}
+
+pub fn load_model(src: &SourceArgs) -> Result<Model> {
+    let (ev, model) = load(src)?;
     // One-shot process: the raw evidence is not needed any more, and freeing it costs time.
     std::mem::forget(ev);
     Ok(model)

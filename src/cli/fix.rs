@@ -10,7 +10,7 @@
 use crate::analyze::{self, plan::Step};
 use crate::apply::{self, Backup, Mode, Selection, SshFlow, predict};
 use crate::cli::args::FixArgs;
-use crate::collect::{self, evidence::Evidence};
+use crate::collect::evidence::Evidence;
 use crate::model::Model;
 use anyhow::Result;
 use std::io::{BufRead, IsTerminal, Write};
@@ -68,11 +68,7 @@ impl Input {
 }
 
 fn analyse_live(timeout: u64) -> Result<(Evidence, Model, analyze::Analysis)> {
-    let ev = collect::live::collect(&collect::live::Options {
-        timeout: Duration::from_secs(timeout),
-    });
-    let mut model = Model::build(&ev).map_err(anyhow::Error::new)?;
-    model.notes.extend(ev.notes.iter().cloned());
+    let (ev, model) = crate::cli::commands::live_model(Duration::from_secs(timeout))?;
     let analysis = analyze::analyze(&model, &[], &[]);
     Ok((ev, model, analysis))
 }

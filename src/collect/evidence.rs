@@ -281,6 +281,11 @@ impl Evidence {
             .insert(file.to_string(), std::sync::Arc::new(content.into()));
     }
 
+    /// File a shared buffer under the capture name `file` (replacing what was there).
+    pub fn insert_shared(&mut self, file: &str, content: crate::model::text::Source) {
+        self.files.insert(file.to_string(), content);
+    }
+
     /// The file's shared buffer, for parsers that keep slices of it.
     pub fn get_shared(&self, file: &str) -> Option<&crate::model::text::Source> {
         self.files.get(file)

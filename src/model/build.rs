@@ -2,10 +2,58 @@
 //! (Docker's bridges, where Docker's rules live).
 
 use crate::collect::evidence::{Evidence, files};
+use crate::model::text::Source;
 use crate::model::{Action, Bridge, Dir, Family, Match, Model, Stack, Table, docker_layout};
 use crate::parse::{self, ParseError};
 
-pub fn build(ev: &Evidence) -> Result<Model, ParseError> {
+/// The save files, each with the stack and family its tables belong to, in the model's order.
+const SAVES: [(&str, Stack, Family); 4] = [
+    (files::IPTABLES_LEGACY, Stack::Legacy, Family::Ip),
+    (files::IPTABLES_NFT, Stack::IptablesNft, Family::Ip),
+    (files::IP6TABLES_LEGACY, Stack::Legacy, Family::Ip6),
+    (files::IP6TABLES_NFT, Stack::IptablesNft, Family::Ip6),
+];
+
+/// Saves parsed before the build, while the live check was still reading slower sources (it
+/// hands each source to [`EarlyParse::offer`] as soon as it has it). The build takes a result
+/// only for the very text it has under that name, so evidence changed afterwards (a
+/// prediction's edited save) is parsed again.
+#[derive(Default)]
+pub struct EarlyParse {
+    saves: std::sync::Mutex<Vec<ParsedSave>>,
+}
+
+/// A save's file name, the text it was parsed from, and the parse.
+type ParsedSave = (String, Source, Result<Vec<Table>, ParseError>);
+
+impl EarlyParse {
+    /// Parse `text` now if `file` is a save. `share_cores`: other sources are still being read,
+    /// so the parse keeps to this thread instead of taking their core.
+    pub fn offer(&self, file: &str, text: &Source, share_cores: bool) {
+        let Some(&(file, stack, family)) = SAVES.iter().find(|(f, _, _)| *f == file) else {
+            return;
+        };
+        let parse = || parse::iptables_save::parse_shared(text, file, stack, family);
+        let parsed = if share_cores {
+            parse::parallel::on_this_thread_only(parse)
+        } else {
+            parse()
+        };
+        if let Ok(mut saves) = self.saves.lock() {
+            saves.push((file.to_string(), text.clone(), parsed));
+        }
+    }
+
+    fn take(&self, file: &str, text: &Source) -> Option<Result<Vec<Table>, ParseError>> {
+        let mut saves = self.saves.lock().ok()?;
+        let at = saves
+            .iter()
+            .position(|(f, t, _)| f == file && std::sync::Arc::ptr_eq(t, text))?;
+        Some(saves.swap_remove(at).2)
+    }
+}
+
+pub fn build(ev: &Evidence, early: &EarlyParse) -> Result<Model, ParseError> {
     let mut m = Model {
         origin: ev.origin.clone(),
         sources: ev.meta.sources.clone(),
@@ -13,16 +61,13 @@ pub fn build(ev: &Evidence) -> Result<Model, ParseError> {
         ..Model::default()
     };
 
-    for (file, stack, family) in [
-        (files::IPTABLES_LEGACY, Stack::Legacy, Family::Ip),
-        (files::IPTABLES_NFT, Stack::IptablesNft, Family::Ip),
-        (files::IP6TABLES_LEGACY, Stack::Legacy, Family::Ip6),
-        (files::IP6TABLES_NFT, Stack::IptablesNft, Family::Ip6),
-    ] {
+    for (file, stack, family) in SAVES {
         if let Some(text) = ev.get_shared(file) {
-            m.tables.extend(parse::iptables_save::parse_shared(
-                text, file, stack, family,
-            )?);
+            let tables = match early.take(file, text) {
+                Some(parsed) => parsed,
+                None => parse::iptables_save::parse_shared(text, file, stack, family),
+            };
+            m.tables.extend(tables?);
         }
     }
     // Pasted `iptables -L` listings: a table a save of the same stack showed is read from it.

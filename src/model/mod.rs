@@ -93,7 +93,15 @@ impl Model {
     /// Build the model. A parse error names the file the operator has: the capture file inside
     /// the capture directory, or the single file given to `--from`.
     pub fn build(evidence: &Evidence) -> Result<Model, crate::parse::ParseError> {
-        build::build(evidence).map_err(|mut e| {
+        Model::build_with(evidence, &build::EarlyParse::default())
+    }
+
+    /// [`Model::build`], taking the saves `early` parsed already.
+    pub fn build_with(
+        evidence: &Evidence,
+        early: &build::EarlyParse,
+    ) -> Result<Model, crate::parse::ParseError> {
+        build::build(evidence, early).map_err(|mut e| {
             let origin = std::path::Path::new(&evidence.origin);
             if origin.is_dir() {
                 e.file = origin.join(&e.file).display().to_string();

@@ -13,10 +13,32 @@ use std::sync::mpsc;
 /// core busy to the end and the in-flight results small.
 pub const CHUNK: usize = 2048;
 
-/// The cores this process may run on (asked once: the answer reads cgroup files).
+/// The cores this thread's parsers may use: those this process may run on (asked once: the
+/// answer reads cgroup files), or one inside [`on_this_thread_only`].
 pub fn cores() -> usize {
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    if ONE_THREAD.get() {
+        return 1;
+    }
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+thread_local! {
+    static ONE_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f` with every parser it calls on the calling thread alone: for a parse that overlaps
+/// other work (a live check parses one save while another tool still dumps its rules), where
+/// more threads would only take that work's core.
+pub fn on_this_thread_only<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ONE_THREAD.set(self.0);
+        }
+    }
+    let _restore = Restore(ONE_THREAD.replace(true));
+    f()
 }
 
 /// Run `work` on consecutive chunks of `items`, on up to as many threads as there are cores,
@@ -108,6 +130,32 @@ mod tests {
         )
         .unwrap();
         assert_eq!(seen, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn on_this_thread_only_keeps_the_work_on_the_calling_thread_and_then_lets_it_go() {
+        let items: Vec<usize> = (0..CHUNK * 8).collect();
+        let threads_used = || {
+            let seen = std::sync::Mutex::new(std::collections::HashSet::new());
+            for_each_chunk_in_order(
+                &items,
+                |c| {
+                    seen.lock().unwrap().insert(std::thread::current().id());
+                    // Long enough that a second worker, if there is one, takes a chunk.
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                    Ok::<_, ()>(c.len())
+                },
+                |_| {},
+            )
+            .unwrap();
+            seen.into_inner().unwrap()
+        };
+        let alone = on_this_thread_only(threads_used);
+        assert_eq!(
+            alone.into_iter().collect::<Vec<_>>(),
+            vec![std::thread::current().id()]
+        );
+        assert_eq!(cores() > 1, threads_used().len() > 1, "restored afterwards");
     }
 
     #[test]
