@@ -367,13 +367,13 @@ fn st<'t>(v: &'static str) -> J<'t> {
     J::S(Cow::Borrowed(v))
 }
 
-fn obj<'t>(fields: Vec<(&'static str, J<'t>)>) -> J<'t> {
-    J::O(
-        fields
-            .into_iter()
-            .map(|(k, v)| (Cow::Borrowed(k), v))
-            .collect(),
-    )
+/// An object's field (`obj(vec![f("key", value), …])`): the key is one of nft's.
+fn f<'t>(key: &'static str, value: J<'t>) -> (Cow<'t, str>, J<'t>) {
+    (Cow::Borrowed(key), value)
+}
+
+fn obj<'t>(fields: Vec<(Cow<'t, str>, J<'t>)>) -> J<'t> {
+    J::O(fields)
 }
 
 fn single<'t>(kind: &'t str, body: J<'t>) -> J<'t> {
@@ -536,7 +536,7 @@ impl<'t> Parser<'t> {
         self.add(
             "table",
             line,
-            obj(vec![("family", st(family.as_str())), ("name", s(name))]),
+            obj(vec![f("family", st(family.as_str())), f("name", s(name))]),
         )
     }
 
@@ -572,9 +572,9 @@ impl<'t> Parser<'t> {
                                 kind,
                                 line,
                                 obj(vec![
-                                    ("family", st(family.as_str())),
-                                    ("table", s(name)),
-                                    ("name", s(obj_name)),
+                                    f("family", st(family.as_str())),
+                                    f("table", s(name)),
+                                    f("name", s(obj_name)),
                                 ]),
                             )?;
                         }
@@ -702,9 +702,9 @@ impl<'t> Parser<'t> {
         h: &ChainHeader,
     ) -> Result<(), ParseError> {
         let mut fields = vec![
-            ("family", st(family.as_str())),
-            ("table", s(table)),
-            ("name", s(name)),
+            f("family", st(family.as_str())),
+            f("table", s(table)),
+            f("name", s(name)),
         ];
         if let Some((ty, hook, prio, type_line)) = &h.base {
             let Some(n) = priority_value(family, prio) else {
@@ -715,11 +715,11 @@ impl<'t> Parser<'t> {
                     format!("chain {name}: bad priority `{prio}`"),
                 ));
             };
-            fields.push(("type", so(ty.clone())));
-            fields.push(("hook", so(hook.clone())));
-            fields.push(("prio", J::I(i64::from(n))));
+            fields.push(f("type", so(ty.clone())));
+            fields.push(f("hook", so(hook.clone())));
+            fields.push(f("prio", J::I(i64::from(n))));
             if let Some(p) = &h.policy {
-                fields.push(("policy", so(p.clone())));
+                fields.push(f("policy", so(p.clone())));
             }
         } else if h.policy.is_some() {
             return Err(self.err(format!("chain {name}: a policy without `type … hook …`")));
@@ -776,16 +776,16 @@ impl<'t> Parser<'t> {
         }
         .all()?;
         let mut fields = vec![
-            ("family", st(family.as_str())),
-            ("table", s(table)),
-            ("chain", s(chain)),
+            f("family", st(family.as_str())),
+            f("table", s(table)),
+            f("chain", s(chain)),
         ];
         if let Some(h) = rule.handle {
-            fields.push(("handle", J::U(h)));
+            fields.push(f("handle", J::U(h)));
         }
-        fields.push(("expr", J::A(exprs)));
+        fields.push(f("expr", J::A(exprs)));
         if let Some(c) = comment {
-            fields.push(("comment", s(c)));
+            fields.push(f("comment", s(c)));
         }
         self.add("rule", line, obj(fields))
     }
@@ -869,15 +869,15 @@ impl<'t> Parser<'t> {
             return Err(self.err(format!("map {name}: no `type KEY : VALUE`")));
         }
         let mut fields = vec![
-            ("family", st(family.as_str())),
-            ("name", s(name)),
-            ("table", s(table)),
-            ("type", ty.unwrap_or_else(|| s(""))),
+            f("family", st(family.as_str())),
+            f("name", s(name)),
+            f("table", s(table)),
+            f("type", ty.unwrap_or_else(|| s(""))),
         ];
         if let Some(d) = map_data {
-            fields.push(("map", so(d)));
+            fields.push(f("map", so(d)));
         }
-        fields.push(("elem", J::A(elems)));
+        fields.push(f("elem", J::A(elems)));
         self.add(kind, line, obj(fields))
     }
 
@@ -1106,7 +1106,7 @@ impl<'t> Stmts<'t> {
                 && let Tok::Word(kw) = &self.toks[end - 2].tok
                 && (kw == "jump" || kw == "goto")
             {
-                verdict = Some(single(kw, obj(vec![("target", s(w))])));
+                verdict = Some(single(kw, obj(vec![f("target", s(w))])));
                 end -= 2;
             }
         }
@@ -1136,7 +1136,7 @@ impl<'t> Stmts<'t> {
             "jump" | "goto" => {
                 self.pos += 1;
                 let target = self.word_or_str()?;
-                Some(single(w, obj(vec![("target", s(target))])))
+                Some(single(w, obj(vec![f("target", s(target))])))
             }
             "counter" => {
                 self.pos += 1;
@@ -1148,7 +1148,7 @@ impl<'t> Stmts<'t> {
                     let b = self.word()?.parse::<u64>().ok()?;
                     Some(single(
                         "counter",
-                        obj(vec![("packets", J::U(p)), ("bytes", J::U(b))]),
+                        obj(vec![f("packets", J::U(p)), f("bytes", J::U(b))]),
                     ))
                 } else if self.eat("name") {
                     let n = self.word_or_str()?;
@@ -1164,7 +1164,10 @@ impl<'t> Stmts<'t> {
                     return None;
                 }
                 let name = self.word_or_str()?;
-                Some(single("xt", obj(vec![("type", s(ty)), ("name", s(name))])))
+                Some(single(
+                    "xt",
+                    obj(vec![f("type", s(ty)), f("name", s(name))]),
+                ))
             }
             "notrack" => {
                 self.pos += 1;
@@ -1180,7 +1183,7 @@ impl<'t> Stmts<'t> {
                             match self.peek() {
                                 Some(Tok::Str(p)) => {
                                     self.pos += 1;
-                                    fields.push(("prefix", s(p)));
+                                    fields.push(f("prefix", s(p)));
                                 }
                                 _ => return None,
                             }
@@ -1188,7 +1191,7 @@ impl<'t> Stmts<'t> {
                         Some(k @ ("level" | "group" | "snaplen" | "queue-threshold")) => {
                             self.pos += 1;
                             let v = self.word()?;
-                            fields.push((known(k), value_word(v)));
+                            fields.push(f(known(k), value_word(v)));
                         }
                         Some("flags") => return None,
                         _ => break,
@@ -1218,18 +1221,18 @@ impl<'t> Stmts<'t> {
                         (rate, Some(unit), per)
                     }
                 };
-                let mut fields = vec![("rate", J::U(rate))];
+                let mut fields = vec![f("rate", J::U(rate))];
                 if self.eat("burst") {
                     let b = self.word()?.parse::<u64>().ok()?;
                     self.word()?; // packets | bytes
-                    fields.push(("burst", J::U(b)));
+                    fields.push(f("burst", J::U(b)));
                 }
-                fields.push(("per", s(per)));
+                fields.push(f("per", s(per)));
                 if let Some(u) = unit {
-                    fields.push(("rate_unit", s(u)));
+                    fields.push(f("rate_unit", s(u)));
                 }
                 if over {
-                    fields.push(("inv", J::Bool(true)));
+                    fields.push(f("inv", J::Bool(true)));
                 }
                 Some(single("limit", obj(fields)))
             }
@@ -1259,9 +1262,9 @@ impl<'t> Stmts<'t> {
                     };
                     (ty.to_string(), Some("port-unreachable".to_string()))
                 };
-                let mut fields = vec![("type", so(ty))];
+                let mut fields = vec![f("type", so(ty))];
                 if let Some(c) = code {
-                    fields.push(("expr", so(c)));
+                    fields.push(f("expr", so(c)));
                 }
                 Some(single("reject", obj(fields)))
             }
@@ -1276,10 +1279,10 @@ impl<'t> Stmts<'t> {
     fn nat(&mut self, kind: &'t str) -> Option<J<'t>> {
         let mut fields = Vec::new();
         if matches!(kind, "snat" | "dnat")
-            && let Some(f @ ("ip" | "ip6")) = self.peek_word()
+            && let Some(fam @ ("ip" | "ip6")) = self.peek_word()
         {
             self.pos += 1;
-            fields.push(("family", s(f)));
+            fields.push(f("family", s(fam)));
         }
         if self.eat("to") {
             // `dnat to tcp dport map { 80 : 172.17.0.2 }`
@@ -1288,9 +1291,9 @@ impl<'t> Stmts<'t> {
                 && self.eat("map")
             {
                 let data = self.set_literal(false)?;
-                fields.push((
+                fields.push(f(
                     "addr",
-                    single("map", obj(vec![("key", key), ("data", data)])),
+                    single("map", obj(vec![f("key", key), f("data", data)])),
                 ));
                 return Some(single(kind, obj(fields)));
             }
@@ -1301,10 +1304,10 @@ impl<'t> Stmts<'t> {
                 if !matches!(kind, "snat" | "dnat") {
                     return None;
                 }
-                fields.push(("addr", nat_value(a)?));
+                fields.push(f("addr", nat_value(a)?));
             }
             if let Some(p) = port {
-                fields.push(("port", value_word(p)));
+                fields.push(f("port", value_word(p)));
             }
         }
         if matches!(
@@ -1337,7 +1340,7 @@ impl<'t> Stmts<'t> {
                     Some(Tok::LBrace) => self.set_literal(false)?,
                     _ => return None,
                 };
-                Some(single("vmap", obj(vec![("key", left), ("data", data)])))
+                Some(single("vmap", obj(vec![f("key", left), f("data", data)])))
             }
             Some("set") => {
                 self.pos += 1;
@@ -1346,7 +1349,7 @@ impl<'t> Stmts<'t> {
                 // reads back unqualified.
                 let v = if self.peek_word() == Some("mark") {
                     self.pos += 1;
-                    self.binary(single("meta", obj(vec![("key", s("mark"))])))?
+                    self.binary(single("meta", obj(vec![f("key", s("mark"))])))?
                 } else {
                     match self.expr() {
                         Some(e) => e,
@@ -1356,7 +1359,7 @@ impl<'t> Stmts<'t> {
                         }
                     }
                 };
-                Some(single("mangle", obj(vec![("key", left), ("value", v)])))
+                Some(single("mangle", obj(vec![f("key", left), f("value", v)])))
             }
             _ => {
                 let op = match self.peek_word() {
@@ -1392,9 +1395,9 @@ impl<'t> Stmts<'t> {
                 Some(single(
                     "match",
                     obj(vec![
-                        ("op", st(known(op))),
-                        ("left", left),
-                        ("right", right),
+                        f("op", st(known(op))),
+                        f("left", left),
+                        f("right", right),
                     ]),
                 ))
             }
@@ -1444,9 +1447,9 @@ impl<'t> Stmts<'t> {
         Some(match w {
             "meta" => {
                 let key = self.word()?;
-                single("meta", obj(vec![("key", s(key))]))
+                single("meta", obj(vec![f("key", s(key))]))
             }
-            k if unqualified_meta(k) => single("meta", obj(vec![("key", s(k))])),
+            k if unqualified_meta(k) => single("meta", obj(vec![f("key", s(k))])),
             "ct" => {
                 let mut fields = Vec::new();
                 let mut dir = None;
@@ -1461,9 +1464,9 @@ impl<'t> Stmts<'t> {
                 if matches!(key.as_str(), "helper" | "timeout" | "expectation" | "count") {
                     return None;
                 }
-                fields.push(("key", so(key)));
+                fields.push(f("key", so(key)));
                 if let Some(d) = dir {
-                    fields.push(("dir", s(d)));
+                    fields.push(f("dir", s(d)));
                 }
                 single("ct", obj(fields))
             }
@@ -1478,12 +1481,12 @@ impl<'t> Stmts<'t> {
                 }
                 single(
                     "fib",
-                    obj(vec![("result", s(result)), ("flags", J::A(flags))]),
+                    obj(vec![f("result", s(result)), f("flags", J::A(flags))]),
                 )
             }
             "rt" | "socket" | "osf" | "ipsec" => {
                 let key = self.word()?;
-                single(w, obj(vec![("key", s(key))]))
+                single(w, obj(vec![f("key", s(key))]))
             }
             p if PAYLOAD_PROTOCOLS.contains(&p) => {
                 let field = self.word()?;
@@ -1492,7 +1495,7 @@ impl<'t> Stmts<'t> {
                 }
                 single(
                     "payload",
-                    obj(vec![("protocol", s(p)), ("field", s(field))]),
+                    obj(vec![f("protocol", s(p)), f("field", s(field))]),
                 )
             }
             _ => return None,
@@ -1577,7 +1580,7 @@ impl<'t> Stmts<'t> {
                             Some(v @ ("jump" | "goto")) => {
                                 self.pos += 1;
                                 let t = self.word_or_str()?;
-                                single(v, obj(vec![("target", s(t))]))
+                                single(v, obj(vec![f("target", s(t))]))
                             }
                             _ => self.value()?,
                         };
@@ -1607,12 +1610,12 @@ impl<'t> Stmts<'t> {
                 continue;
             }
             let v = self.word_or_str()?;
-            fields.push((known(k), s(v)));
+            fields.push(f(known(k), s(v)));
         }
         if fields.is_empty() {
             return Some(val);
         }
-        let mut all = vec![("val", val)];
+        let mut all = vec![f("val", val)];
         all.extend(fields);
         Some(single("elem", obj(all)))
     }
@@ -1653,7 +1656,7 @@ fn value_word(w: &str) -> J<'_> {
         && addr.parse::<IpAddr>().is_ok()
         && let Ok(len) = len.parse::<u64>()
     {
-        return single("prefix", obj(vec![("addr", s(addr)), ("len", J::U(len))]));
+        return single("prefix", obj(vec![f("addr", s(addr)), f("len", J::U(len))]));
     }
     if let Some((a, b)) = w.split_once('-') {
         if let (Some(x), Some(y)) = (number(a), number(b)) {
