@@ -108,12 +108,22 @@ enum Tok<'s> {
 #[derive(Debug, Clone)]
 struct Token<'s> {
     tok: Tok<'s>,
-    /// Index into the parser's sources (the file and its includes).
-    src: usize,
-    line: usize,
+    /// Index into the parser's sources (the file and its includes). The four numbers are
+    /// `u32` (a source is at most 4 GiB, checked): a smaller token, fewer pages to touch.
+    src: u32,
+    line: u32,
     /// Byte range in the source text (for opaque statements).
-    start: usize,
-    end: usize,
+    start: u32,
+    end: u32,
+}
+
+impl Token<'_> {
+    fn src(&self) -> usize {
+        self.src as usize
+    }
+    fn line(&self) -> usize {
+        self.line as usize
+    }
 }
 
 const MAX_INCLUDE_DEPTH: usize = 16;
@@ -140,17 +150,22 @@ fn tokenize_into<'s>(
         }
     };
     let err = |line: usize, msg: String| ParseError::new(&file, line, msg);
+    if u32::try_from(text.len()).is_err() || u32::try_from(src).is_err() {
+        return Err(err(0, "too large to read (over 4 GiB)".to_string()));
+    }
+    let src = src as u32;
     let b = text.as_bytes();
     let mut i = 0;
     let mut line = 1;
     let mut at_statement_start = true;
     let push = |out: &mut Vec<Token<'s>>, tok: Tok<'s>, line: usize, start: usize, end: usize| {
+        // In range: the text is under 4 GiB (checked above), so are its positions and lines.
         out.push(Token {
             tok,
             src,
-            line,
-            start,
-            end,
+            line: line as u32,
+            start: start as u32,
+            end: end as u32,
         })
     };
     while i < b.len() {
@@ -388,14 +403,14 @@ impl<'t> Parser<'t> {
         self.toks
             .get(self.pos)
             .or_else(|| self.toks.last())
-            .map_or(0, |t| t.line)
+            .map_or(0, Token::line)
     }
     fn err(&self, msg: impl Into<String>) -> ParseError {
         let file = self
             .toks
             .get(self.pos)
             .or_else(|| self.toks.last())
-            .map_or(self.sources[0].0.as_str(), |t| &self.sources[t.src].0);
+            .map_or(self.sources[0].0.as_str(), |t| &self.sources[t.src()].0);
         ParseError::new(file, self.line(), msg)
     }
     fn next_word(&mut self, what: &str) -> Result<&'t str, ParseError> {
@@ -1112,9 +1127,10 @@ impl<'t> Stmts<'t> {
         }
         let first = &self.toks[self.pos];
         let last = &self.toks[end.max(self.pos + 1) - 1];
-        let text = &self.sources[first.src].1;
-        let raw = if first.src == last.src && first.start <= last.end && last.end <= text.len() {
-            text[first.start..last.end]
+        let text = &self.sources[first.src()].1;
+        let (from, to) = (first.start as usize, last.end as usize);
+        let raw = if first.src == last.src && from <= to && to <= text.len() {
+            text[from..to]
                 .split_whitespace()
                 .collect::<Vec<_>>()
                 .join(" ")
