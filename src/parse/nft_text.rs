@@ -1775,6 +1775,35 @@ mod tests {
         assert!(!a[held].matches.is_empty(), "its @late match");
     }
 
+    /// Rules for chains of one name in several tables, alternating (`add rule`), each land in
+    /// their own table's chain: the builder's last-chain shortcut checks family, table and
+    /// chain names.
+    #[test]
+    fn alternating_rules_land_in_their_own_table_s_chain() {
+        let text = "table ip t {\n chain c {\n }\n}\ntable ip6 t {\n chain c {\n }\n}\n\
+table ip u {\n chain c {\n }\n chain d {\n }\n}\n\
+add rule ip t c tcp dport 1 accept\nadd rule ip6 t c tcp dport 2 accept\n\
+add rule ip u c tcp dport 3 accept\nadd rule ip u d tcp dport 4 accept\n\
+add rule ip t c tcp dport 5 accept\n";
+        let tables = parse(text, "x").unwrap();
+        let lines = |family: Family, table: &str, chain: &str| -> Vec<usize> {
+            let t = tables
+                .iter()
+                .find(|t| t.family == family && t.name == table)
+                .unwrap();
+            t.chain(chain)
+                .unwrap()
+                .rules
+                .iter()
+                .map(|r| r.line)
+                .collect()
+        };
+        assert_eq!(lines(Family::Ip, "t", "c"), vec![15, 19]);
+        assert_eq!(lines(Family::Ip6, "t", "c"), vec![16]);
+        assert_eq!(lines(Family::Ip, "u", "c"), vec![17]);
+        assert_eq!(lines(Family::Ip, "u", "d"), vec![18]);
+    }
+
     #[test]
     fn priorities_in_words_and_numbers() {
         assert_eq!(priority_value(Family::Inet, "filter+10"), Some(10));
