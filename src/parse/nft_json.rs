@@ -71,6 +71,7 @@ use serde::de::{
 };
 use serde_json::error::Category;
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::net::IpAddr;
@@ -349,6 +350,10 @@ pub(super) struct Builder<'f, 'a> {
     tables: Vec<Table>,
     infos: Vec<TableInfo<'a>>,
     index: HashMap<Family, HashMap<String, usize>>,
+    /// The table and chain (positions) the last rule went to: the next rule, most often in the
+    /// same chain, is checked against their names instead of the two hash lookups. The same
+    /// answer as the index (tables and chains are never removed or moved).
+    last_chain: Cell<Option<(usize, usize)>>,
     /// Chains and rules that came before what they refer to (never in real `nft -j` output,
     /// which lists a table's sets, then chains, then rules). Once one is held back, all later
     /// ones are too, so chain and rule order is kept.
@@ -369,6 +374,7 @@ impl<'f, 'a> Builder<'f, 'a> {
             tables: Vec::new(),
             infos: Vec::new(),
             index: HashMap::new(),
+            last_chain: Cell::new(None),
             deferred_chains: Vec::new(),
             deferred_rules: Vec::new(),
             error: None,
@@ -558,26 +564,38 @@ impl<'f, 'a> Builder<'f, 'a> {
         })
     }
 
+    /// The declared table and chain (positions) a rule names, if both are known.
+    fn rule_chain(&self, body: &J<'_>) -> Option<(usize, usize)> {
+        let family = Family::parse(body.str_field("family")?)?;
+        let table = body.str_field("table")?;
+        let chain = body.str_field("chain")?;
+        if let Some((t, c)) = self.last_chain.get() {
+            let tab = &self.tables[t];
+            if tab.family == family && tab.name == table && tab.chains[c].name == chain {
+                return Some((t, c));
+            }
+        }
+        let t = *self.index.get(&family)?.get(table)?;
+        let c = self.tables[t].chain_index(chain)?;
+        self.last_chain.set(Some((t, c)));
+        Some((t, c))
+    }
+
     /// Are the table, the chain and every `@set` a rule refers to already known?
     fn rule_ready(&self, body: &J<'_>) -> bool {
-        let Some(t) = self.lookup_table(body) else {
+        let Some((t, _)) = self.rule_chain(body) else {
             return false;
         };
-        let Some(chain) = body.str_field("chain") else {
-            return false;
-        };
-        self.tables[t].chain(chain).is_some()
-            && body
-                .get("expr")
-                .is_none_or(|e| set_refs_known(e, &self.infos[t].sets))
+        body.get("expr")
+            .is_none_or(|e| set_refs_known(e, &self.infos[t].sets))
     }
 
     fn rule(&mut self, i: usize, body: &J<'_>) -> Result<(), ParseError> {
-        let t = self.owner(i, "rule", body)?;
-        let chain = body
-            .str_field("chain")
-            .ok_or_else(|| self.err(i, "rule", "no \"chain\""))?;
-        if self.tables[t].chain(chain).is_none() {
+        let Some((t, c)) = self.rule_chain(body) else {
+            let t = self.owner(i, "rule", body)?;
+            let chain = body
+                .str_field("chain")
+                .ok_or_else(|| self.err(i, "rule", "no \"chain\""))?;
             return Err(self.err(
                 i,
                 "rule",
@@ -586,7 +604,7 @@ impl<'f, 'a> Builder<'f, 'a> {
                     self.tables[t].name
                 ),
             ));
-        }
+        };
         let exprs = match body.get("expr") {
             Some(J::A(a)) => a.as_slice(),
             None => &[],
@@ -604,9 +622,7 @@ impl<'f, 'a> Builder<'f, 'a> {
         rule.handle = body.get("handle").and_then(J::as_u64);
         rule.line = self.line;
         self.infos[t].rules_iptables_shaped = shaped;
-        if let Some(c) = self.tables[t].chain_mut(chain) {
-            c.rules.push(rule);
-        }
+        self.tables[t].chains[c].rules.push(rule);
         Ok(())
     }
 }

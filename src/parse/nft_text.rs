@@ -108,12 +108,22 @@ enum Tok<'s> {
 #[derive(Debug, Clone)]
 struct Token<'s> {
     tok: Tok<'s>,
-    /// Index into the parser's sources (the file and its includes).
-    src: usize,
-    line: usize,
+    /// Index into the parser's sources (the file and its includes). The four numbers are
+    /// `u32` (a source is at most 4 GiB, checked): a smaller token, fewer pages to touch.
+    src: u32,
+    line: u32,
     /// Byte range in the source text (for opaque statements).
-    start: usize,
-    end: usize,
+    start: u32,
+    end: u32,
+}
+
+impl Token<'_> {
+    fn src(&self) -> usize {
+        self.src as usize
+    }
+    fn line(&self) -> usize {
+        self.line as usize
+    }
 }
 
 const MAX_INCLUDE_DEPTH: usize = 16;
@@ -140,17 +150,22 @@ fn tokenize_into<'s>(
         }
     };
     let err = |line: usize, msg: String| ParseError::new(&file, line, msg);
+    if u32::try_from(text.len()).is_err() || u32::try_from(src).is_err() {
+        return Err(err(0, "too large to read (over 4 GiB)".to_string()));
+    }
+    let src = src as u32;
     let b = text.as_bytes();
     let mut i = 0;
     let mut line = 1;
     let mut at_statement_start = true;
     let push = |out: &mut Vec<Token<'s>>, tok: Tok<'s>, line: usize, start: usize, end: usize| {
+        // In range: the text is under 4 GiB (checked above), so are its positions and lines.
         out.push(Token {
             tok,
             src,
-            line,
-            start,
-            end,
+            line: line as u32,
+            start: start as u32,
+            end: end as u32,
         })
     };
     while i < b.len() {
@@ -367,13 +382,13 @@ fn st<'t>(v: &'static str) -> J<'t> {
     J::S(Cow::Borrowed(v))
 }
 
-fn obj<'t>(fields: Vec<(&'static str, J<'t>)>) -> J<'t> {
-    J::O(
-        fields
-            .into_iter()
-            .map(|(k, v)| (Cow::Borrowed(k), v))
-            .collect(),
-    )
+/// An object's field (`obj(vec![f("key", value), …])`): the key is one of nft's.
+fn f<'t>(key: &'static str, value: J<'t>) -> (Cow<'t, str>, J<'t>) {
+    (Cow::Borrowed(key), value)
+}
+
+fn obj<'t>(fields: Vec<(Cow<'t, str>, J<'t>)>) -> J<'t> {
+    J::O(fields)
 }
 
 fn single<'t>(kind: &'t str, body: J<'t>) -> J<'t> {
@@ -388,14 +403,14 @@ impl<'t> Parser<'t> {
         self.toks
             .get(self.pos)
             .or_else(|| self.toks.last())
-            .map_or(0, |t| t.line)
+            .map_or(0, Token::line)
     }
     fn err(&self, msg: impl Into<String>) -> ParseError {
         let file = self
             .toks
             .get(self.pos)
             .or_else(|| self.toks.last())
-            .map_or(self.sources[0].0.as_str(), |t| &self.sources[t.src].0);
+            .map_or(self.sources[0].0.as_str(), |t| &self.sources[t.src()].0);
         ParseError::new(file, self.line(), msg)
     }
     fn next_word(&mut self, what: &str) -> Result<&'t str, ParseError> {
@@ -536,7 +551,7 @@ impl<'t> Parser<'t> {
         self.add(
             "table",
             line,
-            obj(vec![("family", st(family.as_str())), ("name", s(name))]),
+            obj(vec![f("family", st(family.as_str())), f("name", s(name))]),
         )
     }
 
@@ -572,9 +587,9 @@ impl<'t> Parser<'t> {
                                 kind,
                                 line,
                                 obj(vec![
-                                    ("family", st(family.as_str())),
-                                    ("table", s(name)),
-                                    ("name", s(obj_name)),
+                                    f("family", st(family.as_str())),
+                                    f("table", s(name)),
+                                    f("name", s(obj_name)),
                                 ]),
                             )?;
                         }
@@ -702,9 +717,9 @@ impl<'t> Parser<'t> {
         h: &ChainHeader,
     ) -> Result<(), ParseError> {
         let mut fields = vec![
-            ("family", st(family.as_str())),
-            ("table", s(table)),
-            ("name", s(name)),
+            f("family", st(family.as_str())),
+            f("table", s(table)),
+            f("name", s(name)),
         ];
         if let Some((ty, hook, prio, type_line)) = &h.base {
             let Some(n) = priority_value(family, prio) else {
@@ -715,11 +730,11 @@ impl<'t> Parser<'t> {
                     format!("chain {name}: bad priority `{prio}`"),
                 ));
             };
-            fields.push(("type", so(ty.clone())));
-            fields.push(("hook", so(hook.clone())));
-            fields.push(("prio", J::I(i64::from(n))));
+            fields.push(f("type", so(ty.clone())));
+            fields.push(f("hook", so(hook.clone())));
+            fields.push(f("prio", J::I(i64::from(n))));
             if let Some(p) = &h.policy {
-                fields.push(("policy", so(p.clone())));
+                fields.push(f("policy", so(p.clone())));
             }
         } else if h.policy.is_some() {
             return Err(self.err(format!("chain {name}: a policy without `type … hook …`")));
@@ -776,16 +791,16 @@ impl<'t> Parser<'t> {
         }
         .all()?;
         let mut fields = vec![
-            ("family", st(family.as_str())),
-            ("table", s(table)),
-            ("chain", s(chain)),
+            f("family", st(family.as_str())),
+            f("table", s(table)),
+            f("chain", s(chain)),
         ];
         if let Some(h) = rule.handle {
-            fields.push(("handle", J::U(h)));
+            fields.push(f("handle", J::U(h)));
         }
-        fields.push(("expr", J::A(exprs)));
+        fields.push(f("expr", J::A(exprs)));
         if let Some(c) = comment {
-            fields.push(("comment", s(c)));
+            fields.push(f("comment", s(c)));
         }
         self.add("rule", line, obj(fields))
     }
@@ -869,15 +884,15 @@ impl<'t> Parser<'t> {
             return Err(self.err(format!("map {name}: no `type KEY : VALUE`")));
         }
         let mut fields = vec![
-            ("family", st(family.as_str())),
-            ("name", s(name)),
-            ("table", s(table)),
-            ("type", ty.unwrap_or_else(|| s(""))),
+            f("family", st(family.as_str())),
+            f("name", s(name)),
+            f("table", s(table)),
+            f("type", ty.unwrap_or_else(|| s(""))),
         ];
         if let Some(d) = map_data {
-            fields.push(("map", so(d)));
+            fields.push(f("map", so(d)));
         }
-        fields.push(("elem", J::A(elems)));
+        fields.push(f("elem", J::A(elems)));
         self.add(kind, line, obj(fields))
     }
 
@@ -1106,15 +1121,16 @@ impl<'t> Stmts<'t> {
                 && let Tok::Word(kw) = &self.toks[end - 2].tok
                 && (kw == "jump" || kw == "goto")
             {
-                verdict = Some(single(kw, obj(vec![("target", s(w))])));
+                verdict = Some(single(kw, obj(vec![f("target", s(w))])));
                 end -= 2;
             }
         }
         let first = &self.toks[self.pos];
         let last = &self.toks[end.max(self.pos + 1) - 1];
-        let text = &self.sources[first.src].1;
-        let raw = if first.src == last.src && first.start <= last.end && last.end <= text.len() {
-            text[first.start..last.end]
+        let text = &self.sources[first.src()].1;
+        let (from, to) = (first.start as usize, last.end as usize);
+        let raw = if first.src == last.src && from <= to && to <= text.len() {
+            text[from..to]
                 .split_whitespace()
                 .collect::<Vec<_>>()
                 .join(" ")
@@ -1136,7 +1152,7 @@ impl<'t> Stmts<'t> {
             "jump" | "goto" => {
                 self.pos += 1;
                 let target = self.word_or_str()?;
-                Some(single(w, obj(vec![("target", s(target))])))
+                Some(single(w, obj(vec![f("target", s(target))])))
             }
             "counter" => {
                 self.pos += 1;
@@ -1148,7 +1164,7 @@ impl<'t> Stmts<'t> {
                     let b = self.word()?.parse::<u64>().ok()?;
                     Some(single(
                         "counter",
-                        obj(vec![("packets", J::U(p)), ("bytes", J::U(b))]),
+                        obj(vec![f("packets", J::U(p)), f("bytes", J::U(b))]),
                     ))
                 } else if self.eat("name") {
                     let n = self.word_or_str()?;
@@ -1164,7 +1180,10 @@ impl<'t> Stmts<'t> {
                     return None;
                 }
                 let name = self.word_or_str()?;
-                Some(single("xt", obj(vec![("type", s(ty)), ("name", s(name))])))
+                Some(single(
+                    "xt",
+                    obj(vec![f("type", s(ty)), f("name", s(name))]),
+                ))
             }
             "notrack" => {
                 self.pos += 1;
@@ -1180,7 +1199,7 @@ impl<'t> Stmts<'t> {
                             match self.peek() {
                                 Some(Tok::Str(p)) => {
                                     self.pos += 1;
-                                    fields.push(("prefix", s(p)));
+                                    fields.push(f("prefix", s(p)));
                                 }
                                 _ => return None,
                             }
@@ -1188,7 +1207,7 @@ impl<'t> Stmts<'t> {
                         Some(k @ ("level" | "group" | "snaplen" | "queue-threshold")) => {
                             self.pos += 1;
                             let v = self.word()?;
-                            fields.push((known(k), value_word(v)));
+                            fields.push(f(known(k), value_word(v)));
                         }
                         Some("flags") => return None,
                         _ => break,
@@ -1218,18 +1237,18 @@ impl<'t> Stmts<'t> {
                         (rate, Some(unit), per)
                     }
                 };
-                let mut fields = vec![("rate", J::U(rate))];
+                let mut fields = vec![f("rate", J::U(rate))];
                 if self.eat("burst") {
                     let b = self.word()?.parse::<u64>().ok()?;
                     self.word()?; // packets | bytes
-                    fields.push(("burst", J::U(b)));
+                    fields.push(f("burst", J::U(b)));
                 }
-                fields.push(("per", s(per)));
+                fields.push(f("per", s(per)));
                 if let Some(u) = unit {
-                    fields.push(("rate_unit", s(u)));
+                    fields.push(f("rate_unit", s(u)));
                 }
                 if over {
-                    fields.push(("inv", J::Bool(true)));
+                    fields.push(f("inv", J::Bool(true)));
                 }
                 Some(single("limit", obj(fields)))
             }
@@ -1259,9 +1278,9 @@ impl<'t> Stmts<'t> {
                     };
                     (ty.to_string(), Some("port-unreachable".to_string()))
                 };
-                let mut fields = vec![("type", so(ty))];
+                let mut fields = vec![f("type", so(ty))];
                 if let Some(c) = code {
-                    fields.push(("expr", so(c)));
+                    fields.push(f("expr", so(c)));
                 }
                 Some(single("reject", obj(fields)))
             }
@@ -1276,10 +1295,10 @@ impl<'t> Stmts<'t> {
     fn nat(&mut self, kind: &'t str) -> Option<J<'t>> {
         let mut fields = Vec::new();
         if matches!(kind, "snat" | "dnat")
-            && let Some(f @ ("ip" | "ip6")) = self.peek_word()
+            && let Some(fam @ ("ip" | "ip6")) = self.peek_word()
         {
             self.pos += 1;
-            fields.push(("family", s(f)));
+            fields.push(f("family", s(fam)));
         }
         if self.eat("to") {
             // `dnat to tcp dport map { 80 : 172.17.0.2 }`
@@ -1288,9 +1307,9 @@ impl<'t> Stmts<'t> {
                 && self.eat("map")
             {
                 let data = self.set_literal(false)?;
-                fields.push((
+                fields.push(f(
                     "addr",
-                    single("map", obj(vec![("key", key), ("data", data)])),
+                    single("map", obj(vec![f("key", key), f("data", data)])),
                 ));
                 return Some(single(kind, obj(fields)));
             }
@@ -1301,10 +1320,10 @@ impl<'t> Stmts<'t> {
                 if !matches!(kind, "snat" | "dnat") {
                     return None;
                 }
-                fields.push(("addr", nat_value(a)?));
+                fields.push(f("addr", nat_value(a)?));
             }
             if let Some(p) = port {
-                fields.push(("port", value_word(p)));
+                fields.push(f("port", value_word(p)));
             }
         }
         if matches!(
@@ -1337,7 +1356,7 @@ impl<'t> Stmts<'t> {
                     Some(Tok::LBrace) => self.set_literal(false)?,
                     _ => return None,
                 };
-                Some(single("vmap", obj(vec![("key", left), ("data", data)])))
+                Some(single("vmap", obj(vec![f("key", left), f("data", data)])))
             }
             Some("set") => {
                 self.pos += 1;
@@ -1346,7 +1365,7 @@ impl<'t> Stmts<'t> {
                 // reads back unqualified.
                 let v = if self.peek_word() == Some("mark") {
                     self.pos += 1;
-                    self.binary(single("meta", obj(vec![("key", s("mark"))])))?
+                    self.binary(single("meta", obj(vec![f("key", s("mark"))])))?
                 } else {
                     match self.expr() {
                         Some(e) => e,
@@ -1356,7 +1375,7 @@ impl<'t> Stmts<'t> {
                         }
                     }
                 };
-                Some(single("mangle", obj(vec![("key", left), ("value", v)])))
+                Some(single("mangle", obj(vec![f("key", left), f("value", v)])))
             }
             _ => {
                 let op = match self.peek_word() {
@@ -1392,9 +1411,9 @@ impl<'t> Stmts<'t> {
                 Some(single(
                     "match",
                     obj(vec![
-                        ("op", st(known(op))),
-                        ("left", left),
-                        ("right", right),
+                        f("op", st(known(op))),
+                        f("left", left),
+                        f("right", right),
                     ]),
                 ))
             }
@@ -1444,9 +1463,9 @@ impl<'t> Stmts<'t> {
         Some(match w {
             "meta" => {
                 let key = self.word()?;
-                single("meta", obj(vec![("key", s(key))]))
+                single("meta", obj(vec![f("key", s(key))]))
             }
-            k if unqualified_meta(k) => single("meta", obj(vec![("key", s(k))])),
+            k if unqualified_meta(k) => single("meta", obj(vec![f("key", s(k))])),
             "ct" => {
                 let mut fields = Vec::new();
                 let mut dir = None;
@@ -1461,9 +1480,9 @@ impl<'t> Stmts<'t> {
                 if matches!(key.as_str(), "helper" | "timeout" | "expectation" | "count") {
                     return None;
                 }
-                fields.push(("key", so(key)));
+                fields.push(f("key", so(key)));
                 if let Some(d) = dir {
-                    fields.push(("dir", s(d)));
+                    fields.push(f("dir", s(d)));
                 }
                 single("ct", obj(fields))
             }
@@ -1478,12 +1497,12 @@ impl<'t> Stmts<'t> {
                 }
                 single(
                     "fib",
-                    obj(vec![("result", s(result)), ("flags", J::A(flags))]),
+                    obj(vec![f("result", s(result)), f("flags", J::A(flags))]),
                 )
             }
             "rt" | "socket" | "osf" | "ipsec" => {
                 let key = self.word()?;
-                single(w, obj(vec![("key", s(key))]))
+                single(w, obj(vec![f("key", s(key))]))
             }
             p if PAYLOAD_PROTOCOLS.contains(&p) => {
                 let field = self.word()?;
@@ -1492,7 +1511,7 @@ impl<'t> Stmts<'t> {
                 }
                 single(
                     "payload",
-                    obj(vec![("protocol", s(p)), ("field", s(field))]),
+                    obj(vec![f("protocol", s(p)), f("field", s(field))]),
                 )
             }
             _ => return None,
@@ -1577,7 +1596,7 @@ impl<'t> Stmts<'t> {
                             Some(v @ ("jump" | "goto")) => {
                                 self.pos += 1;
                                 let t = self.word_or_str()?;
-                                single(v, obj(vec![("target", s(t))]))
+                                single(v, obj(vec![f("target", s(t))]))
                             }
                             _ => self.value()?,
                         };
@@ -1607,12 +1626,12 @@ impl<'t> Stmts<'t> {
                 continue;
             }
             let v = self.word_or_str()?;
-            fields.push((known(k), s(v)));
+            fields.push(f(known(k), s(v)));
         }
         if fields.is_empty() {
             return Some(val);
         }
-        let mut all = vec![("val", val)];
+        let mut all = vec![f("val", val)];
         all.extend(fields);
         Some(single("elem", obj(all)))
     }
@@ -1653,7 +1672,7 @@ fn value_word(w: &str) -> J<'_> {
         && addr.parse::<IpAddr>().is_ok()
         && let Ok(len) = len.parse::<u64>()
     {
-        return single("prefix", obj(vec![("addr", s(addr)), ("len", J::U(len))]));
+        return single("prefix", obj(vec![f("addr", s(addr)), f("len", J::U(len))]));
     }
     if let Some((a, b)) = w.split_once('-') {
         if let (Some(x), Some(y)) = (number(a), number(b)) {
@@ -1754,6 +1773,35 @@ mod tests {
         let held = (n / 2 + 1..n).find(|r| r % 3 == 1).unwrap();
         assert_eq!(a[held].action, Action::Drop, "the first @late rule");
         assert!(!a[held].matches.is_empty(), "its @late match");
+    }
+
+    /// Rules for chains of one name in several tables, alternating (`add rule`), each land in
+    /// their own table's chain: the builder's last-chain shortcut checks family, table and
+    /// chain names.
+    #[test]
+    fn alternating_rules_land_in_their_own_table_s_chain() {
+        let text = "table ip t {\n chain c {\n }\n}\ntable ip6 t {\n chain c {\n }\n}\n\
+table ip u {\n chain c {\n }\n chain d {\n }\n}\n\
+add rule ip t c tcp dport 1 accept\nadd rule ip6 t c tcp dport 2 accept\n\
+add rule ip u c tcp dport 3 accept\nadd rule ip u d tcp dport 4 accept\n\
+add rule ip t c tcp dport 5 accept\n";
+        let tables = parse(text, "x").unwrap();
+        let lines = |family: Family, table: &str, chain: &str| -> Vec<usize> {
+            let t = tables
+                .iter()
+                .find(|t| t.family == family && t.name == table)
+                .unwrap();
+            t.chain(chain)
+                .unwrap()
+                .rules
+                .iter()
+                .map(|r| r.line)
+                .collect()
+        };
+        assert_eq!(lines(Family::Ip, "t", "c"), vec![15, 19]);
+        assert_eq!(lines(Family::Ip6, "t", "c"), vec![16]);
+        assert_eq!(lines(Family::Ip, "u", "c"), vec![17]);
+        assert_eq!(lines(Family::Ip, "u", "d"), vec![18]);
     }
 
     #[test]
