@@ -424,15 +424,17 @@ fn rulesets(timeout: Duration, on_read: &OnRead<'_>) -> Vec<Collected> {
     })
 }
 
+/// An nft table's family and name, as `nft -j list chains` gives them.
+type NftTableName = (String, String);
+
 /// `nft -j list chains`, and `nft -j list table` of each table in it that cannot be
 /// iptables-nft's (pushed to `out`). Returns the listing's record and the tables that may be
 /// iptables-nft's (to dump only if its save did not print them), or None when there is no
 /// listing (the record, under `nft-ruleset`, says why).
-#[allow(clippy::type_complexity)]
 fn native_tables(
     timeout: Duration,
     out: &mut Vec<Collected>,
-) -> (Collected, Option<Vec<(String, String)>>) {
+) -> (Collected, Option<Vec<NftTableName>>) {
     let mut chains = tool(files::NFT_CHAINS, "nft", &["-j", "list", "chains"], timeout);
     let listed = match chains
         .content

@@ -479,3 +479,76 @@ fn nftables_conf(ev: &Evidence, text: &str, path: &str) -> Result<Vec<Table>, Pa
     };
     parse::nft_text::parse_with_includes(text, path, &mut resolve)
 }
+
+#[cfg(test)]
+mod early_parse_tests {
+    use super::*;
+
+    const ACCEPTING: &str =
+        "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 2222 -j ACCEPT\nCOMMIT\n";
+    const DROPPING: &str =
+        "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 8080 -j DROP\nCOMMIT\n";
+
+    fn evidence_with(text: &Source) -> Evidence {
+        let mut ev = Evidence::default();
+        ev.insert_shared(files::IPTABLES_NFT, text.clone());
+        ev
+    }
+
+    fn tables(m: &Model) -> String {
+        format!("{:?}", m.tables)
+    }
+
+    #[test]
+    fn a_save_parsed_early_gives_the_model_a_plain_build_gives() {
+        let text: Source = std::sync::Arc::new(ACCEPTING.into());
+        let early = EarlyParse::default();
+        early.offer(files::IPTABLES_NFT, &text, true);
+        let ev = evidence_with(&text);
+        let with_early = build(&ev, &early).unwrap();
+        assert!(
+            early.saves.lock().unwrap().is_empty(),
+            "the early parse was used"
+        );
+        assert_eq!(
+            tables(&with_early),
+            tables(&build(&ev, &EarlyParse::default()).unwrap())
+        );
+    }
+
+    #[test]
+    fn evidence_changed_after_the_early_parse_is_parsed_again() {
+        let early = EarlyParse::default();
+        early.offer(
+            files::IPTABLES_NFT,
+            &std::sync::Arc::new(ACCEPTING.into()),
+            false,
+        );
+        let edited: Source = std::sync::Arc::new(DROPPING.into());
+        let ev = evidence_with(&edited);
+        let m = build(&ev, &early).unwrap();
+        assert_eq!(
+            tables(&m),
+            tables(&build(&ev, &EarlyParse::default()).unwrap())
+        );
+        assert!(
+            tables(&m).contains("80"),
+            "the edited save's rule is in the model"
+        );
+        assert!(
+            !tables(&m).contains("22"),
+            "the early parse of the old text is not"
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_save_is_not_parsed_early() {
+        let early = EarlyParse::default();
+        early.offer(
+            files::NFT_CHAINS,
+            &std::sync::Arc::new(ACCEPTING.into()),
+            true,
+        );
+        assert!(early.saves.lock().unwrap().is_empty());
+    }
+}
