@@ -439,9 +439,89 @@ fn partial_capture_is_unknown_naming_what_is_missing() {
     assert_eq!(out.status.code(), Some(3));
 }
 
+/// A process named `firewalld` (a shell blocked on its stdin, no child) until dropped: a live
+/// check then asks firewall-cmd instead of concluding from /proc that firewalld is not running.
+/// Tests that start one or need none hold [`FIREWALLD_PROCESSES`].
+struct FakeFirewalld(std::process::Child);
+
+static FIREWALLD_PROCESSES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+impl FakeFirewalld {
+    fn start(f: &Fakes) -> FakeFirewalld {
+        let dir = f.dir.path().join("daemon");
+        std::fs::create_dir(&dir).expect("mkdir");
+        common::write_tool(&dir, "firewalld", "read never");
+        let child = Command::new(dir.join("firewalld"))
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("starts the fake firewalld");
+        let comm = Path::new("/proc").join(child.id().to_string()).join("comm");
+        for _ in 0..100 {
+            if std::fs::read_to_string(&comm).is_ok_and(|c| c.trim() == "firewalld") {
+                break;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        FakeFirewalld(child)
+    }
+}
+
+impl Drop for FakeFirewalld {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// firewall-cmd, a Python program, costs a tenth of a second of CPU to start: with no firewalld
+/// process it is not run, and "not running" says why; with one, it is asked.
+#[test]
+fn firewall_cmd_runs_only_when_a_firewalld_process_exists() {
+    root();
+    let _alone = FIREWALLD_PROCESSES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let f = Fakes::new();
+    quiet_extras(&f);
+    let ran = f.dir.path().join("firewall-cmd-ran");
+    f.tool(
+        "firewall-cmd",
+        &format!("echo \"$@\" >> '{}'; echo running", ran.display()),
+    );
+    let firewalld = FakeFirewalld::start(&f);
+    let r = live(&f, 5, None, false);
+    let asked = std::fs::read_to_string(&ran).unwrap_or_default();
+    assert!(
+        asked.contains("--state") && asked.contains("--list-all-zones"),
+        "firewall-cmd was not asked although a firewalld process runs: {asked:?}"
+    );
+    assert_eq!(r.json["host"]["firewalld_running"], true, "{:#}", r.json);
+    drop(firewalld);
+    // Without one it is not run, on a host that runs no firewalld itself (CI's; on one that
+    // does, the real one is asked, which the first half already proved).
+    let real_firewalld = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "firewalld")
+    });
+    if !real_firewalld {
+        std::fs::remove_file(&ran).expect("firewall-cmd ran before");
+        let r = live(&f, 5, None, false);
+        assert!(
+            !ran.exists(),
+            "firewall-cmd was run without a firewalld process"
+        );
+        assert_eq!(r.json["host"]["firewalld_running"], false, "{:#}", r.json);
+        assert_eq!(
+            r.json["host"]["sources"]["firewalld-state"], "ok",
+            "{:#}",
+            r.json
+        );
+    }
+}
+
 /// Without a D-Bus system bus firewalld cannot run: firewall-cmd's "Failed to connect to socket
 /// /run/dbus/system_bus_socket" is the answer "not running", not a failed source. (Run in a
-/// private mount namespace whose /run/dbus is empty, so the machine's bus, if any, is hidden.)
+/// private mount namespace whose /run/dbus is empty, so the machine's bus, if any, is hidden;
+/// a fake firewalld process makes the check ask firewall-cmd.)
 #[test]
 fn no_system_bus_means_firewalld_is_not_running() {
     root();
@@ -451,6 +531,10 @@ fn no_system_bus_means_firewalld_is_not_running() {
         "firewall-cmd",
         "echo 'Error: DBUS_ERROR: Failed to connect to socket /run/dbus/system_bus_socket: No such file or directory' >&2; exit 36",
     );
+    let _alone = FIREWALLD_PROCESSES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let _firewalld = FakeFirewalld::start(&f);
     let out = Command::new("unshare")
         .args(["-n", "-m", "--propagation", "private", "sh", "-c"])
         .arg(
