@@ -24,6 +24,7 @@ use serde::Serialize;
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// A packet to trace.
 #[derive(Debug, Clone, PartialEq)]
@@ -232,17 +233,28 @@ pub struct Net<'m> {
     /// The base chains of every (family, hook), in kernel order, found once: a trace then
     /// never walks the chains of a big ruleset to find them.
     hooks: Vec<((Family, Hook), Vec<ChainRef>)>,
-    /// The chains that sit on a loop of jumps or gotos, per table that has any (none in a
-    /// ruleset the kernel loaded: it refuses loops).
-    loops: Vec<TableLoops<'m>>,
+    /// Each table's loops and rule indexes, by the address of its chains.
+    tables: Vec<TableFacts<'m>>,
     /// The long chains' rules by destination (see [`RuleIndex`]), by chain address.
-    indexes: HashMap<*const Chain, RuleIndex>,
+    indexes: HashMap<*const Chain, Arc<RuleIndex>>,
     /// Rule evaluations the current trace has made (see [`STEP_BUDGET`]).
     steps_made: Cell<u64>,
 }
 
 impl<'m> Net<'m> {
     pub fn new(model: &'m Model) -> Net<'m> {
+        Net::sharing(model, &[])
+    }
+
+    /// A `Net` for `model`, a "what if" copy of `base`'s model (next-boot-blocks puts the
+    /// on-disk tables in place of the live ones): every table whose chains it shares with
+    /// `base`'s model keeps the facts `base` found for it, and only the others are looked at.
+    pub fn what_if<'b: 'm>(model: &'m Model, base: &Net<'b>) -> Net<'m> {
+        let known: Vec<TableFacts<'m>> = base.tables.iter().map(TableFacts::clone).collect();
+        Net::sharing(model, &known)
+    }
+
+    fn sharing(model: &'m Model, known: &[TableFacts<'m>]) -> Net<'m> {
         // Other runtimes' bridges (Podman's cni-podman0, lxdbr0, ...) are bridges too: no
         // client outside comes from their subnets, and the outside interface is none of them.
         let bridges = (model.bridges.iter().map(|b| (&b.name, &b.subnets)))
@@ -255,6 +267,7 @@ impl<'m> Net<'m> {
             .flatten()
             .flat_map(|i| i.addrs.iter().map(|a| a.addr()))
             .collect();
+        let tables = TableFacts::of_tables(&model.tables, known);
         let base = model.base_chains();
         let mut hooks = Vec::new();
         for family in [Family::Ip, Family::Ip6] {
@@ -273,12 +286,11 @@ impl<'m> Net<'m> {
             bridges,
             local_addrs,
             hooks,
-            loops: model.tables.iter().filter_map(TableLoops::find).collect(),
-            indexes: (model.tables.iter())
-                .flat_map(|t| &t.chains)
-                .filter(|c| c.rules.len() >= INDEXED_FROM)
-                .map(|c| (c as *const Chain, RuleIndex::build(c)))
+            indexes: (tables.iter())
+                .flat_map(|t| &t.indexes)
+                .map(|(chain, index)| (*chain as *const Chain, index.clone()))
                 .collect(),
+            tables,
             steps_made: Cell::new(0),
         }
     }
@@ -290,8 +302,11 @@ impl<'m> Net<'m> {
 
     /// The loop `table`'s chain `chain` (an index) is on, when it is on one.
     fn loop_through(&self, table: &Table, chain: usize) -> Option<String> {
-        let loops = self.loops.iter().find(|l| std::ptr::eq(l.table, table))?;
-        loops.describe(chain)
+        let facts = self
+            .tables
+            .iter()
+            .find(|f| f.chains == chains_address(table))?;
+        facts.loops.as_ref()?.describe(chain)
     }
 
     fn hook_chains(&self, family: Family, hook: Hook) -> Vec<ChainRef> {
@@ -1444,8 +1459,64 @@ impl RuleIndex {
     }
 }
 
+/// The address of a table's chains: the same for a clone that has not changed them.
+fn chains_address(table: &Table) -> usize {
+    &*table.chains as *const Vec<Chain> as usize
+}
+
+/// What a trace needs of one table, found once: a "what if" clone that keeps the table's
+/// chains keeps these too ([`Net::what_if`]).
+#[derive(Clone)]
+struct TableFacts<'m> {
+    /// [`chains_address`] of the table they are of.
+    chains: usize,
+    /// The chains that sit on a loop of jumps or gotos (None in a ruleset the kernel loaded:
+    /// it refuses loops).
+    loops: Option<TableLoops<'m>>,
+    /// The long chains' rule indexes, by chain address.
+    indexes: Vec<(usize, Arc<RuleIndex>)>,
+}
+
+impl<'m> TableFacts<'m> {
+    /// The facts of every table, taken from `known` where it has them; the others are found
+    /// a table per core (at 100k rules a table takes tens of milliseconds, after every source
+    /// is read, so on the critical path of a live check).
+    fn of_tables(tables: &'m [Table], known: &[TableFacts<'m>]) -> Vec<TableFacts<'m>> {
+        let mut out = Vec::with_capacity(tables.len());
+        let unknown: Vec<&'m Table> = (tables.iter())
+            .filter(|t| !known.iter().any(|k| k.chains == chains_address(t)))
+            .collect();
+        let mut found = Vec::with_capacity(unknown.len());
+        let _ = crate::parse::parallel::for_each_in_order(
+            &unknown,
+            |t| Ok::<_, std::convert::Infallible>(TableFacts::find(t)),
+            |f| found.push(f),
+        );
+        let mut found = found.into_iter();
+        for t in tables {
+            match known.iter().find(|k| k.chains == chains_address(t)) {
+                Some(k) => out.push(k.clone()),
+                None => out.extend(found.next()),
+            }
+        }
+        out
+    }
+
+    fn find(table: &'m Table) -> TableFacts<'m> {
+        TableFacts {
+            chains: chains_address(table),
+            loops: TableLoops::find(table),
+            indexes: (table.chains.iter())
+                .filter(|c| c.rules.len() >= INDEXED_FROM)
+                .map(|c| (c as *const Chain as usize, Arc::new(RuleIndex::build(c))))
+                .collect(),
+        }
+    }
+}
+
 /// The chains of one table that sit on a loop of jumps or gotos: the strongly connected
 /// components of its jump graph with more than one chain, or a chain that jumps to itself.
+#[derive(Clone)]
 struct TableLoops<'m> {
     table: &'m Table,
     /// (chain index, component), sorted by chain index.
@@ -2241,5 +2312,53 @@ mod tests {
             }
             v => panic!("expected unknown, got {v:?}"),
         }
+    }
+
+    /// A "what if" copy keeps the facts of the tables it shares and finds those of the table
+    /// it changed: a loop added in the copy is seen there, and not in the original.
+    #[test]
+    fn a_what_if_net_looks_again_at_the_tables_it_changed_only() {
+        let m = split_model(Policy::Accept);
+        let base = Net::new(&m);
+        let mut after = m.clone();
+        let filter = &mut after.tables[2];
+        filter.add_chain(Chain {
+            name: "A".into(),
+            base: None,
+            rules: vec![rule(
+                vec![],
+                Action::Goto { chain: "A".into() },
+                "-A A -g A",
+            )],
+            line: 30,
+        });
+        filter.chain_mut("FORWARD").unwrap().rules.insert(
+            0,
+            rule(
+                vec![],
+                Action::Goto { chain: "A".into() },
+                "-A FORWARD -g A",
+            ),
+        );
+        let what_if = Net::what_if(&after, &base);
+        let shared = (m.tables.iter().zip(&after.tables))
+            .filter(|(a, b)| chains_address(a) == chains_address(b))
+            .count();
+        assert_eq!(
+            shared,
+            m.tables.len() - 1,
+            "only the changed table is copied"
+        );
+        let flow = Flow::from_outside(Family::Ip, "tcp", 8080);
+        match what_if.trace(&flow).verdict {
+            Verdict::Unknown { reason, .. } => {
+                assert!(reason.contains("(A -> A)"), "{reason}")
+            }
+            v => panic!("expected unknown in the copy, got {v:?}"),
+        }
+        assert!(
+            !matches!(base.trace(&flow).verdict, Verdict::Unknown { .. }),
+            "the original has no loop"
+        );
     }
 }

@@ -217,27 +217,35 @@ pub mod files {
 
 /// The tables `nft -j list chains` output names, as (family, table), each once, in order.
 pub fn nft_chain_tables(json: &str) -> Result<Vec<(String, String)>, serde_json::Error> {
+    // Borrowed names (a Kubernetes node lists tens of thousands of chains, nearly all in one
+    // table): a name with an escape in it comes owned.
     #[derive(Deserialize)]
-    struct Listing {
-        nftables: Vec<Item>,
+    struct Listing<'a> {
+        #[serde(borrow)]
+        nftables: Vec<Item<'a>>,
     }
     #[derive(Deserialize)]
-    struct Item {
-        chain: Option<ChainRef>,
+    struct Item<'a> {
+        #[serde(borrow)]
+        chain: Option<ChainRef<'a>>,
     }
     #[derive(Deserialize)]
-    struct ChainRef {
-        family: String,
-        table: String,
+    struct ChainRef<'a> {
+        #[serde(borrow)]
+        family: std::borrow::Cow<'a, str>,
+        #[serde(borrow)]
+        table: std::borrow::Cow<'a, str>,
     }
     let listing: Listing = serde_json::from_str(json)?;
     let mut tables: Vec<(String, String)> = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    for chain in listing.nftables.into_iter().filter_map(|i| i.chain) {
-        let key = (chain.family, chain.table);
-        if seen.insert(key.clone()) {
-            tables.push(key);
+    let mut seen = std::collections::HashSet::new();
+    let mut last: Option<(&str, &str)> = None;
+    for chain in listing.nftables.iter().filter_map(|i| i.chain.as_ref()) {
+        let key = (chain.family.as_ref(), chain.table.as_ref());
+        if last != Some(key) && seen.insert(key) {
+            tables.push((key.0.to_string(), key.1.to_string()));
         }
+        last = Some(key);
     }
     Ok(tables)
 }

@@ -38,7 +38,7 @@ fn run(ctx: &Context) -> Vec<Finding> {
     for nb in &ctx.model.next_boot {
         let Ok(tables) = &nb.tables else { continue };
         let after = replaced(ctx.model, nb, tables);
-        let net = Net::new(&after);
+        let net = Net::what_if(&after, &ctx.net);
         let later = ports::verdicts(&after, &net);
         for now in ctx
             .ports
