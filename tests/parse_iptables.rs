@@ -176,8 +176,8 @@ fn classic_legacy_dump_with_counters() {
         "-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80"
     );
     assert_eq!(
-        dnat.counters,
-        Some(Counters {
+        dnat.counters.as_deref(),
+        Some(&Counters {
             packets: 7,
             bytes: 420
         })
@@ -233,8 +233,8 @@ fn classic_legacy_dump_with_counters() {
     assert_eq!(input[0].line, 11);
     assert_eq!(input[0].text, "-A INPUT -i lo -j ACCEPT");
     assert_eq!(
-        input[0].counters,
-        Some(Counters {
+        input[0].counters.as_deref(),
+        Some(&Counters {
             packets: 0,
             bytes: 0
         })
@@ -907,8 +907,8 @@ fn listing_with_counters_and_late_chain() {
     assert_eq!(fwd.rules[0].text, "-A FORWARD -i docker0 -j LATER");
     assert_eq!(fwd.rules[0].action, jump("LATER"));
     assert_eq!(
-        fwd.rules[0].counters,
-        Some(Counters {
+        fwd.rules[0].counters.as_deref(),
+        Some(&Counters {
             packets: 7,
             bytes: 8
         })

@@ -130,7 +130,7 @@ fn same(a: &[Table], b: &[Table]) -> Result<(), TestCaseError> {
                 prop_assert_eq!(&ra.text, &rb.text);
                 prop_assert_eq!(&ra.matches, &rb.matches);
                 prop_assert_eq!(&ra.action, &rb.action);
-                prop_assert_eq!(ra.counters, rb.counters);
+                prop_assert_eq!(&ra.counters, &rb.counters);
             }
         }
     }

@@ -114,7 +114,7 @@ impl RuleRef {
             rule: r.text.to_string(),
             source: t.source.clone(),
             line: r.line,
-            handle: r.handle,
+            handle: r.handle.map(std::num::NonZeroU64::get),
         }
     }
     fn policy(t: &Table, c: &Chain, p: Policy) -> RuleRef {

@@ -738,7 +738,7 @@ Chain DOCKER-USER (1 references)
         assert_eq!((base.hook, base.policy), (Hook::Forward, Policy::Drop));
         assert_eq!(base.counters.unwrap().packets, 12);
         assert_eq!(fwd.rules.len(), 4);
-        assert_eq!(fwd.rules[0].counters.unwrap().bytes, 720_000);
+        assert_eq!(fwd.rules[0].counters.as_ref().unwrap().bytes, 720_000);
         assert_eq!(fwd.rules[0].line, 6);
         assert!(fwd.rules[0].text.starts_with("12K  720K DOCKER-USER"));
         let docker = t.chain("DOCKER").unwrap();

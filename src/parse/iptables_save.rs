@@ -99,7 +99,7 @@ pub fn print(tables: &[Table]) -> String {
         }
         for c in &t.chains {
             for r in &c.rules {
-                if let Some(k) = r.counters {
+                if let Some(k) = &r.counters {
                     let _ = write!(out, "[{}:{}] ", k.packets, k.bytes);
                 }
                 if r.text.is_empty() {
@@ -674,7 +674,7 @@ fn decode_piece(piece: &str, first: usize, ctx: &Ctx, table: &Table) -> Result<P
             text: r.text,
             matches: r.matches,
             action: r.action,
-            counters: r.counters,
+            counters: r.counters.map(Box::new),
             handle: None,
         });
     }
@@ -755,7 +755,7 @@ fn decode_rules(
                 text: r.text,
                 matches: r.matches,
                 action: r.action,
-                counters: r.counters,
+                counters: r.counters.map(Box::new),
                 handle: None,
             },
         ));
@@ -1100,7 +1100,7 @@ fn add_rule(t: &mut Table, r: RuleLine, line: usize) -> Result<(), String> {
         text: r.text,
         matches: r.matches,
         action: r.action,
-        counters: r.counters,
+        counters: r.counters.map(Box::new),
         handle: None,
     });
     Ok(())

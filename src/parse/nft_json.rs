@@ -619,7 +619,10 @@ impl<'f, 'a> Builder<'f, 'a> {
                 .iter()
                 .all(|e| iptables_shaped(e) || (self.text_input && iptables_translated(e)));
         let mut rule = convert_rule(exprs, comment, &info.sets);
-        rule.handle = body.get("handle").and_then(J::as_u64);
+        rule.handle = body
+            .get("handle")
+            .and_then(J::as_u64)
+            .and_then(std::num::NonZeroU64::new);
         rule.line = self.line;
         self.infos[t].rules_iptables_shaped = shaped;
         self.tables[t].chains[c].rules.push(rule);
@@ -936,7 +939,7 @@ fn convert_rule(exprs: &[J<'_>], comment: Option<&str>, sets: &Sets<'_>) -> Rule
                 name: side_effect.map(Text::from),
             },
         }),
-        counters,
+        counters: counters.map(Box::new),
         handle: None,
     }
 }

@@ -1865,9 +1865,9 @@ table ip filter { # handle 1\n\
         assert_eq!(fwd.rules.len(), 2);
         let r = &fwd.rules[0];
         assert_eq!(r.line, 5);
-        assert_eq!(r.handle, Some(7));
+        assert_eq!(r.handle.map(|h| h.get()), Some(7));
         assert_eq!(r.action, Action::Accept);
-        assert_eq!(r.counters.map(|c| c.packets), Some(3));
+        assert_eq!(r.counters.as_ref().map(|c| c.packets), Some(3));
         assert!(matches!(r.matches[1], Match::CtState { .. }));
         let xt = &fwd.rules[1];
         assert_eq!(
