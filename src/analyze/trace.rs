@@ -1526,24 +1526,14 @@ struct TableLoops<'m> {
 impl<'m> TableLoops<'m> {
     /// The table's loops, or `None` when it has none (every table the kernel loaded).
     fn find(table: &'m Table) -> Option<TableLoops<'m>> {
-        let edges: Vec<Vec<usize>> = table
-            .chains
-            .iter()
-            .map(|c| {
-                let mut to = Vec::new();
-                for r in &c.rules {
-                    jump_targets(&r.action, &mut |name| to.extend(table.chain_index(name)));
-                }
-                to
-            })
-            .collect();
+        let edges = JumpGraph::of(table);
         let component = strongly_connected(&edges);
         let mut size = vec![0usize; edges.len()];
         for &c in &component {
             size[c] += 1;
         }
         let on_loop: Vec<(usize, usize)> = (0..edges.len())
-            .filter(|&i| size[component[i]] > 1 || edges[i].contains(&i))
+            .filter(|&i| size[component[i]] > 1 || edges.from(i).contains(&(i as u32)))
             .map(|i| (i, component[i]))
             .collect();
         (!on_loop.is_empty()).then_some(TableLoops { table, on_loop })
@@ -1598,6 +1588,50 @@ impl<'m> TableLoops<'m> {
     }
 }
 
+/// A table's jumps and gotos, chain (by position) to chain, in two flat lists: a Kubernetes
+/// node's nat table has tens of thousands of chains, and a list per chain was an allocation
+/// each.
+struct JumpGraph {
+    /// `targets[starts[i]..starts[i + 1]]` are the chains chain `i` jumps or goes to.
+    starts: Vec<u32>,
+    targets: Vec<u32>,
+}
+
+impl JumpGraph {
+    fn of(table: &Table) -> JumpGraph {
+        let mut starts = Vec::with_capacity(table.chains.len() + 1);
+        let mut targets = Vec::new();
+        // Rules in a row often jump to the same chain (kube-proxy's `-j KUBE-MARK-MASQ`): the
+        // last name found is compared before the index is asked.
+        let mut last: Option<(&str, u32)> = None;
+        for c in table.chains.iter() {
+            starts.push(targets.len() as u32);
+            for r in &c.rules {
+                jump_targets(&r.action, &mut |name| {
+                    let found = match last {
+                        Some((n, i)) if n == name => Some(i),
+                        _ => table.chain_index(name).map(|i| i as u32),
+                    };
+                    if let Some(i) = found {
+                        last = Some((name, i));
+                        targets.push(i);
+                    }
+                });
+            }
+        }
+        starts.push(targets.len() as u32);
+        JumpGraph { starts, targets }
+    }
+
+    fn len(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    fn from(&self, chain: usize) -> &[u32] {
+        &self.targets[self.starts[chain] as usize..self.starts[chain + 1] as usize]
+    }
+}
+
 /// The chains an action may jump or go to (a verdict map's entries included).
 fn jump_targets<'a>(action: &'a Action, found: &mut impl FnMut(&'a str)) {
     match action {
@@ -1613,7 +1647,7 @@ fn jump_targets<'a>(action: &'a Action, found: &mut impl FnMut(&'a str)) {
 
 /// Tarjan's strongly connected components, without recursion (a chain of jumps may be as long
 /// as the table): each node's component number.
-fn strongly_connected(edges: &[Vec<usize>]) -> Vec<usize> {
+fn strongly_connected(edges: &JumpGraph) -> Vec<usize> {
     const UNSEEN: usize = usize::MAX;
     let n = edges.len();
     let mut index = vec![UNSEEN; n];
@@ -1638,7 +1672,8 @@ fn strongly_connected(edges: &[Vec<usize>]) -> Vec<usize> {
                 stack.push(v);
                 on_stack[v] = true;
             }
-            if let Some(&w) = edges[v].get(*edge) {
+            if let Some(&w) = edges.from(v).get(*edge) {
+                let w = w as usize;
                 *edge += 1;
                 if index[w] == UNSEEN {
                     work.push((w, 0));
