@@ -327,10 +327,10 @@ const IPTABLES_TABLE_NAMES: &[&str] = &["filter", "nat", "mangle", "raw", "secur
 /// Most nft tables dumped one by one (a walk over what the kernel lists is bounded too).
 const MAX_NFT_TABLES: usize = 512;
 
-/// Both stacks' rules, each read once, in two lanes: iptables-nft's saves on a thread of their
-/// own; on this one the legacy saves, nft's list of chains and the native nft tables. On two
-/// cores each lane has one: run all at once, the dumps slowed the slowest of them (most often
-/// `iptables-nft-save`) by a third to a half. Each save goes to `on_read` as soon as it is
+/// Both stacks' rules, each read once, in two lanes: `iptables-nft-save` on a thread of its
+/// own; on this one `ip6tables-nft-save`, the legacy saves, nft's list of chains and the
+/// native nft tables. On two cores each lane has one: run all at once, the dumps slowed the
+/// slowest of them (most often `iptables-nft-save`) by a third to a half. Each save goes to `on_read` as soon as it is
 /// read, told whether the other lane still runs, so its parse overlaps that lane's dumps.
 ///
 /// `nft -j list ruleset` would print iptables-nft's tables a second time, in a form that loses
@@ -349,16 +349,16 @@ fn rulesets(timeout: Duration, on_read: &OnRead<'_>) -> Vec<Collected> {
         }
     };
     thread::scope(|scope| {
+        // IPv4's save alone, from the start: on a Kubernetes node it is the slowest source by
+        // far, and its parse, last, is the one most likely to have both cores to itself.
         let saves = scope.spawn(|| {
-            // IPv6 first: it is the smaller one on most hosts, and IPv4's parse, last, is the
-            // one most likely to have both cores to itself.
-            let save6 = tool(files::IP6TABLES_NFT, "ip6tables-nft-save", &[], timeout);
-            hand(&save6, &others_done);
             let save4 = tool(files::IPTABLES_NFT, "iptables-nft-save", &[], timeout);
             saves_done.store(true, Ordering::Release);
             hand(&save4, &others_done);
-            (save4, save6)
+            save4
         });
+        let save6 = tool(files::IP6TABLES_NFT, "ip6tables-nft-save", &[], timeout);
+        hand(&save6, &saves_done);
         let mut out = Vec::new();
         for family in [Family::V4, Family::V6] {
             for c in legacy(family, timeout) {
@@ -368,10 +368,13 @@ fn rulesets(timeout: Duration, on_read: &OnRead<'_>) -> Vec<Collected> {
         }
         let (mut chains, candidates) = native_tables(timeout, &mut out);
         others_done.store(true, Ordering::Release);
-        let (save4, save6) = saves.join().unwrap_or_else(|_| {
-            let failed =
-                |file| Collected::not_ok(file, SourceState::Failed, "", "internal error".into());
-            (failed(files::IPTABLES_NFT), failed(files::IP6TABLES_NFT))
+        let save4 = saves.join().unwrap_or_else(|_| {
+            Collected::not_ok(
+                files::IPTABLES_NFT,
+                SourceState::Failed,
+                "",
+                "internal error".into(),
+            )
         });
         let Some(candidates) = candidates else {
             out.extend([save4, save6, chains]);
