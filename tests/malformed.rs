@@ -505,8 +505,8 @@ fn fuzz_finding_a_word_before_cut_counters_is_kept() {
     let rule = &tables[0].chain("X").expect("chain X").rules[0];
     assert_eq!(rule.text, "-A X -p tcp -j ACCEPT \r");
     assert_eq!(
-        again[0].chain("X").expect("chain X").rules[0].matches,
-        rule.matches
+        *again[0].chain("X").expect("chain X").rules[0].matches,
+        *rule.matches
     );
 }
 

@@ -183,7 +183,7 @@ fn classic_legacy_dump_with_counters() {
         })
     );
     assert_eq!(
-        dnat.matches,
+        *dnat.matches,
         [
             iface(Dir::Src, true, "docker0"),
             proto("tcp"),
@@ -209,7 +209,7 @@ fn classic_legacy_dump_with_counters() {
 
     let pr = &rules(nat, "PREROUTING")[0];
     assert_eq!(
-        pr.matches,
+        *pr.matches,
         [Match::AddrType {
             dir: Dir::Dst,
             negated: false,
@@ -221,7 +221,7 @@ fn classic_legacy_dump_with_counters() {
     assert_eq!(out.matches[0], addr(Dir::Dst, true, "127.0.0.0/8"));
     let post = rules(nat, "POSTROUTING");
     assert_eq!(
-        post[0].matches,
+        *post[0].matches,
         [
             addr(Dir::Src, false, "172.17.0.0/16"),
             iface(Dir::Dst, true, "docker0")
@@ -240,7 +240,7 @@ fn classic_legacy_dump_with_counters() {
         })
     );
     assert_eq!(
-        input[1].matches,
+        *input[1].matches,
         [Match::CtState {
             negated: false,
             states: vec![CtState::Invalid].into()
@@ -248,7 +248,7 @@ fn classic_legacy_dump_with_counters() {
     );
     assert_eq!(input[1].action, Action::Drop);
     assert_eq!(
-        input[2].matches,
+        *input[2].matches,
         [
             proto("tcp"),
             Match::Port {
@@ -262,7 +262,7 @@ fn classic_legacy_dump_with_counters() {
         ]
     );
     assert_eq!(
-        input[3].matches,
+        *input[3].matches,
         [addr(Dir::Src, false, "10.0.0.0/8"), proto("icmp")]
     );
     assert_eq!(
@@ -272,7 +272,7 @@ fn classic_legacy_dump_with_counters() {
         }
     );
     assert_eq!(
-        input[4].matches,
+        *input[4].matches,
         [
             proto("tcp"),
             unknown("-m tcp --tcp-flags FIN,SYN,RST,ACK SYN"),
@@ -280,14 +280,14 @@ fn classic_legacy_dump_with_counters() {
         ]
     );
     assert_eq!(
-        input[5].matches,
+        *input[5].matches,
         [unknown(
             "-m recent --rcheck --seconds 60 --name badguys --mask 255.255.255.255 --rsource"
         )]
     );
     assert_eq!(input[5].action, Action::Reject);
     assert_eq!(
-        input[6].matches,
+        *input[6].matches,
         [Match::Comment {
             text: String::new().into()
         }]
@@ -302,7 +302,7 @@ fn classic_legacy_dump_with_counters() {
     let fwd = rules(filter, "FORWARD");
     assert_eq!(fwd[0].action, jump("DOCKER-USER"));
     assert_eq!(
-        fwd[2].matches,
+        *fwd[2].matches,
         [
             iface(Dir::Dst, false, "docker0"),
             Match::CtState {
@@ -312,14 +312,14 @@ fn classic_legacy_dump_with_counters() {
         ]
     );
     assert_eq!(
-        fwd[4].matches,
+        *fwd[4].matches,
         [
             iface(Dir::Src, false, "docker0"),
             iface(Dir::Dst, true, "docker0")
         ]
     );
     assert_eq!(
-        fwd[6].matches,
+        *fwd[6].matches,
         [
             Match::CtState {
                 negated: false,
@@ -336,7 +336,7 @@ fn classic_legacy_dump_with_counters() {
         ]
     );
     assert_eq!(
-        fwd[7].matches,
+        *fwd[7].matches,
         [
             iface(Dir::Src, false, "eth+"),
             Match::CtState {
@@ -355,7 +355,7 @@ fn classic_legacy_dump_with_counters() {
         }
     );
     assert_eq!(
-        user[1].matches,
+        *user[1].matches,
         [proto("tcp"), unknown("-m mark --mark 0x4000/0x4000")]
     );
     assert_eq!(
@@ -405,9 +405,9 @@ fn ipv6_dump() {
     .expect("parses");
     let filter = table(&tables, "filter");
     assert_eq!(filter.family, Family::Ip6);
-    assert_eq!(rules(filter, "INPUT")[0].matches, [proto("ipv6-icmp")]);
+    assert_eq!(*rules(filter, "INPUT")[0].matches, [proto("ipv6-icmp")]);
     assert_eq!(
-        rules(filter, "INPUT")[1].matches,
+        *rules(filter, "INPUT")[1].matches,
         [addr(Dir::Src, false, "fe80::/64")]
     );
     let nat = table(&tables, "nat");
@@ -450,7 +450,7 @@ fn classic_pre28_issue_dump() {
     assert_eq!(fwd.len(), 9);
     assert_eq!(fwd[0].action, jump("ts-forward"));
     assert_eq!(fwd[0].counters, None);
-    assert_eq!(fwd[4].matches, [iface(Dir::Dst, false, "docker0")]);
+    assert_eq!(*fwd[4].matches, [iface(Dir::Dst, false, "docker0")]);
     assert_eq!(fwd[4].action, jump("DOCKER"));
     assert_eq!(fwd[8].action, jump("DOCKER"));
     assert_round_trip(tables, Family::Ip);
@@ -463,7 +463,7 @@ fn docker28_dev_dump_with_raw_table_and_ipset() {
     let pre = raw.chain("PREROUTING").expect("PREROUTING");
     assert_eq!(pre.base.as_ref().map(|b| b.priority), Some(-300));
     assert_eq!(
-        pre.rules[0].matches,
+        *pre.rules[0].matches,
         [
             addr(Dir::Dst, false, "172.18.0.2/32"),
             iface(Dir::Src, true, "br-3cdb1cb92a36"),
@@ -475,7 +475,7 @@ fn docker28_dev_dump_with_raw_table_and_ipset() {
     let filter = table(&tables, "filter");
     let df = rules(filter, "DOCKER-FORWARD");
     assert_eq!(
-        df[0].matches,
+        *df[0].matches,
         [
             unknown("-m set --match-set docker-ext-bridges-v4 dst"),
             Match::CtState {
@@ -510,7 +510,7 @@ fn docker29_listing_gives_three_tables() {
         Some((Hook::Forward, Policy::Accept, None))
     );
     assert_eq!(
-        rules(filter, "DOCKER")[0].matches,
+        *rules(filter, "DOCKER")[0].matches,
         [
             addr(Dir::Dst, false, "192.0.2.2/32"),
             iface(Dir::Src, true, "bridge1"),
@@ -532,7 +532,7 @@ fn docker29_listing_gives_three_tables() {
     );
     let d = &rules(nat, "DOCKER")[0];
     assert_eq!(
-        d.matches,
+        *d.matches,
         [
             addr(Dir::Dst, false, "127.0.0.1/32"),
             iface(Dir::Src, true, "bridge1"),
@@ -607,7 +607,7 @@ fn listing_round_trips_through_save_format() {
 fn addresses() {
     let r = one_rule("-A INPUT -s 10.1.2.3 -d 10.0.0.0/255.255.255.0");
     assert_eq!(
-        r.matches,
+        *r.matches,
         [
             addr(Dir::Src, false, "10.1.2.3/32"),
             addr(Dir::Dst, false, "10.0.0.0/24")
@@ -615,7 +615,7 @@ fn addresses() {
     );
     let r = one_rule("-A INPUT ! --source 10.1.2.3/16,192.168.0.0/24");
     assert_eq!(
-        r.matches,
+        *r.matches,
         [Match::Addr {
             dir: Dir::Src,
             negated: true,
@@ -624,16 +624,16 @@ fn addresses() {
     );
     // A non-contiguous mask, a host name, or the wrong family: kept as unknown.
     assert_eq!(
-        one_rule("-A INPUT -s 10.0.0.0/255.0.255.0").matches,
+        *one_rule("-A INPUT -s 10.0.0.0/255.0.255.0").matches,
         [unknown("-s 10.0.0.0/255.0.255.0")]
     );
     assert_eq!(
-        one_rule("-A INPUT ! -d example.com").matches,
+        *one_rule("-A INPUT ! -d example.com").matches,
         [unknown("! -d example.com")]
     );
-    assert_eq!(one_rule("-A INPUT -d ::1").matches, [unknown("-d ::1")]);
+    assert_eq!(*one_rule("-A INPUT -d ::1").matches, [unknown("-d ::1")]);
     assert_eq!(
-        one_rule_fam("-A INPUT -d ::1", Family::Ip6).matches,
+        *one_rule_fam("-A INPUT -d ::1", Family::Ip6).matches,
         [addr(Dir::Dst, false, "::1/128")]
     );
 }
@@ -642,7 +642,7 @@ fn addresses() {
 fn interfaces_protocols_and_fragments() {
     let r = one_rule("-A INPUT ! -i eth+ -o docker0 ! -p UDP -f");
     assert_eq!(
-        r.matches,
+        *r.matches,
         [
             iface(Dir::Src, true, "eth+"),
             iface(Dir::Dst, false, "docker0"),
@@ -654,17 +654,17 @@ fn interfaces_protocols_and_fragments() {
         ]
     );
     assert_eq!(r.action, Action::Continue { name: None });
-    assert_eq!(one_rule("-A INPUT -p 6").matches, [proto("tcp")]);
-    assert_eq!(one_rule("-A INPUT -p 17").matches, [proto("udp")]);
-    assert_eq!(one_rule("-A INPUT -p all").matches, []);
-    assert_eq!(one_rule("-A INPUT ! -f").matches, [unknown("! -f")]);
+    assert_eq!(*one_rule("-A INPUT -p 6").matches, [proto("tcp")]);
+    assert_eq!(*one_rule("-A INPUT -p 17").matches, [proto("udp")]);
+    assert_eq!(*one_rule("-A INPUT -p all").matches, []);
+    assert_eq!(*one_rule("-A INPUT ! -f").matches, [unknown("! -f")]);
 }
 
 #[test]
 fn ports() {
     let r = one_rule("-A INPUT -p tcp -m tcp ! --dport 1000:2000 --sport 1024: -j ACCEPT");
     assert_eq!(
-        r.matches,
+        *r.matches,
         [
             proto("tcp"),
             port(Dir::Dst, true, 1000, 2000),
@@ -675,7 +675,7 @@ fn ports() {
     assert_eq!(r.matches[1], port(Dir::Dst, false, 0, 53));
     // Implicit match: `-p tcp --dport` without `-m tcp`.
     let r = one_rule("-A INPUT -p tcp --dport 22 -j ACCEPT");
-    assert_eq!(r.matches, [proto("tcp"), port(Dir::Dst, false, 22, 22)]);
+    assert_eq!(*r.matches, [proto("tcp"), port(Dir::Dst, false, 22, 22)]);
     let r = one_rule("-A INPUT -p tcp -m multiport ! --sports 1,5:6");
     assert_eq!(
         r.matches[1],
@@ -699,7 +699,7 @@ fn conntrack_state_addrtype_comment() {
         "-A INPUT -m conntrack ! --ctstate NEW,UNTRACKED --ctorigdstport 80:81 ! --ctorigdst 10.0.0.0/8 --ctproto tcp",
     );
     assert_eq!(
-        r.matches,
+        *r.matches,
         [
             Match::CtState {
                 negated: true,
@@ -718,7 +718,7 @@ fn conntrack_state_addrtype_comment() {
     );
     let r = one_rule("-A INPUT -m state ! --state ESTABLISHED");
     assert_eq!(
-        r.matches,
+        *r.matches,
         [Match::CtState {
             negated: true,
             states: vec![CtState::Established].into()
@@ -726,7 +726,7 @@ fn conntrack_state_addrtype_comment() {
     );
     let r = one_rule("-A INPUT -m addrtype ! --src-type LOCAL,MULTICAST --dst-type BLACKHOLE");
     assert_eq!(
-        r.matches,
+        *r.matches,
         [
             Match::AddrType {
                 dir: Dir::Src,
@@ -742,13 +742,13 @@ fn conntrack_state_addrtype_comment() {
     );
     let r = one_rule("-A INPUT -m addrtype --dst-type LOCAL --limit-iface-in -j X");
     assert_eq!(
-        r.matches,
+        *r.matches,
         [unknown("-m addrtype --dst-type LOCAL --limit-iface-in")]
     );
     assert_eq!(r.action, jump("X"));
     let r = one_rule(r#"-A INPUT -m comment --comment "-j DROP \"x\"" -j ACCEPT"#);
     assert_eq!(
-        r.matches,
+        *r.matches,
         [Match::Comment {
             text: r#"-j DROP "x""#.into()
         }]
@@ -762,7 +762,7 @@ fn other_modules_are_one_unknown_match_each() {
         "-A FORWARD -m physdev --physdev-is-bridged -m set ! --match-set s src,dst -m mark ! --mark 0x1 -j ACCEPT",
     );
     assert_eq!(
-        r.matches,
+        *r.matches,
         [
             unknown("-m physdev --physdev-is-bridged"),
             unknown("-m set ! --match-set s src,dst"),
@@ -773,7 +773,7 @@ fn other_modules_are_one_unknown_match_each() {
         r#"-A INPUT -m string --string "a b" --algo bm -m u32 --u32 "0x0>>0x16&0x3c@0x0>>0x10=0x50""#,
     );
     assert_eq!(
-        r.matches,
+        *r.matches,
         [
             unknown(r#"-m string --string "a b" --algo bm"#),
             unknown(r#"-m u32 --u32 "0x0>>0x16&0x3c@0x0>>0x10=0x50""#)
@@ -782,7 +782,7 @@ fn other_modules_are_one_unknown_match_each() {
     // A quoted value starting with `-` is a value, not an option.
     let r = one_rule(r#"-A INPUT -m string --string "--x" --algo kmp -j DROP"#);
     assert_eq!(
-        r.matches,
+        *r.matches,
         [unknown(r#"-m string --string "--x" --algo kmp"#)]
     );
     assert_eq!(r.action, Action::Drop);
@@ -794,7 +794,7 @@ fn other_modules_are_one_unknown_match_each() {
         "-A INPUT -p tcp {many} -m tcp --dport 22 -j ACCEPT"
     ));
     assert_eq!(
-        r.matches,
+        *r.matches,
         [proto("tcp"), unknown(many), port(Dir::Dst, false, 22, 22)]
     );
 }
@@ -916,7 +916,7 @@ fn listing_with_counters_and_late_chain() {
     assert_eq!(fwd.rules[1].text, "-A FORWARD -j ACCEPT");
     assert_eq!(fwd.rules[0].line, 4);
     assert_eq!(
-        rules(t, "LATER")[0].matches,
+        *rules(t, "LATER")[0].matches,
         [addr(Dir::Src, false, "1.2.3.4/32")]
     );
     assert_round_trip(tables, Family::Ip);
@@ -929,7 +929,7 @@ fn blank_lines_comments_and_crlf() {
     let r = &rules(&t[0], "INPUT")[0];
     assert_eq!(r.line, 7);
     assert_eq!(r.text, "-A INPUT -m comment --comment \"x y\" -j ACCEPT");
-    assert_eq!(r.matches, [Match::Comment { text: "x y".into() }]);
+    assert_eq!(*r.matches, [Match::Comment { text: "x y".into() }]);
     assert_eq!(ok4(""), []);
     assert_eq!(ok4("# only a comment\n\n"), []);
     // Tables without a trailing newline, or with no rules, are fine.

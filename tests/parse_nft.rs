@@ -180,7 +180,7 @@ fn docker29_dnat_rule() {
     );
     assert_eq!(r.line, 0);
     assert_eq!(
-        r.matches,
+        *r.matches,
         vec![
             iface(Dir::Src, true, "bridge1"),
             tcp(),
@@ -223,7 +223,7 @@ fn docker29_other_rules() {
         "ip daddr != 127.0.0.0/8 fib daddr type local counter jump nat-prerouting-and-output"
     );
     assert_eq!(
-        out.matches,
+        *out.matches,
         vec![
             Match::Addr {
                 dir: Dir::Dst,
@@ -249,14 +249,14 @@ fn docker29_other_rules() {
     let fin = rules(t, "filter-forward-in__bridge1");
     assert_eq!(fin[0].text, "ct state established,related counter accept");
     assert_eq!(
-        fin[0].matches,
+        *fin[0].matches,
         vec![Match::CtState {
             negated: false,
             states: vec![CtState::Established, CtState::Related].into(),
         }]
     );
     assert_eq!(
-        fin[2].matches,
+        *fin[2].matches,
         vec![
             Match::Addr {
                 dir: Dir::Dst,
@@ -271,7 +271,7 @@ fn docker29_other_rules() {
         fin[3].text,
         r#"counter drop comment "UNPUBLISHED PORT DROP""#
     );
-    assert_eq!(fin[3].matches, vec![comment("UNPUBLISHED PORT DROP")]);
+    assert_eq!(*fin[3].matches, vec![comment("UNPUBLISHED PORT DROP")]);
     assert_eq!(fin[3].action, Action::Drop);
 
     let masq = &rules(t, "nat-postrouting-out__bridge1")[0];
@@ -327,7 +327,7 @@ fn iptables_nft_xt_expressions() {
         r#"oifname "docker0" xt match "conntrack" counter accept"#
     );
     assert_eq!(
-        fwd[2].matches,
+        *fwd[2].matches,
         vec![
             iface(Dir::Dst, false, "docker0"),
             unknown(r#"xt match "conntrack""#)
@@ -351,11 +351,11 @@ fn iptables_nft_xt_expressions() {
 
     let nat = table(&tables, Family::Ip, "nat");
     let pre = &rules(nat, "PREROUTING")[0];
-    assert_eq!(pre.matches, vec![unknown(r#"xt match "addrtype""#)]);
+    assert_eq!(*pre.matches, vec![unknown(r#"xt match "addrtype""#)]);
     assert_eq!(pre.action, jump("DOCKER"));
     let docker = rules(nat, "DOCKER");
     assert_eq!(
-        docker[1].matches,
+        *docker[1].matches,
         vec![
             iface(Dir::Src, true, "docker0"),
             tcp(),
@@ -393,7 +393,10 @@ fn iptables_nft_native_bitwise_mark_match() {
     assert_eq!(nat.label(), "iptables-nft ip nat");
     let post = rules(nat, "KUBE-POSTROUTING");
     assert_eq!(post[0].text, "meta mark & 16384 != 16384 counter return");
-    assert_eq!(post[0].matches, vec![unknown("meta mark & 16384 != 16384")]);
+    assert_eq!(
+        *post[0].matches,
+        vec![unknown("meta mark & 16384 != 16384")]
+    );
     assert_eq!(post[0].action, Action::Return);
     assert_eq!(post[2].action, Action::Masquerade);
     let svc = rules(nat, "KUBE-SVC-0000000000000000");
@@ -423,7 +426,7 @@ fn translated_tables_with_native_expressions_are_nft() {
     );
     assert_eq!(user[0].action, Action::Reject);
     assert_eq!(
-        user[1].matches,
+        *user[1].matches,
         vec![
             Match::CtState {
                 negated: false,
@@ -441,7 +444,7 @@ fn translated_tables_with_native_expressions_are_nft() {
         "ct original ip daddr 172.17.0.2 counter accept"
     );
     assert_eq!(
-        user[2].matches,
+        *user[2].matches,
         vec![Match::CtOrigDst {
             negated: false,
             nets: vec![net("172.17.0.2/32")].into(),
@@ -453,7 +456,7 @@ fn translated_tables_with_native_expressions_are_nft() {
         r#"tcp dport { 22, 80, 1000-2000 } counter accept comment "multi ports""#
     );
     assert_eq!(
-        multi.matches,
+        *multi.matches,
         vec![
             tcp(),
             port(Dir::Dst, false, &[(22, 22), (80, 80), (1000, 2000)]),
@@ -565,14 +568,14 @@ fn native_input_rules() {
         ]
     );
     assert_eq!(
-        r[1].matches,
+        *r[1].matches,
         vec![Match::CtState {
             negated: false,
             states: vec![CtState::Invalid].into(),
         }]
     );
     assert_eq!(
-        r[3].matches,
+        *r[3].matches,
         vec![
             Match::Iface {
                 dir: Dir::Src,
@@ -585,7 +588,7 @@ fn native_input_rules() {
     );
     // Named sets are expanded.
     assert_eq!(
-        r[4].matches,
+        *r[4].matches,
         vec![
             Match::Addr {
                 dir: Dir::Src,
@@ -602,7 +605,7 @@ fn native_input_rules() {
         ]
     );
     assert_eq!(
-        r[5].matches,
+        *r[5].matches,
         vec![Match::Addr {
             dir: Dir::Src,
             negated: false,
@@ -610,7 +613,7 @@ fn native_input_rules() {
         }]
     );
     // Concatenations are too exotic.
-    assert_eq!(r[6].matches, vec![unknown("ip saddr . tcp dport @pairs")]);
+    assert_eq!(*r[6].matches, vec![unknown("ip saddr . tcp dport @pairs")]);
     assert_eq!(
         r[7].action,
         Action::VerdictMap {
@@ -623,14 +626,14 @@ fn native_input_rules() {
     );
     // th dport implies no protocol; a protocol set does not fit Match::Proto.
     assert_eq!(
-        r[8].matches,
+        *r[8].matches,
         vec![
             unknown("meta l4proto { tcp, udp }"),
             port(Dir::Dst, false, &[(53, 53)])
         ]
     );
     assert_eq!(
-        r[9].matches,
+        *r[9].matches,
         vec![Match::Proto {
             negated: false,
             proto: "icmp".into(),
@@ -638,22 +641,22 @@ fn native_input_rules() {
     );
     assert_eq!(r[11].matches[2], port(Dir::Dst, false, &[(8080, 8090)]));
     assert_eq!(
-        r[12].matches,
+        *r[12].matches,
         vec![Match::AddrType {
             dir: Dir::Dst,
             negated: true,
             types: vec![AddrType::Local].into(),
         }]
     );
-    assert_eq!(r[13].matches, vec![unknown("meta mark 1")]);
+    assert_eq!(*r[13].matches, vec![unknown("meta mark 1")]);
     assert_eq!(
-        r[14].matches,
+        *r[14].matches,
         vec![unknown("tcp flags syn"), unknown("limit rate 10/second")]
     );
     // Named counter: no packet counts in the rule.
     assert_eq!(r[15].counters, None);
     assert_eq!(
-        r[15].matches,
+        *r[15].matches,
         vec![
             Match::Proto {
                 negated: false,
@@ -705,7 +708,7 @@ fn native_forward_rules() {
         ]
     );
     assert_eq!(
-        r[1].matches,
+        *r[1].matches,
         vec![
             tcp(),
             Match::CtOrigDstPort {
@@ -715,7 +718,7 @@ fn native_forward_rules() {
         ]
     );
     assert_eq!(
-        r[3].matches,
+        *r[3].matches,
         vec![Match::CtState {
             negated: false,
             states: vec![CtState::Dnat].into(),
@@ -749,7 +752,7 @@ fn native_forward_rules() {
     );
     // An address range becomes the covering prefixes.
     assert_eq!(
-        r[7].matches,
+        *r[7].matches,
         vec![Match::Addr {
             dir: Dir::Dst,
             negated: false,
@@ -761,14 +764,14 @@ fn native_forward_rules() {
     );
     // `tcp dport != ...` still implies tcp; the implied Proto is not repeated.
     assert_eq!(
-        r[8].matches,
+        *r[8].matches,
         vec![
             tcp(),
             port(Dir::Dst, true, &[(80, 80), (443, 443)]),
             port(Dir::Src, false, &[(53, 53)]),
         ]
     );
-    assert_eq!(r[9].matches, vec![tcp()]);
+    assert_eq!(*r[9].matches, vec![tcp()]);
     assert_eq!(r[10].action, jump("user_rules"));
     assert_eq!(
         r[11].action,
@@ -794,7 +797,7 @@ fn native_forward_rules() {
     );
     let user = rules(t, "user_rules");
     assert_eq!(user[1].text, r#"counter comment "just counting""#);
-    assert_eq!(user[1].matches, vec![comment("just counting")]);
+    assert_eq!(*user[1].matches, vec![comment("just counting")]);
     assert_eq!(
         user[1].action,
         Action::Continue {
@@ -833,7 +836,7 @@ fn native_nat_rules() {
     assert_eq!(post[1].text, "ip saddr 10.9.0.0/16 snat to 192.0.2.1");
     assert_eq!(post[1].action, Action::Snat);
     let br = &rules(table(&tables, Family::Bridge, "br"), "brforward")[0];
-    assert_eq!(br.matches, vec![unknown("ether type ip")]);
+    assert_eq!(*br.matches, vec![unknown("ether type ip")]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -866,7 +869,7 @@ fn priority_keywords_and_defaults() {
     assert_eq!((base("c").priority, base("c").policy), (-7, Policy::Drop));
     let r = rules(t, "a");
     assert_eq!(r[0].text, r#"iifname "we\"ird*" queue num 3"#);
-    assert_eq!(r[0].matches, vec![iface(Dir::Src, false, "we\"ird+")]);
+    assert_eq!(*r[0].matches, vec![iface(Dir::Src, false, "we\"ird+")]);
     assert_eq!(
         r[0].action,
         Action::Unknown {
@@ -874,7 +877,7 @@ fn priority_keywords_and_defaults() {
         }
     );
     assert_eq!(
-        r[1].matches,
+        *r[1].matches,
         vec![tcp(), port(Dir::Dst, false, &[(0, 1023)])]
     );
     assert_eq!(
@@ -987,7 +990,7 @@ fn unknown_set_reference_is_unknown_match() {
         {"rule": {"family": "ip", "table": "t", "chain": "c", "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": "@nope"}}, {"vmap": {"key": {"meta": {"key": "iifname"}}, "data": "@gone"}}]}}"#);
     let tables = parse(&text, "u.json").unwrap();
     let r = &rules(&tables[0], "c")[0];
-    assert_eq!(r.matches, vec![unknown("ip saddr @nope")]);
+    assert_eq!(*r.matches, vec![unknown("ip saddr @nope")]);
     assert_eq!(
         r.action,
         Action::Unknown {

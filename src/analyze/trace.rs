@@ -1722,7 +1722,7 @@ mod tests {
         Rule {
             line: 1,
             text: text.into(),
-            matches,
+            matches: matches.into(),
             action,
             counters: None,
             handle: None,

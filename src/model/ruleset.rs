@@ -343,7 +343,7 @@ pub struct Rule {
     pub line: usize,
     /// The rule as the operator knows it: `-A FORWARD -o docker0 -j DOCKER` or nft text.
     pub text: Text,
-    pub matches: Vec<Match>,
+    pub matches: Box<[Match]>,
     pub action: Action,
     /// Boxed, as is the handle's niche used: a Kubernetes node has hundreds of thousands of
     /// rules, nearly all without counters, and 24 bytes less per rule is 5 MB at 200k.

@@ -672,7 +672,7 @@ fn decode_piece(piece: &str, first: usize, ctx: &Ctx, table: &Table) -> Result<P
         run.push(Rule {
             line: n,
             text: r.text,
-            matches: r.matches,
+            matches: r.matches.into(),
             action: r.action,
             counters: r.counters.map(Box::new),
             handle: None,
@@ -753,7 +753,7 @@ fn decode_rules(
             Rule {
                 line: n,
                 text: r.text,
-                matches: r.matches,
+                matches: r.matches.into(),
                 action: r.action,
                 counters: r.counters.map(Box::new),
                 handle: None,
@@ -1098,7 +1098,7 @@ fn add_rule(t: &mut Table, r: RuleLine, line: usize) -> Result<(), String> {
     chain.rules.push(Rule {
         line,
         text: r.text,
-        matches: r.matches,
+        matches: r.matches.into(),
         action: r.action,
         counters: r.counters.map(Box::new),
         handle: None,

@@ -931,7 +931,7 @@ fn convert_rule(exprs: &[J<'_>], comment: Option<&str>, sets: &Sets<'_>) -> Rule
     Rule {
         line: 0,
         text: text.into(),
-        matches,
+        matches: matches.into(),
         // A statement kept as written may be the verdict: what the rule does is unknown.
         action: action.unwrap_or_else(|| match opaque {
             Some(text) => Action::Unknown { text: text.into() },

@@ -1891,7 +1891,7 @@ table ip filter { # handle 1\n\
         let rules = &t.chain("c").unwrap().rules;
         assert_eq!(rules[0].action, Action::Drop);
         assert_eq!(
-            rules[0].matches,
+            rules[0].matches.to_vec(),
             vec![Match::Unknown {
                 text: "numgen inc mod 2 0".into()
             }]
