@@ -217,13 +217,12 @@ pub mod files {
 
 /// The tables `nft -j list chains` output names, as (family, table), each once, in order.
 pub fn nft_chain_tables(json: &str) -> Result<Vec<(String, String)>, serde_json::Error> {
-    // Borrowed names (a Kubernetes node lists tens of thousands of chains, nearly all in one
-    // table): a name with an escape in it comes owned.
-    #[derive(Deserialize)]
-    struct Listing<'a> {
-        #[serde(borrow)]
-        nftables: Vec<Item<'a>>,
-    }
+    use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use std::borrow::Cow;
+    use std::collections::HashSet;
+
+    // One item at a time, names borrowed (a Kubernetes node lists tens of thousands of chains,
+    // nearly all in one table; a name with an escape in it comes owned).
     #[derive(Deserialize)]
     struct Item<'a> {
         #[serde(borrow)]
@@ -232,21 +231,67 @@ pub fn nft_chain_tables(json: &str) -> Result<Vec<(String, String)>, serde_json:
     #[derive(Deserialize)]
     struct ChainRef<'a> {
         #[serde(borrow)]
-        family: std::borrow::Cow<'a, str>,
+        family: Cow<'a, str>,
         #[serde(borrow)]
-        table: std::borrow::Cow<'a, str>,
+        table: Cow<'a, str>,
     }
-    let listing: Listing = serde_json::from_str(json)?;
-    let mut tables: Vec<(String, String)> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    let mut last: Option<(&str, &str)> = None;
-    for chain in listing.nftables.iter().filter_map(|i| i.chain.as_ref()) {
-        let key = (chain.family.as_ref(), chain.table.as_ref());
-        if last != Some(key) && seen.insert(key) {
-            tables.push((key.0.to_string(), key.1.to_string()));
+    struct Tables(Vec<(String, String)>);
+    impl<'de> Visitor<'de> for &mut Tables {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("the array of nft -j list chains")
         }
-        last = Some(key);
+        fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
+            // Tables by family; consecutive chains of one table are not looked up.
+            let mut seen: std::collections::HashMap<String, HashSet<String>> = Default::default();
+            while let Some(item) = items.next_element::<Item<'de>>()? {
+                let Some(c) = item.chain else { continue };
+                let (family, table) = (c.family.as_ref(), c.table.as_ref());
+                if self
+                    .0
+                    .last()
+                    .is_some_and(|(f, t)| f == family && t == table)
+                    || seen.get(family).is_some_and(|t| t.contains(table))
+                {
+                    continue;
+                }
+                let tables = seen.entry(family.to_string()).or_default();
+                tables.insert(table.to_string());
+                self.0.push((family.to_string(), table.to_string()));
+            }
+            Ok(())
+        }
     }
+    struct Listing;
+    impl<'de> Visitor<'de> for Listing {
+        type Value = Vec<(String, String)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("nft JSON: an object with an `nftables` array")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut tables = None;
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                if key == "nftables" && tables.is_none() {
+                    let mut found = Tables(Vec::new());
+                    map.next_value_seed(SeqSeed(&mut found))?;
+                    tables = Some(found.0);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            tables.ok_or_else(|| de::Error::missing_field("nftables"))
+        }
+    }
+    struct SeqSeed<'t>(&'t mut Tables);
+    impl<'de> de::DeserializeSeed<'de> for SeqSeed<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self.0)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(json);
+    let tables = (&mut de).deserialize_map(Listing)?;
+    de.end()?;
     Ok(tables)
 }
 
