@@ -395,10 +395,45 @@ impl<'f, 'a> Builder<'f, 'a> {
     }
 
     fn err(&self, i: usize, kind: &str, msg: impl fmt::Display) -> ParseError {
-        if self.line > 0 {
-            return ParseError::new(self.file, self.line, format!("{kind}: {msg}"));
+        object_err(self.file, self.line, i, kind, msg)
+    }
+
+    /// What rules of table `family name` are converted with when they are converted away from
+    /// the builder (the text parser's workers): its sets and maps. None if not declared.
+    pub(super) fn rule_context(&self, family: Family, name: &str) -> Option<RuleContext<'_, 'a>> {
+        let t = *self.index.get(&family)?.get(name)?;
+        Some(RuleContext {
+            table: t,
+            sets: &self.infos[t].sets,
+        })
+    }
+
+    /// Add a chain made away from the builder ([`chain_model`]) to table `t` (a
+    /// [`RuleContext::table`]), with the rules already in it: as [`Builder::item`] with the
+    /// chain and then each rule would. A chain whose name is taken gets the rules appended
+    /// to the one declared first, as rules naming it would.
+    pub(super) fn add_converted_chain(&mut self, t: usize, mut chain: Chain) {
+        let rules = std::mem::take(&mut chain.rules);
+        let c = self.tables[t].add_chain(chain);
+        c.rules.extend(rules);
+    }
+
+    /// Append rules converted away from the builder to chain `name` of table `t`; false if
+    /// there is no such chain.
+    pub(super) fn add_converted_rules(&mut self, t: usize, name: &str, rules: Vec<Rule>) -> bool {
+        match self.tables[t].chain_mut(name) {
+            Some(c) => {
+                c.rules.extend(rules);
+                true
+            }
+            None => false,
         }
-        ParseError::new(self.file, 0, format!("nftables[{i}] ({kind}): {msg}"))
+    }
+
+    /// Record that rules converted away from the builder for table `t` were (`true`) or were
+    /// not all iptables-shaped ([`text_rule`]'s second answer, and-ed over them).
+    pub(super) fn and_iptables_shaped(&mut self, t: usize, shaped: bool) {
+        self.infos[t].rules_iptables_shaped &= shaped;
     }
 
     /// One element of the `nftables` array.
@@ -512,58 +547,10 @@ impl<'f, 'a> Builder<'f, 'a> {
 
     fn chain(&mut self, i: usize, body: &J<'_>) -> Result<(), ParseError> {
         let t = self.owner(i, "chain", body)?;
-        let name = body
-            .str_field("name")
-            .ok_or_else(|| self.err(i, "chain", "no \"name\""))?;
-        let base = match body.get("hook") {
-            None => None,
-            Some(h) => Some(self.base_chain(i, name, h, body)?),
-        };
-        self.tables[t].add_chain(Chain {
-            name: name.into(),
-            base,
-            rules: Vec::new(),
-            line: self.line,
-        });
+        let chain = chain_model(self.file, self.line, i, body)?;
+        self.tables[t].add_chain(chain);
         Ok(())
     }
-
-    fn base_chain(
-        &self,
-        i: usize,
-        name: &str,
-        hook: &J<'_>,
-        body: &J<'_>,
-    ) -> Result<BaseChain, ParseError> {
-        let bad = |msg: String| self.err(i, "chain", format!("{name}: {msg}"));
-        let h = hook
-            .as_str()
-            .ok_or_else(|| bad(format!("bad hook {hook}")))?;
-        let hook = Hook::parse(h).ok_or_else(|| bad(format!("unknown hook {h:?}")))?;
-        let priority = match body.get("prio") {
-            Some(p) => priority(p).ok_or_else(|| bad(format!("bad priority {p}")))?,
-            None => return Err(bad("base chain without a priority".to_string())),
-        };
-        let chain_type = match body.str_field("type").unwrap_or("filter") {
-            "filter" => ChainType::Filter,
-            "nat" => ChainType::Nat,
-            "route" => ChainType::Route,
-            other => return Err(bad(format!("unknown chain type {other:?}"))),
-        };
-        let policy = match body.str_field("policy") {
-            None | Some("accept") => Policy::Accept,
-            Some("drop") => Policy::Drop,
-            Some(other) => return Err(bad(format!("unknown policy {other:?}"))),
-        };
-        Ok(BaseChain {
-            hook,
-            priority,
-            chain_type,
-            policy,
-            counters: None,
-        })
-    }
-
     /// The declared table and chain (positions) a rule names, if both are known.
     fn rule_chain(&self, body: &J<'_>) -> Option<(usize, usize)> {
         let family = Family::parse(body.str_field("family")?)?;
@@ -614,17 +601,125 @@ impl<'f, 'a> Builder<'f, 'a> {
         };
         let comment = body.str_field("comment");
         let info = &self.infos[t];
-        let shaped = info.rules_iptables_shaped
-            && exprs
-                .iter()
-                .all(|e| iptables_shaped(e) || (self.text_input && iptables_translated(e)));
-        let mut rule = convert_rule(exprs, comment, &info.sets);
-        rule.handle = body.get("handle").and_then(J::as_u64);
-        rule.line = self.line;
-        self.infos[t].rules_iptables_shaped = shaped;
+        let handle = body.get("handle").and_then(J::as_u64);
+        let (rule, shaped) = rule_model(
+            exprs,
+            comment,
+            handle,
+            self.line,
+            &info.sets,
+            self.text_input,
+        );
+        self.infos[t].rules_iptables_shaped &= shaped;
         self.tables[t].chains[c].rules.push(rule);
         Ok(())
     }
+}
+
+/// The error of object `i` of kind `kind`: at the line for text, else at its `nftables[i]`.
+fn object_err(file: &str, line: usize, i: usize, kind: &str, msg: impl fmt::Display) -> ParseError {
+    if line > 0 {
+        return ParseError::new(file, line, format!("{kind}: {msg}"));
+    }
+    ParseError::new(file, 0, format!("nftables[{i}] ({kind}): {msg}"))
+}
+
+/// The model chain (no rules yet) of a `chain` object, object `i` of `file` (at `line` for
+/// text): what [`Builder::item`] adds to the table.
+pub(super) fn chain_model(
+    file: &str,
+    line: usize,
+    i: usize,
+    body: &J<'_>,
+) -> Result<Chain, ParseError> {
+    let name = body
+        .str_field("name")
+        .ok_or_else(|| object_err(file, line, i, "chain", "no \"name\""))?;
+    let base = match body.get("hook") {
+        None => None,
+        Some(h) => Some(base_chain(file, line, i, name, h, body)?),
+    };
+    Ok(Chain {
+        name: name.into(),
+        base,
+        rules: Vec::new(),
+        line,
+    })
+}
+
+fn base_chain(
+    file: &str,
+    line: usize,
+    i: usize,
+    name: &str,
+    hook: &J<'_>,
+    body: &J<'_>,
+) -> Result<BaseChain, ParseError> {
+    let bad = |msg: String| object_err(file, line, i, "chain", format!("{name}: {msg}"));
+    let h = hook
+        .as_str()
+        .ok_or_else(|| bad(format!("bad hook {hook}")))?;
+    let hook = Hook::parse(h).ok_or_else(|| bad(format!("unknown hook {h:?}")))?;
+    let priority = match body.get("prio") {
+        Some(p) => priority(p).ok_or_else(|| bad(format!("bad priority {p}")))?,
+        None => return Err(bad("base chain without a priority".to_string())),
+    };
+    let chain_type = match body.str_field("type").unwrap_or("filter") {
+        "filter" => ChainType::Filter,
+        "nat" => ChainType::Nat,
+        "route" => ChainType::Route,
+        other => return Err(bad(format!("unknown chain type {other:?}"))),
+    };
+    let policy = match body.str_field("policy") {
+        None | Some("accept") => Policy::Accept,
+        Some("drop") => Policy::Drop,
+        Some(other) => return Err(bad(format!("unknown policy {other:?}"))),
+    };
+    Ok(BaseChain {
+        hook,
+        priority,
+        chain_type,
+        policy,
+        counters: None,
+    })
+}
+
+/// A table's sets and maps, lent to code that converts its rules away from the builder.
+#[derive(Clone, Copy)]
+pub(super) struct RuleContext<'b, 'a> {
+    /// The table's position in the builder.
+    pub(super) table: usize,
+    sets: &'b Sets<'a>,
+}
+
+/// A text rule of the table `cx` names, as [`Builder::item`] would convert it (the same
+/// code): the model rule, and whether its statements are all iptables-nft's.
+pub(super) fn text_rule(
+    cx: &RuleContext<'_, '_>,
+    exprs: &[J<'_>],
+    comment: Option<&str>,
+    handle: Option<u64>,
+    line: usize,
+) -> (Rule, bool) {
+    rule_model(exprs, comment, handle, line, cx.sets, true)
+}
+
+/// The model rule of a rule object's parts, and whether every statement is iptables-shaped.
+fn rule_model(
+    exprs: &[J<'_>],
+    comment: Option<&str>,
+    handle: Option<u64>,
+    line: usize,
+    sets: &Sets<'_>,
+    text_input: bool,
+) -> (Rule, bool) {
+    let shaped = exprs
+        .iter()
+        .all(|e| iptables_shaped(e) || (text_input && iptables_translated(e)));
+    let mut rule = convert_rule(exprs, comment, sets);
+    rule.handle = handle;
+    rule.line = line;
+    (rule, shaped)
 }
 
 /// Does every `"@name"` string in this expression tree name a known set or map?
