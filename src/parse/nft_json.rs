@@ -398,42 +398,36 @@ impl<'f, 'a> Builder<'f, 'a> {
         object_err(self.file, self.line, i, kind, msg)
     }
 
-    /// What rules of table `family name` are converted with when they are converted away from
-    /// the builder (the text parser's workers): its sets and maps. None if not declared.
-    pub(super) fn rule_context(&self, family: Family, name: &str) -> Option<RuleContext<'_, 'a>> {
-        let t = *self.index.get(&family)?.get(name)?;
-        Some(RuleContext {
-            table: t,
-            sets: &self.infos[t].sets,
-        })
+    /// The position of table `family name`, if declared.
+    pub(super) fn table_position(&self, family: Family, name: &str) -> Option<usize> {
+        self.index.get(&family)?.get(name).copied()
     }
 
-    /// Add a chain made away from the builder ([`chain_model`]) to table `t` (a
-    /// [`RuleContext::table`]), with the rules already in it: as [`Builder::item`] with the
-    /// chain and then each rule would. A chain whose name is taken gets the rules appended
-    /// to the one declared first, as rules naming it would.
-    pub(super) fn add_converted_chain(&mut self, t: usize, mut chain: Chain) {
-        let rules = std::mem::take(&mut chain.rules);
-        let c = self.tables[t].add_chain(chain);
-        c.rules.extend(rules);
+    /// Room for `n` more chains in table `t` (a [`Builder::table_position`]).
+    pub(super) fn reserve_chains(&mut self, t: usize, n: usize) {
+        self.tables[t].reserve_chains(n);
     }
 
-    /// Append rules converted away from the builder to chain `name` of table `t`; false if
-    /// there is no such chain.
-    pub(super) fn add_converted_rules(&mut self, t: usize, name: &str, rules: Vec<Rule>) -> bool {
-        match self.tables[t].chain_mut(name) {
-            Some(c) => {
-                c.rules.extend(rules);
-                true
-            }
-            None => false,
+    /// The builder split for rules converted away from it (the text parser's workers): each
+    /// table's sets and maps, lent to the workers (by table position), and the tables, which
+    /// take the converted chains in order meanwhile.
+    pub(super) fn split_for_pieces(&mut self) -> (Vec<RuleContext<'_, 'a>>, ChainSink<'_>) {
+        let mut contexts = Vec::with_capacity(self.infos.len());
+        let mut shaped = Vec::with_capacity(self.infos.len());
+        for info in self.infos.iter_mut() {
+            let TableInfo {
+                sets,
+                rules_iptables_shaped,
+                ..
+            } = info;
+            contexts.push(RuleContext { sets });
+            shaped.push(rules_iptables_shaped);
         }
-    }
-
-    /// Record that rules converted away from the builder for table `t` were (`true`) or were
-    /// not all iptables-shaped ([`text_rule`]'s second answer, and-ed over them).
-    pub(super) fn and_iptables_shaped(&mut self, t: usize, shaped: bool) {
-        self.infos[t].rules_iptables_shaped &= shaped;
+        let sink = ChainSink {
+            tables: &mut self.tables,
+            shaped,
+        };
+        (contexts, sink)
     }
 
     /// One element of the `nftables` array.
@@ -687,9 +681,50 @@ fn base_chain(
 /// A table's sets and maps, lent to code that converts its rules away from the builder.
 #[derive(Clone, Copy)]
 pub(super) struct RuleContext<'b, 'a> {
-    /// The table's position in the builder.
-    pub(super) table: usize,
     sets: &'b Sets<'a>,
+}
+
+/// The builder's tables, taking chains made and rules converted away from it
+/// ([`Builder::split_for_pieces`]) as [`Builder::item`] would take them one by one.
+pub(super) struct ChainSink<'b> {
+    tables: &'b mut [Table],
+    shaped: Vec<&'b mut bool>,
+}
+
+impl ChainSink<'_> {
+    /// Add a chain made by [`chain_model`], with the rules already in it, to table `t`: as
+    /// the chain and then each rule would be added. A chain whose name is taken gets the rules
+    /// appended to the one declared first, as rules naming it would.
+    pub(super) fn add_chain(&mut self, t: usize, mut chain: Chain) {
+        let rules = std::mem::take(&mut chain.rules);
+        let c = self.tables[t].add_chain(chain);
+        if c.rules.is_empty() {
+            c.rules = rules;
+        } else {
+            c.rules.extend(rules);
+        }
+    }
+
+    /// Append rules to chain `name` of table `t`; false if there is no such chain.
+    pub(super) fn add_rules(&mut self, t: usize, name: &str, rules: Vec<Rule>) -> bool {
+        match self.tables[t].chain_mut(name) {
+            Some(c) if c.rules.is_empty() => {
+                c.rules = rules;
+                true
+            }
+            Some(c) => {
+                c.rules.extend(rules);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether rules added to table `t` were all iptables-shaped ([`text_rule`]'s second
+    /// answer, and-ed over them).
+    pub(super) fn and_iptables_shaped(&mut self, t: usize, shaped: bool) {
+        *self.shaped[t] &= shaped;
+    }
 }
 
 /// A text rule of the table `cx` names, as [`Builder::item`] would convert it (the same

@@ -98,13 +98,15 @@ pub fn parse_with_includes(
 //
 // `nft list ruleset` text is tables of chain blocks, one rule a line. When the text has no
 // `include`, `define`, `$variable` or `\` line continuation, and a cheap line scan (braces
-// counted outside strings and comments) finds only that shape, the chain blocks are cut into
+// counted outside strings and comments; the lines scanned on every core, then walked in order)
+// finds only that shape, the chain blocks are cut into
 // pieces of about [`PIECE_LINES`] lines at chain boundaries, and inside a chain at a rule line's
 // end (a big chain such as kube's KUBE-SERVICES splits too). The rest, the skeleton (table
 // lines, sets, maps, other objects, comments before tables), is parsed first by the one-thread
 // parser into the builder; each piece is then tokenized and parsed on a worker
 // (`parse::parallel`), its rules converted there with its table's sets by the builder's own
-// code, and the chains handed to the builder in file order. Exactly the one-thread model,
+// code, and the chains handed to the builder's tables in file order as the pieces come back
+// (while later ones are still parsed; the tables reserve their chains first). Exactly the one-thread model,
 // because the planner only accepts texts where the builder would see the same thing: every
 // table in one block, its sets and other objects before its first chain (so a rule converted
 // early sees the sets the builder would convert it with), no chain outside a chain line. Each
@@ -123,6 +125,8 @@ struct Plan<'s> {
     skeleton: Vec<(usize, &'s str)>,
     /// The tables, in file order (each declared once).
     tables: Vec<(Family, &'s str)>,
+    /// Chain blocks in each table (reserved in the model before the chains come).
+    chains: Vec<usize>,
     pieces: Vec<Piece<'s>>,
 }
 
@@ -167,9 +171,20 @@ struct LineScan<'l> {
     min: i32,
 }
 
-/// Bytes the line scan stops at.
+/// Bytes the line scan stops at (a table: one load a byte, the scan's whole cost).
+static SCAN_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let stops = *b"\"#{};$\\";
+    let mut i = 0;
+    while i < stops.len() {
+        t[stops[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
 fn scan_stop(c: u8) -> bool {
-    matches!(c, b'"' | b'#' | b'{' | b'}' | b';' | b'$' | b'\\')
+    SCAN_STOP[c as usize]
 }
 
 /// At a statement start: `define` or `include` (which only the one-thread parser reads).
@@ -247,6 +262,57 @@ fn scan_line(l: &[u8]) -> Option<LineScan<'_>> {
     })
 }
 
+/// A line's [`LineScan`] kept small (positions in the text; braces that fit a byte).
+#[derive(Clone, Copy)]
+struct Scanned {
+    /// Where the line ends (its `\n`, or the end of the text).
+    end: u32,
+    code: u32,
+    code_len: u32,
+    first_len: u16,
+    delta: i8,
+    min: i8,
+}
+
+/// Bytes of text per line-scan job.
+const SCAN_CHUNK: usize = 256 * 1024;
+
+/// Every line of `text` scanned (on every core), or None if one is unsure (see
+/// [`scan_line`]). The text is under 4 GiB (checked by the caller).
+fn scan_lines(text: &str) -> Option<Vec<Scanned>> {
+    let b = text.as_bytes();
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    while start < b.len() {
+        let want = (start + SCAN_CHUNK).min(b.len());
+        let end = memchr::memchr(b'\n', &b[want..]).map_or(b.len(), |n| want + n + 1);
+        chunks.push((start, end.max(want)));
+        start = end.max(want);
+    }
+    let scan = |&(from, to): &(usize, usize)| -> Result<Vec<Scanned>, ()> {
+        let mut out = Vec::with_capacity((to - from) / 40 + 1);
+        let mut pos = from;
+        while pos < to {
+            let end = memchr::memchr(b'\n', &b[pos..to]).map_or(to, |n| pos + n);
+            let l = scan_line(&b[pos..end]).ok_or(())?;
+            let code = l.code.as_ptr() as usize - b.as_ptr() as usize;
+            out.push(Scanned {
+                end: u32::try_from(end).map_err(|_| ())?,
+                code: u32::try_from(code).map_err(|_| ())?,
+                code_len: u32::try_from(l.code.len()).map_err(|_| ())?,
+                first_len: u16::try_from(l.first.len()).map_err(|_| ())?,
+                delta: i8::try_from(l.delta).map_err(|_| ())?,
+                min: i8::try_from(l.min).map_err(|_| ())?,
+            });
+            pos = end + 1;
+        }
+        Ok(out)
+    };
+    let mut lines = Vec::with_capacity(b.len() / 40 + 1);
+    parallel::for_each_in_order(&chunks, scan, |part| lines.extend(part)).ok()?;
+    Some(lines)
+}
+
 /// `KEYWORD [WORD] WORD {`: the words between the keyword and `{`, if the code is exactly that
 /// (words without delimiters, which the tokenizer reads as they are).
 fn header_words<'l>(code: &'l [u8], keyword: &[u8]) -> Option<Vec<&'l str>> {
@@ -281,6 +347,7 @@ fn plan(text: &str, piece_lines: usize) -> Option<Plan<'_>> {
     if u32::try_from(b.len()).is_err() {
         return None;
     }
+    let lines = scan_lines(text)?;
     let mut plan = Plan::default();
     let mut seen = std::collections::HashSet::new();
     let mut depth = 0i32;
@@ -292,10 +359,16 @@ fn plan(text: &str, piece_lines: usize) -> Option<Plan<'_>> {
     let mut piece: Option<OpenPiece<'_>> = None;
     let mut skel: Option<(usize, usize)> = None;
     let (mut pos, mut line_no) = (0usize, 1usize);
-    while pos < b.len() {
-        let end = memchr::memchr(b'\n', &b[pos..]).map_or(b.len(), |n| pos + n);
+    for s in &lines {
+        let end = s.end as usize;
         let next = (end + 1).min(b.len());
-        let l = scan_line(&b[pos..end])?;
+        let code = &b[s.code as usize..s.code as usize + s.code_len as usize];
+        let l = LineScan {
+            code,
+            first: &code[..usize::from(s.first_len)],
+            delta: i32::from(s.delta),
+            min: i32::from(s.min),
+        };
         let in_piece;
         if let Some((_, declared)) = &mut chain {
             if depth == 2 && l.code == b"}" {
@@ -323,6 +396,7 @@ fn plan(text: &str, piece_lines: usize) -> Option<Plan<'_>> {
                     return None;
                 }
                 plan.tables.push((family, name));
+                plan.chains.push(0);
                 table_has_chain = false;
                 depth = 1;
             } else if !l.code.is_empty() {
@@ -334,6 +408,9 @@ fn plan(text: &str, piece_lines: usize) -> Option<Plan<'_>> {
             let [name] = words[..] else { return None };
             chain = Some((name, false));
             table_has_chain = true;
+            if let Some(n) = plan.chains.last_mut() {
+                *n += 1;
+            }
             depth = 2;
             in_piece = true;
         } else if depth == 1 && l.code == b"}" {
@@ -432,40 +509,47 @@ pub fn parse_in_pieces(
     let Target::Build(mut builder) = p.target else {
         return None;
     };
-    let contexts: Vec<RuleContext<'_, '_>> = plan
+    let positions: Vec<usize> = plan
         .tables
         .iter()
-        .map(|(family, name)| builder.rule_context(*family, name))
+        .map(|(family, name)| builder.table_position(*family, name))
         .collect::<Option<_>>()?;
-    let positions: Vec<usize> = contexts.iter().map(|c| c.table).collect();
-    let mut outs = Vec::with_capacity(plan.pieces.len());
+    for (t, n) in positions.iter().zip(&plan.chains) {
+        builder.reserve_chains(*t, *n);
+    }
+    let mut marks = Vec::new();
+    let mut unsure = false;
+    let (contexts, mut sink) = builder.split_for_pieces();
+    // The chains go to their tables as the pieces come back in order, while later pieces are
+    // still being parsed.
     let parsed = parallel::for_each_in_order(
         &plan.pieces,
-        |piece| parse_piece(piece, file, plan.tables[piece.table], contexts[piece.table]),
-        |out| outs.push(out),
+        |piece| {
+            let t = positions[piece.table];
+            parse_piece(piece, file, plan.tables[piece.table], contexts[t])
+                .map(|out| (t, piece.inside, out))
+        },
+        |(t, inside, (parts, shaped, piece_marks))| {
+            for part in parts {
+                match part {
+                    Part::Declared(chain) => sink.add_chain(t, chain),
+                    Part::Continued(rules) => {
+                        unsure |= !inside.is_some_and(|name| sink.add_rules(t, name, rules));
+                    }
+                }
+            }
+            sink.and_iptables_shaped(t, shaped);
+            marks.extend(piece_marks);
+        },
     );
-    drop(contexts);
     match parsed {
+        Ok(()) if unsure => return None,
         Ok(()) => {}
         Err(PieceError::Parse(e)) => return Some(Err(e)),
         Err(PieceError::Unsure) => return None,
     }
-    for (piece, (parts, shaped, marks)) in plan.pieces.iter().zip(outs) {
-        let t = positions[piece.table];
-        for part in parts {
-            match part {
-                Part::Declared(chain) => builder.add_converted_chain(t, chain),
-                Part::Continued(rules) => {
-                    if !builder.add_converted_rules(t, piece.inside?, rules) {
-                        return None;
-                    }
-                }
-            }
-        }
-        builder.and_iptables_shaped(t, shaped);
-        for (family, name) in marks {
-            builder.mark_iptables_nft(family, &name);
-        }
+    for (family, name) in marks {
+        builder.mark_iptables_nft(family, &name);
     }
     Some(builder.finish())
 }
@@ -2495,9 +2579,39 @@ table inet filter {\n chain input {\n  type filter hook input priority 0; policy
 
     // ---- The text cut in pieces (parse_in_pieces) against the one-thread parse.
 
-    /// The one-thread parse, everything of the model compared (lines, handles, stacks).
+    /// Everything of the model (lines, handles, stacks, sources), and every chain found by
+    /// its name where it is (the chain index's layout aside: it may have been reserved).
+    fn model(tables: &[Table]) -> String {
+        let mut out = String::new();
+        for t in tables {
+            out.push_str(&format!(
+                "{} {} {} {}\n{:#?}\n",
+                t.stack, t.family, t.name, t.source, *t.chains
+            ));
+            for (i, c) in t.chains.iter().enumerate() {
+                assert_eq!(t.chain_index(&c.name), Some(i), "{}", c.name);
+            }
+        }
+        out
+    }
+
+    /// The one-thread parse's model.
     fn one_thread(text: &str) -> Result<String, ParseError> {
-        parallel::on_this_thread_only(|| parse(text, "f.nft")).map(|t| format!("{t:#?}"))
+        parallel::on_this_thread_only(|| parse(text, "f.nft")).map(|t| model(&t))
+    }
+
+    /// The first line where two models differ, with a few before it.
+    fn first_difference(a: &str, b: &str) -> String {
+        let (a, b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+        let i = (0..a.len().max(b.len()))
+            .find(|&i| a.get(i) != b.get(i))
+            .unwrap_or(0);
+        let from = i.saturating_sub(8);
+        format!(
+            "line {i}:\n{}\n--- vs ---\n{}",
+            a[from.min(a.len())..(i + 1).min(a.len())].join("\n"),
+            b[from.min(b.len())..(i + 1).min(b.len())].join("\n")
+        )
     }
 
     /// Cut in pieces of `n` lines: the pieces must be taken (not the fallback) and give the
@@ -2505,13 +2619,16 @@ table inet filter {\n chain input {\n  type filter hook input priority 0; policy
     fn assert_pieces_same(text: &str, n: usize) {
         let pieces = parse_in_pieces(text, "f.nft", n)
             .unwrap_or_else(|| panic!("not cut in pieces (n = {n}):\n{text}"))
-            .map(|t| format!("{t:#?}"));
+            .map(|t| model(&t));
         let one = one_thread(text);
-        assert!(one.is_ok(), "{one:?}");
-        assert!(
-            pieces == one,
-            "pieces of {n} lines differ from the one-thread parse:\n{pieces:?}\n--- vs ---\n{one:?}"
-        );
+        match (&pieces, &one) {
+            (Ok(p), Ok(o)) => assert!(
+                p == o,
+                "pieces of {n} lines differ from the one-thread parse at {}",
+                first_difference(p, o)
+            ),
+            _ => panic!("{n}: {pieces:?} vs {one:?}"),
+        }
     }
 
     /// Several tables (one name in two families), sets and maps over several lines, a counter,
@@ -2671,7 +2788,7 @@ table inet other {
             "the dominant chain is split"
         );
         // And `parse` itself (on every core, when there are several) gives the same.
-        let all = parse(&text, "f.nft").map(|t| format!("{t:#?}"));
+        let all = parse(&text, "f.nft").map(|t| model(&t));
         assert!(all == one_thread(&text));
         let rules: usize = parse(&text, "f.nft")
             .expect("parses")
@@ -2775,7 +2892,7 @@ table inet other {
         ] {
             assert!(plan(&text, 1).is_none(), "planned: {text}");
             assert!(parse_in_pieces(&text, "f.nft", 1).is_none());
-            let all = parse(&text, "f.nft").map(|t| format!("{t:#?}"));
+            let all = parse(&text, "f.nft").map(|t| model(&t));
             assert!(all == one_thread(&text), "{text}");
         }
     }
