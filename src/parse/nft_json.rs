@@ -1596,7 +1596,9 @@ fn render_expr(out: &mut String, e: &J<'_>) {
         }
         "payload" => match (b.str_field("protocol"), b.str_field("field")) {
             (Some(p), Some(f)) => {
-                let _ = write!(out, "{p} {f}");
+                out.push_str(p);
+                out.push(' ');
+                out.push_str(f);
             }
             _ => {
                 let _ = write!(
@@ -1630,7 +1632,8 @@ fn render_expr(out: &mut String, e: &J<'_>) {
                 Some(f) => render_value(out, f, false),
                 None => {}
             }
-            let _ = write!(out, " {}", b.str_field("result").unwrap_or("?"));
+            out.push(' ');
+            out.push_str(b.str_field("result").unwrap_or("?"));
         }
         "concat" => {
             if let J::A(parts) = b {
@@ -1659,7 +1662,9 @@ fn render_expr(out: &mut String, e: &J<'_>) {
         op if BINARY_OPS.contains(&op) => match b {
             J::A(args) if args.len() == 2 => {
                 render_expr(out, &args[0]);
-                let _ = write!(out, " {op} ");
+                out.push(' ');
+                out.push_str(op);
+                out.push(' ');
                 render_value(out, &args[1], false);
             }
             _ => {
@@ -1673,6 +1678,24 @@ fn render_expr(out: &mut String, e: &J<'_>) {
     }
 }
 
+/// `n` in decimal, as `write!` would put it (without the formatting machinery: rendering
+/// every rule's text is a good part of a big parse).
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &buf[i..] {
+        out.push(char::from(d));
+    }
+}
+
 /// A value (right side of a match, set element, address, ...).
 fn render_value(out: &mut String, v: &J<'_>, quote: bool) {
     match v {
@@ -1683,7 +1706,8 @@ fn render_value(out: &mut String, v: &J<'_>, quote: bool) {
                 out.push_str(s);
             }
         }
-        J::U(_) | J::I(_) | J::F(_) | J::Bool(_) | J::Null => {
+        J::U(n) => push_u64(out, *n),
+        J::I(_) | J::F(_) | J::Bool(_) | J::Null => {
             let _ = write!(out, "{v}");
         }
         // `ct state established,related`
@@ -1702,12 +1726,15 @@ fn render_value(out: &mut String, v: &J<'_>, quote: bool) {
             };
             match kind {
                 "prefix" => {
-                    let _ = write!(
-                        out,
-                        "{}/{}",
-                        b.str_field("addr").unwrap_or("?"),
-                        b.get("len").map(ToString::to_string).unwrap_or_default()
-                    );
+                    out.push_str(b.str_field("addr").unwrap_or("?"));
+                    out.push('/');
+                    match b.get("len") {
+                        Some(J::U(n)) => push_u64(out, *n),
+                        Some(other) => {
+                            let _ = write!(out, "{other}");
+                        }
+                        None => {}
+                    }
                 }
                 "range" => {
                     if let J::A(r) = b {
@@ -1839,7 +1866,9 @@ fn render_stmt(out: &mut String, stmt: &J<'_>) {
             }
         }
         "jump" | "goto" => {
-            let _ = write!(out, "{kind} {}", b.str_field("target").unwrap_or("?"));
+            out.push_str(kind);
+            out.push(' ');
+            out.push_str(b.str_field("target").unwrap_or("?"));
         }
         "counter" => match b {
             J::S(name) => {
@@ -1936,6 +1965,20 @@ fn render_stmt(out: &mut String, stmt: &J<'_>) {
         }
         _ => {
             let _ = write!(out, "{stmt}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_rendered_as_write_renders_them() {
+        for n in [0, 7, 9, 10, 99, 100, 8080, 65535, 4_294_967_296, u64::MAX] {
+            let mut out = String::from("x");
+            push_u64(&mut out, n);
+            assert_eq!(out, format!("x{n}"));
         }
     }
 }
