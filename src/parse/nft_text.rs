@@ -44,6 +44,13 @@
 //! Structure errors (unbalanced braces, unknown family, hook, type or priority, a chain outside a
 //! table, an undefined `$variable`, an unterminated string) name the file and line; a rule
 //! statement the parser does not know is never an error (it is kept opaque).
+//!
+//! # On every core
+//!
+//! Plain `nft list ruleset` text (no `include`, `define` or `$`; each table in one block, its
+//! sets before its chains) is cut into pieces of chain lines, parsed on every core
+//! ([`crate::parse::parallel`]) and put together in file order: the same model and the same
+//! first error as on one thread ([`parse_in_pieces`]; any other text is read on one thread).
 
 use crate::model::{Chain, Family, Rule, Table};
 use crate::parse::ParseError;
