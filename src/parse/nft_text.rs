@@ -527,13 +527,14 @@ pub fn parse_in_pieces(
     let mut marks = Vec::new();
     let mut unsure = false;
     let (contexts, mut sink) = builder.split_for_pieces();
+    let pool = TokenPool::default();
     // The chains go to their tables as the pieces come back in order, while later pieces are
     // still being parsed.
     let parsed = parallel::for_each_in_order(
         &plan.pieces,
         |piece| {
             let t = positions[piece.table];
-            parse_piece(piece, file, plan.tables[piece.table], contexts[t])
+            parse_piece(piece, file, plan.tables[piece.table], contexts[t], &pool)
                 .map(|out| (t, piece.inside, out))
         },
         |(t, inside, (parts, shaped, piece_marks))| {
@@ -565,21 +566,47 @@ pub fn parse_in_pieces(
 /// iptables-shaped, and the iptables-nft warnings in it.
 type PieceOut = (Vec<Part>, bool, Vec<(Family, String)>);
 
-fn parse_piece(
-    piece: &Piece<'_>,
+/// Token vectors of pieces done, for the next pieces: a piece's tokens take about a megabyte,
+/// and a new one each time costs its page faults again.
+type TokenPool<'s> = std::sync::Mutex<Vec<Vec<Token<'s>>>>;
+
+fn parse_piece<'s>(
+    piece: &Piece<'s>,
     file: &str,
     (family, table): (Family, &str),
     cx: RuleContext<'_, '_>,
+    pool: &TokenPool<'s>,
 ) -> Result<PieceOut, PieceError> {
-    let mut sources: Vec<Source<'_>> = vec![(file.to_string(), Cow::Borrowed(piece.text))];
-    let mut toks = Vec::with_capacity(piece.text.len() / 4 + 16);
+    let mut toks = pool
+        .lock()
+        .ok()
+        .and_then(|mut p| p.pop())
+        .unwrap_or_default();
+    toks.clear();
+    toks.reserve(piece.text.len() / 4 + 16);
+    let result = parse_piece_with(piece, file, (family, table), cx, &mut toks);
+    toks.clear();
+    if let Ok(mut p) = pool.lock() {
+        p.push(toks);
+    }
+    result
+}
+
+fn parse_piece_with<'s>(
+    piece: &Piece<'s>,
+    file: &str,
+    (family, table): (Family, &str),
+    cx: RuleContext<'_, '_>,
+    toks: &mut Vec<Token<'s>>,
+) -> Result<PieceOut, PieceError> {
+    let mut sources: Vec<Source<'s>> = vec![(file.to_string(), Cow::Borrowed(piece.text))];
     let mut no_include = |_: &str, line: usize| -> Result<Vec<(String, String)>, ParseError> {
         Err(ParseError::new(file, line, "`include`"))
     };
     tokenize_into(
         0,
         &mut sources,
-        &mut toks,
+        toks,
         &mut HashMap::new(),
         &mut no_include,
         0,
@@ -594,7 +621,7 @@ fn parse_piece(
         marks: Vec::new(),
         unsure: false,
     };
-    let mut p = Parser::new(&toks, &sources, Target::Collect(collector));
+    let mut p = Parser::new(toks, &sources, Target::Collect(collector));
     p.ends_inside_chain = piece.ends_inside;
     let result = (|| {
         if let Some(name) = piece.inside {
