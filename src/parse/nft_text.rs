@@ -410,6 +410,14 @@ fn plan(text: &str, piece_lines: usize) -> Option<Plan<'_>> {
                 return None;
             }
             in_piece = false;
+        } else if depth == 1 && l.first == b"chain" && l.delta == 0 && l.min == 0 {
+            // A chain block on one line (`chain input { type …; policy …; jump c; }`): the
+            // worker reads it whole (and gives up on anything after it but another chain).
+            table_has_chain = true;
+            if let Some(n) = plan.chains.last_mut() {
+                *n += 1;
+            }
+            in_piece = true;
         } else if depth == 1 && l.first == b"chain" {
             let words = header_words(l.code, b"chain")?;
             let [name] = words[..] else { return None };
@@ -2686,6 +2694,7 @@ table ip filter { # handle 1
 	}
 	chain empty { # handle 2
 	}
+	chain one_line { type filter hook forward priority 0; policy accept; jump web; }
 
 	chain settings_only {
 		type filter hook output priority filter + 10; policy accept;
