@@ -395,10 +395,39 @@ impl<'f, 'a> Builder<'f, 'a> {
     }
 
     fn err(&self, i: usize, kind: &str, msg: impl fmt::Display) -> ParseError {
-        if self.line > 0 {
-            return ParseError::new(self.file, self.line, format!("{kind}: {msg}"));
+        object_err(self.file, self.line, i, kind, msg)
+    }
+
+    /// The position of table `family name`, if declared.
+    pub(super) fn table_position(&self, family: Family, name: &str) -> Option<usize> {
+        self.index.get(&family)?.get(name).copied()
+    }
+
+    /// Room for `n` more chains in table `t` (a [`Builder::table_position`]).
+    pub(super) fn reserve_chains(&mut self, t: usize, n: usize) {
+        self.tables[t].reserve_chains(n);
+    }
+
+    /// The builder split for rules converted away from it (the text parser's workers): each
+    /// table's sets and maps, lent to the workers (by table position), and the tables, which
+    /// take the converted chains in order meanwhile.
+    pub(super) fn split_for_pieces(&mut self) -> (Vec<RuleContext<'_, 'a>>, ChainSink<'_>) {
+        let mut contexts = Vec::with_capacity(self.infos.len());
+        let mut shaped = Vec::with_capacity(self.infos.len());
+        for info in self.infos.iter_mut() {
+            let TableInfo {
+                sets,
+                rules_iptables_shaped,
+                ..
+            } = info;
+            contexts.push(RuleContext { sets });
+            shaped.push(rules_iptables_shaped);
         }
-        ParseError::new(self.file, 0, format!("nftables[{i}] ({kind}): {msg}"))
+        let sink = ChainSink {
+            tables: &mut self.tables,
+            shaped,
+        };
+        (contexts, sink)
     }
 
     /// One element of the `nftables` array.
@@ -512,58 +541,10 @@ impl<'f, 'a> Builder<'f, 'a> {
 
     fn chain(&mut self, i: usize, body: &J<'_>) -> Result<(), ParseError> {
         let t = self.owner(i, "chain", body)?;
-        let name = body
-            .str_field("name")
-            .ok_or_else(|| self.err(i, "chain", "no \"name\""))?;
-        let base = match body.get("hook") {
-            None => None,
-            Some(h) => Some(self.base_chain(i, name, h, body)?),
-        };
-        self.tables[t].add_chain(Chain {
-            name: name.into(),
-            base,
-            rules: Vec::new(),
-            line: self.line,
-        });
+        let chain = chain_model(self.file, self.line, i, body)?;
+        self.tables[t].add_chain(chain);
         Ok(())
     }
-
-    fn base_chain(
-        &self,
-        i: usize,
-        name: &str,
-        hook: &J<'_>,
-        body: &J<'_>,
-    ) -> Result<BaseChain, ParseError> {
-        let bad = |msg: String| self.err(i, "chain", format!("{name}: {msg}"));
-        let h = hook
-            .as_str()
-            .ok_or_else(|| bad(format!("bad hook {hook}")))?;
-        let hook = Hook::parse(h).ok_or_else(|| bad(format!("unknown hook {h:?}")))?;
-        let priority = match body.get("prio") {
-            Some(p) => priority(p).ok_or_else(|| bad(format!("bad priority {p}")))?,
-            None => return Err(bad("base chain without a priority".to_string())),
-        };
-        let chain_type = match body.str_field("type").unwrap_or("filter") {
-            "filter" => ChainType::Filter,
-            "nat" => ChainType::Nat,
-            "route" => ChainType::Route,
-            other => return Err(bad(format!("unknown chain type {other:?}"))),
-        };
-        let policy = match body.str_field("policy") {
-            None | Some("accept") => Policy::Accept,
-            Some("drop") => Policy::Drop,
-            Some(other) => return Err(bad(format!("unknown policy {other:?}"))),
-        };
-        Ok(BaseChain {
-            hook,
-            priority,
-            chain_type,
-            policy,
-            counters: None,
-        })
-    }
-
     /// The declared table and chain (positions) a rule names, if both are known.
     fn rule_chain(&self, body: &J<'_>) -> Option<(usize, usize)> {
         let family = Family::parse(body.str_field("family")?)?;
@@ -614,20 +595,166 @@ impl<'f, 'a> Builder<'f, 'a> {
         };
         let comment = body.str_field("comment");
         let info = &self.infos[t];
-        let shaped = info.rules_iptables_shaped
-            && exprs
-                .iter()
-                .all(|e| iptables_shaped(e) || (self.text_input && iptables_translated(e)));
-        let mut rule = convert_rule(exprs, comment, &info.sets);
-        rule.handle = body
-            .get("handle")
-            .and_then(J::as_u64)
-            .and_then(std::num::NonZeroU64::new);
-        rule.line = self.line;
-        self.infos[t].rules_iptables_shaped = shaped;
+        let handle = body.get("handle").and_then(J::as_u64);
+        let (rule, shaped) = rule_model(
+            exprs,
+            comment,
+            handle,
+            self.line,
+            &info.sets,
+            self.text_input,
+        );
+        self.infos[t].rules_iptables_shaped &= shaped;
         self.tables[t].chains[c].rules.push(rule);
         Ok(())
     }
+}
+
+/// The error of object `i` of kind `kind`: at the line for text, else at its `nftables[i]`.
+fn object_err(file: &str, line: usize, i: usize, kind: &str, msg: impl fmt::Display) -> ParseError {
+    if line > 0 {
+        return ParseError::new(file, line, format!("{kind}: {msg}"));
+    }
+    ParseError::new(file, 0, format!("nftables[{i}] ({kind}): {msg}"))
+}
+
+/// The model chain (no rules yet) of a `chain` object, object `i` of `file` (at `line` for
+/// text): what [`Builder::item`] adds to the table.
+pub(super) fn chain_model(
+    file: &str,
+    line: usize,
+    i: usize,
+    body: &J<'_>,
+) -> Result<Chain, ParseError> {
+    let name = body
+        .str_field("name")
+        .ok_or_else(|| object_err(file, line, i, "chain", "no \"name\""))?;
+    let base = match body.get("hook") {
+        None => None,
+        Some(h) => Some(base_chain(file, line, i, name, h, body)?),
+    };
+    Ok(Chain {
+        name: name.into(),
+        base,
+        rules: Vec::new(),
+        line,
+    })
+}
+
+fn base_chain(
+    file: &str,
+    line: usize,
+    i: usize,
+    name: &str,
+    hook: &J<'_>,
+    body: &J<'_>,
+) -> Result<BaseChain, ParseError> {
+    let bad = |msg: String| object_err(file, line, i, "chain", format!("{name}: {msg}"));
+    let h = hook
+        .as_str()
+        .ok_or_else(|| bad(format!("bad hook {hook}")))?;
+    let hook = Hook::parse(h).ok_or_else(|| bad(format!("unknown hook {h:?}")))?;
+    let priority = match body.get("prio") {
+        Some(p) => priority(p).ok_or_else(|| bad(format!("bad priority {p}")))?,
+        None => return Err(bad("base chain without a priority".to_string())),
+    };
+    let chain_type = match body.str_field("type").unwrap_or("filter") {
+        "filter" => ChainType::Filter,
+        "nat" => ChainType::Nat,
+        "route" => ChainType::Route,
+        other => return Err(bad(format!("unknown chain type {other:?}"))),
+    };
+    let policy = match body.str_field("policy") {
+        None | Some("accept") => Policy::Accept,
+        Some("drop") => Policy::Drop,
+        Some(other) => return Err(bad(format!("unknown policy {other:?}"))),
+    };
+    Ok(BaseChain {
+        hook,
+        priority,
+        chain_type,
+        policy,
+        counters: None,
+    })
+}
+
+/// A table's sets and maps, lent to code that converts its rules away from the builder.
+#[derive(Clone, Copy)]
+pub(super) struct RuleContext<'b, 'a> {
+    sets: &'b Sets<'a>,
+}
+
+/// The builder's tables, taking chains made and rules converted away from it
+/// ([`Builder::split_for_pieces`]) as [`Builder::item`] would take them one by one.
+pub(super) struct ChainSink<'b> {
+    tables: &'b mut [Table],
+    shaped: Vec<&'b mut bool>,
+}
+
+impl ChainSink<'_> {
+    /// Add a chain made by [`chain_model`], with the rules already in it, to table `t`: as
+    /// the chain and then each rule would be added. A chain whose name is taken gets the rules
+    /// appended to the one declared first, as rules naming it would.
+    pub(super) fn add_chain(&mut self, t: usize, mut chain: Chain) {
+        let rules = std::mem::take(&mut chain.rules);
+        let c = self.tables[t].add_chain(chain);
+        if c.rules.is_empty() {
+            c.rules = rules;
+        } else {
+            c.rules.extend(rules);
+        }
+    }
+
+    /// Append rules to chain `name` of table `t`; false if there is no such chain.
+    pub(super) fn add_rules(&mut self, t: usize, name: &str, rules: Vec<Rule>) -> bool {
+        match self.tables[t].chain_mut(name) {
+            Some(c) if c.rules.is_empty() => {
+                c.rules = rules;
+                true
+            }
+            Some(c) => {
+                c.rules.extend(rules);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether rules added to table `t` were all iptables-shaped ([`text_rule`]'s second
+    /// answer, and-ed over them).
+    pub(super) fn and_iptables_shaped(&mut self, t: usize, shaped: bool) {
+        *self.shaped[t] &= shaped;
+    }
+}
+
+/// A text rule of the table `cx` names, as [`Builder::item`] would convert it (the same
+/// code): the model rule, and whether its statements are all iptables-nft's.
+pub(super) fn text_rule(
+    cx: &RuleContext<'_, '_>,
+    exprs: &[J<'_>],
+    comment: Option<&str>,
+    handle: Option<u64>,
+    line: usize,
+) -> (Rule, bool) {
+    rule_model(exprs, comment, handle, line, cx.sets, true)
+}
+
+/// The model rule of a rule object's parts, and whether every statement is iptables-shaped.
+fn rule_model(
+    exprs: &[J<'_>],
+    comment: Option<&str>,
+    handle: Option<u64>,
+    line: usize,
+    sets: &Sets<'_>,
+    text_input: bool,
+) -> (Rule, bool) {
+    let shaped = exprs
+        .iter()
+        .all(|e| iptables_shaped(e) || (text_input && iptables_translated(e)));
+    let mut rule = convert_rule(exprs, comment, sets);
+    rule.handle = handle.and_then(std::num::NonZeroU64::new);
+    rule.line = line;
+    (rule, shaped)
 }
 
 /// Does every `"@name"` string in this expression tree name a known set or map?
@@ -1469,7 +1596,9 @@ fn render_expr(out: &mut String, e: &J<'_>) {
         }
         "payload" => match (b.str_field("protocol"), b.str_field("field")) {
             (Some(p), Some(f)) => {
-                let _ = write!(out, "{p} {f}");
+                out.push_str(p);
+                out.push(' ');
+                out.push_str(f);
             }
             _ => {
                 let _ = write!(
@@ -1503,7 +1632,8 @@ fn render_expr(out: &mut String, e: &J<'_>) {
                 Some(f) => render_value(out, f, false),
                 None => {}
             }
-            let _ = write!(out, " {}", b.str_field("result").unwrap_or("?"));
+            out.push(' ');
+            out.push_str(b.str_field("result").unwrap_or("?"));
         }
         "concat" => {
             if let J::A(parts) = b {
@@ -1532,7 +1662,9 @@ fn render_expr(out: &mut String, e: &J<'_>) {
         op if BINARY_OPS.contains(&op) => match b {
             J::A(args) if args.len() == 2 => {
                 render_expr(out, &args[0]);
-                let _ = write!(out, " {op} ");
+                out.push(' ');
+                out.push_str(op);
+                out.push(' ');
                 render_value(out, &args[1], false);
             }
             _ => {
@@ -1546,6 +1678,24 @@ fn render_expr(out: &mut String, e: &J<'_>) {
     }
 }
 
+/// `n` in decimal, as `write!` would put it (without the formatting machinery: rendering
+/// every rule's text is a good part of a big parse).
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &buf[i..] {
+        out.push(char::from(d));
+    }
+}
+
 /// A value (right side of a match, set element, address, ...).
 fn render_value(out: &mut String, v: &J<'_>, quote: bool) {
     match v {
@@ -1556,7 +1706,8 @@ fn render_value(out: &mut String, v: &J<'_>, quote: bool) {
                 out.push_str(s);
             }
         }
-        J::U(_) | J::I(_) | J::F(_) | J::Bool(_) | J::Null => {
+        J::U(n) => push_u64(out, *n),
+        J::I(_) | J::F(_) | J::Bool(_) | J::Null => {
             let _ = write!(out, "{v}");
         }
         // `ct state established,related`
@@ -1575,12 +1726,15 @@ fn render_value(out: &mut String, v: &J<'_>, quote: bool) {
             };
             match kind {
                 "prefix" => {
-                    let _ = write!(
-                        out,
-                        "{}/{}",
-                        b.str_field("addr").unwrap_or("?"),
-                        b.get("len").map(ToString::to_string).unwrap_or_default()
-                    );
+                    out.push_str(b.str_field("addr").unwrap_or("?"));
+                    out.push('/');
+                    match b.get("len") {
+                        Some(J::U(n)) => push_u64(out, *n),
+                        Some(other) => {
+                            let _ = write!(out, "{other}");
+                        }
+                        None => {}
+                    }
                 }
                 "range" => {
                     if let J::A(r) = b {
@@ -1712,7 +1866,9 @@ fn render_stmt(out: &mut String, stmt: &J<'_>) {
             }
         }
         "jump" | "goto" => {
-            let _ = write!(out, "{kind} {}", b.str_field("target").unwrap_or("?"));
+            out.push_str(kind);
+            out.push(' ');
+            out.push_str(b.str_field("target").unwrap_or("?"));
         }
         "counter" => match b {
             J::S(name) => {
@@ -1809,6 +1965,20 @@ fn render_stmt(out: &mut String, stmt: &J<'_>) {
         }
         _ => {
             let _ = write!(out, "{stmt}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_rendered_as_write_renders_them() {
+        for n in [0, 7, 9, 10, 99, 100, 8080, 65535, 4_294_967_296, u64::MAX] {
+            let mut out = String::from("x");
+            push_u64(&mut out, n);
+            assert_eq!(out, format!("x{n}"));
         }
     }
 }

@@ -44,10 +44,18 @@
 //! Structure errors (unbalanced braces, unknown family, hook, type or priority, a chain outside a
 //! table, an undefined `$variable`, an unterminated string) name the file and line; a rule
 //! statement the parser does not know is never an error (it is kept opaque).
+//!
+//! # On every core
+//!
+//! Plain `nft list ruleset` text (no `include`, `define` or `$`; each table in one block, its
+//! sets before its chains) is cut into pieces of chain lines, parsed on every core
+//! ([`crate::parse::parallel`]) and put together in file order: the same model and the same
+//! first error as on one thread ([`parse_in_pieces`]; any other text is read on one thread).
 
-use crate::model::{Family, Table};
+use crate::model::{Chain, Family, Rule, Table};
 use crate::parse::ParseError;
-use crate::parse::nft_json::{Builder, J, unqualified_meta};
+use crate::parse::nft_json::{self, Builder, J, RuleContext, unqualified_meta};
+use crate::parse::parallel;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -74,20 +82,584 @@ pub fn parse_with_includes(
     file: &str,
     resolve: &mut IncludeResolver<'_>,
 ) -> Result<Vec<Table>, ParseError> {
+    if parallel::cores() > 1
+        && let Some(result) = parse_in_pieces(text, file, PIECE_LINES)
+    {
+        return result;
+    }
     let mut sources: Vec<Source<'_>> = vec![(file.to_string(), Cow::Borrowed(text))];
     // About one token per 4 bytes of `nft list ruleset` text: reserved once, not regrown.
     let mut toks = Vec::with_capacity(text.len() / 4 + 16);
     let mut defines = HashMap::new();
-    tokenize_into(0, &mut sources, &mut toks, &mut defines, resolve, 0)?;
-    let mut p = Parser {
-        toks: &toks,
-        pos: 0,
-        sources: &sources,
-        builder: Builder::new(file),
-        objects: 0,
-    };
+    tokenize_into(0, &mut sources, &mut toks, &mut defines, resolve, 0, 1)?;
+    let mut p = Parser::new(&toks, &sources, Target::Build(Builder::new(file)));
     p.ruleset()?;
-    p.builder.finish()
+    match p.target {
+        Target::Build(b) => b.finish(),
+        Target::Collect(_) => Err(ParseError::new(file, 0, "internal: no builder")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The text cut in pieces and parsed on every core.
+//
+// `nft list ruleset` text is tables of chain blocks, one rule a line. When the text has no
+// `include`, `define`, `$variable` or `\` line continuation, and a cheap line scan (braces
+// counted outside strings and comments; the lines scanned on every core, then walked in order)
+// finds only that shape, the chain blocks are cut into
+// pieces of about [`PIECE_LINES`] lines at chain boundaries, and inside a chain at a rule line's
+// end (a big chain such as kube's KUBE-SERVICES splits too). The rest, the skeleton (table
+// lines, sets, maps, other objects, comments before tables), is parsed first by the one-thread
+// parser into the builder; each piece is then tokenized and parsed on a worker
+// (`parse::parallel`), its rules converted there with its table's sets by the builder's own
+// code, and the chains handed to the builder's tables in file order as the pieces come back
+// (while later ones are still parsed; the tables reserve their chains first). Exactly the one-thread model,
+// because the planner only accepts texts where the builder would see the same thing: every
+// table in one block, its sets and other objects before its first chain (so a rule converted
+// early sees the sets the builder would convert it with), no chain outside a chain line. Each
+// piece's tokens carry their real lines; the first error in file order is the one returned
+// (`for_each_in_order`). Anything else, or an error in the skeleton, is left to the one-thread
+// parse of the whole text (the skeleton's error might not be the first).
+
+/// Lines per piece: enough that a hand-over is noise, small enough that the pieces' tokens
+/// stay in cache and both cores stay busy to the end.
+const PIECE_LINES: usize = 1024;
+
+/// What a text cut in pieces is made of.
+#[derive(Default)]
+struct Plan<'s> {
+    /// The lines outside the pieces, as (first line, text) runs in file order.
+    skeleton: Vec<(usize, &'s str)>,
+    /// The tables, in file order (each declared once).
+    tables: Vec<(Family, &'s str)>,
+    /// Chain blocks in each table (reserved in the model before the chains come).
+    chains: Vec<usize>,
+    pieces: Vec<Piece<'s>>,
+}
+
+/// Consecutive lines of one table's chain blocks.
+struct Piece<'s> {
+    /// Into [`Plan::tables`].
+    table: usize,
+    first_line: usize,
+    text: &'s str,
+    /// The chain the piece starts inside (its block opened, and a rule read, in the piece
+    /// before).
+    inside: Option<&'s str>,
+    /// The piece stops inside a chain (after a rule line; the next piece continues it).
+    ends_inside: bool,
+}
+
+/// Why a piece gave no chains.
+enum PieceError {
+    Parse(ParseError),
+    /// Not what the planner promised: parse the whole text on one thread.
+    Unsure,
+}
+
+impl Collector<'_> {
+    fn unsure(&mut self) -> ParseError {
+        self.unsure = true;
+        ParseError::new(self.file, 0, "internal: not a piece of chains")
+    }
+}
+
+/// Chain lines that are settings, not rules (the chain is declared at its first rule).
+const CHAIN_SETTINGS: &[&[u8]] = &[b"type", b"policy", b"comment", b"devices", b"flags"];
+
+/// One line as the planner sees it.
+struct LineScan<'l> {
+    /// The code: the line up to a comment, trimmed.
+    code: &'l [u8],
+    /// The first word (or `{`, `}`, `;`), empty for a blank or comment line.
+    first: &'l [u8],
+    /// Braces: the change over the line, and its lowest point (from 0 at the line's start).
+    delta: i32,
+    min: i32,
+}
+
+/// Bytes the line scan stops at (a table: one load a byte, the scan's whole cost).
+static SCAN_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let stops = *b"\"#{};$\\";
+    let mut i = 0;
+    while i < stops.len() {
+        t[stops[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+fn scan_stop(c: u8) -> bool {
+    SCAN_STOP[c as usize]
+}
+
+/// At a statement start: `define` or `include` (which only the one-thread parser reads).
+fn file_syntax_at(l: &[u8], mut i: usize) -> bool {
+    while i < l.len() && matches!(l[i], b' ' | b'\t' | b'\r') {
+        i += 1;
+    }
+    l[i..].starts_with(b"define") || l[i..].starts_with(b"include")
+}
+
+/// Scan one line (without its `\n`); None if the planner cannot be sure of it: a string not
+/// closed on the line, a `$`, a `\`, `define` or `include` at a statement start.
+fn scan_line(l: &[u8]) -> Option<LineScan<'_>> {
+    if file_syntax_at(l, 0) {
+        return None;
+    }
+    let (mut delta, mut min) = (0i32, 0i32);
+    let mut code_end = l.len();
+    let mut i = 0;
+    loop {
+        while i < l.len() && !scan_stop(l[i]) {
+            i += 1;
+        }
+        if i >= l.len() {
+            break;
+        }
+        match l[i] {
+            b'"' => {
+                i += 1;
+                loop {
+                    match l.get(i) {
+                        None => return None,
+                        Some(b'"') => break,
+                        Some(b'\\') if matches!(l.get(i + 1), Some(b'"' | b'\\')) => i += 2,
+                        Some(_) => i += 1,
+                    }
+                }
+            }
+            b'#' => {
+                code_end = i;
+                break;
+            }
+            c @ (b'{' | b'}' | b';') => {
+                if c == b'{' {
+                    delta += 1;
+                } else if c == b'}' {
+                    delta -= 1;
+                    min = min.min(delta);
+                }
+                if file_syntax_at(l, i + 1) {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+        i += 1;
+    }
+    let code = l[..code_end].trim_ascii();
+    let first = match code.first() {
+        None => &code[..0],
+        Some(b'{' | b'}' | b';') => &code[..1],
+        Some(_) => {
+            let n = code
+                .iter()
+                .position(|&c| is_delimiter(c))
+                .unwrap_or(code.len());
+            &code[..n]
+        }
+    };
+    Some(LineScan {
+        code,
+        first,
+        delta,
+        min,
+    })
+}
+
+/// A line's [`LineScan`] kept small (positions in the text; braces that fit a byte).
+#[derive(Clone, Copy)]
+struct Scanned {
+    /// Where the line ends (its `\n`, or the end of the text).
+    end: u32,
+    code: u32,
+    code_len: u32,
+    first_len: u16,
+    delta: i8,
+    min: i8,
+}
+
+/// Bytes of text per line-scan job.
+const SCAN_CHUNK: usize = 256 * 1024;
+
+/// Every line of `text` scanned (on every core), or None if one is unsure (see
+/// [`scan_line`]). The text is under 4 GiB (checked by the caller).
+fn scan_lines(text: &str) -> Option<Vec<Scanned>> {
+    let b = text.as_bytes();
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    while start < b.len() {
+        let want = (start + SCAN_CHUNK).min(b.len());
+        let end = memchr::memchr(b'\n', &b[want..]).map_or(b.len(), |n| want + n + 1);
+        chunks.push((start, end.max(want)));
+        start = end.max(want);
+    }
+    let scan = |&(from, to): &(usize, usize)| -> Result<Vec<Scanned>, ()> {
+        let mut out = Vec::with_capacity((to - from) / 40 + 1);
+        let mut pos = from;
+        while pos < to {
+            let end = memchr::memchr(b'\n', &b[pos..to]).map_or(to, |n| pos + n);
+            let l = scan_line(&b[pos..end]).ok_or(())?;
+            let code = l.code.as_ptr() as usize - b.as_ptr() as usize;
+            out.push(Scanned {
+                end: u32::try_from(end).map_err(|_| ())?,
+                code: u32::try_from(code).map_err(|_| ())?,
+                code_len: u32::try_from(l.code.len()).map_err(|_| ())?,
+                first_len: u16::try_from(l.first.len()).map_err(|_| ())?,
+                delta: i8::try_from(l.delta).map_err(|_| ())?,
+                min: i8::try_from(l.min).map_err(|_| ())?,
+            });
+            pos = end + 1;
+        }
+        Ok(out)
+    };
+    let mut lines = Vec::with_capacity(b.len() / 40 + 1);
+    parallel::for_each_in_order(&chunks, scan, |part| lines.extend(part)).ok()?;
+    Some(lines)
+}
+
+/// `KEYWORD [WORD] WORD {`: the words between the keyword and `{`, if the code is exactly that
+/// (words without delimiters, which the tokenizer reads as they are).
+fn header_words<'l>(code: &'l [u8], keyword: &[u8]) -> Option<Vec<&'l str>> {
+    let inner = code.strip_prefix(keyword)?.strip_suffix(b"{")?;
+    if inner.first().is_some_and(|c| !c.is_ascii_whitespace()) {
+        return None;
+    }
+    let inner = std::str::from_utf8(inner).ok()?;
+    let words: Vec<&str> = inner.split_ascii_whitespace().collect();
+    if words.iter().any(|w| w.bytes().any(is_delimiter)) {
+        return None;
+    }
+    Some(words)
+}
+
+/// An open piece: start byte, first line, the chain it starts inside, lines so far.
+type OpenPiece<'s> = (usize, usize, Option<&'s str>, usize);
+
+fn close_piece<'s>(plan: &mut Plan<'s>, text: &'s str, p: OpenPiece<'s>, end: usize) {
+    plan.pieces.push(Piece {
+        table: plan.tables.len().saturating_sub(1),
+        first_line: p.1,
+        text: &text[p.0..end],
+        inside: p.2,
+        ends_inside: false,
+    });
+}
+
+/// Cut `text` in pieces, or None if it is not plain `nft list ruleset` shape (see above).
+fn plan(text: &str, piece_lines: usize) -> Option<Plan<'_>> {
+    let b = text.as_bytes();
+    if u32::try_from(b.len()).is_err() {
+        return None;
+    }
+    let lines = scan_lines(text)?;
+    let mut plan = Plan::default();
+    let mut seen = std::collections::HashSet::new();
+    let mut depth = 0i32;
+    // The chain being read: its name, and whether a rule line was read (declared).
+    let mut chain: Option<(&str, bool)> = None;
+    let mut table_has_chain = false;
+    // The open piece (start byte, first line, chain it starts inside, lines) and skeleton
+    // run (start byte, first line).
+    let mut piece: Option<OpenPiece<'_>> = None;
+    let mut skel: Option<(usize, usize)> = None;
+    let (mut pos, mut line_no) = (0usize, 1usize);
+    for s in &lines {
+        let end = s.end as usize;
+        let next = (end + 1).min(b.len());
+        let code = &b[s.code as usize..s.code as usize + s.code_len as usize];
+        let l = LineScan {
+            code,
+            first: &code[..usize::from(s.first_len)],
+            delta: i32::from(s.delta),
+            min: i32::from(s.min),
+        };
+        let in_piece;
+        if let Some((_, declared)) = &mut chain {
+            if depth == 2 && l.code == b"}" {
+                chain = None;
+                depth = 1;
+            } else {
+                if depth + l.min < 2 {
+                    return None;
+                }
+                if depth == 2 && !l.first.is_empty() && !CHAIN_SETTINGS.contains(&l.first) {
+                    *declared = true;
+                }
+                depth += l.delta;
+            }
+            in_piece = true;
+        } else if depth == 0 {
+            if l.first == b"table" {
+                let words = header_words(l.code, b"table")?;
+                let (family, name) = match words[..] {
+                    [name] => (Family::Ip, name),
+                    [family, name] => (Family::parse(family)?, name),
+                    _ => return None,
+                };
+                if !seen.insert((family, name)) {
+                    return None;
+                }
+                plan.tables.push((family, name));
+                plan.chains.push(0);
+                table_has_chain = false;
+                depth = 1;
+            } else if !l.code.is_empty() {
+                return None;
+            }
+            in_piece = false;
+        } else if depth == 1 && l.first == b"chain" && l.delta == 0 && l.min == 0 {
+            // A chain block on one line (`chain input { type …; policy …; jump c; }`): the
+            // worker reads it whole (and gives up on anything after it but another chain).
+            table_has_chain = true;
+            if let Some(n) = plan.chains.last_mut() {
+                *n += 1;
+            }
+            in_piece = true;
+        } else if depth == 1 && l.first == b"chain" {
+            let words = header_words(l.code, b"chain")?;
+            let [name] = words[..] else { return None };
+            chain = Some((name, false));
+            table_has_chain = true;
+            if let Some(n) = plan.chains.last_mut() {
+                *n += 1;
+            }
+            depth = 2;
+            in_piece = true;
+        } else if depth == 1 && l.code == b"}" {
+            depth = 0;
+            in_piece = false;
+        } else if l.code.is_empty() {
+            in_piece = piece.is_some();
+        } else {
+            // A set, map or other object (or a line of one), before the table's chains.
+            if table_has_chain
+                || depth + l.min < 1
+                || memchr::memmem::find(l.code, b"chain").is_some()
+            {
+                return None;
+            }
+            depth += l.delta;
+            in_piece = false;
+        }
+        if in_piece {
+            if let Some((start, first)) = skel.take() {
+                plan.skeleton.push((first, &text[start..pos]));
+            }
+            let p = piece.get_or_insert((pos, line_no, None, 0));
+            p.3 += 1;
+            let full = p.3 >= piece_lines;
+            match chain {
+                Some((name, true)) if full && depth == 2 => {
+                    if let Some(p) = piece.take() {
+                        close_piece(&mut plan, text, p, next);
+                    }
+                    if let Some(last) = plan.pieces.last_mut() {
+                        last.ends_inside = true;
+                    }
+                    piece = Some((next, line_no + 1, Some(name), 0));
+                }
+                None if full => {
+                    if let Some(p) = piece.take() {
+                        close_piece(&mut plan, text, p, next);
+                    }
+                }
+                _ => {}
+            }
+        } else {
+            if let Some(p) = piece.take() {
+                close_piece(&mut plan, text, p, pos);
+            }
+            skel.get_or_insert((pos, line_no));
+        }
+        pos = next;
+        line_no += 1;
+    }
+    if depth != 0 || chain.is_some() || piece.is_some() || plan.pieces.is_empty() {
+        return None;
+    }
+    if let Some((start, first)) = skel.take() {
+        plan.skeleton.push((first, &text[start..]));
+    }
+    Some(plan)
+}
+
+/// [`parse`] with the text cut in pieces of about `piece_lines` lines parsed on every core
+/// ([`crate::parse::parallel::cores`]; one thread inside
+/// [`crate::parse::parallel::on_this_thread_only`]), or None if the text is not one the pieces
+/// can be sure of (then [`parse`] reads it on one thread). The same model and the same first
+/// error as the one-thread parse. Public for the tests that check that.
+#[doc(hidden)]
+pub fn parse_in_pieces(
+    text: &str,
+    file: &str,
+    piece_lines: usize,
+) -> Option<Result<Vec<Table>, ParseError>> {
+    let plan = plan(text, piece_lines.max(1))?;
+    let mut sources: Vec<Source<'_>> = plan
+        .skeleton
+        .iter()
+        .map(|(_, t)| (file.to_string(), Cow::Borrowed(*t)))
+        .collect();
+    let mut toks = Vec::new();
+    for (i, (line, _)) in plan.skeleton.iter().enumerate() {
+        let mut no_include = |_: &str, line: usize| -> Result<Vec<(String, String)>, ParseError> {
+            Err(ParseError::new(file, line, "`include`"))
+        };
+        tokenize_into(
+            i,
+            &mut sources,
+            &mut toks,
+            &mut HashMap::new(),
+            &mut no_include,
+            0,
+            *line,
+        )
+        .ok()?;
+    }
+    let mut p = Parser::new(&toks, &sources, Target::Build(Builder::new(file)));
+    p.ruleset().ok()?;
+    let Target::Build(mut builder) = p.target else {
+        return None;
+    };
+    let positions: Vec<usize> = plan
+        .tables
+        .iter()
+        .map(|(family, name)| builder.table_position(*family, name))
+        .collect::<Option<_>>()?;
+    for (t, n) in positions.iter().zip(&plan.chains) {
+        builder.reserve_chains(*t, *n);
+    }
+    let mut marks = Vec::new();
+    let mut unsure = false;
+    let (contexts, mut sink) = builder.split_for_pieces();
+    let pool = TokenPool::default();
+    // The chains go to their tables as the pieces come back in order, while later pieces are
+    // still being parsed.
+    let parsed = parallel::for_each_in_order(
+        &plan.pieces,
+        |piece| {
+            let t = positions[piece.table];
+            parse_piece(piece, file, plan.tables[piece.table], contexts[t], &pool)
+                .map(|out| (t, piece.inside, out))
+        },
+        |(t, inside, (parts, shaped, piece_marks))| {
+            for part in parts {
+                match part {
+                    Part::Declared(chain) => sink.add_chain(t, chain),
+                    Part::Continued(rules) => {
+                        unsure |= !inside.is_some_and(|name| sink.add_rules(t, name, rules));
+                    }
+                }
+            }
+            sink.and_iptables_shaped(t, shaped);
+            marks.extend(piece_marks);
+        },
+    );
+    match parsed {
+        Ok(()) if unsure => return None,
+        Ok(()) => {}
+        Err(PieceError::Parse(e)) => return Some(Err(e)),
+        Err(PieceError::Unsure) => return None,
+    }
+    for (family, name) in marks {
+        builder.mark_iptables_nft(family, &name);
+    }
+    Some(builder.finish())
+}
+
+/// A piece's chains and rules (on a worker): its parts, whether its rules are all
+/// iptables-shaped, and the iptables-nft warnings in it.
+type PieceOut = (Vec<Part>, bool, Vec<(Family, String)>);
+
+/// Token vectors of pieces done, for the next pieces: a piece's tokens take about a megabyte,
+/// and a new one each time costs its page faults again.
+type TokenPool<'s> = std::sync::Mutex<Vec<Vec<Token<'s>>>>;
+
+fn parse_piece<'s>(
+    piece: &Piece<'s>,
+    file: &str,
+    (family, table): (Family, &str),
+    cx: RuleContext<'_, '_>,
+    pool: &TokenPool<'s>,
+) -> Result<PieceOut, PieceError> {
+    let mut toks = pool
+        .lock()
+        .ok()
+        .and_then(|mut p| p.pop())
+        .unwrap_or_default();
+    toks.clear();
+    toks.reserve(piece.text.len() / 4 + 16);
+    let result = parse_piece_with(piece, file, (family, table), cx, &mut toks);
+    toks.clear();
+    if let Ok(mut p) = pool.lock() {
+        p.push(toks);
+    }
+    result
+}
+
+fn parse_piece_with<'s>(
+    piece: &Piece<'s>,
+    file: &str,
+    (family, table): (Family, &str),
+    cx: RuleContext<'_, '_>,
+    toks: &mut Vec<Token<'s>>,
+) -> Result<PieceOut, PieceError> {
+    let mut sources: Vec<Source<'s>> = vec![(file.to_string(), Cow::Borrowed(piece.text))];
+    let mut no_include = |_: &str, line: usize| -> Result<Vec<(String, String)>, ParseError> {
+        Err(ParseError::new(file, line, "`include`"))
+    };
+    tokenize_into(
+        0,
+        &mut sources,
+        toks,
+        &mut HashMap::new(),
+        &mut no_include,
+        0,
+        piece.first_line,
+    )
+    .map_err(PieceError::Parse)?;
+    let collector = Collector {
+        file,
+        cx,
+        parts: Vec::new(),
+        shaped: true,
+        marks: Vec::new(),
+        unsure: false,
+    };
+    let mut p = Parser::new(toks, &sources, Target::Collect(collector));
+    p.ends_inside_chain = piece.ends_inside;
+    let result = (|| {
+        if let Some(name) = piece.inside {
+            if let Target::Collect(c) = &mut p.target {
+                c.parts.push(Part::Continued(Vec::new()));
+            }
+            let line = p.line();
+            p.chain_body(family, table, name, line, true)?;
+        }
+        loop {
+            p.skip_separators();
+            match p.peek() {
+                None => return Ok(true),
+                Some(Tok::Word(w)) if w == "chain" => {
+                    p.pos += 1;
+                    p.chain(family, table)?;
+                }
+                Some(_) => return Ok(false),
+            }
+        }
+    })();
+    let Target::Collect(c) = p.target else {
+        return Err(PieceError::Unsure);
+    };
+    match result {
+        _ if c.unsure => Err(PieceError::Unsure),
+        Ok(true) => Ok((c.parts, c.shaped, c.marks)),
+        Ok(false) => Err(PieceError::Unsure),
+        Err(e) => Err(PieceError::Parse(e)),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -138,6 +710,7 @@ fn tokenize_into<'s>(
     defines: &mut HashMap<String, Vec<Tok<'s>>>,
     resolve: &mut IncludeResolver<'_>,
     depth: usize,
+    first_line: usize,
 ) -> Result<(), ParseError> {
     let (file, source) = sources[src].clone();
     let text: &str = &source;
@@ -156,7 +729,7 @@ fn tokenize_into<'s>(
     let src = src as u32;
     let b = text.as_bytes();
     let mut i = 0;
-    let mut line = 1;
+    let mut line = first_line;
     let mut at_statement_start = true;
     let push = |out: &mut Vec<Token<'s>>, tok: Tok<'s>, line: usize, start: usize, end: usize| {
         // In range: the text is under 4 GiB (checked above), so are its positions and lines.
@@ -273,6 +846,7 @@ fn tokenize_into<'s>(
                 defines,
                 resolve,
                 depth,
+                1,
             )
             .map_err(|e| err(line, format!("define {name}: {}", e.message)))?;
             let toks: Vec<Tok<'s>> = value_toks
@@ -298,7 +872,7 @@ fn tokenize_into<'s>(
             for (name, included) in resolve(&path, line)? {
                 sources.push((name, Cow::Owned(included)));
                 let idx = sources.len() - 1;
-                tokenize_into(idx, sources, out, defines, resolve, depth + 1)?;
+                tokenize_into(idx, sources, out, defines, resolve, depth + 1, 1)?;
                 push(out, Tok::Newline, line, start, start);
             }
             i = end;
@@ -352,13 +926,47 @@ fn out_next_string(text: &str, from: usize) -> Option<(String, usize)> {
 // ---------------------------------------------------------------------------------------------
 // Structure.
 
-struct Parser<'t> {
+struct Parser<'t, 'c> {
     toks: &'t [Token<'t>],
     pos: usize,
     sources: &'t [Source<'t>],
-    builder: Builder<'t, 't>,
+    target: Target<'t, 'c>,
     /// Objects handed to the builder so far (its `nftables[i]` index).
     objects: usize,
+    /// The tokens are a piece of the text that stops inside a chain (continued by the next
+    /// piece): their end closes that chain's block for now.
+    ends_inside_chain: bool,
+}
+
+/// Where a parser's objects go.
+enum Target<'t, 'c> {
+    /// The whole text, or the skeleton of one cut in pieces (tables, sets, maps): the builder.
+    Build(Builder<'t, 't>),
+    /// A piece of chains: converted right here (on a worker), the builder gets them later.
+    Collect(Collector<'c>),
+}
+
+/// A piece's chains and rules, converted as the builder would convert them.
+struct Collector<'c> {
+    file: &'c str,
+    /// The piece's table: its sets and maps (all declared before its first chain: the planner
+    /// checks it, so they are the sets the builder would convert these rules with).
+    cx: RuleContext<'c, 'c>,
+    parts: Vec<Part>,
+    /// Every rule of the piece is iptables-shaped (the builder's stack test, and-ed).
+    shaped: bool,
+    /// nft's "managed by iptables-nft" warnings met in the piece.
+    marks: Vec<(Family, String)>,
+    /// The piece held something the planner should have kept out of it: parse it all again
+    /// on one thread (never guess).
+    unsure: bool,
+}
+
+/// A piece's output, in order: chains declared in it (with their rules), or rules of the chain
+/// it starts inside.
+enum Part {
+    Declared(Chain),
+    Continued(Vec<Rule>),
 }
 
 /// A rule's text, split into statements later.
@@ -395,7 +1003,17 @@ fn single<'t>(kind: &'t str, body: J<'t>) -> J<'t> {
     J::O(vec![(Cow::Borrowed(kind), body)])
 }
 
-impl<'t> Parser<'t> {
+impl<'t, 'c> Parser<'t, 'c> {
+    fn new(toks: &'t [Token<'t>], sources: &'t [Source<'t>], target: Target<'t, 'c>) -> Self {
+        Parser {
+            toks,
+            pos: 0,
+            sources,
+            target,
+            objects: 0,
+            ends_inside_chain: false,
+        }
+    }
     fn peek(&self) -> Option<&'t Tok<'t>> {
         self.toks.get(self.pos).map(|t| &t.tok)
     }
@@ -436,7 +1054,10 @@ impl<'t> Parser<'t> {
                 Tok::Newline | Tok::Semi => self.pos += 1,
                 Tok::Comment(c) => {
                     if let Some((family, name)) = iptables_nft_warning(c) {
-                        self.builder.mark_iptables_nft(family, &name);
+                        match &mut self.target {
+                            Target::Build(b) => b.mark_iptables_nft(family, &name),
+                            Target::Collect(c) => c.marks.push((family, name)),
+                        }
                     }
                     self.pos += 1;
                 }
@@ -482,10 +1103,21 @@ impl<'t> Parser<'t> {
         Err(self.err("unbalanced `{`: the block is not closed"))
     }
     fn add(&mut self, kind: &str, line: usize, body: J<'t>) -> Result<(), ParseError> {
-        self.builder.for_text(line);
         let i = self.objects;
         self.objects += 1;
-        self.builder.item(i, kind, body)
+        match &mut self.target {
+            Target::Build(b) => {
+                b.for_text(line);
+                b.item(i, kind, body)
+            }
+            Target::Collect(c) if kind == "chain" => {
+                c.parts.push(Part::Declared(nft_json::chain_model(
+                    c.file, line, i, &body,
+                )?));
+                Ok(())
+            }
+            Target::Collect(c) => Err(c.unsure()),
+        }
     }
 
     fn ruleset(&mut self) -> Result<(), ParseError> {
@@ -512,7 +1144,10 @@ impl<'t> Parser<'t> {
                         )));
                     }
                     let file = &self.sources[0].0;
-                    self.builder = Builder::new(file);
+                    match &mut self.target {
+                        Target::Build(b) => *b = Builder::new(file),
+                        Target::Collect(c) => return Err(c.unsure()),
+                    }
                 }
                 "add" | "create" => {
                     self.pos += 1;
@@ -616,12 +1251,25 @@ impl<'t> Parser<'t> {
         let line = self.line();
         let name = self.next_word("a chain name")?;
         self.expect(Tok::LBrace, "`{` after the chain name")?;
+        self.chain_body(family, table, name, line, false)
+    }
+
+    /// The inside of chain `name`'s block, after `{` (or, `declared`, from a rule line on: a
+    /// piece that starts inside the chain), to its `}`.
+    fn chain_body(
+        &mut self,
+        family: Family,
+        table: &'t str,
+        name: &'t str,
+        line: usize,
+        mut declared: bool,
+    ) -> Result<(), ParseError> {
         let mut header = ChainHeader::default();
-        let mut declared = false;
         loop {
             // A comment line right after `{` carries the chain's handle; skip it.
             self.skip_separators();
             match self.peek() {
+                None if self.ends_inside_chain && declared => return Ok(()),
                 None => return Err(self.err(format!("chain {name} is not closed"))),
                 Some(Tok::RBrace) => {
                     self.pos += 1;
@@ -790,6 +1438,23 @@ impl<'t> Parser<'t> {
             sources: self.sources,
         }
         .all()?;
+        if let Target::Collect(c) = &mut self.target {
+            // A piece on a worker: the rule of the chain being read, converted here (no
+            // object: the builder would take the same parts out of it).
+            let (r, shaped) = nft_json::text_rule(&c.cx, &exprs, comment, rule.handle, line);
+            c.shaped &= shaped;
+            return match c.parts.last_mut() {
+                Some(Part::Declared(ch)) if &*ch.name == chain => {
+                    ch.rules.push(r);
+                    Ok(())
+                }
+                Some(Part::Continued(rules)) => {
+                    rules.push(r);
+                    Ok(())
+                }
+                _ => Err(c.unsure()),
+            };
+        }
         let mut fields = vec![
             f("family", st(family.as_str())),
             f("table", s(table)),
@@ -1951,6 +2616,327 @@ table inet filter {\n chain input {\n  type filter hook input priority 0; policy
         ] {
             let e = parse(text, "f.nft").unwrap_err();
             assert_eq!((e.file.as_str(), e.line), ("f.nft", line), "{text:?}: {e}");
+        }
+    }
+
+    // ---- The text cut in pieces (parse_in_pieces) against the one-thread parse.
+
+    /// Everything of the model (lines, handles, stacks, sources), and every chain found by
+    /// its name where it is (the chain index's layout aside: it may have been reserved).
+    fn model(tables: &[Table]) -> String {
+        let mut out = String::new();
+        for t in tables {
+            out.push_str(&format!(
+                "{} {} {} {}\n{:#?}\n",
+                t.stack, t.family, t.name, t.source, *t.chains
+            ));
+            for (i, c) in t.chains.iter().enumerate() {
+                assert_eq!(t.chain_index(&c.name), Some(i), "{}", c.name);
+            }
+        }
+        out
+    }
+
+    /// The one-thread parse's model.
+    fn one_thread(text: &str) -> Result<String, ParseError> {
+        parallel::on_this_thread_only(|| parse(text, "f.nft")).map(|t| model(&t))
+    }
+
+    /// The first line where two models differ, with a few before it.
+    fn first_difference(a: &str, b: &str) -> String {
+        let (a, b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+        let i = (0..a.len().max(b.len()))
+            .find(|&i| a.get(i) != b.get(i))
+            .unwrap_or(0);
+        let from = i.saturating_sub(8);
+        format!(
+            "line {i}:\n{}\n--- vs ---\n{}",
+            a[from.min(a.len())..(i + 1).min(a.len())].join("\n"),
+            b[from.min(b.len())..(i + 1).min(b.len())].join("\n")
+        )
+    }
+
+    /// Cut in pieces of `n` lines: the pieces must be taken (not the fallback) and give the
+    /// one-thread model.
+    fn assert_pieces_same(text: &str, n: usize) {
+        let pieces = parse_in_pieces(text, "f.nft", n)
+            .unwrap_or_else(|| panic!("not cut in pieces (n = {n}):\n{text}"))
+            .map(|t| model(&t));
+        let one = one_thread(text);
+        match (&pieces, &one) {
+            (Ok(p), Ok(o)) => assert!(
+                p == o,
+                "pieces of {n} lines differ from the one-thread parse at {}",
+                first_difference(p, o)
+            ),
+            _ => panic!("{n}: {pieces:?} vs {one:?}"),
+        }
+    }
+
+    /// Several tables (one name in two families), sets and maps over several lines, a counter,
+    /// chains with and without rules, a chain of settings only, comments, `# handle`, an
+    /// anonymous set over three lines, strings with braces, `#` and `;`, nft's iptables-nft
+    /// warning, blank lines between chains.
+    const EDGE: &str = r#"# Warning: table ip nat is managed by iptables-nft, do not touch!
+table ip filter { # handle 1
+	set allowed {
+		type ipv4_addr
+		flags interval
+		elements = { 10.0.0.0/8,
+			     192.168.1.1 }
+	}
+	map ports {
+		type inet_service : verdict
+		elements = { 80 : jump web, 443 : accept }
+	}
+	counter hits {
+		packets 0 bytes 0
+	}
+	chain empty { # handle 2
+	}
+	chain one_line { type filter hook forward priority 0; policy accept; jump web; }
+
+	chain settings_only {
+		type filter hook output priority filter + 10; policy accept;
+		comment "no rules { here } # really"
+	}
+	chain web { # handle 3
+		ip saddr @allowed tcp dport 80 accept comment "web { } # ; rule" # handle 4
+		tcp dport {
+			8080,
+			8443
+		} counter packets 1 bytes 60 accept
+		iifname "br-{x}" oifname "a#b" drop
+		tcp dport vmap @ports
+		return
+	}
+	chain INPUT {
+		type filter hook input priority 0; policy drop;
+		ct state established,related accept
+		jump web
+		xt match "addrtype" counter packets 0 bytes 0
+		# Warning: table ip filter is managed by iptables-nft, do not touch!
+		ip daddr 10.0.0.1 drop
+	}
+}
+table ip6 filter {
+	chain web {
+		ip6 saddr fd00::/8 accept
+	}
+}
+table nat {
+	chain PREROUTING {
+		type nat hook prerouting priority dstnat; policy accept;
+		tcp dport 8080 counter dnat to 172.17.0.2:80
+		fib daddr type local counter jump DOCKER
+	}
+	chain DOCKER {
+		iifname "docker0" counter return
+	}
+}
+table inet other {
+	set s6 { type ipv6_addr; elements = { ::1 } }
+	chain c {
+		ip6 daddr @s6 drop
+		meta l4proto { tcp, udp } th dport 53 accept
+	}
+}
+"#;
+
+    /// A big kube-like text: many small chains and one that dominates, rules of every kind.
+    fn big_text(chains: usize, big: usize) -> String {
+        let mut t = String::from("table ip nat {\n\tset svc { type ipv4_addr; }\n");
+        t.push_str("\tchain KUBE-SERVICES {\n");
+        for r in 0..big {
+            t.push_str(&format!(
+                "\t\tip daddr 10.96.{}.{} tcp dport {} counter packets 0 bytes 0 jump KUBE-SVC-{} comment \"ns/svc{r}:p {{x}}\"\n",
+                r / 250,
+                r % 250,
+                1 + r % 60000,
+                r % chains
+            ));
+        }
+        t.push_str("\t}\n");
+        for c in 0..chains {
+            t.push_str(&format!("\n\tchain KUBE-SVC-{c} {{\n"));
+            for r in 0..(c % 4) {
+                t.push_str(&format!(
+                    "\t\tmeta mark & 0x00004000 == 0x00004000 counter jump KUBE-SEP-{c}-{r}\n"
+                ));
+            }
+            if c % 7 == 0 {
+                t.push_str("\t\ttcp dport {\n\t\t\t80,\n\t\t\t443\n\t\t} ip daddr @svc accept\n");
+            }
+            t.push_str("\t}\n");
+        }
+        t.push_str("}\ntable ip filter {\n\tchain FORWARD {\n\t\ttype filter hook forward priority filter; policy drop;\n");
+        for r in 0..big / 2 {
+            t.push_str(&format!(
+                "\t\tiifname \"veth{r}\" oifname \"docker0\" accept\n"
+            ));
+        }
+        t.push_str("\t}\n}\n");
+        t
+    }
+
+    #[test]
+    fn pieces_give_the_one_thread_model_on_edge_cases() {
+        for n in [1, 2, 3, 4, 5, 7, 11, 1024] {
+            assert_pieces_same(EDGE, n);
+        }
+        // Pieces of 2 lines: many, some starting inside a chain (`web`, after a rule line).
+        let p = plan(EDGE, 2).expect("planned");
+        assert!(p.pieces.len() > 8, "{}", p.pieces.len());
+        assert!(p.pieces.iter().any(|p| p.inside == Some("web")));
+        assert!(p.pieces.iter().any(|p| p.inside == Some("INPUT")));
+        assert_eq!(p.tables.len(), 4);
+    }
+
+    #[test]
+    fn pieces_give_the_one_thread_model_on_every_test_file() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/nft");
+        let mut cut = 0;
+        for e in std::fs::read_dir(dir).expect("tests/data/nft") {
+            let path = e.expect("entry").path();
+            if !path.extension().is_some_and(|x| x == "nft" || x == "txt") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("read");
+            if plan(&text, 1).is_none() {
+                // `add …` commands (iptables-restore-translate's output): one thread.
+                assert!(text.contains("\nadd "), "{} not cut", path.display());
+                continue;
+            }
+            for n in [1, 3, 1024] {
+                assert_pieces_same(&text, n);
+            }
+            cut += 1;
+        }
+        assert!(cut >= 8, "only {cut} files cut in pieces");
+    }
+
+    #[test]
+    fn pieces_give_the_one_thread_model_on_a_big_text_with_a_dominant_chain() {
+        let text = big_text(3000, 6000);
+        for n in [PIECE_LINES, 97] {
+            assert_pieces_same(&text, n);
+        }
+        let p = plan(&text, PIECE_LINES).expect("planned");
+        assert!(
+            p.pieces
+                .iter()
+                .filter(|p| p.inside == Some("KUBE-SERVICES"))
+                .count()
+                >= 4,
+            "the dominant chain is split"
+        );
+        // And `parse` itself (on every core, when there are several) gives the same.
+        let all = parse(&text, "f.nft").map(|t| model(&t));
+        assert!(all == one_thread(&text));
+        let rules: usize = parse(&text, "f.nft")
+            .expect("parses")
+            .iter()
+            .map(|t| t.rule_count())
+            .sum();
+        assert_eq!(rules, 6000 + 3000 / 4 * 6 + 3000 / 7 + 1 + 3000);
+    }
+
+    #[test]
+    fn the_first_error_in_file_order_wins_across_pieces() {
+        // Errors in chains of several pieces: a bad hook (line 3), a setting after the first
+        // rule in a chain continued from the piece before (line 12), a bad priority (line 17).
+        let text = "table ip t {\n\
+                    \tchain a {\n\
+                    \t\ttype filter hook sideways priority 0;\n\
+                    \t\tip saddr 1.2.3.4 drop\n\
+                    \t}\n\
+                    \tchain b {\n\
+                    \t\tip saddr 1.2.3.5 drop\n\
+                    \t\tip saddr 1.2.3.6 drop\n\
+                    \t\tip saddr 1.2.3.7 drop\n\
+                    \t\tip saddr 1.2.3.8 drop\n\
+                    \t\tip saddr 1.2.3.9 drop\n\
+                    \t\ttype filter hook input priority 0;\n\
+                    \t}\n\
+                    }\n\
+                    table ip u {\n\
+                    \tchain c {\n\
+                    \t\ttype filter hook input priority bogus;\n\
+                    \t}\n\
+                    }\n";
+        let one = parallel::on_this_thread_only(|| parse(text, "f.nft")).unwrap_err();
+        assert_eq!((one.file.as_str(), one.line), ("f.nft", 3), "{one}");
+        for n in [1, 2, 3] {
+            let p = plan(text, n).expect("planned");
+            assert!(p.pieces.len() >= 4, "{n}: {} pieces", p.pieces.len());
+            let e = parse_in_pieces(text, "f.nft", n).expect("cut").unwrap_err();
+            assert_eq!(e, one, "{n}");
+        }
+        // Without chain a's error, chain b's (in a piece that starts inside b), then c's.
+        let text = text.replacen("sideways", "input", 1);
+        let text_b = text.as_str();
+        let one = parallel::on_this_thread_only(|| parse(text_b, "f.nft")).unwrap_err();
+        assert_eq!(one.line, 12, "{one}");
+        let p = plan(text_b, 2).expect("planned");
+        assert!(
+            p.pieces
+                .iter()
+                .any(|p| p.inside == Some("b") && p.first_line <= 12)
+        );
+        for n in [1, 2, 3] {
+            assert_eq!(
+                parse_in_pieces(text_b, "f.nft", n)
+                    .expect("cut")
+                    .unwrap_err(),
+                one
+            );
+        }
+        let text_c = text_b.replacen(
+            "1.2.3.9 drop\n\t\ttype filter hook input priority 0;\n",
+            "1.2.3.9 drop\n",
+            1,
+        );
+        let one = parallel::on_this_thread_only(|| parse(&text_c, "f.nft")).unwrap_err();
+        assert_eq!(one.line, 16, "{one}");
+        assert_eq!(
+            parse_in_pieces(&text_c, "f.nft", 1)
+                .expect("cut")
+                .unwrap_err(),
+            one
+        );
+        // An error in the skeleton (a set) after a chain's error: one thread reads it all,
+        // and the chain's error, first in the file, is the one.
+        let text_d = text.replacen(
+            "table ip u {\n",
+            "table ip u {\n\tset s { type ipv4_addr; elements = { 1.2.3.4 } \n",
+            1,
+        );
+        assert!(parse_in_pieces(&text_d, "f.nft", 1).is_none());
+        assert_eq!(parse(&text_d, "f.nft").unwrap_err().line, 12);
+    }
+
+    #[test]
+    fn texts_the_pieces_cannot_be_sure_of_are_read_on_one_thread() {
+        let chain = "\tchain c {\n\t\tip saddr 1.2.3.4 drop\n\t}\n";
+        for text in [
+            format!("define X = 1.2.3.4\ntable ip t {{\n{chain}}}\n"),
+            "table ip t {\n\tchain c {\n\t\tip saddr $X drop\n\t}\n}\n".to_string(),
+            format!("include \"/x\"\ntable ip t {{\n{chain}}}\n"),
+            format!("flush ruleset\ntable ip t {{\n{chain}}}\n"),
+            format!("table ip t {{\n{chain}}}\nadd rule ip t c drop\n"),
+            "table ip t {\n\tchain c {\n\t\tip saddr \\\n 1.2.3.4 drop\n\t}\n}\n".to_string(),
+            format!("table ip t {{\n{chain}}}\ntable ip t {{\n\tchain d {{\n\t}}\n}}\n"),
+            format!("table ip t {{\n{chain}\tset s {{ type ipv4_addr; }}\n}}\n"),
+            "table ip t { chain c { drop; } }\n".to_string(),
+            "table ip t {\n\tchain c {\n\t\tdrop }\n}\n".to_string(),
+            "table ip t {\n\tchain c {\n\t\tiifname \"x drop\n\t}\n}\n".to_string(),
+            format!("table ip t {{\n{chain}"),
+            "table ip t {\n\tset s { type ipv4_addr; }\n}\n".to_string(),
+        ] {
+            assert!(plan(&text, 1).is_none(), "planned: {text}");
+            assert!(parse_in_pieces(&text, "f.nft", 1).is_none());
+            let all = parse(&text, "f.nft").map(|t| model(&t));
+            assert!(all == one_thread(&text), "{text}");
         }
     }
 }
