@@ -387,6 +387,13 @@ fn the_tables_of_a_chain_listing_are_named_once_each_in_order() {
     assert!(nft_chain_tables(r#"{"other": []}"#).is_err());
     assert!(nft_chain_tables(r#"{"nftables": [{"chain": {"family": "ip"}}]}"#).is_err());
     assert!(nft_chain_tables(r#"{"nftables": []} trailing"#).is_err());
+    assert!(nft_chain_tables(r#"{"nftables": [], "nftables": []}"#).is_err());
+    // A name with an escape in it cannot be borrowed from the text: it is read all the same.
+    let escaped = r#"{"nftables": [{"chain": {"family": "inet", "table": "a\"b", "name": "c"}}]}"#;
+    assert_eq!(
+        nft_chain_tables(escaped).expect("a listing"),
+        [("inet".to_string(), "a\"b".to_string())]
+    );
 }
 
 #[test]

@@ -1479,8 +1479,8 @@ struct TableFacts<'m> {
 
 impl<'m> TableFacts<'m> {
     /// The facts of every table, taken from `known` where it has them; the others are found
-    /// a table per core (at 100k rules a table takes tens of milliseconds, after every source
-    /// is read, so on the critical path of a live check).
+    /// a table per core (a 100k-rule nat table takes several milliseconds, after every source
+    /// is read: on the critical path of a live check).
     fn of_tables(tables: &'m [Table], known: &[TableFacts<'m>]) -> Vec<TableFacts<'m>> {
         let mut out = Vec::with_capacity(tables.len());
         let unknown: Vec<&'m Table> = (tables.iter())

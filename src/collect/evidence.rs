@@ -271,7 +271,10 @@ pub fn nft_chain_tables(json: &str) -> Result<Vec<(String, String)>, serde_json:
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
             let mut tables = None;
             while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                if key == "nftables" && tables.is_none() {
+                if key == "nftables" {
+                    if tables.is_some() {
+                        return Err(de::Error::duplicate_field("nftables"));
+                    }
                     let mut found = Tables(Vec::new());
                     map.next_value_seed(SeqSeed(&mut found))?;
                     tables = Some(found.0);

@@ -330,8 +330,9 @@ const MAX_NFT_TABLES: usize = 512;
 /// Both stacks' rules, each read once, in two lanes: `iptables-nft-save` on a thread of its
 /// own; on this one `ip6tables-nft-save`, the legacy saves, nft's list of chains and the
 /// native nft tables. On two cores each lane has one: run all at once, the dumps slowed the
-/// slowest of them (most often `iptables-nft-save`) by a third to a half. Each save goes to `on_read` as soon as it is
-/// read, told whether the other lane still runs, so its parse overlaps that lane's dumps.
+/// slowest of them (most often `iptables-nft-save`) by a third to a half. Each save goes to
+/// `on_read` as soon as it is read, told whether the other lane still runs, so its parse
+/// overlaps that lane's dumps.
 ///
 /// `nft -j list ruleset` would print iptables-nft's tables a second time, in a form that loses
 /// their xt options, and at 250k rules it takes 40 times as long as `iptables-nft-save`. So:
