@@ -2316,26 +2316,39 @@ mod tests {
         assert!(net.last_trace_steps() < 200, "{}", net.last_trace_steps());
     }
 
-    #[test]
-    fn a_goto_loop_is_unknown_naming_the_loop() {
-        let mut m = split_model(Policy::Accept);
-        let filter = &mut m.tables[2];
-        for (name, to) in [("A", "B"), ("B", "A")] {
+    /// `chains` (name, the chain it goes to) added to `filter`, and FORWARD going to the first.
+    fn add_goto_loop(filter: &mut Table, chains: &[(&str, &str)]) {
+        for (name, to) in chains {
             filter.add_chain(Chain {
-                name: name.into(),
+                name: (*name).into(),
                 base: None,
-                rules: vec![rule(vec![], Action::Goto { chain: to.into() }, "-A X -g Y")],
+                rules: vec![rule(
+                    vec![],
+                    Action::Goto {
+                        chain: (*to).into(),
+                    },
+                    "-A X -g Y",
+                )],
                 line: 30,
             });
         }
+        let first = chains[0].0;
         filter.chain_mut("FORWARD").unwrap().rules.insert(
             0,
             rule(
                 vec![],
-                Action::Goto { chain: "A".into() },
+                Action::Goto {
+                    chain: first.into(),
+                },
                 "-A FORWARD -g A",
             ),
         );
+    }
+
+    #[test]
+    fn a_goto_loop_is_unknown_naming_the_loop() {
+        let mut m = split_model(Policy::Accept);
+        add_goto_loop(&mut m.tables[2], &[("A", "B"), ("B", "A")]);
         let t = Net::new(&m).trace(&Flow::from_outside(Family::Ip, "tcp", 8080));
         match t.verdict {
             Verdict::Unknown { by, reason } => {
@@ -2356,25 +2369,7 @@ mod tests {
         let m = split_model(Policy::Accept);
         let base = Net::new(&m);
         let mut after = m.clone();
-        let filter = &mut after.tables[2];
-        filter.add_chain(Chain {
-            name: "A".into(),
-            base: None,
-            rules: vec![rule(
-                vec![],
-                Action::Goto { chain: "A".into() },
-                "-A A -g A",
-            )],
-            line: 30,
-        });
-        filter.chain_mut("FORWARD").unwrap().rules.insert(
-            0,
-            rule(
-                vec![],
-                Action::Goto { chain: "A".into() },
-                "-A FORWARD -g A",
-            ),
-        );
+        add_goto_loop(&mut after.tables[2], &[("A", "A")]);
         let what_if = Net::what_if(&after, &base);
         let shared = (m.tables.iter().zip(&after.tables))
             .filter(|(a, b)| chains_address(a) == chains_address(b))
