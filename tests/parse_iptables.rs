@@ -104,7 +104,7 @@ fn unknown(t: &str) -> Match {
 }
 
 fn jump(c: &str) -> Action {
-    Action::Jump { chain: c.into() }
+    Action::jump(c)
 }
 
 /// Tables with line numbers cleared: for comparing a parse with a re-parse of its print.
@@ -348,12 +348,7 @@ fn classic_legacy_dump_with_counters() {
     );
 
     let user = rules(filter, "DOCKER-USER");
-    assert_eq!(
-        user[0].action,
-        Action::Goto {
-            chain: "DOCKER-ISOLATION-STAGE-2".into()
-        }
-    );
+    assert_eq!(user[0].action, Action::goto("DOCKER-ISOLATION-STAGE-2"));
     assert_eq!(
         *user[1].matches,
         [proto("tcp"), unknown("-m mark --mark 0x4000/0x4000")]
@@ -808,7 +803,7 @@ fn targets() {
     assert_eq!(act("-j RETURN"), Action::Return);
     assert_eq!(act("-j X"), jump("X"));
     assert_eq!(act("--jump X"), jump("X"));
-    assert_eq!(act("-g X"), Action::Goto { chain: "X".into() });
+    assert_eq!(act("-g X"), Action::goto("X"));
     assert_eq!(act("-j SNAT --to-source 1.2.3.4"), Action::Snat);
     assert_eq!(act("-j MASQUERADE --random-fully"), Action::Masquerade);
     assert_eq!(
@@ -1347,4 +1342,36 @@ fn a_standard_verdict_wins_over_a_chain_of_its_name() {
     let r = rules(table(&t, "filter"), "INPUT");
     assert_eq!(r[0].action, Action::Accept);
     assert_eq!(r[1].action, jump("X"));
+}
+
+/// Every jump and goto the parser read carries the position of its chain (so following it
+/// needs no lookup by name), and that position is the chain's: in a save, where chains are
+/// declared first, and in `-S` output, where a rule may jump to a chain declared below it.
+#[test]
+fn jumps_and_gotos_know_where_their_chain_is() {
+    let save = data("classic-pre28.save");
+    let dash_s = "\
+-P FORWARD ACCEPT
+-A FORWARD -i docker0 -j LATER
+-A FORWARD -o docker0 -g LATER
+-N LATER
+-N SELF
+-A LATER -j SELF
+-A SELF -j RETURN
+";
+    for (name, text) in [("save", save.as_str()), ("-S", dash_s)] {
+        let mut seen = 0;
+        for t in ok4(text) {
+            for c in &t.chains {
+                for r in &c.rules {
+                    if let Action::Jump { chain, at } | Action::Goto { chain, at } = &r.action {
+                        seen += 1;
+                        assert_eq!(at.get(), t.chain_index(chain), "{name}: {}", r.text);
+                        assert!(at.get().is_some(), "{name}: {}", r.text);
+                    }
+                }
+            }
+        }
+        assert!(seen >= 3, "{name}: {seen} jumps");
+    }
 }

@@ -31,9 +31,7 @@ fn net(s: &str) -> IpNet {
 }
 
 fn jump(chain: &str) -> Action {
-    Action::Jump {
-        chain: chain.into(),
-    }
+    Action::jump(chain)
 }
 
 fn iface(dir: Dir, negated: bool, name: &str) -> Match {
@@ -161,7 +159,7 @@ fn docker29_vmaps_resolve_to_jumps() {
             panic!("{:?}", r.action)
         };
         for (_, a) in entries {
-            let Action::Jump { chain } = a else {
+            let Action::Jump { chain, .. } = a else {
                 panic!("{a:?}")
             };
             assert!(t.chain(chain).is_some(), "{chain}");
@@ -730,12 +728,7 @@ fn native_forward_rules() {
         Action::VerdictMap {
             key: VmapKey::Iifname,
             entries: vec![
-                (
-                    "br0".to_string(),
-                    Action::Goto {
-                        chain: "from_br0".into()
-                    }
-                ),
+                ("br0".to_string(), Action::goto("from_br0")),
                 ("docker0".to_string(), jump("from_docker")),
             ],
         }
@@ -789,12 +782,7 @@ fn native_forward_rules() {
         })
     );
     assert_eq!(from_br0[1].action, Action::Return);
-    assert_eq!(
-        rules(t, "from_docker")[1].action,
-        Action::Goto {
-            chain: "from_br0".into()
-        }
-    );
+    assert_eq!(rules(t, "from_docker")[1].action, Action::goto("from_br0"));
     let user = rules(t, "user_rules");
     assert_eq!(user[1].text, r#"counter comment "just counting""#);
     assert_eq!(*user[1].matches, vec![comment("just counting")]);

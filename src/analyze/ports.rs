@@ -696,7 +696,7 @@ fn path_nets(model: &Model, trip: &RoundTrip, family: Family) -> Vec<IpNet> {
             for r in &step.matched {
                 chains.push((r.stack, r.table.as_str(), r.chain.clone()));
                 if let Some(rule) = find_rule(model, r)
-                    && let Action::Jump { chain } | Action::Goto { chain } = &rule.action
+                    && let Action::Jump { chain, .. } | Action::Goto { chain, .. } = &rule.action
                 {
                     chains.push((r.stack, r.table.as_str(), chain.as_str().to_string()));
                 }

@@ -16,8 +16,8 @@
 
 use crate::analyze::{decided, needs};
 use crate::model::{
-    Action, AddrType, Chain, ChainRef, ChainType, CtState, Dir, Family, Hook, Match, Model, Policy,
-    Rule, Stack, Table, VmapKey,
+    Action, AddrType, Chain, ChainAt, ChainRef, ChainType, CtState, Dir, Family, Hook, Match,
+    Model, Policy, Rule, Stack, Table, VmapKey,
 };
 use ipnet::IpNet;
 use serde::Serialize;
@@ -1067,9 +1067,9 @@ impl<'a> ChainRun<'a, '_> {
                 self.pop(stack);
                 Step::Next
             }
-            Action::Jump { chain: target } | Action::Goto { chain: target } => {
+            Action::Jump { chain: target, at } | Action::Goto { chain: target, at } => {
                 self.walk.hits.push((chain, rule));
-                let Some(index) = self.table.chain_index(target) else {
+                let Some(index) = self.table.jump_target(target, *at) else {
                     return Step::Done(Verdict::Unknown {
                         by: here(),
                         reason: format!("jump to chain {target}, which the capture does not have"),
@@ -1556,8 +1556,8 @@ impl<'m> TableLoops<'m> {
         'search: while let Some(at) = queue.pop_front() {
             for r in &self.table.chains[at].rules {
                 let mut next = Vec::new();
-                jump_targets(&r.action, &mut |name| {
-                    next.extend(self.table.chain_index(name))
+                jump_targets(&r.action, &mut |name, at| {
+                    next.extend(self.table.jump_target(name, at))
                 });
                 for n in next {
                     if n == chain {
@@ -1601,20 +1601,12 @@ impl JumpGraph {
     fn of(table: &Table) -> JumpGraph {
         let mut starts = Vec::with_capacity(table.chains.len() + 1);
         let mut targets = Vec::new();
-        // Rules in a row often jump to the same chain (kube-proxy's `-j KUBE-MARK-MASQ`): the
-        // last name found is compared before the index is asked.
-        let mut last: Option<(&str, u32)> = None;
         for c in table.chains.iter() {
             starts.push(targets.len() as u32);
             for r in &c.rules {
-                jump_targets(&r.action, &mut |name| {
-                    let found = match last {
-                        Some((n, i)) if n == name => Some(i),
-                        _ => table.chain_index(name).map(|i| i as u32),
-                    };
-                    if let Some(i) = found {
-                        last = Some((name, i));
-                        targets.push(i);
+                jump_targets(&r.action, &mut |name, at| {
+                    if let Some(i) = table.jump_target(name, at) {
+                        targets.push(i as u32);
                     }
                 });
             }
@@ -1633,9 +1625,9 @@ impl JumpGraph {
 }
 
 /// The chains an action may jump or go to (a verdict map's entries included).
-fn jump_targets<'a>(action: &'a Action, found: &mut impl FnMut(&'a str)) {
+fn jump_targets<'a>(action: &'a Action, found: &mut impl FnMut(&'a str, ChainAt)) {
     match action {
-        Action::Jump { chain } | Action::Goto { chain } => found(chain),
+        Action::Jump { chain, at } | Action::Goto { chain, at } => found(chain, *at),
         Action::VerdictMap { entries, .. } => {
             for (_, a) in entries {
                 jump_targets(a, found);
@@ -1756,9 +1748,7 @@ mod tests {
                     negated: false,
                     types: vec![AddrType::Local].into(),
                 }],
-                Action::Jump {
-                    chain: "DOCKER".into(),
-                },
+                Action::jump("DOCKER"),
                 "-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER",
             )],
             line: 2,
@@ -1792,9 +1782,7 @@ mod tests {
                     negated: false,
                     names: vec!["docker0".into()].into(),
                 }],
-                Action::Jump {
-                    chain: "DOCKER".into(),
-                },
+                Action::jump("DOCKER"),
                 "-A FORWARD -o docker0 -j DOCKER",
             )],
             line: 4,
@@ -2168,9 +2156,7 @@ mod tests {
             base: base(Hook::Postrouting, 100, ChainType::Nat, Policy::Accept),
             rules: vec![rule(
                 vec![],
-                Action::Jump {
-                    chain: "KUBE-POSTROUTING".into(),
-                },
+                Action::jump("KUBE-POSTROUTING"),
                 "-A POSTROUTING -j KUBE-POSTROUTING",
             )],
             line: 9,
@@ -2208,13 +2194,7 @@ mod tests {
         let filter = &mut m.tables[2];
         filter.chain_mut("DOCKER").unwrap().rules.insert(
             0,
-            rule(
-                vec![],
-                Action::Jump {
-                    chain: "DOCKER".into(),
-                },
-                "-A DOCKER -j DOCKER",
-            ),
+            rule(vec![], Action::jump("DOCKER"), "-A DOCKER -j DOCKER"),
         );
         let t = Net::new(&m).trace(&Flow::from_outside(Family::Ip, "tcp", 8080));
         assert!(
@@ -2275,20 +2255,8 @@ mod tests {
                 Vec::new()
             } else {
                 vec![
-                    rule(
-                        vec![],
-                        Action::Jump {
-                            chain: next.as_str().into(),
-                        },
-                        "-A L -j L",
-                    ),
-                    rule(
-                        vec![],
-                        Action::Jump {
-                            chain: next.as_str().into(),
-                        },
-                        "-A L -j L",
-                    ),
+                    rule(vec![], Action::jump(next.as_str()), "-A L -j L"),
+                    rule(vec![], Action::jump(next.as_str()), "-A L -j L"),
                 ]
             };
             filter.add_chain(Chain {
@@ -2298,14 +2266,11 @@ mod tests {
                 line: 20 + i,
             });
         }
-        filter.chain_mut("FORWARD").unwrap().rules.insert(
-            0,
-            rule(
-                vec![],
-                Action::Jump { chain: "L0".into() },
-                "-A FORWARD -j L0",
-            ),
-        );
+        filter
+            .chain_mut("FORWARD")
+            .unwrap()
+            .rules
+            .insert(0, rule(vec![], Action::jump("L0"), "-A FORWARD -j L0"));
         let net = Net::new(&m);
         let t = net.trace(&Flow::from_outside(Family::Ip, "tcp", 8080));
         assert!(
@@ -2322,27 +2287,16 @@ mod tests {
             filter.add_chain(Chain {
                 name: (*name).into(),
                 base: None,
-                rules: vec![rule(
-                    vec![],
-                    Action::Goto {
-                        chain: (*to).into(),
-                    },
-                    "-A X -g Y",
-                )],
+                rules: vec![rule(vec![], Action::goto(*to), "-A X -g Y")],
                 line: 30,
             });
         }
         let first = chains[0].0;
-        filter.chain_mut("FORWARD").unwrap().rules.insert(
-            0,
-            rule(
-                vec![],
-                Action::Goto {
-                    chain: first.into(),
-                },
-                "-A FORWARD -g A",
-            ),
-        );
+        filter
+            .chain_mut("FORWARD")
+            .unwrap()
+            .rules
+            .insert(0, rule(vec![], Action::goto(first), "-A FORWARD -g A"));
     }
 
     #[test]

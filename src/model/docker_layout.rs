@@ -98,7 +98,7 @@ pub fn detect(tables: &[&Table]) -> Option<DockerRules> {
     let docker_chain = |c: &str| c.starts_with("DOCKER");
     let forward_hooked = forward.is_some_and(|c| {
         c.rules.iter().any(|r| match &r.action {
-            crate::model::Action::Jump { chain } | crate::model::Action::Goto { chain } => {
+            crate::model::Action::Jump { chain, .. } | crate::model::Action::Goto { chain, .. } => {
                 chain == "DOCKER"
                     || chain == "DOCKER-FORWARD"
                     || chain == "DOCKER-ISOLATION-STAGE-1"

@@ -204,11 +204,10 @@ pub fn ports(tables: &[Table], bridges: &[OtherBridge]) -> Vec<RuntimePort> {
 /// CNI's portmap names the container in the comment of its jump to the chain:
 /// `-A CNI-HOSTPORT-DNAT … --comment "dnat name: \"podman\" id: \"<64 hex>\"" … -j CNI-DN-…`.
 fn cni_container_id(t: &Table, chain: &str) -> Option<String> {
-    let jump = t
-        .chains
-        .iter()
-        .flat_map(|c| &c.rules)
-        .find(|r| matches!(&r.action, Action::Jump { chain: to } if to.as_str() == chain))?;
+    let jump =
+        t.chains.iter().flat_map(|c| &c.rules).find(
+            |r| matches!(&r.action, Action::Jump { chain: to, .. } if to.as_str() == chain),
+        )?;
     let text = jump.text.as_str();
     let (_, rest) = text.split_once("id: \\\"")?;
     let id: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();

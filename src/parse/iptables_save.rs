@@ -9,8 +9,8 @@
 //! quote) are errors naming the file and the line.
 
 use crate::model::{
-    Action, AddrType, BaseChain, Chain, Counters, CtState, Dir, Family, Match, OneOrMore, Policy,
-    Rule, Stack, Table, Text, iptables_base_chain,
+    Action, AddrType, BaseChain, Chain, ChainAt, Counters, CtState, Dir, Family, Match, OneOrMore,
+    Policy, Rule, Stack, Table, Text, iptables_base_chain,
     text::{Source, SourceText},
 };
 use crate::parse::tokenizer::{Word, quote, split_words_into};
@@ -1115,13 +1115,24 @@ fn resolve_jumps(t: &mut Table, ctx: &Ctx) {
         c.rules.shrink_to_fit();
     }
     let mut missing = Vec::new();
+    let mut found = Vec::new();
     for (ci, c) in t.chains.iter().enumerate() {
         for (ri, r) in c.rules.iter().enumerate() {
-            if let Action::Jump { chain } | Action::Goto { chain } = &r.action
-                && t.chain(chain).is_none()
+            if let Action::Jump { chain, at } | Action::Goto { chain, at } = &r.action
+                && at.get().is_none()
             {
-                missing.push((ci, ri));
+                match t.chain_index(chain) {
+                    Some(i) => found.push((ci, ri, ChainAt::of(i))),
+                    None => missing.push((ci, ri)),
+                }
             }
+        }
+    }
+    for (ci, ri, found_at) in found {
+        if let Action::Jump { at, .. } | Action::Goto { at, .. } =
+            &mut t.chains[ci].rules[ri].action
+        {
+            *at = found_at;
         }
     }
     // Such a rule is read again as a save dump's rule is, its table known whole: the same
@@ -1149,10 +1160,10 @@ fn resolve_jumps(t: &mut Table, ctx: &Ctx) {
         r.action = match action {
             Some(a) => a,
             None => match &r.action {
-                Action::Goto { chain } => Action::Unknown {
+                Action::Goto { chain, .. } => Action::Unknown {
                     text: Text::from(format!("-g {}", quote(chain.as_str()))),
                 },
-                Action::Jump { chain } => Action::Unknown {
+                Action::Jump { chain, .. } => Action::Unknown {
                     text: Text::from(format!("-j {}", quote(chain.as_str()))),
                 },
                 _ => continue,
@@ -1338,14 +1349,14 @@ fn decode(
                 let end = target_end(words, i + 2);
                 let text = raw(line, words, i, end - 1);
                 d.action = if opt.starts_with("-g") || opt == "--goto" {
-                    if ctx.tables_complete && table.chain_index(name).is_none() {
-                        Action::Unknown {
+                    match table.chain_index(name) {
+                        None if ctx.tables_complete => Action::Unknown {
                             text: ctx.text(text),
-                        }
-                    } else {
-                        Action::Goto {
+                        },
+                        at => Action::Goto {
                             chain: ctx.text(name),
-                        }
+                            at: at.map_or(ChainAt::UNKNOWN, ChainAt::of),
+                        },
                     }
                 } else {
                     decode_target(name, &words[i + 2..end], text, ctx, table)
@@ -1656,9 +1667,13 @@ fn decode_target(name: &str, opts: &[Word], text: &str, ctx: &Ctx, table: &Table
     // The standard verdicts come before chains, as in libiptc (`iptcc_map_target`), which
     // also refuses to create chains of these names.
     let verdict = matches!(name, "ACCEPT" | "DROP" | "RETURN" | "QUEUE");
-    if opts.is_empty() && !verdict && table.chain(name).is_some() {
+    if opts.is_empty()
+        && !verdict
+        && let Some(at) = table.chain_index(name)
+    {
         return Action::Jump {
             chain: ctx.text(name),
+            at: ChainAt::of(at),
         };
     }
     let unknown = || Action::Unknown {
@@ -1718,7 +1733,7 @@ fn decode_target(name: &str, opts: &[Word], text: &str, ctx: &Ctx, table: &Table
         // Not a chain of the table (which is complete), nor a target we know.
         _ if ctx.tables_complete => unknown(),
         // A chain declared later (`-S` form) -- checked by `resolve_jumps`.
-        n => Action::Jump { chain: ctx.text(n) },
+        n => Action::jump(ctx.text(n)),
     }
 }
 

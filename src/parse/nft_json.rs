@@ -1158,12 +1158,8 @@ fn verdict(kind: &str, body: &J<'_>) -> Option<Action> {
         "drop" => Action::Drop,
         "return" => Action::Return,
         "continue" => Action::Continue { name: None },
-        "jump" => Action::Jump {
-            chain: body.str_field("target")?.into(),
-        },
-        "goto" => Action::Goto {
-            chain: body.str_field("target")?.into(),
-        },
+        "jump" => Action::jump(body.str_field("target")?),
+        "goto" => Action::goto(body.str_field("target")?),
         _ => return None,
     })
 }

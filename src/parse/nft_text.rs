@@ -2541,12 +2541,7 @@ table ip filter { # handle 1\n\
                 text: "xt match \"addrtype\"".into()
             }
         );
-        assert_eq!(
-            xt.action,
-            Action::Jump {
-                chain: "DOCKER".into()
-            }
-        );
+        assert_eq!(xt.action, Action::jump("DOCKER"));
     }
 
     #[test]
