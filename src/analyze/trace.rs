@@ -1479,20 +1479,49 @@ struct TableFacts<'m> {
 
 impl<'m> TableFacts<'m> {
     /// The facts of every table, taken from `known` where it has them; the others are found
-    /// a table per core (a 100k-rule nat table takes several milliseconds, after every source
-    /// is read: on the critical path of a live check).
+    /// on every core (a 100k-rule nat table takes several milliseconds, after every source is
+    /// read: on the critical path of a live check).
     fn of_tables(tables: &'m [Table], known: &[TableFacts<'m>]) -> Vec<TableFacts<'m>> {
         let mut out = Vec::with_capacity(tables.len());
         let unknown: Vec<&'m Table> = (tables.iter())
             .filter(|t| !known.iter().any(|k| k.chains == chains_address(t)))
             .collect();
-        let mut found = Vec::with_capacity(unknown.len());
+        // Two jobs a table, its loops and its indexes: a Kubernetes node's nat table holds
+        // most of the work of both, and they then run side by side.
+        let jobs: Vec<(&'m Table, bool)> = (unknown.iter())
+            .flat_map(|&t| [(t, true), (t, false)])
+            .collect();
+        let mut halves: Vec<TableFacts<'m>> = Vec::with_capacity(jobs.len());
         let _ = crate::parse::parallel::for_each_in_order(
-            &unknown,
-            |t| Ok::<_, std::convert::Infallible>(TableFacts::find(t)),
-            |f| found.push(f),
+            &jobs,
+            |&(t, loops)| {
+                Ok::<_, std::convert::Infallible>(if loops {
+                    TableFacts {
+                        chains: chains_address(t),
+                        loops: TableLoops::find(t),
+                        indexes: Vec::new(),
+                    }
+                } else {
+                    TableFacts {
+                        chains: chains_address(t),
+                        loops: None,
+                        indexes: (t.chains.iter())
+                            .filter(|c| c.rules.len() >= INDEXED_FROM)
+                            .map(|c| (c as *const Chain as usize, Arc::new(RuleIndex::build(c))))
+                            .collect(),
+                    }
+                })
+            },
+            |f| halves.push(f),
         );
-        let mut found = found.into_iter();
+        let mut halves = halves.into_iter();
+        let mut found = std::iter::from_fn(|| {
+            let (loops, indexes) = (halves.next()?, halves.next()?);
+            Some(TableFacts {
+                indexes: indexes.indexes,
+                ..loops
+            })
+        });
         for t in tables {
             match known.iter().find(|k| k.chains == chains_address(t)) {
                 Some(k) => out.push(k.clone()),
@@ -1500,17 +1529,6 @@ impl<'m> TableFacts<'m> {
             }
         }
         out
-    }
-
-    fn find(table: &'m Table) -> TableFacts<'m> {
-        TableFacts {
-            chains: chains_address(table),
-            loops: TableLoops::find(table),
-            indexes: (table.chains.iter())
-                .filter(|c| c.rules.len() >= INDEXED_FROM)
-                .map(|c| (c as *const Chain as usize, Arc::new(RuleIndex::build(c))))
-                .collect(),
-        }
     }
 }
 
