@@ -94,6 +94,7 @@ pub fn split_words_into<'a>(line: &'a str, words: &mut Vec<Word<'a>>) -> Result<
             return Ok(());
         }
         let start = i;
+        i = skip_word_bytes(bytes, i);
         while i < n && CLASS[bytes[i] as usize] == WORD {
             i += 1;
         }
@@ -105,6 +106,7 @@ pub fn split_words_into<'a>(line: &'a str, words: &mut Vec<Word<'a>>) -> Result<
         let open = i;
         i += 1;
         let mut escapes = false;
+        i = skip_quoted_bytes(bytes, i);
         while i < n && bytes[i] != b'"' {
             if bytes[i] == b'\\' {
                 escapes = true;
@@ -143,6 +145,48 @@ pub fn split_words_into<'a>(line: &'a str, words: &mut Vec<Word<'a>>) -> Result<
         });
         i += 1;
     }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = ONES * 0x80;
+const LOW_BITS: u64 = ONES * 0x7f;
+
+/// The bytes of `x` equal to zero, each marked by its high bit (exact: no false positives).
+fn zero_bytes(x: u64) -> u64 {
+    !(((x & LOW_BITS) + LOW_BITS) | x | LOW_BITS)
+}
+
+/// Past the bytes from `i` that surely are inside a word, eight at a time: stops at or before
+/// the first byte below `#`, which every separator and `"` is (so are `!` and control bytes,
+/// which the byte loop after this takes as word bytes). Words are read a word at a time
+/// instead of a byte at a time: the splitter runs over every byte of a dump.
+fn skip_word_bytes(bytes: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        // High bit of each byte: set where the byte is `#` (0x23) or above; bytes of 0x80 and
+        // up count as above (`| x`), and 0x7f + 0x5d carries into no other byte.
+        let below = !(((x & LOW_BITS) + ONES * 0x5d) | x) & HIGH_BITS;
+        if below != 0 {
+            return i + (below.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i
+}
+
+/// Past the bytes from `i` that are neither `"` nor `\`, eight at a time (see
+/// [`skip_word_bytes`]).
+fn skip_quoted_bytes(bytes: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let stop =
+            zero_bytes(x ^ (ONES * u64::from(b'"'))) | zero_bytes(x ^ (ONES * u64::from(b'\\')));
+        if stop != 0 {
+            return i + (stop.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i
 }
 
 fn borrowed(line: &str, start: usize, end: usize) -> Word<'_> {
@@ -336,7 +380,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn splits_like_the_byte_by_byte_rules(line in "[ \t\n\"\\\\ab'é✓-]{0,40}") {
+        fn splits_like_the_byte_by_byte_rules(line in "[ \t\n\"\\\\ab'é✓!#\x01\x7f-]{0,60}") {
             let got = split_words(&line)
                 .map(|ws| ws.into_iter().map(|w| (w.text.into_owned(), w.quoted, w.span)).collect::<Vec<_>>())
                 .map_err(|_| ());
