@@ -35,7 +35,14 @@ pub const MIN_LEN: u64 = 1 << 20;
 pub struct MappedFile {
     ptr: NonNull<c_void>,
     len: usize,
+    /// Bytes mapped at `ptr`: `len`, or more (see [`HUGE_PAGE`]).
+    mapped: usize,
 }
+
+/// A copy is mapped in whole huge pages (2 MiB on x86-64, the size THP uses): the kernel then
+/// aligns the mapping to them and backs all of it with huge pages, where a 15 MB file's last
+/// megabyte took 256 faults of 4 KiB pages.
+const HUGE_PAGE: usize = 2 << 20;
 
 // SAFETY: the memory is private to this value and read-only once filled; the pointer is not
 // tied to a thread.
@@ -56,10 +63,17 @@ impl MappedFile {
         };
         // SAFETY: a fresh private anonymous mapping; nothing else is at the address the
         // kernel picks.
+        let Some(mapped_size) = size
+            .get()
+            .checked_next_multiple_of(HUGE_PAGE)
+            .and_then(NonZeroUsize::new)
+        else {
+            return Ok(None);
+        };
         let Ok(ptr) = (unsafe {
             mmap_anonymous(
                 None,
-                size,
+                mapped_size,
                 ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
                 MapFlags::MAP_PRIVATE,
             )
@@ -70,9 +84,10 @@ impl MappedFile {
         let mapped = MappedFile {
             ptr,
             len: size.get(),
+            mapped: mapped_size.get(),
         };
         // SAFETY: advice on our own mapping; a kernel without THP ignores or refuses it.
-        let _ = unsafe { madvise(ptr, mapped.len, MmapAdvise::MADV_HUGEPAGE) };
+        let _ = unsafe { madvise(ptr, mapped.mapped, MmapAdvise::MADV_HUGEPAGE) };
         // SAFETY: `len` writable bytes at `ptr`, owned by `mapped` and not yet shared.
         let buf = unsafe { std::slice::from_raw_parts_mut(ptr.as_ptr().cast::<u8>(), mapped.len) };
         let changed = || {
@@ -94,7 +109,7 @@ impl MappedFile {
             return Err(changed());
         }
         // SAFETY: our own mapping; from now on nothing writes it.
-        unsafe { mprotect(ptr, mapped.len, ProtFlags::PROT_READ) }.map_err(io::Error::from)?;
+        unsafe { mprotect(ptr, mapped.mapped, ProtFlags::PROT_READ) }.map_err(io::Error::from)?;
         Ok(Some(mapped))
     }
 
@@ -135,6 +150,7 @@ impl MappedFile {
         Ok(Some(MappedFile {
             ptr,
             len: size.get(),
+            mapped: size.get(),
         }))
     }
 
@@ -149,6 +165,6 @@ impl MappedFile {
 impl Drop for MappedFile {
     fn drop(&mut self) {
         // SAFETY: unmapping our own mapping; no slice of it outlives `self`.
-        let _ = unsafe { munmap(self.ptr, self.len) };
+        let _ = unsafe { munmap(self.ptr, self.mapped) };
     }
 }
