@@ -27,6 +27,8 @@ fn main() {
         }
         default_hook(info);
     }));
+    // Before any thread starts, so that every thread's heap can be in huge pages.
+    fwdoctor::parse::heap::grow_in_big_steps();
     let code = fwdoctor::cli::main();
     if let Err(e) = std::io::stdout().flush() {
         eprintln!("fwdoctor: cannot write the report to stdout: {e}");

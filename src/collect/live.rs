@@ -353,6 +353,7 @@ fn rulesets(timeout: Duration, on_read: &OnRead<'_>) -> Vec<Collected> {
         // IPv4's save alone, from the start: on a Kubernetes node it is the slowest source by
         // far, and its parse, last, is the one most likely to have both cores to itself.
         let saves = scope.spawn(|| {
+            crate::parse::heap::huge_pages_for_this_thread();
             let save4 = tool(files::IPTABLES_NFT, "iptables-nft-save", &[], timeout);
             saves_done.store(true, Ordering::Release);
             hand(&save4, &others_done);

@@ -3,6 +3,7 @@
 pub mod docker;
 pub mod docker_text;
 pub mod firewalld;
+pub mod heap;
 pub mod ip_addr;
 pub mod ipset;
 pub mod iptables_list;

@@ -86,6 +86,7 @@ where
             let tx = tx.clone();
             let (next, stop, work) = (&next, &stop, &work);
             scope.spawn(move || {
+                super::heap::huge_pages_for_this_thread();
                 while !stop.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { break };
