@@ -772,16 +772,28 @@ fn chain_decl(decl: &str, table: &str, ctx: &Ctx) -> Result<Chain, String> {
     fn blank(c: char) -> bool {
         matches!(c, ' ' | '\t' | '\n')
     }
-    let mut it = decl.split(blank).filter(|w| !w.is_empty());
-    let (Some(name), Some(policy)) = (it.next(), it.next()) else {
-        return Err(format!(
-            "bad chain line `:{decl}`, expected `:CHAIN POLICY [PKTS:BYTES]`"
-        ));
+    let (name, policy, counters) = match decl.strip_suffix(" - [0:0]") {
+        // The line of nearly every chain of a big table, read without splitting it.
+        Some(name)
+            if !name.is_empty()
+                && memchr::memchr3(b' ', b'\t', b'\n', name.as_bytes()).is_none() =>
+        {
+            (name, "-", Some(Counters::default()))
+        }
+        _ => {
+            let mut it = decl.split(blank).filter(|w| !w.is_empty());
+            let (Some(name), Some(policy)) = (it.next(), it.next()) else {
+                return Err(format!(
+                    "bad chain line `:{decl}`, expected `:CHAIN POLICY [PKTS:BYTES]`"
+                ));
+            };
+            let counters = it.next().map(parse_counters).transpose()?;
+            if let Some(extra) = it.next() {
+                return Err(format!("unexpected `{extra}` after the chain counters"));
+            }
+            (name, policy, counters)
+        }
     };
-    let counters = it.next().map(parse_counters).transpose()?;
-    if let Some(extra) = it.next() {
-        return Err(format!("unexpected `{extra}` after the chain counters"));
-    }
     let base = match iptables_base_chain(table, name) {
         Some((hook, priority, chain_type)) => Some(BaseChain {
             hook,
