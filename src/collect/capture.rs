@@ -437,7 +437,21 @@ pub fn read_single(name: &str, text: SourceText) -> anyhow::Result<Evidence> {
         return Ok(evidence);
     }
 
-    if crate::collect::paste::is_paste(&text) {
+    // Both read the whole text (15 MB for a Kubernetes node's save): on a big one the
+    // sections are found on another core beside the paste check (and dropped for a paste).
+    let (paste, early_sections) = if text.len() >= SCAN_BESIDE {
+        std::thread::scope(|scope| {
+            let sections = scope.spawn(|| split_sections(&text));
+            let paste = crate::collect::paste::is_paste(&text);
+            let sections = sections
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (paste, Some(sections))
+        })
+    } else {
+        (crate::collect::paste::is_paste(&text), None)
+    };
+    if paste {
         return crate::collect::paste::read(&text, name);
     }
 
@@ -481,7 +495,7 @@ pub fn read_single(name: &str, text: SourceText) -> anyhow::Result<Evidence> {
 
     // Each section is filed with blank lines in front of it (parsers skip them), so the line
     // numbers in errors and reports are the lines of the pasted file.
-    let sections = split_sections(&text);
+    let sections = early_sections.unwrap_or_else(|| split_sections(&text));
     // All of it filed under one name (one stack and family, one or more tables): the padded
     // sections would add up to the text itself.
     if let Some((first, _)) = sections.first()
@@ -506,6 +520,10 @@ pub fn read_single(name: &str, text: SourceText) -> anyhow::Result<Evidence> {
     }
     Ok(evidence)
 }
+
+/// Texts from this size on are scanned on two cores by [`read_single`] (below it, a thread
+/// costs more than it saves).
+const SCAN_BESIDE: usize = 1 << 20;
 
 fn looks_like_iptables(text: &str) -> bool {
     text.lines().map(str::trim_start).any(|line| {
