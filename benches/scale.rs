@@ -267,21 +267,35 @@ fn netns_worker(file: &Path, order: LoadOrder, repeat: usize, live_repeat: usize
         }
     };
     // fwdoctor's own run on the file, interleaved with the tools' runs so that both see the
-    // same machine (it is shared: load comes and goes within a minute).
-    let ours = || {
-        if let Some((d, _)) = process_run(file) {
-            println!("fwdoctor-process {}", d.as_secs_f64());
-        }
-        if let Some((d, _)) = process_run(&headerless_file(file)) {
-            println!("fwdoctor-process-noheader {}", d.as_secs_f64());
+    // same machine (it is shared: load comes and goes within a minute). The file with and
+    // without its header take turns at going first: the first run after a tool's is the
+    // slower one (3-6 ms at 100k, the caches and the CPU's clock), which made the file that
+    // always came first look slower than its twin.
+    let ours = |headerless_first: bool| {
+        let with_header = || {
+            if let Some((d, _)) = process_run(file) {
+                println!("fwdoctor-process {}", d.as_secs_f64());
+            }
+        };
+        let without = || {
+            if let Some((d, _)) = process_run(&headerless_file(file)) {
+                println!("fwdoctor-process-noheader {}", d.as_secs_f64());
+            }
+        };
+        if headerless_first {
+            without();
+            with_header();
+        } else {
+            with_header();
+            without();
         }
     };
-    for _ in 0..repeat {
+    for i in 0..repeat {
         report(
             "legacy-restore-test",
             run("iptables-legacy-restore", &["--test"], Some(file)),
         );
-        ours();
+        ours(i % 2 == 1);
         report(
             "nft-restore-test",
             run("iptables-nft-restore", &["--test"], Some(file)),
@@ -359,9 +373,9 @@ fn netns_worker(file: &Path, order: LoadOrder, repeat: usize, live_repeat: usize
         }
         _ => eprintln!("iptables-legacy-save failed"),
     }
-    for _ in 0..repeat {
+    for i in 0..repeat {
         report("legacy-save", run("iptables-legacy-save", &[], None));
-        ours();
+        ours(i % 2 == 0);
         report("nft-save", run("iptables-nft-save", &[], None));
     }
     // One small native table beside iptables-nft's, as on a host with /etc/nftables.conf.
