@@ -36,8 +36,8 @@ enum Backing {
 impl SourceText {
     /// The file's text, or the file back with the error when it is not UTF-8.
     pub fn mapped(file: MappedFile) -> Result<SourceText, (MappedFile, std::str::Utf8Error)> {
-        match std::str::from_utf8(file.bytes()) {
-            Ok(_) => Ok(SourceText(Backing::Mapped(file))),
+        match check_utf8(file.bytes()) {
+            Ok(()) => Ok(SourceText(Backing::Mapped(file))),
             Err(e) => Err((file, e)),
         }
     }
@@ -60,6 +60,29 @@ impl SourceText {
             Backing::Mapped(m) => unsafe { std::str::from_utf8_unchecked(m.bytes()) },
         }
     }
+}
+
+/// Texts from this size on are checked in two halves on two threads.
+const CHECK_IN_HALVES: usize = 4 << 20;
+
+/// [`std::str::from_utf8`]'s check of `bytes`; a big text is checked in two halves side by
+/// side (1.2 ms of a 15 MB save, before anything else can read it), split after a newline,
+/// which is never inside a character. A text that fails is checked again in one pass, for
+/// the error's position.
+fn check_utf8(bytes: &[u8]) -> Result<(), std::str::Utf8Error> {
+    if bytes.len() >= CHECK_IN_HALVES
+        && let Some(newline) = memchr::memchr(b'\n', &bytes[bytes.len() / 2..])
+    {
+        let (first, second) = bytes.split_at(bytes.len() / 2 + newline + 1);
+        let both = std::thread::scope(|scope| {
+            let second = scope.spawn(|| std::str::from_utf8(second).is_ok());
+            std::str::from_utf8(first).is_ok() && second.join().unwrap_or(false)
+        });
+        if both {
+            return Ok(());
+        }
+    }
+    std::str::from_utf8(bytes).map(|_| ())
 }
 
 impl Deref for SourceText {
@@ -266,6 +289,22 @@ impl Serialize for Text {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_big_text_is_checked_as_one_pass_would() {
+        let line = "-A KUBE-SEP-X -m comment --comment \"ns/svc ✓\" -j KUBE-MARK-MASQ\n";
+        let mut text = line.repeat(CHECK_IN_HALVES / line.len() + 2).into_bytes();
+        assert!(text.len() >= CHECK_IN_HALVES);
+        assert!(check_utf8(&text).is_ok());
+        for at in [10, text.len() / 2 + 3, text.len() - 2] {
+            let saved = text[at];
+            text[at] = 0xff;
+            let e = check_utf8(&text).expect_err("a stray 0xff");
+            assert_eq!(e.valid_up_to(), at, "the error's position");
+            assert_eq!(Some(e), std::str::from_utf8(&text).err());
+            text[at] = saved;
+        }
+    }
 
     #[test]
     fn a_slice_shares_the_source() {
