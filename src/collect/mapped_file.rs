@@ -61,8 +61,6 @@ impl MappedFile {
         let Some(size) = usize::try_from(len).ok().and_then(NonZeroUsize::new) else {
             return Ok(None);
         };
-        // SAFETY: a fresh private anonymous mapping; nothing else is at the address the
-        // kernel picks.
         let Some(mapped_size) = size
             .get()
             .checked_next_multiple_of(HUGE_PAGE)
@@ -70,6 +68,8 @@ impl MappedFile {
         else {
             return Ok(None);
         };
+        // SAFETY: a fresh private anonymous mapping; nothing else is at the address the
+        // kernel picks.
         let Ok(ptr) = (unsafe {
             mmap_anonymous(
                 None,
