@@ -158,31 +158,30 @@ fn zero_bytes(x: u64) -> u64 {
 
 /// Past the bytes from `i` that surely are inside a word, eight at a time: stops at or before
 /// the first byte below `#`, which every separator and `"` is (so are `!` and control bytes,
-/// which the byte loop after this takes as word bytes). Words are read a word at a time
-/// instead of a byte at a time: the splitter runs over every byte of a dump.
-fn skip_word_bytes(bytes: &[u8], mut i: usize) -> usize {
-    while let Some(chunk) = bytes.get(i..i + 8) {
-        let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-        // High bit of each byte: set where the byte is `#` (0x23) or above; bytes of 0x80 and
-        // up count as above (`| x`), and 0x7f + 0x5d carries into no other byte.
-        let below = !(((x & LOW_BITS) + ONES * 0x5d) | x) & HIGH_BITS;
-        if below != 0 {
-            return i + (below.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    i
+/// which the byte loop after this takes as word bytes). The splitter runs over every byte of a
+/// dump, so it reads eight at a time where it can.
+fn skip_word_bytes(bytes: &[u8], i: usize) -> usize {
+    // High bit of each byte: set where the byte is `#` (0x23) or above; bytes of 0x80 and up
+    // count as above (`| x`), and 0x7f + 0x5d carries into no other byte.
+    skip_until(bytes, i, |x| {
+        !(((x & LOW_BITS) + ONES * 0x5d) | x) & HIGH_BITS
+    })
 }
 
-/// Past the bytes from `i` that are neither `"` nor `\`, eight at a time (see
-/// [`skip_word_bytes`]).
-fn skip_quoted_bytes(bytes: &[u8], mut i: usize) -> usize {
+/// Past the bytes from `i` that are neither `"` nor `\`, eight at a time.
+fn skip_quoted_bytes(bytes: &[u8], i: usize) -> usize {
+    skip_until(bytes, i, |x| {
+        zero_bytes(x ^ (ONES * u64::from(b'"'))) | zero_bytes(x ^ (ONES * u64::from(b'\\')))
+    })
+}
+
+/// Past whole 8-byte chunks from `i` in which `stops` marks no byte (by its high bit), to the
+/// first marked byte; a tail shorter than 8 bytes is left to the caller's byte loop.
+fn skip_until(bytes: &[u8], mut i: usize, stops: impl Fn(u64) -> u64) -> usize {
     while let Some(chunk) = bytes.get(i..i + 8) {
-        let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-        let stop =
-            zero_bytes(x ^ (ONES * u64::from(b'"'))) | zero_bytes(x ^ (ONES * u64::from(b'\\')));
-        if stop != 0 {
-            return i + (stop.trailing_zeros() / 8) as usize;
+        let marked = stops(u64::from_le_bytes(chunk.try_into().unwrap_or_default()));
+        if marked != 0 {
+            return i + (marked.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
